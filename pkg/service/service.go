@@ -1,0 +1,182 @@
+// Package service is the process lifecycle every serviceping binary shares:
+// a leveled slog logger, configuration from the environment, a NATS
+// connection that reconnects forever, the streams ensured at start, a
+// /metrics + /healthz listener on a fresh registry, and a supervised group
+// whose first failure stops the rest.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/serviceping/serviceping/pkg/streams"
+)
+
+// Logger returns a text logger at level ("debug", "info", "warn", "error";
+// default info) writing to w.
+func Logger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil || level == "" {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// Common configuration of every pipeline service.
+type Common struct {
+	// MetricsListen serves /metrics and /healthz; empty disables it.
+	MetricsListen string `env:"METRICS_LISTEN"`
+}
+
+// LoadConfig fills an env-tagged struct (github.com/sethvargo/go-envconfig).
+func LoadConfig(ctx context.Context, cfg any) error {
+	if err := envconfig.Process(ctx, cfg); err != nil {
+		return fmt.Errorf("read configuration from the environment: %w", err)
+	}
+	return nil
+}
+
+// Connect dials NATS with unlimited reconnects, so a restart of the server
+// is survived, and returns the connection and its JetStream handle.
+func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url,
+		nats.Name("serviceping-"+name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("nats disconnected", "err", err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	return nc, js, nil
+}
+
+// EnsureStreams creates or updates the streams, retrying while JetStream is
+// not reachable yet (a service may start before its server) until ctx ends.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o streams.Options, log *slog.Logger) error {
+	delay := 250 * time.Millisecond
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := streams.Ensure(attemptCtx, js, o)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log.Warn("waiting for JetStream", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ensure streams: %w (last error: %w)", ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// NewRegistry returns a registry with the Go runtime and process collectors.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Options of Run.
+type Options struct {
+	Name          string
+	NATSURL       string
+	MetricsListen string
+	Streams       streams.Options
+	Logger        *slog.Logger
+	// ShutdownTimeout bounds the graceful stop of the metrics server.
+	ShutdownTimeout time.Duration
+}
+
+// Deps are handed to the service body.
+type Deps struct {
+	Conn     *nats.Conn
+	JS       jetstream.JetStream
+	Registry *prometheus.Registry
+}
+
+// Run connects, ensures the streams, serves metrics and runs body until ctx
+// ends or body fails; then it drains the NATS connection.
+func Run(ctx context.Context, o Options, body func(context.Context, Deps) error) error {
+	log := o.Logger
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	nc, js, err := Connect(ctx, o.NATSURL, o.Name, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+			log.Warn("draining nats connection", "err", err)
+		}
+	}()
+	if err := EnsureStreams(ctx, js, o.Streams, log); err != nil {
+		return err
+	}
+	reg := NewRegistry()
+	g, ctx := errgroup.WithContext(ctx)
+	if o.MetricsListen != "" {
+		ln, err := net.Listen("tcp", o.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("listen for metrics on %s: %w", o.MetricsListen, err)
+		}
+		log.Info("serving metrics", "addr", ln.Addr().String())
+		g.Go(func() error { return Serve(ctx, ln, MetricsHandler(reg), o.ShutdownTimeout) })
+	}
+	g.Go(func() error { return body(ctx, Deps{Conn: nc, JS: js, Registry: reg}) })
+	return g.Wait()
+}
+
+// MetricsHandler serves /metrics from reg and a trivial /healthz.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	return mux
+}
+
+// Serve runs an HTTP server on ln until ctx ends, then shuts it down
+// gracefully within timeout.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
