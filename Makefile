@@ -1,74 +1,65 @@
 # serviceping — the Makefile is the contract; CI (.ci/run) calls `make test`.
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
 
 MODULES  := pkg proto services/gateway services/enricher services/loader services/serviceping services/collector
 SERVICES := gateway enricher loader serviceping collector
-BIN      := bin
+BIN      := $(CURDIR)/bin
 CACHE    ?= $(or $(SERVICEPING_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/serviceping)
-TOOL     := GOWORK=off go tool -modfile=$(CURDIR)/tools/go.mod
-GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=20m
+# Developer tools (buf, protoc-gen-go) are pinned in tools/go.mod and built
+# once per version into the cache, outside the repository.
+TOOLBIN  := $(CACHE)/tools/$(shell sha256sum tools/go.sum | cut -c1-12)
+GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 
-.PHONY: all build run test test-go test-race bench proto proto-check lint fmt tidy vet clean deps
+.PHONY: build run test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help
 
-all: build
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-## build: every binary into ./bin
-build:
+build: ## build every binary into ./bin
 	@mkdir -p $(BIN)
-	@for s in $(SERVICES); do (cd services/$$s && go build -o ../../$(BIN)/$$s .); done
+	@for s in $(SERVICES); do (cd services/$$s && go build -o $(BIN)/$$s .) || exit 1; done
 
-## run: the all-in-one pipeline on embedded defaults, fed the demo pings
-run: build
-	@lib=$$(scripts/fetch-chdb.sh) && CHDB_LIB=$$lib ./$(BIN)/serviceping run --data ./data
+run: build ## start the all-in-one pipeline on embedded defaults, fed the demo pings
+	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping run --data ./data
 
-## deps: prepare the real dependencies integration tests need (prints exports)
-deps:
+test: proto-check vet gowork-off ## the whole suite against real parts (installs/starts what it needs)
+	@eval "$$(scripts/test-env.sh)" && go test $(GOTEST_FLAGS) work
+
+bench: ## the Go benchmarks quoted in the README
+	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
+
+deps: ## prepare PostgreSQL, Redis, MinIO and chDB; prints the exports tests read
 	@scripts/test-env.sh
 
-## test: the whole suite against real parts (installs/starts what it needs)
-test: proto-check vet
-	@eval "$$(scripts/test-env.sh)" && go test $(GOTEST_FLAGS) work
-	@$(MAKE) --no-print-directory test-gowork-off
-
-## test-gowork-off: every service module builds on its own go.mod
-test-gowork-off:
-	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || exit 1; done
-	@echo "GOWORK=off build: ok"
-
-## bench: the Go benchmarks whose figures the README quotes
-bench:
-	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 work
-
-## proto: regenerate Go from proto/ with buf (tools pinned in tools/go.mod)
-proto:
-	@cd proto && PATH="$(CURDIR)/$(BIN)/tools:$$PATH" $(TOOL) buf generate
-	@true
-
-## proto-check: fail when the committed generated code is stale
-proto-check: tools
-	@tmp=$$(mktemp -d) && cp -r proto "$$tmp/" && (cd "$$tmp/proto" && PATH="$(CURDIR)/$(BIN)/tools:$$PATH" $(TOOL) buf generate) \
-	  && diff -r -q proto "$$tmp/proto" >/dev/null || { echo "proto/: generated code is stale, run make proto" >&2; diff -r proto "$$tmp/proto" | head -20 >&2; rm -rf "$$tmp"; exit 1; }; rm -rf "$$tmp"
-	@echo "proto: generated code is current"
-
-.PHONY: tools
-tools:
-	@mkdir -p $(BIN)/tools && $(TOOL) -n protoc-gen-go >/dev/null 2>&1; \
-	  GOWORK=off go build -modfile=tools/go.mod -o $(BIN)/tools/ google.golang.org/protobuf/cmd/protoc-gen-go
-
-## vet: go vet over every module, gofmt check
-vet:
+vet: ## go vet every module, and gofmt
 	@go vet work
-	@out=$$(gofmt -l $(MODULES)); [ -z "$$out" ] || { echo "gofmt needed:" $$out >&2; exit 1; }
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed: $$out" >&2; exit 1; fi
 
-## lint: vet + staticcheck (pinned)
-lint: vet
-	@GOWORK=off go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(addprefix ./,$(addsuffix /...,$(MODULES))) || true
+gowork-off: ## every module builds on its own go.mod (GOWORK=off)
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go build ./...) || exit 1; done
 
-## tidy: go mod tidy in every module, then go work sync
-tidy:
-	@for m in $(MODULES); do (cd $$m && go mod tidy); done
+tools: ## build the pinned buf and protoc-gen-go into the cache
+	@mkdir -p $(TOOLBIN)
+	@cd tools && GOWORK=off GOFLAGS= go build -o $(TOOLBIN)/ github.com/bufbuild/buf/cmd/buf google.golang.org/protobuf/cmd/protoc-gen-go
+
+proto: tools ## regenerate Go from proto/
+	@cd proto && PATH="$(TOOLBIN):$$PATH" buf lint && PATH="$(TOOLBIN):$$PATH" buf generate
+
+proto-check: tools ## fail when the committed generated code is stale
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp -r proto "$$tmp/"; \
+	  (cd "$$tmp/proto" && PATH="$(TOOLBIN):$$PATH" buf generate); \
+	  if ! diff -r proto "$$tmp/proto" >/dev/null; then \
+	    echo "proto/: generated Go is stale; run make proto" >&2; diff -r proto "$$tmp/proto" | head -20 >&2; exit 1; fi
+	@echo "proto: generated Go is current"
+
+lint: vet ## staticcheck (pinned) over every module
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...) || exit 1; done
+
+tidy: ## go mod tidy in every module, then go work sync
+	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy) || exit 1; done
 	@go work sync
 
-clean:
+clean: ## remove build output (not the cache, not ./data)
 	rm -rf $(BIN)
