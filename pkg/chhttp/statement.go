@@ -1,0 +1,244 @@
+package chhttp
+
+import (
+	"strings"
+)
+
+// Statement kinds, used as the "kind" metric label.
+const (
+	kindSelect = "select" // produces rows: SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN, CHECK
+	kindInsert = "insert" // INSERT with data (FORMAT or VALUES) streamed to the engine
+	kindDDL    = "ddl"    // CREATE, DROP, ALTER, RENAME, TRUNCATE, OPTIMIZE, ...
+	kindOther  = "other"  // SET, USE, SYSTEM, INSERT ... SELECT, ...
+	kindHello  = "hello"  // clickhouse-go's server-info query, answered by the endpoint
+)
+
+// statement is what the endpoint needs to know about one SQL statement; the
+// engine does the real parsing.
+type statement struct {
+	kind string
+	// format is the name in a trailing top-level FORMAT clause ("" if none).
+	format string
+	// For kindInsert: sql is the statement without its FORMAT/VALUES clause
+	// and data starts at dataOffset of the scanned text.
+	sql        string
+	dataOffset int
+}
+
+// scanStatement classifies text, which holds a statement possibly followed
+// (for INSERT) by inline data, or only the beginning of a long request. An
+// INSERT whose data clause is not in text is reported with dataOffset -1.
+func scanStatement(text []byte) statement {
+	sc := scanner{src: text}
+	first := ""
+	for {
+		t := sc.next()
+		if t.kind == tokEOF {
+			return statement{kind: kindOther, dataOffset: -1}
+		}
+		if t.kind == tokWord {
+			first = strings.ToUpper(t.text(text))
+			break
+		}
+		if t.kind != tokPunct || text[t.start] != '(' {
+			return statement{kind: kindOther, dataOffset: -1}
+		}
+	}
+	switch first {
+	case "INSERT":
+		return scanInsert(&sc, text)
+	case "SELECT", "WITH", "SHOW", "DESC", "DESCRIBE", "EXISTS", "EXPLAIN", "CHECK":
+		return statement{kind: kindSelect, format: trailingFormat(&sc, text), dataOffset: -1}
+	case "CREATE", "DROP", "ALTER", "RENAME", "TRUNCATE", "OPTIMIZE", "ATTACH", "DETACH", "EXCHANGE", "UNDROP":
+		return statement{kind: kindDDL, format: trailingFormat(&sc, text), dataOffset: -1}
+	default:
+		return statement{kind: kindOther, format: trailingFormat(&sc, text), dataOffset: -1}
+	}
+}
+
+// scanInsert finds the FORMAT <name> or VALUES clause of an INSERT at depth 0.
+// It stops there: what follows is data, not SQL.
+func scanInsert(sc *scanner, text []byte) statement {
+	depth := 0
+	for {
+		t := sc.next()
+		switch t.kind {
+		case tokEOF:
+			// INSERT without a data clause in the text seen so far.
+			return statement{kind: kindInsert, dataOffset: -1}
+		case tokPunct:
+			switch text[t.start] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+		case tokWord:
+			if depth != 0 {
+				continue
+			}
+			switch strings.ToUpper(t.text(text)) {
+			case "SELECT", "WITH":
+				// INSERT ... SELECT: no client data, an ordinary statement.
+				return statement{kind: kindOther, format: trailingFormat(sc, text), dataOffset: -1}
+			case "VALUES":
+				return statement{kind: kindInsert, format: "Values", sql: string(text[:t.start]), dataOffset: t.end}
+			case "FORMAT":
+				name := sc.next()
+				if name.kind != tokWord {
+					return statement{kind: kindInsert, dataOffset: -1}
+				}
+				return statement{
+					kind:       kindInsert,
+					format:     name.text(text),
+					sql:        string(text[:t.start]),
+					dataOffset: dataStart(text, name.end),
+				}
+			}
+		}
+	}
+}
+
+// dataStart skips the blanks after a FORMAT name and at most one newline,
+// like ClickHouse: data starts after the first newline, if there is one.
+func dataStart(text []byte, i int) int {
+	for i < len(text) {
+		switch text[i] {
+		case ' ', '\t', '\r':
+			i++
+		case '\n':
+			return i + 1
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// trailingFormat returns the name of a top-level FORMAT clause that ends the
+// statement (optionally followed by SETTINGS ... and a semicolon).
+func trailingFormat(sc *scanner, text []byte) string {
+	depth := 0
+	format := ""
+	for {
+		t := sc.next()
+		switch t.kind {
+		case tokEOF:
+			return format
+		case tokPunct:
+			switch text[t.start] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+		case tokWord:
+			if depth == 0 && strings.EqualFold(t.text(text), "FORMAT") {
+				save := sc.pos
+				name := sc.next()
+				after := sc.next()
+				if name.kind == tokWord && (after.kind == tokEOF ||
+					after.kind == tokPunct && text[after.start] == ';' ||
+					after.kind == tokWord && strings.EqualFold(after.text(text), "SETTINGS")) {
+					format = name.text(text)
+				}
+				sc.pos = save
+			}
+		}
+	}
+}
+
+type tokKind int
+
+const (
+	tokEOF tokKind = iota
+	tokWord
+	tokString // '...', "..." or `...`
+	tokNumber
+	tokPunct
+)
+
+type token struct {
+	kind       tokKind
+	start, end int
+}
+
+func (t token) text(src []byte) string { return string(src[t.start:t.end]) }
+
+// scanner is a minimal ClickHouse SQL lexer: words, quoted strings and
+// identifiers, comments and single-byte punctuation.
+type scanner struct {
+	src []byte
+	pos int
+}
+
+func (s *scanner) next() token {
+	src := s.src
+	for s.pos < len(src) {
+		c := src[s.pos]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			s.pos++
+		case c == '-' && s.pos+1 < len(src) && src[s.pos+1] == '-', c == '#':
+			for s.pos < len(src) && src[s.pos] != '\n' {
+				s.pos++
+			}
+		case c == '/' && s.pos+1 < len(src) && src[s.pos+1] == '*':
+			end := strings.Index(string(src[s.pos+2:]), "*/")
+			if end < 0 {
+				s.pos = len(src)
+			} else {
+				s.pos += 2 + end + 2
+			}
+		case c == '\'' || c == '"' || c == '`':
+			start := s.pos
+			s.pos++
+			for s.pos < len(src) {
+				d := src[s.pos]
+				if d == '\\' {
+					s.pos += 2
+					continue
+				}
+				s.pos++
+				if d == c {
+					if s.pos < len(src) && src[s.pos] == c { // doubled quote
+						s.pos++
+						continue
+					}
+					break
+				}
+			}
+			s.pos = min(s.pos, len(src))
+			return token{kind: tokString, start: start, end: s.pos}
+		case isWordStart(c):
+			start := s.pos
+			for s.pos < len(src) && isWordByte(src[s.pos]) {
+				s.pos++
+			}
+			return token{kind: tokWord, start: start, end: s.pos}
+		case c >= '0' && c <= '9':
+			start := s.pos
+			for s.pos < len(src) && (isWordByte(src[s.pos]) || src[s.pos] == '.') {
+				s.pos++
+			}
+			return token{kind: tokNumber, start: start, end: s.pos}
+		default:
+			s.pos++
+			return token{kind: tokPunct, start: s.pos - 1, end: s.pos}
+		}
+	}
+	return token{kind: tokEOF, start: len(src), end: len(src)}
+}
+
+func isWordStart(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= 0x80
+}
+
+func isWordByte(c byte) bool { return isWordStart(c) || c >= '0' && c <= '9' }
+
+// isHello reports whether sql is clickhouse-go's server-info query.
+func isHello(sql string) bool {
+	norm := strings.Join(strings.Fields(strings.ToLower(sql)), " ")
+	norm = strings.TrimSpace(strings.TrimSuffix(norm, ";"))
+	return norm == "select displayname(), version(), revision(), timezone()"
+}

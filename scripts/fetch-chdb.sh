@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Fetches libchdb.so (the embedded ClickHouse engine) from the npm package
+# @chdb/lib-linux-x64-gnu at a pinned version, unpacks it once into the cache
+# and prints its absolute path on stdout (logs go to stderr).
+#
+#   CHDB_LIB=/path/libchdb.so   use this file, fetch nothing
+#   CHDB_VERSION=...            override the pinned package version
+#   SERVICEPING_CACHE=dir       cache root (default ~/.cache/serviceping)
+#
+# `npm pack` downloads the tarball without running any install scripts.
+set -euo pipefail
+
+CHDB_VERSION=${CHDB_VERSION:-26.7.3-stable.1}
+PKG=@chdb/lib-linux-x64-gnu
+log() { echo "fetch-chdb: $*" >&2; }
+
+if [ -n "${CHDB_LIB:-}" ] && [ -f "$CHDB_LIB" ]; then
+	echo "$CHDB_LIB"
+	exit 0
+fi
+
+case "$(uname -s)-$(uname -m)" in
+Linux-x86_64) ;;
+*) log "unsupported platform $(uname -s)-$(uname -m): only linux x86_64 (glibc) is packaged"; exit 1 ;;
+esac
+
+CACHE=${SERVICEPING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serviceping}
+dir=$CACHE/chdb/$CHDB_VERSION
+lib=$dir/libchdb.so
+if [ -f "$lib" ]; then
+	echo "$lib"
+	exit 0
+fi
+
+command -v npm >/dev/null || { log "npm is required to fetch $PKG (apt-get install npm)"; exit 1; }
+mkdir -p "$dir"
+tmp=$(mktemp -d "$dir/.fetch.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+log "downloading $PKG@$CHDB_VERSION (~180 MB, once)"
+tarball=$(cd "$tmp" && npm pack --ignore-scripts --silent "$PKG@$CHDB_VERSION" 2>/dev/null | tail -n1)
+[ -f "$tmp/$tarball" ] || { log "npm pack $PKG@$CHDB_VERSION produced no tarball"; exit 1; }
+
+log "unpacking libchdb.so"
+mkdir -p "$tmp/x"
+tar -xzf "$tmp/$tarball" -C "$tmp/x"
+found=$(find "$tmp/x" -name libchdb.so -type f | head -n1)
+[ -n "$found" ] || { log "libchdb.so not found in $tarball"; exit 1; }
+# Rename into place atomically so a concurrent or interrupted run never sees
+# a half-written library.
+mv "$found" "$tmp/libchdb.so"
+mv -f "$tmp/libchdb.so" "$lib"
+log "ready: $lib"
+echo "$lib"
