@@ -8,12 +8,18 @@
 #   Redis       Debian package; a private server on a free loopback port
 #   MinIO       built with `go install` at a pinned version (tests start it)
 #   chDB        libchdb.so from the npm package, unpacked once
+#   python      a virtualenv with dbt-clickhouse and clickhouse-connect
+#               (dbt/requirements.txt), built once per requirements hash
 set -euo pipefail
 
 CACHE=${SERVICEPING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serviceping}
-RUNDIR=${SERVICEPING_TEST_RUN:-$CACHE/run}
+# Servers' state lives outside $HOME: PostgreSQL runs as the postgres user,
+# which cannot traverse root's home.
+RUNDIR=${SERVICEPING_TEST_RUN:-/tmp/serviceping-test-$(id -u)}
+REPO=$(cd "$(dirname "$0")/.." && pwd)
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 mkdir -p "$CACHE" "$RUNDIR"
+chmod 755 "$RUNDIR"
 log() { echo "test-env: $*" >&2; }
 
 apt_updated=
@@ -83,5 +89,20 @@ ensure_chdb() {
 	echo "export CHDB_LIB=$lib"
 }
 
-parts=${*:-postgres redis minio chdb}
+# --------------------------------------------------------------------- python
+ensure_python() {
+	local req=$REPO/dbt/requirements.txt venv
+	venv=$CACHE/venv/$(sha256sum "$req" | cut -c1-12)
+	if [ ! -x "$venv/bin/python" ] || [ ! -f "$venv/.complete" ]; then
+		log "creating the python virtualenv for dbt (once)"
+		rm -rf "$venv"
+		python3 -m venv "$venv" >&2
+		"$venv/bin/pip" install -q --disable-pip-version-check -r "$req" >&2
+		touch "$venv/.complete"
+	fi
+	echo "export SERVICEPING_TEST_PYTHON=$venv/bin/python"
+	echo "export SERVICEPING_DBT=$venv/bin/dbt"
+}
+
+parts=${*:-postgres redis minio chdb python}
 for p in $parts; do "ensure_$p"; done
