@@ -1,0 +1,455 @@
+package collector
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/serviceping/serviceping/services/collector/internal/database"
+	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+	"github.com/serviceping/serviceping/services/collector/internal/eventtrack"
+	"github.com/serviceping/serviceping/services/collector/internal/instrument"
+	"github.com/serviceping/serviceping/services/collector/internal/payload"
+	"github.com/serviceping/serviceping/services/collector/internal/schedule"
+	"github.com/serviceping/serviceping/services/collector/internal/submit"
+)
+
+// Public aliases so other modules (the end-to-end tests) can drive the
+// submitter and read payloads without reaching into internal/.
+type (
+	Submitter    = submit.Submitter
+	SubmitConfig = submit.Config
+	Ping         = submit.Ping
+	SubmitResult = submit.Result
+	Timing       = submit.Timing
+	Payload      = payload.Result
+)
+
+// NewSubmitter returns GitLab's client contract against baseURL's gateway.
+func NewSubmitter(cfg SubmitConfig) (*Submitter, error) { return submit.New(cfg) }
+
+// ErrDisabled is returned by Send/Build when usage ping is switched off.
+var ErrDisabled = errors.New("usage ping is disabled (USAGE_PING_ENABLED=false)")
+
+// Deps are injected collaborators; zero values get defaults.
+type Deps struct {
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // for `collector run`; nil: a private registry
+	Gatherer   prometheus.Gatherer   // served on /metrics with Registerer
+	Now        func() time.Time
+	HTTP       *http.Client
+	// Topology replaces the host topology (tests use a fixed one).
+	Topology func(ctx context.Context) map[string]any
+}
+
+// App is the collector.
+type App struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	set       *definitions.Set
+	mapping   *definitions.Mapping
+	pool      *pgxpool.Pool
+	rdb       *redis.Client
+	tracker   *eventtrack.Tracker
+	builder   *payload.Builder
+	submitter *submit.Submitter
+	reg       prometheus.Registerer
+	gatherer  prometheus.Gatherer
+	sends     *prometheus.CounterVec
+	buildDur  prometheus.Histogram
+}
+
+// New loads definitions and connects to the data sources (lazily: a
+// database or Redis that is down makes its metrics fall back, not New fail).
+func New(ctx context.Context, cfg Config, deps Deps) (*App, error) {
+	cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid config: %w", err)
+	}
+	a := &App{cfg: cfg, log: deps.Log, now: deps.Now, reg: deps.Registerer, gatherer: deps.Gatherer}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.reg == nil {
+		r := prometheus.NewRegistry()
+		a.reg, a.gatherer = r, r
+	}
+	a.sends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "collector", Name: "submissions_total",
+		Help: "Service Ping submissions by result."}, []string{"result"})
+	a.buildDur = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "collector", Name: "build_duration_seconds",
+		Help: "Time to compute the payload.", Buckets: prometheus.ExponentialBuckets(0.1, 2, 12)})
+	for _, c := range []prometheus.Collector{a.sends, a.buildDur} {
+		if err := a.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+
+	v, err := definitions.NewValidator(cfg.SchemaDir)
+	if err != nil {
+		return nil, err
+	}
+	if a.set, err = v.Load(cfg.DefinitionsDir); err != nil {
+		return nil, err
+	}
+	for _, p := range a.set.Problems {
+		a.log.Warn("metric definition skipped", "file", p.File, "reason", p.Reason)
+	}
+	mappingFile := cfg.MappingFile
+	if mappingFile == "" {
+		if p := filepath.Join(cfg.DefinitionsDir, "..", "instrumentations.yml"); fileExists(p) {
+			mappingFile = p
+		}
+	}
+	if a.mapping, err = definitions.LoadMapping(mappingFile); err != nil {
+		return nil, err
+	}
+	a.log.Info("definitions loaded", "files", a.set.Files, "metrics", len(a.set.Metrics),
+		"aggregates", len(a.set.Aggregates), "problems", len(a.set.Problems))
+
+	uuid := cfg.Instance.UUID
+	if uuid == "" {
+		if uuid, err = instanceUUID(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
+	env := &instrument.Env{
+		System:        instrument.System{Edition: cfg.Instance.Edition, Settings: cfg.Settings, Topology: deps.Topology},
+		PrometheusURL: cfg.PrometheusURL, HTTP: deps.HTTP,
+	}
+	if cfg.License != "" {
+		if env.License, err = instrument.LoadLicense(cfg.License); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.DatabaseURL != "" {
+		pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
+		}
+		pc.MaxConns = int32(cfg.Concurrency + 1)
+		pc.ConnConfig.RuntimeParams["application_name"] = "serviceping-collector"
+		if a.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+			return nil, fmt.Errorf("open database pool: %w", err)
+		}
+		env.DB = &database.Counter{Pool: a.pool, StatementTimeout: cfg.StatementTimeout, Now: a.now}
+	}
+	reg := eventtrack.NewRegistry()
+	if cfg.KnownEvents != "" {
+		if err := eventtrack.LoadKnownEvents(reg, cfg.KnownEvents); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	instrument.RegisterEvents(reg, a.mapping, a.set.Metrics, a.set.Aggregates)
+	if cfg.RedisURL != "" {
+		opt, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			a.Close()
+			return nil, fmt.Errorf("parse REDIS_URL: %w", err)
+		}
+		a.rdb = redis.NewClient(opt)
+		a.tracker = &eventtrack.Tracker{Redis: a.rdb, Registry: reg, Prefix: cfg.RedisPrefix, Now: a.now}
+		env.Tracker = a.tracker
+	}
+	a.builder = &payload.Builder{
+		Env: env, Mapping: a.mapping, MetricTimeout: cfg.MetricTimeout, Concurrency: cfg.Concurrency,
+		Privacy: cfg.Privacy, Log: a.log, Now: a.now,
+		Identity: payload.Identity{UUID: uuid, Hostname: cfg.Instance.Hostname, Version: cfg.Instance.Version,
+			InstallationType: cfg.Instance.InstallationType},
+	}
+	if a.submitter, err = submit.New(submit.Config{BaseURL: cfg.GatewayURL, HTTP: deps.HTTP, Attempts: cfg.SubmitAttempts,
+		Backoff: cfg.SubmitBackoff, Log: a.log, Now: a.now}); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// instanceUUID reads or creates the instance UUID kept in dataDir.
+func instanceUUID(dataDir string) (string, error) {
+	p := filepath.Join(dataDir, "uuid")
+	if b, err := os.ReadFile(p); err == nil {
+		if s := strings.TrimSpace(string(b)); s != "" {
+			return s, nil
+		}
+	}
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("create data dir: %w", err)
+	}
+	if err := os.WriteFile(p, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("store instance uuid: %w", err)
+	}
+	return id, nil
+}
+
+// Definitions returns the loaded definitions.
+func (a *App) Definitions() *definitions.Set { return a.set }
+
+// UUID is the instance UUID.
+func (a *App) UUID() string { return a.builder.Identity.UUID }
+
+// Build computes the payload.
+func (a *App) Build(ctx context.Context) (*Payload, error) {
+	if !a.cfg.Enabled {
+		return nil, ErrDisabled
+	}
+	res, err := a.builder.Build(ctx, a.set)
+	if err != nil {
+		return nil, err
+	}
+	a.buildDur.Observe(res.Elapsed.Seconds())
+	a.log.Info("payload built", "metrics", len(res.Metrics), "failed", res.Failed, "elapsed", res.Elapsed)
+	return res, nil
+}
+
+// Export writes the payload JSON (indented) for manual upload.
+func (a *App) Export(ctx context.Context, w io.Writer) error {
+	res, err := a.Build(ctx)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(res.Payload)
+}
+
+// PingOf turns a built payload into what the submitter sends.
+func (a *App) PingOf(res *Payload) (Ping, error) {
+	body, err := res.JSON()
+	if err != nil {
+		return Ping{}, fmt.Errorf("encode payload: %w", err)
+	}
+	timings := make([]submit.Timing, len(res.Metrics))
+	for i, t := range res.Metrics {
+		timings[i] = submit.Timing(t)
+	}
+	host, _ := res.Payload["hostname"].(string) // after privacy rules
+	return Ping{Payload: body, UUID: a.UUID(), Hostname: host, Version: a.builder.Identity.Version,
+		Metrics: timings, Started: res.RecordedAt}, nil
+}
+
+// DevOpsScore is the stored answer of the last successful submission.
+type DevOpsScore struct {
+	UsageDataID int64          `json:"usage_data_id"`
+	ReceivedAt  time.Time      `json:"received_at"`
+	Score       *float64       `json:"score,omitempty"` // mean of percentage_* when present
+	ConvIndex   map[string]any `json:"conv_index"`
+}
+
+// Send collects and submits now, storing the DevOps Score.
+func (a *App) Send(ctx context.Context) (DevOpsScore, error) {
+	if !a.cfg.Enabled {
+		return DevOpsScore{}, ErrDisabled
+	}
+	started := a.now()
+	res, err := a.Build(ctx)
+	if err != nil {
+		a.sends.WithLabelValues("collect_error").Inc()
+		m := map[string]any{"hostname": a.builder.Identity.Hostname}
+		payload.ApplyPrivacy(m, a.cfg.Privacy)
+		host, _ := m["hostname"].(string)
+		a.submitter.ReportError(ctx, Ping{UUID: a.UUID(), Hostname: host, Version: a.builder.Identity.Version, Started: started}, err)
+		return DevOpsScore{}, err
+	}
+	p, err := a.PingOf(res)
+	if err != nil {
+		return DevOpsScore{}, err
+	}
+	sr, err := a.submitter.Submit(ctx, p)
+	if err != nil {
+		a.sends.WithLabelValues("error").Inc()
+		return DevOpsScore{}, fmt.Errorf("submit usage data: %w", err)
+	}
+	a.sends.WithLabelValues("ok").Inc()
+	ds := DevOpsScore{UsageDataID: sr.UsageDataID, ReceivedAt: a.now().UTC(), ConvIndex: sr.ConvIndex, Score: meanPercentage(sr.ConvIndex)}
+	if err := a.storeScore(ds); err != nil {
+		a.log.Warn("store devops score", "err", err)
+	}
+	return ds, nil
+}
+
+func meanPercentage(ci map[string]any) *float64 {
+	var sum float64
+	n := 0
+	for k, v := range ci {
+		if !strings.HasPrefix(k, "percentage_") {
+			continue
+		}
+		var f float64
+		switch x := v.(type) {
+		case json.Number:
+			f, _ = x.Float64()
+		case float64:
+			f = x
+		default:
+			continue
+		}
+		sum += f
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	m := math.Round(sum/float64(n)*100) / 100
+	return &m
+}
+
+func (a *App) scorePath() string { return filepath.Join(a.cfg.DataDir, "devops_score.json") }
+
+func (a *App) storeScore(ds DevOpsScore) error {
+	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(ds, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := a.scorePath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, a.scorePath())
+}
+
+// LastScore reads the stored DevOps Score.
+func (a *App) LastScore() (DevOpsScore, error) {
+	var ds DevOpsScore
+	b, err := os.ReadFile(a.scorePath())
+	if err != nil {
+		return ds, err
+	}
+	return ds, json.Unmarshal(b, &ds)
+}
+
+// Handler serves the tracking endpoints, /metrics, /healthz and
+// GET /usage_data/devops_score.
+func (a *App) Handler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	if a.tracker != nil {
+		h, err := eventtrack.NewHandler(a.tracker, a.log, a.reg)
+		if err != nil {
+			return nil, err
+		}
+		h.Register(mux)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /usage_data/devops_score", func(w http.ResponseWriter, _ *http.Request) {
+		ds, err := a.LastScore()
+		if err != nil {
+			http.Error(w, `{"error":"not_found","message":"no score yet"}`, http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(ds)
+	})
+	if a.gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
+	}
+	return mux, nil
+}
+
+// Run serves the HTTP endpoints and submits weekly at the UUID's slot
+// until ctx ends. With usage ping disabled only the endpoints run.
+func (a *App) Run(ctx context.Context) error {
+	h, err := a.Handler()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.log.Info("collector listening", "addr", ln.Addr().String())
+	slot := schedule.ForUUID(a.UUID())
+	for {
+		next := slot.Next(a.now())
+		if a.cfg.Enabled {
+			a.log.Info("next service ping", "at", next, "cron", slot.Cron())
+		}
+		// GitLab sleeps a random 0-60 s after the slot.
+		jitter := time.Duration(mrand.IntN(60)) * time.Second //nolint:gosec // not security
+		timer := time.NewTimer(time.Until(next) + jitter)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+			return nil
+		case err := <-errc:
+			timer.Stop()
+			return fmt.Errorf("http server: %w", err)
+		case <-timer.C:
+		}
+		if !a.cfg.Enabled {
+			continue
+		}
+		a.sendWithRetries(ctx)
+	}
+}
+
+// sendWithRetries retries a failed weekly send 3 times with (n+1)×8h
+// backoff, like the Sidekiq job.
+func (a *App) sendWithRetries(ctx context.Context) {
+	for n := 0; ; n++ {
+		ds, err := a.Send(ctx)
+		if err == nil {
+			a.log.Info("service ping sent", "usage_data_id", ds.UsageDataID, "devops_score", ds.Score)
+			return
+		}
+		if n >= 3 || ctx.Err() != nil {
+			a.log.Error("service ping failed", "err", err)
+			return
+		}
+		wait := time.Duration(n+1) * 8 * time.Hour
+		a.log.Warn("service ping failed, will retry", "in", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Close releases connections.
+func (a *App) Close() {
+	if a.pool != nil {
+		a.pool.Close()
+	}
+	if a.rdb != nil {
+		_ = a.rdb.Close()
+	}
+}

@@ -1,0 +1,129 @@
+// Package collector is the embeddable instance-side Service Ping collector:
+// it loads metric definitions, computes the payload from the instance's
+// PostgreSQL and Redis, submits it to a gateway with GitLab's client
+// contract, and serves the event-tracking endpoints.
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/serviceping/serviceping/services/collector/internal/payload"
+)
+
+// Config is the collector's configuration: environment variables (flags
+// mirror them) plus an optional YAML file (--config) for the instance
+// settings, license and privacy rules. Environment/flags win over the file.
+type Config struct {
+	Enabled          bool          `env:"USAGE_PING_ENABLED, default=true" yaml:"usage_ping_enabled"`
+	DefinitionsDir   string        `env:"COLLECTOR_DEFINITIONS" yaml:"definitions"`
+	SchemaDir        string        `env:"COLLECTOR_SCHEMA_DIR" yaml:"schema_dir"` // empty: embedded copy
+	MappingFile      string        `env:"COLLECTOR_INSTRUMENTATIONS" yaml:"instrumentations"`
+	KnownEvents      string        `env:"COLLECTOR_KNOWN_EVENTS" yaml:"known_events"`
+	DatabaseURL      string        `env:"DATABASE_URL" yaml:"database_url"`
+	RedisURL         string        `env:"REDIS_URL" yaml:"redis_url"`
+	RedisPrefix      string        `env:"COLLECTOR_REDIS_PREFIX" yaml:"redis_prefix"`
+	GatewayURL       string        `env:"GATEWAY_URL, default=http://127.0.0.1:8080" yaml:"gateway_url"`
+	PrometheusURL    string        `env:"PROMETHEUS_URL" yaml:"prometheus_url"`
+	Listen           string        `env:"COLLECTOR_LISTEN, default=127.0.0.1:8090" yaml:"listen"`
+	DataDir          string        `env:"COLLECTOR_DATA_DIR, default=./data/collector" yaml:"data_dir"`
+	MetricTimeout    time.Duration `env:"COLLECTOR_METRIC_TIMEOUT, default=60s" yaml:"metric_timeout"`
+	StatementTimeout time.Duration `env:"COLLECTOR_STATEMENT_TIMEOUT, default=15s" yaml:"statement_timeout"`
+	Concurrency      int           `env:"COLLECTOR_CONCURRENCY, default=4" yaml:"concurrency"`
+	SubmitAttempts   int           `env:"COLLECTOR_SUBMIT_ATTEMPTS, default=4" yaml:"submit_attempts"`
+	SubmitBackoff    time.Duration `env:"COLLECTOR_SUBMIT_BACKOFF, default=2s" yaml:"submit_backoff"`
+	LogLevel         string        `env:"LOG_LEVEL, default=info" yaml:"log_level"`
+
+	Instance Instance        `yaml:"instance"`
+	Settings map[string]any  `yaml:"settings"`
+	License  string          `yaml:"license_file"`
+	Privacy  payload.Privacy `yaml:"privacy"`
+}
+
+// Instance identity; empty UUID ⇒ generated once and kept in DataDir.
+type Instance struct {
+	UUID             string `yaml:"uuid"`
+	Hostname         string `yaml:"hostname"`
+	Version          string `yaml:"version"`
+	InstallationType string `yaml:"installation_type"`
+	Edition          string `yaml:"edition"`
+}
+
+// LoadFile decodes a YAML config file into c (unknown keys are errors) and
+// reports usage_ping_enabled when the file sets it.
+func (c *Config) LoadFile(path string) (enabled *bool, err error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	var sw struct {
+		Enabled *bool `yaml:"usage_ping_enabled"`
+	}
+	if err := yaml.Unmarshal(b, &sw); err != nil {
+		return nil, fmt.Errorf("parse config %s: %w", path, err)
+	}
+	return sw.Enabled, nil
+}
+
+// Defaults fills what neither env nor file set.
+func (c *Config) Defaults() {
+	if c.Instance.Version == "" {
+		c.Instance.Version = "17.0.0"
+	}
+	if c.Instance.InstallationType == "" {
+		c.Instance.InstallationType = "serviceping-collector"
+	}
+	if c.Instance.Edition == "" {
+		c.Instance.Edition = "CE"
+	}
+	if c.Instance.Hostname == "" {
+		c.Instance.Hostname, _ = os.Hostname()
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DefinitionsDir == "" {
+		errs = append(errs, errors.New("definitions directory is required (--definitions or COLLECTOR_DEFINITIONS)"))
+	}
+	for name, v := range map[string]string{"DATABASE_URL": c.DatabaseURL, "REDIS_URL": c.RedisURL, "GATEWAY_URL": c.GatewayURL, "PROMETHEUS_URL": c.PrometheusURL} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || u.Scheme == "" {
+			errs = append(errs, fmt.Errorf("%s %q is not a URL", name, redact(v)))
+		}
+	}
+	if c.MetricTimeout <= 0 {
+		errs = append(errs, errors.New("metric timeout must be positive"))
+	}
+	if c.Concurrency < 1 || c.Concurrency > 64 {
+		errs = append(errs, errors.New("concurrency must be within 1..64"))
+	}
+	if c.SubmitAttempts < 1 {
+		errs = append(errs, errors.New("submit attempts must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// redact hides URL credentials for logs and errors.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,181 @@
+// Package instancedb holds the GitLab-like instance schema the collector's
+// test and demo definitions count, and a deterministic seed generator of
+// configurable size built on generate_series (no row-by-row inserts).
+package instancedb
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed schema.sql
+var schemaSQL string
+
+// Schema returns the instance schema DDL.
+func Schema() string { return schemaSQL }
+
+// Apply creates the instance tables (idempotent).
+func Apply(ctx context.Context, pool *pgxpool.Pool) error {
+	if _, err := pool.Exec(ctx, schemaSQL); err != nil {
+		return fmt.Errorf("apply instance schema: %w", err)
+	}
+	return nil
+}
+
+// Size fixes the row count of every table from the largest one, ci_builds.
+type Size struct {
+	Builds int
+}
+
+// Counts are the row counts a Size produces.
+type Counts struct {
+	Users, Namespaces, Projects, Issues, MergeRequests, Notes, Milestones, Boards,
+	Labels, Pipelines, Builds, Environments, Deployments, Releases, Snippets, Keys,
+	Integrations, Clusters, Packages, Todos int
+}
+
+// Counts derives the per-table sizes.
+func (s Size) Counts() Counts {
+	b := max(s.Builds, 100)
+	c := Counts{Builds: b}
+	c.Users = max(b/100, 10)
+	c.Namespaces = c.Users + c.Users/10
+	c.Projects = max(b/50, 5)
+	c.Issues = b / 10
+	c.MergeRequests = b / 20
+	c.Notes = b / 4
+	c.Milestones = max(c.Projects/2, 1)
+	c.Boards = max(c.Projects/3, 1)
+	c.Labels = c.Projects
+	c.Pipelines = b / 5
+	c.Environments = max(c.Projects/2, 1)
+	c.Deployments = b / 25
+	c.Releases = max(c.Projects/4, 1)
+	c.Snippets = max(c.Users/2, 1)
+	c.Keys = c.Users
+	c.Integrations = c.Projects
+	c.Clusters = max(c.Projects/20, 1)
+	c.Packages = max(c.Projects/2, 1)
+	c.Todos = b / 20
+	return c
+}
+
+// ts spreads rows over the 90 days before the reference time $1,
+// deterministically from the row number i and a per-table prime.
+func ts(prime int) string {
+	return fmt.Sprintf("($1::timestamptz - ((i::bigint * %d) %% 129600) * interval '1 minute')", prime)
+}
+
+// Seed truncates the instance tables and fills them. ref is the reference
+// "now" every timestamp is relative to (use the collector's clock).
+func Seed(ctx context.Context, pool *pgxpool.Pool, size Size, ref time.Time) (Counts, error) {
+	c := size.Counts()
+	u := c.Users
+	stmts := []struct {
+		table string
+		n     int
+		sql   string
+	}{
+		{"users", c.Users, `INSERT INTO users (id, username, email, state, user_type, admin, created_at, updated_at, last_activity_on)
+SELECT i, 'user' || i, 'user' || i || '@example.com',
+  CASE WHEN i % 10 = 0 THEN 'blocked' WHEN i % 23 = 0 THEN 'deactivated' ELSE 'active' END,
+  CASE WHEN i = 2 THEN 1 WHEN i % 50 = 7 THEN 6 END, i = 1, ` + ts(7919) + `, ` + ts(104729) + `,
+  (` + ts(6007) + `)::date
+FROM generate_series(1, $2) i`},
+		{"namespaces", c.Namespaces, `INSERT INTO namespaces (id, name, path, type, owner_id, visibility_level, created_at)
+SELECT i, 'ns' || i, 'ns' || i, CASE WHEN i <= $3 THEN 'User' ELSE 'Group' END,
+  CASE WHEN i <= $3 THEN i END, (i % 3) * 10, ` + ts(7907) + `
+FROM generate_series(1, $2) i`},
+		{"projects", c.Projects, `INSERT INTO projects (id, name, namespace_id, creator_id, visibility_level, archived, service_desk_enabled, import_type, created_at, last_activity_at)
+SELECT i, 'project' || i, 1 + (i * 13) % ($3 + $3 / 10), 1 + (i * 17) % $3, (i % 3) * 10, i % 19 = 0, i % 7 = 0,
+  CASE WHEN i % 11 = 0 THEN 'github' WHEN i % 13 = 0 THEN 'gitlab_project' END, ` + ts(7901) + `, ` + ts(409) + `
+FROM generate_series(1, $2) i`},
+		{"milestones", c.Milestones, `INSERT INTO milestones (id, project_id, title, state, created_at)
+SELECT i, 1 + (i * 3) % $4, 'm' || i, CASE WHEN i % 4 = 0 THEN 'closed' ELSE 'active' END, ` + ts(7883) + `
+FROM generate_series(1, $2) i`},
+		{"issues", c.Issues, `INSERT INTO issues (id, project_id, author_id, milestone_id, state_id, confidential, service_desk_reply_to, weight, created_at, updated_at, closed_at)
+SELECT i, 1 + (i * 7) % $4, 1 + (i * 31) % $3, CASE WHEN i % 5 = 0 THEN 1 + i % $5 END,
+  CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END, i % 17 = 0, CASE WHEN i % 29 = 0 THEN 'customer' || i || '@example.com' END,
+  CASE WHEN i % 4 = 0 THEN i % 9 END, ` + ts(7879) + `, ` + ts(613) + `, CASE WHEN i % 3 = 0 THEN ` + ts(613) + ` END
+FROM generate_series(1, $2) i`},
+		{"merge_requests", c.MergeRequests, `INSERT INTO merge_requests (id, target_project_id, author_id, state_id, draft, created_at, updated_at)
+SELECT i, 1 + (i * 11) % $4, 1 + (i * 37) % $3, 1 + i % 4, i % 9 = 0, ` + ts(7877) + `, ` + ts(617) + `
+FROM generate_series(1, $2) i`},
+		{"notes", c.Notes, `INSERT INTO notes (id, project_id, author_id, noteable_type, system, created_at)
+SELECT i, 1 + (i * 5) % $4, 1 + (i * 41) % $3,
+  (ARRAY['Issue','MergeRequest','Commit','Snippet'])[1 + i % 4], i % 6 = 0, ` + ts(7873) + `
+FROM generate_series(1, $2) i`},
+		{"boards", c.Boards, `INSERT INTO boards (id, project_id, created_at) SELECT i, 1 + (i * 3) % $4, ` + ts(7867) + ` FROM generate_series(1, $2) i`},
+		{"labels", c.Labels, `INSERT INTO labels (id, project_id, title, created_at) SELECT i, 1 + i % $4, 'label' || i, ` + ts(7853) + ` FROM generate_series(1, $2) i`},
+		{"ci_pipelines", c.Pipelines, `INSERT INTO ci_pipelines (id, project_id, user_id, status, source, duration, created_at)
+SELECT i, 1 + (i * 19) % $4, 1 + (i * 43) % $3,
+  (ARRAY['success','success','failed','canceled','running'])[1 + i % 5], (ARRAY[1,2,4,5])[1 + i % 4], 30 + i % 600, ` + ts(7841) + `
+FROM generate_series(1, $2) i`},
+		{"ci_builds", c.Builds, `INSERT INTO ci_builds (id, commit_id, project_id, user_id, name, status, type, created_at)
+SELECT i, 1 + (i - 1) / 5, 1 + (i * 23) % $4, 1 + (i * 47) % $3,
+  (ARRAY['build','test','lint','deploy','sast'])[1 + i % 5],
+  (ARRAY['success','success','failed','canceled'])[1 + i % 4],
+  CASE WHEN i % 20 = 0 THEN 'Ci::Bridge' ELSE 'Ci::Build' END, ` + ts(7829) + `
+FROM generate_series(1, $2) i`},
+		{"environments", c.Environments, `INSERT INTO environments (id, project_id, name, tier, state, created_at)
+SELECT i, 1 + (i * 2) % $4, (ARRAY['production','staging','review/x','development'])[1 + i % 4], i % 5,
+  CASE WHEN i % 6 = 0 THEN 'stopped' ELSE 'available' END, ` + ts(7823) + `
+FROM generate_series(1, $2) i`},
+		{"deployments", c.Deployments, `INSERT INTO deployments (id, project_id, environment_id, user_id, status, created_at, finished_at)
+SELECT i, 1 + (i * 2) % $4, 1 + i % $6, 1 + (i * 53) % $3, 1 + i % 4, ` + ts(7817) + `, ` + ts(7817) + ` + interval '5 minutes'
+FROM generate_series(1, $2) i`},
+		{"releases", c.Releases, `INSERT INTO releases (id, project_id, author_id, created_at) SELECT i, 1 + i % $4, 1 + (i * 59) % $3, ` + ts(7793) + ` FROM generate_series(1, $2) i`},
+		{"snippets", c.Snippets, `INSERT INTO snippets (id, author_id, project_id, type, created_at)
+SELECT i, 1 + (i * 61) % $3, CASE WHEN i % 2 = 0 THEN 1 + i % $4 END, CASE WHEN i % 2 = 0 THEN 'ProjectSnippet' ELSE 'PersonalSnippet' END, ` + ts(7789) + `
+FROM generate_series(1, $2) i`},
+		{"keys", c.Keys, `INSERT INTO keys (id, user_id, type, created_at) SELECT i, 1 + (i * 67) % $3, CASE WHEN i % 4 = 0 THEN 'DeployKey' ELSE 'Key' END, ` + ts(7759) + ` FROM generate_series(1, $2) i`},
+		{"integrations", c.Integrations, `INSERT INTO integrations (id, project_id, type_new, active, created_at)
+SELECT i, i, (ARRAY['Integrations::Prometheus','Integrations::Slack','Integrations::Jira','Integrations::Mattermost'])[1 + i % 4], i % 3 <> 0, ` + ts(7757) + `
+FROM generate_series(1, $2) i`},
+		{"clusters", c.Clusters, `INSERT INTO clusters (id, user_id, cluster_type, enabled, created_at) SELECT i, 1 + i % $3, 1 + i % 3, i % 4 <> 0, ` + ts(7753) + ` FROM generate_series(1, $2) i`},
+		{"packages_packages", c.Packages, `INSERT INTO packages_packages (id, project_id, package_type, created_at) SELECT i, 1 + i % $4, 1 + i % 8, ` + ts(7741) + ` FROM generate_series(1, $2) i`},
+		{"todos", c.Todos, `INSERT INTO todos (id, user_id, author_id, state, created_at) SELECT i, 1 + (i * 71) % $3, 1 + (i * 73) % $3, CASE WHEN i % 3 = 0 THEN 'done' ELSE 'pending' END, ` + ts(7727) + ` FROM generate_series(1, $2) i`},
+	}
+	tables := ""
+	for i, s := range stmts {
+		if i > 0 {
+			tables += ", "
+		}
+		tables += s.table
+	}
+	if _, err := pool.Exec(ctx, "TRUNCATE "+tables); err != nil {
+		return c, fmt.Errorf("truncate instance tables: %w", err)
+	}
+	for _, s := range stmts {
+		// Every statement gets the same parameters; each uses what it needs.
+		sql := s.sql + ` AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AND $6::int > 0`
+		sql = replaceFrom(sql)
+		if _, err := pool.Exec(ctx, sql, ref.UTC(), s.n, u, c.Projects, c.Milestones, c.Environments); err != nil {
+			return c, fmt.Errorf("seed %s: %w", s.table, err)
+		}
+		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), GREATEST($1::bigint, 1))", s.table), s.n); err != nil {
+			return c, fmt.Errorf("reset %s id sequence: %w", s.table, err)
+		}
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE "+tables); err != nil {
+		return c, fmt.Errorf("analyze instance tables: %w", err)
+	}
+	return c, nil
+}
+
+// replaceFrom turns the trailing "FROM generate_series(1, $2) i AND ..." into
+// "... WHERE ..." so every statement binds all six parameters (PostgreSQL
+// rejects unused parameter numbers whose type it cannot infer).
+func replaceFrom(sql string) string {
+	const tail = "FROM generate_series(1, $2) i AND "
+	for i := len(sql) - len(tail); i >= 0; i-- {
+		if sql[i:i+len(tail)] == tail {
+			return sql[:i] + "FROM generate_series(1, $2) i WHERE " + sql[i+len(tail):]
+		}
+	}
+	return sql
+}
