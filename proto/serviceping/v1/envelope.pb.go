@@ -107,9 +107,13 @@ type RawPing struct {
 	// The decompressed request body, byte for byte.
 	Payload []byte `protobuf:"bytes,6,opt,name=payload,proto3" json:"payload,omitempty"`
 	// How the ping arrived: "api" (POST /usage_data) or "upload" (manual form).
-	Source        string `protobuf:"bytes,7,opt,name=source,proto3" json:"source,omitempty"`
-	SourceIp      string `protobuf:"bytes,8,opt,name=source_ip,json=sourceIp,proto3" json:"source_ip,omitempty"`
-	UserAgent     string `protobuf:"bytes,9,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	Source    string `protobuf:"bytes,7,opt,name=source,proto3" json:"source,omitempty"`
+	SourceIp  string `protobuf:"bytes,8,opt,name=source_ip,json=sourceIp,proto3" json:"source_ip,omitempty"`
+	UserAgent string `protobuf:"bytes,9,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// Set when an operator asks for the ping to be enriched again
+	// (serviceping reenrich): it makes the re-published messages distinct from
+	// the original ones for JetStream's duplicate window.
+	ReenrichId    string `protobuf:"bytes,10,opt,name=reenrich_id,json=reenrichId,proto3" json:"reenrich_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -203,6 +207,13 @@ func (x *RawPing) GetSourceIp() string {
 func (x *RawPing) GetUserAgent() string {
 	if x != nil {
 		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *RawPing) GetReenrichId() string {
+	if x != nil {
+		return x.ReenrichId
 	}
 	return ""
 }
@@ -427,8 +438,11 @@ type Enrichment struct {
 	SubscriptionId string                 `protobuf:"bytes,2,opt,name=subscription_id,json=subscriptionId,proto3" json:"subscription_id,omitempty"`
 	AccountId      string                 `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// Human-readable reason for a non-matched status.
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	EnrichedAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=enriched_at,json=enrichedAt,proto3" json:"enriched_at,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// When this enrichment was made; the warehouse keeps the latest one.
+	EnrichedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=enriched_at,json=enrichedAt,proto3" json:"enriched_at,omitempty"`
+	// Copied from RawPing.reenrich_id.
+	ReenrichId    string `protobuf:"bytes,6,opt,name=reenrich_id,json=reenrichId,proto3" json:"reenrich_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,6 +510,13 @@ func (x *Enrichment) GetEnrichedAt() *timestamppb.Timestamp {
 		return x.EnrichedAt
 	}
 	return nil
+}
+
+func (x *Enrichment) GetReenrichId() string {
+	if x != nil {
+		return x.ReenrichId
+	}
+	return ""
 }
 
 // EnrichedPing is published by the enricher on serviceping.pings.enriched.
@@ -957,7 +978,7 @@ var File_serviceping_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x1dserviceping/v1/envelope.proto\x12\x0eserviceping.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x02\n" +
+	"\x1dserviceping/v1/envelope.proto\x12\x0eserviceping.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x02\n" +
 	"\aRawPing\x12\x17\n" +
 	"\aping_id\x18\x01 \x01(\tR\x06pingId\x12\"\n" +
 	"\rusage_data_id\x18\x02 \x01(\x03R\vusageDataId\x12\x12\n" +
@@ -970,7 +991,10 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"\x06source\x18\a \x01(\tR\x06source\x12\x1b\n" +
 	"\tsource_ip\x18\b \x01(\tR\bsourceIp\x12\x1d\n" +
 	"\n" +
-	"user_agent\x18\t \x01(\tR\tuserAgent\"\xf1\x01\n" +
+	"user_agent\x18\t \x01(\tR\tuserAgent\x12\x1f\n" +
+	"\vreenrich_id\x18\n" +
+	" \x01(\tR\n" +
+	"reenrichId\"\xf1\x01\n" +
 	"\aLicense\x12\x10\n" +
 	"\x03md5\x18\x01 \x01(\tR\x03md5\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x0e\n" +
@@ -992,7 +1016,7 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"\vrecorded_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"recordedAt\x12*\n" +
 	"\x11active_user_count\x18\a \x01(\x03R\x0factiveUserCount\x121\n" +
-	"\x15has_active_user_count\x18\b \x01(\bR\x12hasActiveUserCount\"\xe3\x01\n" +
+	"\x15has_active_user_count\x18\b \x01(\bR\x12hasActiveUserCount\"\x84\x02\n" +
 	"\n" +
 	"Enrichment\x128\n" +
 	"\x06status\x18\x01 \x01(\x0e2 .serviceping.v1.EnrichmentStatusR\x06status\x12'\n" +
@@ -1001,7 +1025,9 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"account_id\x18\x03 \x01(\tR\taccountId\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12;\n" +
 	"\venriched_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"enrichedAt\"\xdf\x02\n" +
+	"enrichedAt\x12\x1f\n" +
+	"\vreenrich_id\x18\x06 \x01(\tR\n" +
+	"reenrichId\"\xdf\x02\n" +
 	"\fEnrichedPing\x12\x17\n" +
 	"\aping_id\x18\x01 \x01(\tR\x06pingId\x12\"\n" +
 	"\rusage_data_id\x18\x02 \x01(\x03R\vusageDataId\x12;\n" +
