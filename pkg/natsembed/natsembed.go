@@ -53,8 +53,9 @@ func Start(cfg Config) (*server.Server, error) {
 		StoreDir:   cfg.StoreDir,
 		NoSigs:     true,
 		NoLog:      true,
-		// Pings run to a few hundred KB; leave room for envelopes.
-		MaxPayload: 8 << 20,
+		// Pings run to a few hundred KB, but the gateway accepts up to
+		// 20 MiB decompressed by default: leave room for that plus the envelope.
+		MaxPayload: 32 << 20,
 	}
 	srv, err := server.NewServer(opts)
 	if err != nil {

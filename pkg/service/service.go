@@ -103,6 +103,9 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// DefaultShutdownTimeout bounds a graceful HTTP stop unless configured.
+const DefaultShutdownTimeout = 10 * time.Second
+
 // Options of Run.
 type Options struct {
 	Name          string
@@ -126,7 +129,7 @@ type Deps struct {
 func Run(ctx context.Context, o Options, body func(context.Context, Deps) error) error {
 	log := o.Logger
 	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = 10 * time.Second
+		o.ShutdownTimeout = DefaultShutdownTimeout
 	}
 	nc, js, err := Connect(ctx, o.NATSURL, o.Name, log)
 	if err != nil {

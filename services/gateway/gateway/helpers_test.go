@@ -1,0 +1,240 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/pkg/ping"
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
+	"github.com/serviceping/serviceping/services/gateway/gateway"
+)
+
+const docsExamplePath = "../../../testdata/payloads/docs_example.json"
+
+// harness is a gateway over a real embedded JetStream.
+type harness struct {
+	g   *gateway.Gateway
+	h   http.Handler
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	reg *prometheus.Registry
+}
+
+// testConfig disables rate limits (tests post many pings from one address).
+func testConfig() gateway.Config {
+	cfg := gateway.DefaultConfig()
+	cfg.RatePerUUID, cfg.RatePerIP = 0, 0
+	cfg.PublishTimeout = 2 * time.Second
+	return cfg
+}
+
+func newHarness(tb testing.TB, mod func(*gateway.Config, *gateway.Deps)) *harness {
+	tb.Helper()
+	_, url := testinfra.NATS(tb)
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.ReconnectBufSize(-1))
+	if err != nil {
+		tb.Fatalf("connect nats: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	return newHarnessConn(tb, nc, mod)
+}
+
+func newHarnessConn(tb testing.TB, nc *nats.Conn, mod func(*gateway.Config, *gateway.Deps)) *harness {
+	tb.Helper()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("jetstream: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := streams.Ensure(ctx, js, streams.Options{}); err != nil {
+		tb.Fatalf("ensure streams: %v", err)
+	}
+	reg := prometheus.NewRegistry()
+	cfg := testConfig()
+	deps := gateway.Deps{JS: js, Logger: slog.New(slog.DiscardHandler), Registerer: reg}
+	if mod != nil {
+		mod(&cfg, &deps)
+	}
+	g, err := gateway.New(cfg, deps)
+	if err != nil {
+		tb.Fatalf("new gateway: %v", err)
+	}
+	return &harness{g: g, h: g.Handler(), nc: nc, js: js, reg: reg}
+}
+
+type req struct {
+	method, path string
+	body         []byte
+	header       map[string]string
+}
+
+func (h *harness) do(tb testing.TB, r req) *httptest.ResponseRecorder {
+	tb.Helper()
+	if r.method == "" {
+		r.method = http.MethodPost
+	}
+	hr := httptest.NewRequest(r.method, r.path, bytes.NewReader(r.body))
+	if _, ok := r.header["Content-Type"]; !ok && r.body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range r.header {
+		if v == "" {
+			hr.Header.Del(k)
+			continue
+		}
+		hr.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.h.ServeHTTP(rec, hr)
+	return rec
+}
+
+// postPing posts body to /usage_data, gzipped when gz.
+func (h *harness) postPing(tb testing.TB, body []byte, gz bool) *httptest.ResponseRecorder {
+	tb.Helper()
+	r := req{path: "/usage_data", body: body, header: map[string]string{"Content-Type": "application/json", "Accept": "application/json"}}
+	if gz {
+		r.body = gzipBytes(tb, body)
+		r.header["Content-Encoding"] = "gzip"
+	}
+	return h.do(tb, r)
+}
+
+func (h *harness) msgCount(tb testing.TB, stream string) uint64 {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, stream)
+	if err != nil {
+		tb.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		tb.Fatalf("stream %s info: %v", stream, err)
+	}
+	return info.State.Msgs
+}
+
+func (h *harness) lastMsg(tb testing.TB, stream, subject string) *jetstream.RawStreamMsg {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := h.js.Stream(ctx, stream)
+	if err != nil {
+		tb.Fatalf("stream %s: %v", stream, err)
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		tb.Fatalf("last message on %s: %v", subject, err)
+	}
+	return m
+}
+
+func gzipBytes(tb testing.TB, b []byte) []byte {
+	tb.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		tb.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func readFile(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatalf("read %s: %v", path, err)
+	}
+	return b
+}
+
+// wantID is the usage_data_id the contract promises for body.
+func wantID(tb testing.TB, body []byte) (pingID string, id int64) {
+	tb.Helper()
+	var p struct {
+		UUID       string `json:"uuid"`
+		RecordedAt string `json:"recorded_at"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		tb.Fatalf("parse ping: %v", err)
+	}
+	pingID = ping.ID(p.UUID, p.RecordedAt)
+	id, err := ping.UsageDataID(pingID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pingID, id
+}
+
+func usageDataID(tb testing.TB, rec *httptest.ResponseRecorder) int64 {
+	tb.Helper()
+	var resp struct {
+		ConvIndex struct {
+			UsageDataID int64 `json:"usage_data_id"`
+		} `json:"conv_index"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
+		tb.Fatalf("response %q: %v", rec.Body.String(), err)
+	}
+	return resp.ConvIndex.UsageDataID
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func decodeError(tb testing.TB, rec *httptest.ResponseRecorder) errorBody {
+	tb.Helper()
+	var e errorBody
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil {
+		tb.Fatalf("error response %q is not JSON: %v", rec.Body.String(), err)
+	}
+	return e
+}
+
+// zeroReader yields n zero bytes without allocating them.
+type zeroReader struct{ n int64 }
+
+func (z *zeroReader) Read(p []byte) (int, error) {
+	if z.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > z.n {
+		p = p[:z.n]
+	}
+	clear(p)
+	z.n -= int64(len(p))
+	return len(p), nil
+}
+
+// poll retries f every 20 ms until it returns true or the deadline passes.
+func poll(tb testing.TB, within time.Duration, what string, f func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for !f() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

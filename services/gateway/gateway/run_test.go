@@ -1,0 +1,70 @@
+package gateway_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/services/gateway/gateway"
+)
+
+// TestRun starts the standalone service before NATS exists: it serves,
+// reports not ready and answers 503, then becomes ready by itself once NATS
+// is up (streams created), accepts a ping over real HTTP and shuts down
+// gracefully when the context ends.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	natsAddr, httpAddr, dir := freeAddr(t), freeAddr(t), t.TempDir()
+	cfg := testConfig()
+	cfg.Listen, cfg.NATSURL = httpAddr, "nats://"+natsAddr
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gateway.Run(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return after cancel")
+		}
+	}()
+
+	base := "http://" + httpAddr
+	client := &http.Client{Timeout: 5 * time.Second}
+	status := func(method, path string, body []byte) int {
+		req, _ := http.NewRequest(method, base+path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	poll(t, 10*time.Second, "healthz", func() bool { return status(http.MethodGet, "/healthz", nil) == http.StatusOK })
+	if got := status(http.MethodGet, "/readyz", nil); got != http.StatusServiceUnavailable {
+		t.Fatalf("readyz without NATS: %d", got)
+	}
+	if got := status(http.MethodPost, "/usage_data", validPing("")); got != http.StatusServiceUnavailable {
+		t.Fatalf("POST without NATS: %d", got)
+	}
+
+	startNATS(t, natsAddr, dir)
+	poll(t, 30*time.Second, "readyz once NATS is up", func() bool { return status(http.MethodGet, "/readyz", nil) == http.StatusOK })
+	if got := status(http.MethodPost, "/usage_data", validPing("")); got != http.StatusCreated {
+		t.Fatalf("POST with NATS: %d", got)
+	}
+	if got := status(http.MethodGet, "/metrics", nil); got != http.StatusOK {
+		t.Fatalf("metrics: %d", got)
+	}
+}
