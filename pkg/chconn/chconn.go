@@ -1,0 +1,71 @@
+// Package chconn opens a clickhouse-go v2 connection from CLICKHOUSE_URL:
+// clickhouse://host:9000/db (native protocol, production) or
+// http://host:8123/db (HTTP, the embedded engine's endpoint).
+package chconn
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// DefaultURL is the all-in-one's embedded endpoint.
+const DefaultURL = "http://127.0.0.1:8123/serviceping"
+
+// Options parses a CLICKHOUSE_URL into clickhouse-go options. The database
+// defaults to "serviceping".
+func Options(rawURL string) (*clickhouse.Options, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("CLICKHOUSE_URL: %w", err)
+	}
+	switch u.Scheme {
+	case "clickhouse", "tcp", "http", "https":
+	default:
+		return nil, fmt.Errorf("CLICKHOUSE_URL scheme %q: want clickhouse://, http:// or https://", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("CLICKHOUSE_URL %q has no host", Redact(rawURL))
+	}
+	opts, err := clickhouse.ParseDSN(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("CLICKHOUSE_URL: %w", err)
+	}
+	if opts.Auth.Database == "" {
+		opts.Auth.Database = "serviceping"
+	}
+	if opts.DialTimeout == 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	return opts, nil
+}
+
+// Open connects and pings the server.
+func Open(ctx context.Context, rawURL string) (driver.Conn, error) {
+	opts, err := Options(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open ClickHouse %s: %w", Redact(rawURL), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ping ClickHouse %s: %w", Redact(rawURL), err)
+	}
+	return conn, nil
+}
+
+// Redact hides the password of a URL for logs and errors.
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<unparseable url>"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,43 @@
+package chconn
+
+import (
+	"testing"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		url      string
+		protocol clickhouse.Protocol
+		addr, db string
+		wantErr  bool
+	}{
+		{"clickhouse://ch.internal:9000/analytics", clickhouse.Native, "ch.internal:9000", "analytics", false},
+		{"http://127.0.0.1:8123/serviceping", clickhouse.HTTP, "127.0.0.1:8123", "serviceping", false},
+		{"http://127.0.0.1:8123", clickhouse.HTTP, "127.0.0.1:8123", "serviceping", false},
+		{"clickhouse://user:secret@ch:9000/db", clickhouse.Native, "ch:9000", "db", false},
+		{"postgres://x/y", 0, "", "", true},
+		{"http:///nohost", 0, "", "", true},
+		{"::not a url", 0, "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.url, func(t *testing.T) {
+			t.Parallel()
+			o, err := Options(tt.url)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if err != nil {
+				return
+			}
+			if o.Protocol != tt.protocol || o.Addr[0] != tt.addr || o.Auth.Database != tt.db {
+				t.Fatalf("got protocol %v addr %v db %q", o.Protocol, o.Addr, o.Auth.Database)
+			}
+		})
+	}
+	if got := Redact("clickhouse://user:secret@ch:9000/db"); got != "clickhouse://user:xxxxx@ch:9000/db" {
+		t.Errorf("Redact = %q", got)
+	}
+}
