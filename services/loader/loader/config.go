@@ -1,0 +1,100 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Config is the loader's configuration, read from the environment.
+type Config struct {
+	// NATSURL is the JetStream server (NATS_URL).
+	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
+	// LakeURL is the lake root (LAKE_URL): a local directory for now;
+	// s3://bucket/prefix is rejected until the S3 sink lands.
+	LakeURL string `env:"LAKE_URL, default=./data/lake"`
+	// MetricsAddr serves /metrics (LOADER_METRICS_ADDR); empty disables it.
+	MetricsAddr string `env:"LOADER_METRICS_ADDR, default=127.0.0.1:9103"`
+
+	// BatchMaxPings flushes a batch once it holds this many messages.
+	BatchMaxPings int `env:"LOADER_BATCH_MAX_PINGS, default=500"`
+	// BatchMaxBytes flushes a batch once its payloads reach this many bytes.
+	BatchMaxBytes int64 `env:"LOADER_BATCH_MAX_BYTES, default=67108864"`
+	// BatchMaxAge flushes a batch this long after its first message arrived.
+	BatchMaxAge time.Duration `env:"LOADER_BATCH_MAX_AGE, default=5s"`
+	// WriteTimeout bounds one batch write to all sinks.
+	WriteTimeout time.Duration `env:"LOADER_WRITE_TIMEOUT, default=60s"`
+	// AckWait is the consumer's ack wait; it must exceed BatchMaxAge +
+	// WriteTimeout so a held message is never redelivered (held batches are
+	// also kept alive with InProgress).
+	AckWait time.Duration `env:"LOADER_ACK_WAIT, default=2m"`
+	// MaxAckPending bounds unacknowledged messages; at least BatchMaxPings.
+	MaxAckPending int `env:"LOADER_MAX_ACK_PENDING, default=1000"`
+	// WriteAttempts is how many times a batch is written before its
+	// messages are Nak'ed (LOADER_WRITE_ATTEMPTS). Retrying in-process
+	// rewrites the same batch ID, so a partial write is replaced rather than
+	// duplicated; 1 Naks at the first failure.
+	WriteAttempts int `env:"LOADER_WRITE_ATTEMPTS, default=4"`
+	// NakDelayMax caps the growing delays between attempts and before a
+	// Nak'ed message is redelivered (LOADER_NAK_DELAY_MAX).
+	NakDelayMax time.Duration `env:"LOADER_NAK_DELAY_MAX, default=1m"`
+	// ShutdownTimeout bounds the final flush when Run's context ends.
+	ShutdownTimeout time.Duration `env:"LOADER_SHUTDOWN_TIMEOUT, default=30s"`
+}
+
+// ConfigFromEnv reads the configuration from the environment.
+func ConfigFromEnv(ctx context.Context) (Config, error) {
+	var c Config
+	if err := envconfig.Process(ctx, &c); err != nil {
+		return Config{}, fmt.Errorf("read loader configuration: %w", err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem of the configuration at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("NATS_URL is empty"))
+	}
+	switch {
+	case c.LakeURL == "":
+		errs = append(errs, errors.New("LAKE_URL is empty"))
+	case strings.HasPrefix(c.LakeURL, "s3://"):
+		errs = append(errs, fmt.Errorf("LAKE_URL %q: s3:// lakes are not supported yet (issue #3); use a local directory", c.LakeURL))
+	case strings.Contains(c.LakeURL, "://"):
+		errs = append(errs, fmt.Errorf("LAKE_URL %q: want a local directory", c.LakeURL))
+	}
+	if c.BatchMaxPings < 1 {
+		errs = append(errs, fmt.Errorf("LOADER_BATCH_MAX_PINGS %d must be at least 1", c.BatchMaxPings))
+	}
+	if c.BatchMaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("LOADER_BATCH_MAX_BYTES %d must be at least 1", c.BatchMaxBytes))
+	}
+	if c.BatchMaxAge <= 0 {
+		errs = append(errs, fmt.Errorf("LOADER_BATCH_MAX_AGE %s must be positive", c.BatchMaxAge))
+	}
+	if c.WriteTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("LOADER_WRITE_TIMEOUT %s must be positive", c.WriteTimeout))
+	}
+	if c.AckWait <= c.BatchMaxAge+c.WriteTimeout {
+		errs = append(errs, fmt.Errorf("LOADER_ACK_WAIT %s must exceed LOADER_BATCH_MAX_AGE + LOADER_WRITE_TIMEOUT (%s)", c.AckWait, c.BatchMaxAge+c.WriteTimeout))
+	}
+	if c.MaxAckPending < c.BatchMaxPings {
+		errs = append(errs, fmt.Errorf("LOADER_MAX_ACK_PENDING %d must be at least LOADER_BATCH_MAX_PINGS %d", c.MaxAckPending, c.BatchMaxPings))
+	}
+	if c.WriteAttempts < 1 {
+		errs = append(errs, fmt.Errorf("LOADER_WRITE_ATTEMPTS %d must be at least 1", c.WriteAttempts))
+	}
+	if c.NakDelayMax < time.Second {
+		errs = append(errs, fmt.Errorf("LOADER_NAK_DELAY_MAX %s must be at least 1s", c.NakDelayMax))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("LOADER_SHUTDOWN_TIMEOUT %s must be positive", c.ShutdownTimeout))
+	}
+	return errors.Join(errs...)
+}

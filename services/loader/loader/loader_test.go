@@ -1,0 +1,723 @@
+package loader
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
+	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/loader/internal/testpings"
+	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/rows"
+)
+
+// env is one test's embedded JetStream with the streams in place.
+type env struct {
+	js  jetstream.JetStream
+	gen *pinggen.Generator
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	_, url := testinfra.NATS(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := streams.Ensure(context.Background(), js, streams.Defaults()); err != nil {
+		t.Fatal(err)
+	}
+	g, err := pinggen.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{js: js, gen: g}
+}
+
+// publish publishes generated pings for instances [from, to) and returns them.
+func (e *env) publish(t *testing.T, from, to int) []*servicepingv1.EnrichedPing {
+	t.Helper()
+	var out []*servicepingv1.EnrichedPing
+	for i := from; i < to; i++ {
+		ep, err := testpings.Generated(e.gen, i, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.publishEnvelope(t, ep)
+		out = append(out, ep)
+	}
+	return out
+}
+
+func (e *env) publishEnvelope(t *testing.T, ep *servicepingv1.EnrichedPing) {
+	t.Helper()
+	data, err := proto.Marshal(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.js.Publish(context.Background(), streams.SubjectEnriched, data, jetstream.WithMsgID(ep.GetPingId())); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
+}
+
+func testConfig(root string) Config {
+	return Config{
+		NATSURL: "nats://unused", LakeURL: root,
+		BatchMaxPings: 10, BatchMaxBytes: 64 << 20, BatchMaxAge: 300 * time.Millisecond,
+		WriteTimeout: 10 * time.Second, AckWait: 30 * time.Second, MaxAckPending: 100,
+		WriteAttempts: 4, NakDelayMax: time.Second, ShutdownTimeout: 10 * time.Second,
+	}
+}
+
+// running is a loader running in the background.
+type running struct {
+	l    *Loader
+	reg  *prometheus.Registry
+	stop context.CancelFunc
+	errc chan error
+}
+
+func (e *env) start(t *testing.T, cfg Config, sinks ...Sink) *running {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	l, err := New(cfg, Deps{JS: e.js, Registerer: reg, Sinks: sinks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{l: l, reg: reg, stop: cancel, errc: make(chan error, 1)}
+	go func() { r.errc <- l.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.errc
+	})
+	eventually(t, 10*time.Second, "consumer created", func() bool {
+		_, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
+		return err == nil
+	})
+	return r
+}
+
+// shutdown cancels Run's context and returns Run's result.
+func (r *running) shutdown(t *testing.T) error {
+	t.Helper()
+	r.stop()
+	select {
+	case err := <-r.errc:
+		r.errc <- err // for Cleanup
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatal("loader did not stop")
+		return nil
+	}
+}
+
+func (r *running) metric(t *testing.T, name, label string) float64 {
+	t.Helper()
+	mfs, err := r.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label != "" && !slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool { return lp.GetValue() == label }) {
+				continue
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// eventually polls cond every 20ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readLake(t *testing.T, root string) ([]rows.Ping, []rows.Metric) {
+	t.Helper()
+	p, m, err := lake.ReadDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, m
+}
+
+func newDir(t *testing.T) *lake.Dir {
+	t.Helper()
+	d, err := lake.NewDir(filepath.Join(t.TempDir(), "lake"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// expectedLeaves flattens a payload with encoding/json, independently of
+// package flatten: path → (kind, value, value_string, is_fallback).
+func expectedLeaves(t *testing.T, payload []byte) map[string]rows.Metric {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.UseNumber()
+	var root map[string]any
+	if err := dec.Decode(&root); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]rows.Metric{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		m := rows.Metric{KeyPath: path}
+		switch x := v.(type) {
+		case map[string]any:
+			if len(x) == 0 {
+				m.ValueKind, m.ValueString = "object", "{}"
+				out[path] = m
+			}
+			for k, c := range x {
+				walk(strings.TrimPrefix(path+"."+k, "."), c)
+			}
+			return
+		case []any:
+			b, _ := json.Marshal(x)
+			m.ValueKind, m.ValueString = "array", string(b)
+		case json.Number:
+			f, err := strconv.ParseFloat(string(x), 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.ValueKind, m.Value, m.IsFallback = "number", &f, f == -1 || f == -2 || f == -1000
+		case string:
+			m.ValueKind, m.ValueString = "string", x
+		case bool:
+			f := 0.0
+			if x {
+				f = 1
+			}
+			m.ValueKind, m.Value = "boolean", &f
+		case nil:
+			m.ValueKind = "null"
+		}
+		out[path] = m
+	}
+	walk("", root)
+	return out
+}
+
+// checkLake asserts the lake holds exactly the given pings, each once, with
+// every leaf and exact values.
+func checkLake(t *testing.T, root string, want []*servicepingv1.EnrichedPing) {
+	t.Helper()
+	pings, metrics := readLake(t, root)
+	if len(pings) != len(want) {
+		t.Fatalf("lake has %d ping rows, want %d", len(pings), len(want))
+	}
+	byID := map[string]rows.Ping{}
+	for _, p := range pings {
+		if _, dup := byID[p.PingID]; dup {
+			t.Fatalf("ping %s is in the lake twice", p.PingID)
+		}
+		byID[p.PingID] = p
+	}
+	got := map[string]map[string]rows.Metric{}
+	for _, m := range metrics {
+		if got[m.PingID] == nil {
+			got[m.PingID] = map[string]rows.Metric{}
+		}
+		if _, dup := got[m.PingID][m.KeyPath]; dup {
+			t.Fatalf("ping %s key %s is in the lake twice", m.PingID, m.KeyPath)
+		}
+		got[m.PingID][m.KeyPath] = m
+	}
+	for _, ep := range want {
+		p, ok := byID[ep.GetPingId()]
+		if !ok {
+			t.Fatalf("ping %s missing from the lake", ep.GetPingId())
+		}
+		if p.Payload != string(ep.GetPayload()) || p.UUID != ep.GetInstance().GetUuid() ||
+			!p.ReceivedAt.Equal(ep.GetReceivedAt().AsTime()) || !p.RecordedAt.Equal(ep.GetInstance().GetRecordedAt().AsTime()) {
+			t.Fatalf("ping %s row differs from its envelope", p.PingID)
+		}
+		exp := expectedLeaves(t, ep.GetPayload())
+		gm := got[ep.GetPingId()]
+		if len(gm) != len(exp) {
+			t.Fatalf("ping %s: %d metric rows, want %d leaves", ep.GetPingId(), len(gm), len(exp))
+		}
+		for path, w := range exp {
+			g, ok := gm[path]
+			if !ok {
+				t.Fatalf("ping %s: leaf %s missing", ep.GetPingId(), path)
+			}
+			if g.ValueKind != w.ValueKind || g.ValueString != w.ValueString || g.IsFallback != w.IsFallback ||
+				(g.Value == nil) != (w.Value == nil) || (g.Value != nil && *g.Value != *w.Value) ||
+				g.UUID != p.UUID || !g.RecordedAt.Equal(p.RecordedAt) {
+				t.Fatalf("ping %s leaf %s: got %+v, want %+v", ep.GetPingId(), path, g, w)
+			}
+		}
+	}
+}
+
+func TestLoadsEveryLeafExactlyOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := e.publish(t, 0, 25)
+	dir := newDir(t)
+	r := e.start(t, testConfig(dir.Root()), dir)
+
+	eventually(t, 30*time.Second, "25 pings in the lake", func() bool {
+		p, _ := readLake(t, dir.Root())
+		return len(p) == 25
+	})
+	eventually(t, 10*time.Second, "every message acked", func() bool {
+		info := e.consumerInfo(t)
+		return info.NumAckPending == 0 && info.NumPending == 0 && info.AckFloor.Stream == 25
+	})
+	checkLake(t, dir.Root(), want)
+	if got := r.metric(t, "serviceping_loader_messages_total", "ack"); got != 25 {
+		t.Errorf("acked %v messages, want 25", got)
+	}
+	if got := r.metric(t, "serviceping_loader_rows_written_total", "pings"); got != 25 {
+		t.Errorf("rows_written_total{table=pings} = %v", got)
+	}
+	if err := r.shutdown(t); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+func TestFlushTriggers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		publish int
+		tune    func(c *Config, payloadSizes []int)
+		batches float64 // batches written once all are in
+	}{
+		{"count", 6, func(c *Config, _ []int) { c.BatchMaxPings, c.BatchMaxAge, c.AckWait = 3, time.Hour, 2*time.Hour }, 2},
+		{"bytes", 4, func(c *Config, sizes []int) {
+			c.BatchMaxPings, c.BatchMaxAge, c.AckWait = 100, time.Hour, 2*time.Hour
+			// One ping stays below the limit, any two reach it.
+			c.BatchMaxBytes = int64(slices.Max(sizes)) + 1
+			if c.BatchMaxBytes > int64(2*slices.Min(sizes)) {
+				panic(fmt.Sprintf("payload sizes %v too uneven for this case", sizes))
+			}
+		}, 2},
+		{"age", 3, func(c *Config, _ []int) { c.BatchMaxPings, c.BatchMaxAge = 100, 500*time.Millisecond }, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			want := e.publish(t, 0, tt.publish)
+			dir := newDir(t)
+			cfg := testConfig(dir.Root())
+			var sizes []int
+			for _, ep := range want {
+				sizes = append(sizes, len(ep.GetPayload()))
+			}
+			tt.tune(&cfg, sizes)
+			r := e.start(t, cfg, dir)
+			eventually(t, 30*time.Second, "all pings flushed", func() bool {
+				p, _ := readLake(t, dir.Root())
+				return len(p) == tt.publish
+			})
+			checkLake(t, dir.Root(), want)
+			eventually(t, 5*time.Second, "batches counted", func() bool {
+				return r.metric(t, "serviceping_loader_batches_total", "written") == tt.batches
+			})
+			files, _ := lake.Files(dir.Root())
+			if len(files) != 2*int(tt.batches) {
+				t.Errorf("files = %v, want %v batches × 2 tables", files, tt.batches)
+			}
+		})
+	}
+}
+
+// flakySink wraps a sink: its first `fail` writes write through and then
+// fail (as when the lake took the batch but a second sink did not), or
+// fail without writing when writeFirst is false.
+type flakySink struct {
+	next       Sink
+	fail       int
+	writeFirst bool
+	observe    func() // called at each failure, before returning
+
+	mu        sync.Mutex
+	calls     int
+	failedIDs []string
+	okIDs     []string
+}
+
+func (s *flakySink) Write(ctx context.Context, b rows.Batch) error {
+	s.mu.Lock()
+	s.calls++
+	failing := s.calls <= s.fail
+	s.mu.Unlock()
+	if failing {
+		if s.writeFirst {
+			if err := s.next.Write(ctx, b); err != nil {
+				return err
+			}
+		}
+		if s.observe != nil {
+			s.observe()
+		}
+		s.mu.Lock()
+		s.failedIDs = append(s.failedIDs, b.ID)
+		s.mu.Unlock()
+		return errors.New("clickhouse unavailable (simulated)")
+	}
+	if err := s.next.Write(ctx, b); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.okIDs = append(s.okIDs, b.ID)
+	s.mu.Unlock()
+	return nil
+}
+
+func TestTransientSinkFailureRetriesSameBatch(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := e.publish(t, 0, 20)
+	dir := newDir(t)
+	var mu sync.Mutex
+	var observed []*jetstream.ConsumerInfo
+	sink := &flakySink{next: dir, fail: 2, writeFirst: true, observe: func() {
+		info := e.consumerInfo(t)
+		mu.Lock()
+		observed = append(observed, info)
+		mu.Unlock()
+	}}
+	cfg := testConfig(dir.Root())
+	cfg.BatchMaxAge, cfg.AckWait = time.Hour, 2*time.Hour // flush by count only: 2 batches of 10
+	r := e.start(t, cfg, sink)
+
+	eventually(t, 30*time.Second, "every message acked", func() bool {
+		info := e.consumerInfo(t)
+		return info.NumAckPending == 0 && info.AckFloor.Stream == 20
+	})
+	mu.Lock()
+	for i, info := range observed {
+		if info.AckFloor.Stream != 0 || info.NumAckPending < 10 {
+			t.Errorf("failure %d: ack floor %d, ack pending %d; want nothing acked and the batch pending", i+1, info.AckFloor.Stream, info.NumAckPending)
+		}
+	}
+	mu.Unlock()
+	if len(observed) != 2 {
+		t.Fatalf("observed %d failures, want 2", len(observed))
+	}
+	// The failed batch was rewritten under the same ID: its files were
+	// replaced, not duplicated.
+	if sink.failedIDs[0] != sink.failedIDs[1] || !slices.Contains(sink.okIDs, sink.failedIDs[0]) || len(sink.okIDs) != 2 {
+		t.Errorf("failed %v, written %v: want the failing batch retried with its ID", sink.failedIDs, sink.okIDs)
+	}
+	if files, _ := lake.Files(dir.Root()); len(files) != 4 {
+		t.Errorf("files = %v, want 2 batches × 2 tables", files)
+	}
+	checkLake(t, dir.Root(), want)
+	if got := r.metric(t, "serviceping_loader_messages_total", "nak"); got != 0 {
+		t.Errorf("naked %v messages; a retried batch needs no Nak", got)
+	}
+}
+
+func TestTransientSinkFailureNaksAndRedelivers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	want := e.publish(t, 0, 10)
+	dir := newDir(t)
+	var mu sync.Mutex
+	var observed []*jetstream.ConsumerInfo
+	sink := &flakySink{next: dir, fail: 2, observe: func() {
+		info := e.consumerInfo(t)
+		mu.Lock()
+		observed = append(observed, info)
+		mu.Unlock()
+	}}
+	cfg := testConfig(dir.Root())
+	cfg.WriteAttempts = 1 // Nak at the first failure
+	r := e.start(t, cfg, sink)
+
+	eventually(t, 30*time.Second, "every message acked", func() bool {
+		info := e.consumerInfo(t)
+		return info.NumAckPending == 0 && info.AckFloor.Stream == 10
+	})
+	mu.Lock()
+	if len(observed) != 2 {
+		t.Fatalf("observed %d failures, want 2", len(observed))
+	}
+	for i, info := range observed {
+		if info.AckFloor.Stream != 0 || info.NumAckPending != 10 {
+			t.Errorf("failure %d: ack floor %d, ack pending %d", i+1, info.AckFloor.Stream, info.NumAckPending)
+		}
+	}
+	if observed[1].NumRedelivered != 10 {
+		t.Errorf("second failure: %d redelivered, want 10", observed[1].NumRedelivered)
+	}
+	mu.Unlock()
+	if got := r.metric(t, "serviceping_loader_messages_total", "nak"); got != 20 {
+		t.Errorf("naked %v messages, want 20", got)
+	}
+	if got := r.metric(t, "serviceping_loader_batches_total", "failed"); got != 2 {
+		t.Errorf("failed batches %v, want 2", got)
+	}
+	checkLake(t, dir.Root(), want)
+}
+
+func TestUndecodableGoesToDLQ(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	good := e.publish(t, 0, 2)
+	if _, err := e.js.Publish(context.Background(), streams.SubjectEnriched, []byte("\xff\xffnot a protobuf"), jetstream.WithMsgID("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	bad, err := testpings.Generated(e.gen, 7, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad.Payload = []byte(`{"uuid": "x", "counts": {`)
+	e.publishEnvelope(t, bad)
+	good = append(good, e.publish(t, 2, 4)...)
+
+	dir := newDir(t)
+	cfg := testConfig(dir.Root())
+	r := e.start(t, cfg, dir)
+	eventually(t, 30*time.Second, "good pings loaded", func() bool {
+		p, _ := readLake(t, dir.Root())
+		return len(p) == 4
+	})
+	checkLake(t, dir.Root(), good)
+
+	dlq, err := e.js.Stream(context.Background(), streams.DLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "two dead letters", func() bool {
+		info, err := dlq.Info(context.Background())
+		return err == nil && info.State.Msgs == 2
+	})
+	var reasons []string
+	for seq := uint64(1); seq <= 2; seq++ {
+		raw, err := dlq.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Subject != streams.SubjectDLQPrefix+streams.ConsumerLoader {
+			t.Errorf("dead letter on %s", raw.Subject)
+		}
+		var dl servicepingv1.DeadLetter
+		if err := proto.Unmarshal(raw.Data, &dl); err != nil {
+			t.Fatal(err)
+		}
+		if dl.GetConsumer() != streams.ConsumerLoader || dl.GetSubject() != streams.SubjectEnriched || len(dl.GetData()) == 0 {
+			t.Errorf("dead letter %+v", &dl)
+		}
+		reasons = append(reasons, dl.GetReason())
+	}
+	if !strings.Contains(reasons[0], "decode enriched ping") || !strings.Contains(reasons[1], "flatten payload") {
+		t.Errorf("reasons = %q", reasons)
+	}
+	eventually(t, 10*time.Second, "all six settled", func() bool {
+		info := e.consumerInfo(t)
+		return info.NumAckPending == 0 && info.AckFloor.Stream == 6
+	})
+	if got := r.metric(t, "serviceping_loader_messages_total", "dlq"); got != 2 {
+		t.Errorf("dlq outcome %v, want 2", got)
+	}
+}
+
+func TestShutdownFlushesOpenBatch(t *testing.T) {
+	t.Parallel()
+	for _, via := range []string{"context", "Shutdown"} {
+		t.Run(via, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			want := e.publish(t, 0, 3)
+			dir := newDir(t)
+			cfg := testConfig(dir.Root())
+			cfg.BatchMaxPings, cfg.BatchMaxAge, cfg.AckWait = 100, time.Hour, 2*time.Hour
+			r := e.start(t, cfg, dir)
+			eventually(t, 10*time.Second, "3 messages in the open batch", func() bool {
+				return r.metric(t, "serviceping_loader_open_batch_messages", "") == 3
+			})
+			if files, _ := lake.Files(dir.Root()); len(files) != 0 {
+				t.Fatalf("flushed before shutdown: %v", files)
+			}
+			var err error
+			if via == "Shutdown" {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				err = r.l.Shutdown(ctx)
+				if err2 := r.l.Shutdown(ctx); err2 != err {
+					t.Errorf("second Shutdown = %v, want %v", err2, err)
+				}
+			} else {
+				err = r.shutdown(t)
+			}
+			if err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			checkLake(t, dir.Root(), want)
+			if info := e.consumerInfo(t); info.NumAckPending != 0 || info.AckFloor.Stream != 3 {
+				t.Errorf("after shutdown: ack pending %d, ack floor %d", info.NumAckPending, info.AckFloor.Stream)
+			}
+		})
+	}
+}
+
+func TestShutdownWithFailingSinkNaks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.publish(t, 0, 2)
+	cfg := testConfig(t.TempDir())
+	cfg.BatchMaxPings, cfg.BatchMaxAge, cfg.AckWait = 100, time.Hour, 2*time.Hour
+	r := e.start(t, cfg, SinkFunc(func(context.Context, rows.Batch) error { return errors.New("down") }))
+	eventually(t, 10*time.Second, "2 messages in the open batch", func() bool {
+		return r.metric(t, "serviceping_loader_open_batch_messages", "") == 2
+	})
+	if err := r.shutdown(t); err == nil {
+		t.Fatal("Run returned nil although the last flush failed")
+	}
+	if got := r.metric(t, "serviceping_loader_messages_total", "nak"); got != 2 {
+		t.Errorf("naked %v, want 2", got)
+	}
+	if info := e.consumerInfo(t); info.AckFloor.Stream != 0 {
+		t.Errorf("ack floor %d after a failed flush", info.AckFloor.Stream)
+	}
+}
+
+func TestConsumerConfig(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	dir := newDir(t)
+	cfg := testConfig(dir.Root())
+	r := e.start(t, cfg, dir)
+	var info *jetstream.ConsumerInfo
+	eventually(t, 10*time.Second, "consumer created", func() bool {
+		c, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
+		if err != nil {
+			return false
+		}
+		info, err = c.Info(context.Background())
+		return err == nil
+	})
+	c := info.Config
+	if c.Durable != streams.ConsumerLoader || c.FilterSubject != streams.SubjectEnriched || c.AckPolicy != jetstream.AckExplicitPolicy ||
+		c.AckWait != cfg.AckWait || c.MaxAckPending != cfg.MaxAckPending || c.MaxDeliver != -1 {
+		t.Errorf("consumer config %+v", c)
+	}
+	_ = r.shutdown(t)
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	ok := testConfig("/tmp/lake")
+	if err := ok.Validate(); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	tests := map[string]struct {
+		mutate func(*Config)
+		want   string
+	}{
+		"s3 lake":            {func(c *Config) { c.LakeURL = "s3://bucket/prefix" }, "not supported yet"},
+		"other scheme":       {func(c *Config) { c.LakeURL = "gs://x" }, "local directory"},
+		"empty lake":         {func(c *Config) { c.LakeURL = "" }, "LAKE_URL is empty"},
+		"ack wait too short": {func(c *Config) { c.AckWait = c.BatchMaxAge + c.WriteTimeout }, "LOADER_ACK_WAIT"},
+		"max ack pending":    {func(c *Config) { c.MaxAckPending = c.BatchMaxPings - 1 }, "LOADER_MAX_ACK_PENDING"},
+		"zero pings":         {func(c *Config) { c.BatchMaxPings = 0 }, "LOADER_BATCH_MAX_PINGS"},
+		"zero bytes":         {func(c *Config) { c.BatchMaxBytes = 0 }, "LOADER_BATCH_MAX_BYTES"},
+		"zero age":           {func(c *Config) { c.BatchMaxAge = 0 }, "LOADER_BATCH_MAX_AGE"},
+		"zero attempts":      {func(c *Config) { c.WriteAttempts = 0 }, "LOADER_WRITE_ATTEMPTS"},
+		"small nak cap":      {func(c *Config) { c.NakDelayMax = time.Millisecond }, "LOADER_NAK_DELAY_MAX"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := ok
+			tt.mutate(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Validate() = %v, want mention of %q", err, tt.want)
+			}
+		})
+	}
+	// Every problem is reported at once.
+	err := Config{}.Validate()
+	if err == nil || strings.Count(err.Error(), "\n") < 5 {
+		t.Errorf("Validate of the zero config = %v", err)
+	}
+}
+
+func TestConfigFromEnvDefaults(t *testing.T) {
+	for _, k := range []string{"NATS_URL", "LAKE_URL", "LOADER_BATCH_MAX_PINGS", "LOADER_BATCH_MAX_BYTES", "LOADER_BATCH_MAX_AGE", "LOADER_ACK_WAIT"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k) // restored by t.Setenv's cleanup
+	}
+	t.Setenv("LOADER_BATCH_MAX_PINGS", "7")
+	c, err := ConfigFromEnv(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BatchMaxPings != 7 || c.BatchMaxBytes != 64<<20 || c.BatchMaxAge != 5*time.Second || c.AckWait != 2*time.Minute ||
+		c.MaxAckPending != 1000 || c.LakeURL != "./data/lake" || c.WriteAttempts != 4 {
+		t.Errorf("defaults: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults do not validate: %v", err)
+	}
+}
+
+func TestNewRejectsMissingDeps(t *testing.T) {
+	t.Parallel()
+	if _, err := New(testConfig("/tmp/x"), Deps{}); err == nil || !strings.Contains(err.Error(), "JetStream") || !strings.Contains(err.Error(), "sink") {
+		t.Errorf("New without deps = %v", err)
+	}
+}

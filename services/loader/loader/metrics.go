@@ -1,0 +1,61 @@
+package loader
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/services/loader/rows"
+)
+
+type metrics struct {
+	batches       *prometheus.CounterVec // result: written|failed
+	rows          *prometheus.CounterVec // table
+	batchDuration prometheus.Histogram
+	messages      *prometheus.CounterVec // outcome: ack|nak|dlq
+	openPings     prometheus.Gauge
+	openBytes     prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "batches_total",
+			Help: "Batches flushed to the sinks, by result (written, failed).",
+		}, []string{"result"}),
+		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "rows_written_total",
+			Help: "Rows written to every sink, by table.",
+		}, []string{"table"}),
+		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "batch_duration_seconds",
+			Help:    "Time to write a batch to every sink and settle its messages.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "messages_total",
+			Help: "Messages settled, by outcome (ack, ack_failed, nak, dlq).",
+		}, []string{"outcome"}),
+		openPings: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "open_batch_messages",
+			Help: "Messages held in the open batch.",
+		}),
+		openBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "open_batch_payload_bytes",
+			Help: "Payload bytes held in the open batch.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range []string{"written", "failed"} {
+		m.batches.WithLabelValues(r)
+	}
+	for _, t := range []string{rows.TablePings, rows.TableMetrics} {
+		m.rows.WithLabelValues(t)
+	}
+	for _, o := range []string{"ack", "ack_failed", "nak", "dlq"} {
+		m.messages.WithLabelValues(o)
+	}
+	return m, nil
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
+	"github.com/serviceping/serviceping/services/loader/internal/testpings"
+	"github.com/serviceping/serviceping/services/loader/lake"
+)
+
+func TestRunLoadsIntoDirectory(t *testing.T) {
+	_, url := testinfra.NATS(t)
+	root := filepath.Join(t.TempDir(), "lake")
+	t.Setenv("NATS_URL", url)
+	t.Setenv("LAKE_URL", root)
+	t.Setenv("LOADER_METRICS_ADDR", "127.0.0.1:0")
+	t.Setenv("LOADER_BATCH_MAX_AGE", "200ms")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pinggen.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := testpings.Generated(g, 1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(ep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "streams created by run", func() bool {
+		_, err := js.Stream(context.Background(), streams.Pings)
+		return err == nil
+	})
+	if _, err := js.Publish(context.Background(), streams.SubjectEnriched, data, jetstream.WithMsgID(ep.GetPingId())); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, "the ping in the lake", func() bool {
+		pings, _, err := lake.ReadDir(root)
+		return err == nil && len(pings) == 1 && pings[0].PingID == ep.GetPingId()
+	})
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after cancellation")
+	}
+}
+
+func TestRunRejectsS3Lake(t *testing.T) {
+	t.Setenv("LAKE_URL", "s3://bucket/prefix")
+	if err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
+		t.Fatal("run accepted an s3:// lake")
+	}
+}
+
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
