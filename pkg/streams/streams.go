@@ -166,3 +166,22 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 	}
 	return c, nil
 }
+
+// RawMsgID is the Nats-Msg-Id of a raw ping: its ping_id (DESIGN §3.1), so
+// a resubmitted ping is dropped by JetStream's duplicate window. A ping
+// re-published for re-enrichment gets "/<reenrichID>" appended so that it
+// is not dropped as a duplicate of the original.
+func RawMsgID(pingID, reenrichID string) string {
+	if reenrichID == "" {
+		return pingID
+	}
+	return pingID + "/" + reenrichID
+}
+
+// EnrichedMsgID is the Nats-Msg-Id of an enriched ping. Raw and enriched
+// pings share the PINGS stream and so one duplicate window: the enriched
+// message must not reuse the raw message's id, or JetStream would drop it
+// as a duplicate.
+func EnrichedMsgID(pingID, reenrichID string) string {
+	return "enriched:" + RawMsgID(pingID, reenrichID)
+}

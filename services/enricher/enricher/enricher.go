@@ -188,7 +188,7 @@ func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return consume.Permanent(fmt.Errorf("marshal enriched ping %s: %w", out.PingId, err))
 	}
-	if _, err := e.js.Publish(ctx, streams.SubjectEnriched, data, jetstream.WithMsgID(out.PingId)); err != nil {
+	if _, err := e.js.Publish(ctx, streams.SubjectEnriched, data, jetstream.WithMsgID(streams.EnrichedMsgID(out.PingId, out.GetEnrichment().GetReenrichId()))); err != nil {
 		return fmt.Errorf("publish enriched ping %s: %w", out.PingId, err)
 	}
 	return nil

@@ -114,12 +114,15 @@ func TestEnrichesGeneratedPings(t *testing.T) {
 		b := rawPing(t, g.JSON(pinggen.Spec{Instance: i}), inst.UUID, rec)
 		id := ping.ID(inst.UUID, rec)
 		want[id] = inst
-		// Publish every raw ping twice: a redelivered or resubmitted raw
-		// ping must still yield one enriched ping.
-		for range 2 {
-			if _, err := js.Publish(ctx, streams.SubjectRaw, b); err != nil {
-				t.Fatal(err)
-			}
+		// Publish every raw ping twice, the second time without a message
+		// id (as a redelivery would look): one enriched ping each. The
+		// first carries the gateway's id, which the enriched message must
+		// not collide with on the shared PINGS stream.
+		if _, err := js.Publish(ctx, streams.SubjectRaw, b, jetstream.WithMsgID(streams.RawMsgID(id, ""))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, streams.SubjectRaw, b); err != nil {
+			t.Fatal(err)
 		}
 	}
 	waitCount(t, js, streams.Pings, streams.SubjectEnriched, n)
@@ -142,8 +145,8 @@ func TestEnrichesGeneratedPings(t *testing.T) {
 		if !ok {
 			t.Fatalf("unexpected ping %s", ep.PingId)
 		}
-		if got := msg.Headers().Get(jetstream.MsgIDHeader); got != ep.PingId {
-			t.Errorf("Nats-Msg-Id = %q, want ping_id %q", got, ep.PingId)
+		if got := msg.Headers().Get(jetstream.MsgIDHeader); got != streams.EnrichedMsgID(ep.PingId, "") {
+			t.Errorf("Nats-Msg-Id = %q, want %q", got, streams.EnrichedMsgID(ep.PingId, ""))
 		}
 		in := ep.GetInstance()
 		if in.GetUuid() != inst.UUID || in.GetHostname() != inst.Hostname || in.GetEdition() != inst.Edition || in.GetVersion() != inst.Version {
