@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/serviceping/serviceping/services/serviceping/internal/client"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+)
+
+func runCmd(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet(e, "run", "[flags]")
+	var cfg pipeline.Config
+	fs.StringVar(&cfg.DataDir, "data", e.envOr("SERVICEPING_DATA", "./data"), "data directory: NATS store and the default lake (env SERVICEPING_DATA)")
+	fs.StringVar(&cfg.HTTPListen, "http", e.envOr("GATEWAY_LISTEN", "127.0.0.1:8080"), "gateway listen address (env GATEWAY_LISTEN)")
+	fs.StringVar(&cfg.NATSListen, "nats-listen", e.envOr("NATS_LISTEN", "127.0.0.1:4223"), "embedded NATS listen address (env NATS_LISTEN)")
+	fs.StringVar(&cfg.NATSURL, "nats", e.getenv("NATS_URL"), "use this NATS server instead of embedding one (env NATS_URL)")
+	fs.StringVar(&cfg.LakeURL, "lake", e.getenv("LAKE_URL"), "lake root (env LAKE_URL; default <data>/lake)")
+	demo := fs.Bool("demo", true, "load the demo pings from testdata/ at start (once per data directory)")
+	demoDir := fs.String("testdata", "testdata", "the repository's testdata directory, for the demo pings")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	stages, err := pipeline.LoadStageConfigs(ctx, nil)
+	if err != nil {
+		return err
+	}
+	cfg.Gateway, cfg.Enricher, cfg.Loader = stages.Gateway, stages.Enricher, stages.Loader
+
+	p, err := pipeline.Start(ctx, cfg, e.log)
+	if err != nil {
+		return err
+	}
+	nats := p.NATSURL
+	if cfg.NATSURL == "" {
+		nats += " (embedded)"
+	}
+	fmt.Fprintf(e.stdout, "serviceping is running\n  gateway   %s  (POST /usage_data, upload form at /usage_data/new, metrics at /metrics)\n  nats      %s\n  lake      %s\n", p.GatewayURL, nats, p.LakeURL)
+	if *demo {
+		if err := loadDemo(ctx, e, p.GatewayURL, cfg.DataDir, *demoDir); err != nil {
+			e.log.Warn("demo pings not loaded", "err", err)
+		}
+	}
+	fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
+	return p.Wait()
+}
+
+// loadDemo posts the docs example and the generated demo pings through the
+// gateway, once per data directory.
+func loadDemo(ctx context.Context, e *env, gatewayURL, dataDir, testdata string) error {
+	marker := filepath.Join(dataDir, ".demo-loaded")
+	if _, err := os.Stat(marker); err == nil {
+		fmt.Fprintln(e.stdout, "demo pings were loaded before (remove", marker, "to load them again)")
+		return nil
+	}
+	files, err := filepath.Glob(filepath.Join(testdata, "demo", "*.json.gz"))
+	if err != nil {
+		return err
+	}
+	files = append([]string{filepath.Join(testdata, "payloads", "docs_example.json")}, files...)
+	slices.Sort(files[1:])
+	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}, GatewayURL: gatewayURL}
+	var errs []error
+	accepted := 0
+	for _, f := range files {
+		resp, err := s.SendFile(ctx, f)
+		if err == nil && resp.Status/100 != 2 {
+			err = fmt.Errorf("gateway answered %d: %s", resp.Status, resp.Body)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f, err))
+			continue
+		}
+		accepted++
+	}
+	fmt.Fprintf(e.stdout, "loaded %d demo pings from %s\n", accepted, testdata)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return os.WriteFile(marker, []byte(time.Now().UTC().Format(time.RFC3339)+"\n"), 0o644)
+}

@@ -1,0 +1,209 @@
+// Package pipeline runs the receiving side in one process — gateway,
+// enricher and loader over an embedded NATS JetStream server — for
+// `serviceping run` and for end-to-end tests. Every embedded part gives way
+// to a real one through configuration (NATS_URL, LAKE_URL, …).
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/serviceping/serviceping/pkg/natsembed"
+	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/services/enricher/enricher"
+	"github.com/serviceping/serviceping/services/gateway/gateway"
+	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/loader"
+)
+
+// Config of the all-in-one pipeline.
+type Config struct {
+	// DataDir holds the embedded NATS store and the default lake.
+	DataDir string
+	// HTTPListen is the gateway's address.
+	HTTPListen string
+	// NATSListen is the embedded NATS server's address (ignored with NATSURL).
+	NATSListen string
+	// NATSURL, when set, is used instead of embedding a server.
+	NATSURL string
+	// LakeURL is the lake root; default <DataDir>/lake.
+	LakeURL string
+	// Gateway, Enricher and Loader are the stages' own configurations; their
+	// connection fields are filled in by Start.
+	Gateway  gateway.Config
+	Enricher enricher.Config
+	Loader   loader.Config
+	// ShutdownTimeout bounds the graceful stop.
+	ShutdownTimeout time.Duration
+}
+
+// Pipeline is a running all-in-one.
+type Pipeline struct {
+	// GatewayURL is the base URL instances post to.
+	GatewayURL string
+	// NATSURL is the message bus in use.
+	NATSURL string
+	// LakeURL is where Parquet lands.
+	LakeURL string
+	// Registry holds every stage's metrics.
+	Registry *prometheus.Registry
+
+	log     *slog.Logger
+	srv     *server.Server
+	nc      *nats.Conn
+	cancel  context.CancelFunc
+	group   *errgroup.Group
+	closing sync.Once
+	err     error
+}
+
+// Start brings the pipeline up and returns once the gateway accepts
+// requests. Stop it with Close (or by cancelling ctx, then Wait).
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("pipeline: a data directory is required")
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 20 * time.Second
+	}
+	if cfg.LakeURL == "" {
+		cfg.LakeURL = filepath.Join(cfg.DataDir, "lake")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	p := &Pipeline{log: log, Registry: service.NewRegistry(), LakeURL: cfg.LakeURL}
+
+	p.NATSURL = cfg.NATSURL
+	if p.NATSURL == "" {
+		srv, err := natsembed.Start(natsembed.Config{Listen: cfg.NATSListen, StoreDir: filepath.Join(cfg.DataDir, "nats")})
+		if err != nil {
+			return nil, err
+		}
+		p.srv, p.NATSURL = srv, srv.ClientURL()
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			p.shutdownBus()
+		}
+	}()
+
+	nc, js, err := service.Connect(ctx, p.NATSURL, "allinone", log)
+	if err != nil {
+		return nil, err
+	}
+	p.nc = nc
+	if err := service.EnsureStreams(ctx, js, streams.Options{}, log); err != nil {
+		return nil, err
+	}
+
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Registry})
+	if err != nil {
+		return nil, err
+	}
+	en, err := enricher.New(cfg.Enricher, enricher.Deps{JS: js, Logger: log.With("service", "enricher"), Registerer: p.Registry})
+	if err != nil {
+		return nil, err
+	}
+	cfg.Loader.LakeURL = cfg.LakeURL
+	dir, err := lake.NewDir(cfg.LakeURL)
+	if err != nil {
+		return nil, err
+	}
+	ld, err := loader.New(cfg.Loader, loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry, Sinks: []loader.Sink{dir}})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the gateway on %s: %w", cfg.HTTPListen, err)
+	}
+	p.GatewayURL = "http://" + ln.Addr().String()
+
+	runCtx, cancel := context.WithCancel(ctx)
+	p.cancel = cancel
+	g, gctx := errgroup.WithContext(runCtx)
+	p.group = g
+	g.Go(func() error { return service.Serve(gctx, ln, gw.Handler(), cfg.ShutdownTimeout) })
+	g.Go(func() error { return en.Run(gctx) })
+	g.Go(func() error { return ld.Run(gctx) })
+	ok = true
+	return p, nil
+}
+
+// Wait blocks until the pipeline stops (ctx cancelled, Close, or a stage
+// failing), then releases the bus. It returns the first stage error.
+func (p *Pipeline) Wait() error {
+	p.closing.Do(func() {
+		p.err = p.group.Wait()
+		if errors.Is(p.err, context.Canceled) || errors.Is(p.err, http.ErrServerClosed) {
+			p.err = nil
+		}
+		p.shutdownBus()
+	})
+	return p.err
+}
+
+// Close stops every stage gracefully (the loader flushes its open batch)
+// and shuts the embedded server down.
+func (p *Pipeline) Close() error {
+	p.cancel()
+	return p.Wait()
+}
+
+func (p *Pipeline) shutdownBus() {
+	if p.nc != nil {
+		_ = p.nc.Drain()
+		for p.nc.IsDraining() {
+			time.Sleep(10 * time.Millisecond) // Drain is asynchronous; it ends quickly
+		}
+	}
+	if p.srv != nil {
+		p.srv.Shutdown()
+		p.srv.WaitForShutdown()
+	}
+}
+
+// JetStream opens a JetStream handle on the pipeline's bus (for tests and
+// operator commands).
+func (p *Pipeline) JetStream() (jetstream.JetStream, error) {
+	return jetstream.New(p.nc)
+}
+
+// StageConfigs are every stage's configuration, read from the environment
+// through the github.com/sethvargo/go-envconfig tags on each stage's Config.
+type StageConfigs struct {
+	Gateway  gateway.Config
+	Enricher enricher.Config
+	Loader   loader.Config
+}
+
+// LoadStageConfigs fills the stage configurations from lookup (nil: the
+// process environment); unset variables take their documented defaults.
+func LoadStageConfigs(ctx context.Context, lookup envconfig.Lookuper) (StageConfigs, error) {
+	if lookup == nil {
+		lookup = envconfig.OsLookuper()
+	}
+	var c StageConfigs
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookup}); err != nil {
+		return StageConfigs{}, fmt.Errorf("read stage configuration from the environment: %w", err)
+	}
+	return c, nil
+}

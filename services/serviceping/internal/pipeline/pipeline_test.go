@@ -1,0 +1,287 @@
+package pipeline_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/serviceping/serviceping/pkg/ping"
+	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/rows"
+	"github.com/serviceping/serviceping/services/serviceping/internal/client"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+)
+
+// startPipeline runs the all-in-one on free loopback ports in a temp dir.
+func startPipeline(t *testing.T) *pipeline.Pipeline {
+	t.Helper()
+	ctx := context.Background()
+	stages, err := pipeline.LoadStageConfigs(ctx, envconfig.MapLookuper(map[string]string{
+		"LOADER_BATCH_MAX_AGE": "200ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := pipeline.Config{
+		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p, err := pipeline.Start(ctx, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("pipeline close: %v", err)
+		}
+	})
+	return p
+}
+
+type sent struct {
+	payload []byte
+	pingID  string
+}
+
+// TestEndToEnd posts the docs example and generated full-size pings, plain
+// and gzip, resubmits some, and reads the Parquet lake back: one row per
+// ping, its ping_id, and every leaf value.
+func TestEndToEnd(t *testing.T) {
+	p := startPipeline(t)
+	ctx := context.Background()
+	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}, GatewayURL: p.GatewayURL}
+
+	docs, err := os.ReadFile("../../../../testdata/payloads/docs_example.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := pinggen.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	payloads := [][]byte{docs}
+	for i := range 6 {
+		payloads = append(payloads, g.JSON(pinggen.Spec{Instance: 100 + i, Week: i}))
+	}
+	want := map[string]sent{}
+	post := func(i int, body []byte) {
+		t.Helper()
+		gz := i%2 == 1
+		wire := body
+		if gz {
+			wire = client.Gzip(body)
+		}
+		resp, err := s.Send(ctx, wire, gz)
+		if err != nil || resp.Status != http.StatusCreated {
+			t.Fatalf("payload %d (gzip %v): status %d, err %v, body %s", i, gz, resp.Status, err, resp.Body)
+		}
+		var root struct{ UUID, RecordedAt string }
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatal(err)
+		}
+		root.UUID, root.RecordedAt = m["uuid"].(string), m["recorded_at"].(string)
+		id := ping.ID(root.UUID, root.RecordedAt)
+		wantUDI, _ := ping.UsageDataID(id)
+		if resp.UsageDataID != wantUDI {
+			t.Fatalf("payload %d: usage_data_id %d, want %d", i, resp.UsageDataID, wantUDI)
+		}
+		want[id] = sent{payload: body, pingID: id}
+	}
+	for i, b := range payloads {
+		post(i, b)
+	}
+	// Resubmissions, once with the other encoding: stored once, same id.
+	post(2, payloads[1])
+	post(3, payloads[2])
+	post(0, payloads[0])
+
+	pings, metrics := waitForLake(t, p, len(want))
+
+	byPing := map[string][]rows.Metric{}
+	for _, m := range metrics {
+		byPing[m.PingID] = append(byPing[m.PingID], m)
+	}
+	for _, pr := range pings {
+		w, ok := want[pr.PingID]
+		if !ok {
+			t.Errorf("lake holds unexpected ping %s", pr.PingID)
+			continue
+		}
+		if pr.Payload != string(w.payload) {
+			t.Errorf("ping %s: payload not kept byte for byte", pr.PingID)
+		}
+		checkLeaves(t, pr.PingID, w.payload, byPing[pr.PingID])
+	}
+	if len(pings) != len(want) {
+		t.Fatalf("lake holds %d ping rows, want %d (one per distinct ping)", len(pings), len(want))
+	}
+}
+
+// waitForLake polls until the loader has acknowledged everything and the
+// lake holds n pings, then returns its contents.
+func waitForLake(t *testing.T, p *pipeline.Pipeline, n int) ([]rows.Ping, []rows.Metric) {
+	t.Helper()
+	js, err := p.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		pings, metrics, err := lake.ReadDir(p.LakeURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pings) >= n && settled(ctx, t, js) {
+			// Read again after settling: nothing more may arrive.
+			pings, metrics, err = lake.ReadDir(p.LakeURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pings, metrics
+		}
+		if time.Now().After(deadline) {
+			for _, name := range []string{streams.ConsumerEnricher, streams.ConsumerLoader} {
+				if c, err := js.Consumer(ctx, streams.Pings, name); err == nil {
+					if info, err := c.Info(ctx); err == nil {
+						t.Logf("consumer %s: pending %d, ack pending %d, redelivered %d, delivered %d", name, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Consumer)
+					}
+				}
+			}
+			t.Fatalf("lake holds %d pings after 60s, want %d", len(pings), n)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+}
+
+// settled reports whether both consumers have nothing pending or unacked.
+func settled(ctx context.Context, t *testing.T, js jetstream.JetStream) bool {
+	t.Helper()
+	for _, name := range []string{streams.ConsumerEnricher, streams.ConsumerLoader} {
+		c, err := js.Consumer(ctx, streams.Pings, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// leaf is the expected metric row of one key path, computed independently
+// of the loader's flattener.
+type leaf struct {
+	kind  string
+	value *float64
+	text  string
+}
+
+// reference flattens payload with encoding/json: every scalar leaf by its
+// dotted path, arrays as compact JSON, empty objects as "{}".
+func reference(t *testing.T, prefix string, raw json.RawMessage, out map[string]leaf) {
+	t.Helper()
+	raw = bytes.TrimSpace(raw)
+	switch raw[0] {
+	case '{':
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if len(m) == 0 && prefix != "" {
+			out[prefix] = leaf{kind: "object", text: "{}"}
+		}
+		for k, v := range m {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			reference(t, p, v, out)
+		}
+	case '[':
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, raw); err != nil {
+			t.Fatal(err)
+		}
+		out[prefix] = leaf{kind: "array", text: buf.String()}
+	case '"':
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatal(err)
+		}
+		out[prefix] = leaf{kind: "string", text: s}
+	case 't', 'f':
+		v := 0.0
+		if raw[0] == 't' {
+			v = 1
+		}
+		out[prefix] = leaf{kind: "boolean", value: &v}
+	case 'n':
+		out[prefix] = leaf{kind: "null"}
+	default:
+		v, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[prefix] = leaf{kind: "number", value: &v}
+	}
+}
+
+func checkLeaves(t *testing.T, pingID string, payload []byte, got []rows.Metric) {
+	t.Helper()
+	want := map[string]leaf{}
+	reference(t, "", payload, want)
+	if len(got) != len(want) {
+		t.Errorf("ping %s: %d metric rows, want %d leaves", pingID, len(got), len(want))
+	}
+	seen := map[string]bool{}
+	for _, m := range got {
+		w, ok := want[m.KeyPath]
+		if !ok {
+			t.Errorf("ping %s: unexpected key path %q", pingID, m.KeyPath)
+			continue
+		}
+		if seen[m.KeyPath] {
+			t.Errorf("ping %s: key path %q appears twice", pingID, m.KeyPath)
+		}
+		seen[m.KeyPath] = true
+		if m.ValueKind != w.kind {
+			t.Errorf("ping %s %s: kind %q, want %q", pingID, m.KeyPath, m.ValueKind, w.kind)
+		}
+		if fmt.Sprint(deref(m.Value)) != fmt.Sprint(deref(w.value)) {
+			t.Errorf("ping %s %s: value %v, want %v", pingID, m.KeyPath, deref(m.Value), deref(w.value))
+		}
+		if w.kind != "number" && m.ValueString != w.text {
+			t.Errorf("ping %s %s: value_string %q, want %q", pingID, m.KeyPath, m.ValueString, w.text)
+		}
+		wantFallback := w.value != nil && w.kind == "number" && (*w.value == -1 || *w.value == -2 || *w.value == -1000)
+		if m.IsFallback != wantFallback {
+			t.Errorf("ping %s %s: is_fallback %v, want %v", pingID, m.KeyPath, m.IsFallback, wantFallback)
+		}
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
