@@ -1,13 +1,22 @@
 // Package enricher turns raw pings into enriched ones: it consumes
 // serviceping.pings.raw with the durable consumer "enricher", lifts the
-// instance and license fields out of the payload, and publishes an
-// EnrichedPing on serviceping.pings.enriched with the ping_id as message id.
-// A message that cannot be decoded is dead-lettered with the reason; a
-// publish failure is transient and the raw message is redelivered later.
+// instance and license fields out of the payload, joins the ping to the
+// business records (license → subscription → account, see DESIGN §3.5),
+// records the license's last ping time, and publishes an EnrichedPing on
+// serviceping.pings.enriched with Nats-Msg-Id streams.EnrichedMsgID. For each matched ping it queues the account's
+// usage on serviceping.crm.usage; a second durable consumer, "crm",
+// delivers the queue to the CRM.
+//
+// Never block, never drop: a lookup that keeps failing is retried within
+// ENRICHER_LOOKUP_BUDGET, then the ping goes on with status "failed" (and
+// is re-enriched later, see Republish). A message that cannot be decoded is
+// dead-lettered with the reason; a publish failure is transient and the raw
+// message is redelivered later.
 package enricher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,44 +31,15 @@ import (
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/enricher/internal/cache"
+	"github.com/serviceping/serviceping/services/enricher/internal/directory"
+	"github.com/serviceping/serviceping/services/enricher/internal/guard"
 	"github.com/serviceping/serviceping/services/enricher/internal/instance"
+	"github.com/serviceping/serviceping/services/enricher/internal/resolve"
 )
 
-// Config of the enricher.
-type Config struct {
-	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
-	// Workers process messages concurrently.
-	Workers int `env:"ENRICHER_WORKERS, default=4"`
-	// AckWait is how long a delivered message may stay unacknowledged.
-	AckWait time.Duration `env:"ENRICHER_ACK_WAIT, default=60s"`
-	// MaxAckPending bounds the messages in flight.
-	MaxAckPending int `env:"ENRICHER_MAX_ACK_PENDING, default=256"`
-	// NakMaxDelay caps the redelivery delay after a transient failure.
-	NakMaxDelay time.Duration `env:"ENRICHER_NAK_MAX_DELAY, default=30s"`
-	// PublishTimeout bounds one publish of an enriched ping.
-	PublishTimeout time.Duration `env:"ENRICHER_PUBLISH_TIMEOUT, default=10s"`
-}
-
-// Validate reports every problem at once.
-func (c Config) Validate() error {
-	var errs []error
-	if c.Workers < 1 {
-		errs = append(errs, fmt.Errorf("ENRICHER_WORKERS must be at least 1, got %d", c.Workers))
-	}
-	if c.AckWait < time.Second {
-		errs = append(errs, fmt.Errorf("ENRICHER_ACK_WAIT must be at least 1s, got %s", c.AckWait))
-	}
-	if c.MaxAckPending < c.Workers {
-		errs = append(errs, fmt.Errorf("ENRICHER_MAX_ACK_PENDING (%d) must be at least ENRICHER_WORKERS (%d)", c.MaxAckPending, c.Workers))
-	}
-	if c.PublishTimeout <= 0 || c.PublishTimeout >= c.AckWait {
-		errs = append(errs, fmt.Errorf("ENRICHER_PUBLISH_TIMEOUT (%s) must be positive and shorter than ENRICHER_ACK_WAIT (%s)", c.PublishTimeout, c.AckWait))
-	}
-	if c.NakMaxDelay <= 0 {
-		errs = append(errs, errors.New("ENRICHER_NAK_MAX_DELAY must be positive"))
-	}
-	return errors.Join(errs...)
-}
+// ConsumerCRM is the durable consumer delivering usage pushes to the CRM.
+const ConsumerCRM = "crm"
 
 // Deps are what the enricher is given rather than builds.
 type Deps struct {
@@ -68,21 +48,43 @@ type Deps struct {
 	Registerer prometheus.Registerer
 }
 
+// usageSink delivers one usage summary to the CRM, idempotently per ping_id.
+type usageSink interface {
+	PushUsage(ctx context.Context, u directory.Usage) error
+}
+
 // Enricher is the running stage.
 type Enricher struct {
 	cfg     Config
 	js      jetstream.JetStream
 	log     *slog.Logger
 	metrics metrics
+
+	// resolver is nil when no directory is configured (status skipped).
+	resolver *resolve.Resolver
+	// sink and crmGuard deliver usage; nil when there is no CRM.
+	sink     usageSink
+	crmGuard *guard.Guard
+	// checks are probed once at start (reachability is logged, not required).
+	checks map[string]func(context.Context) error
+
+	closeOnce sync.Once
+	closers   []func()
 }
 
 type metrics struct {
-	messages *prometheus.CounterVec
-	duration prometheus.Histogram
+	messages    *prometheus.CounterVec
+	duration    prometheus.Histogram
+	enrichments *prometheus.CounterVec
+	crm         *prometheus.CounterVec
+	breaker     *prometheus.GaugeVec
 }
 
-// New checks the configuration and registers metrics; Run starts consuming.
+// New checks the configuration, prepares the sources and the cache (it
+// connects lazily: a dependency down at start only fails lookups) and
+// registers metrics; Run starts consuming.
 func New(cfg Config, deps Deps) (*Enricher, error) {
+	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("enricher config: %w", err)
 	}
@@ -104,19 +106,152 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 			Namespace: "serviceping", Subsystem: "enricher", Name: "message_duration_seconds",
 			Help: "Time to enrich and publish one ping.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		enrichments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "enricher", Name: "enrichments_total",
+			Help: "Enriched pings published, by enrichment_status (matched, partial, unmatched, failed, skipped); failed ones await re-enrichment.",
+		}, []string{"status"}),
+		crm: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "enricher", Name: "crm_usage_total",
+			Help: "Account usage pushes: queued on the CRM stream, then delivered (ack), retried later (nak) or dead-lettered (dlq).",
+		}, []string{"outcome"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "serviceping", Subsystem: "enricher", Name: "breaker_open",
+			Help: "1 while a dependency's circuit breaker is open or half-open.",
+		}, []string{"dependency"}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.duration} {
+	for _, c := range []prometheus.Collector{m.messages, m.duration, m.enrichments, m.crm, m.breaker} {
 		if err := deps.Registerer.Register(c); err != nil {
 			return nil, fmt.Errorf("register enricher metrics: %w", err)
 		}
 	}
-	return &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m}, nil
+	e := &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}}
+	if err := e.wire(deps.Registerer); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
 }
 
-// Run ensures the durable consumer and processes messages until ctx ends.
+// wire builds sources, guards, cache and resolver from the configuration.
+func (e *Enricher) wire(reg prometheus.Registerer) error {
+	cfg := e.cfg
+	newGuard := func(name string, timeout time.Duration) *guard.Guard {
+		e.metrics.breaker.WithLabelValues(name).Set(0)
+		return guard.New(guard.Settings{
+			Name: name, Timeout: timeout, Failures: uint32(cfg.BreakerFailures), OpenFor: cfg.BreakerOpenFor,
+			Transient: directory.Transient,
+			OnStateChange: func(name, state string) {
+				open := 0.0
+				if state != "closed" {
+					open = 1
+				}
+				e.metrics.breaker.WithLabelValues(name).Set(open)
+				e.log.Warn("circuit breaker changed state", "dependency", name, "state", state)
+			},
+		})
+	}
+	var (
+		licenses      resolve.Licenses
+		licensesGuard *guard.Guard
+		accounts      resolve.Accounts
+		accountsGuard *guard.Guard
+	)
+	switch cfg.directoryKind() {
+	case "postgres":
+		pg, err := directory.OpenPostgres(cfg.DirectoryURL, cfg.LookupTimeout, 0)
+		if err != nil {
+			return err
+		}
+		e.closers = append(e.closers, pg.Close)
+		e.checks["directory"] = pg.Ping
+		licenses, licensesGuard = pg, newGuard("directory", cfg.LookupTimeout)
+		if cfg.CRMURL == "" {
+			// The directory database plays the CRM too: one dependency.
+			accounts, accountsGuard = pg, licensesGuard
+			e.sink, e.crmGuard = pg, licensesGuard
+		}
+	case "http":
+		api, err := directory.NewLicensesAPI(cfg.DirectoryURL, cfg.DirectoryToken)
+		if err != nil {
+			return err
+		}
+		e.closers = append(e.closers, api.Close)
+		licenses, licensesGuard = api, newGuard("licenses", cfg.LookupTimeout)
+	}
+	if cfg.CRMURL != "" {
+		crm, err := directory.NewCRMAPI(cfg.CRMURL, cfg.CRMToken)
+		if err != nil {
+			return err
+		}
+		e.closers = append(e.closers, crm.Close)
+		g := newGuard("crm", cfg.LookupTimeout)
+		e.sink, e.crmGuard = crm, g
+		if licenses != nil {
+			accounts, accountsGuard = crm, g
+		}
+	}
+	if licenses == nil {
+		return nil
+	}
+	var (
+		c          resolve.Cache
+		cacheGuard *guard.Guard
+	)
+	if cfg.RedisURL != "" {
+		r, err := cache.NewRedis(cfg.RedisURL, cfg.CachePrefix, cfg.CacheTimeout)
+		if err != nil {
+			return err
+		}
+		e.closers = append(e.closers, func() { _ = r.Close() })
+		e.checks["redis"] = r.Ping
+		// A cache that keeps failing is bypassed quickly and probed again
+		// soon: it is an optimisation, the source answers meanwhile.
+		c, cacheGuard = r, newGuard("redis", cfg.CacheTimeout)
+	} else {
+		l, err := cache.NewLRU(cfg.CacheSize, nil)
+		if err != nil {
+			return err
+		}
+		c = l
+	}
+	r, err := resolve.New(resolve.Config{
+		Licenses: licenses, LicensesGuard: licensesGuard,
+		Accounts: accounts, AccountsGuard: accountsGuard,
+		Cache: c, CacheGuard: cacheGuard,
+		TTL: cfg.CacheTTL, NegativeTTL: cfg.CacheNegativeTTL,
+		Backoff:   guard.Backoff{Initial: cfg.RetryInitial, Max: cfg.RetryMax},
+		TouchMemo: cfg.CacheSize,
+	}, reg)
+	if err != nil {
+		return err
+	}
+	e.resolver = r
+	return nil
+}
+
+// Close releases the connections to the directory, the CRM and Redis. It
+// is idempotent; Run calls it when it returns.
+func (e *Enricher) Close() {
+	e.closeOnce.Do(func() {
+		for _, c := range e.closers {
+			c()
+		}
+	})
+}
+
+// Run ensures the durable consumers and processes messages until ctx ends.
 // Messages in progress when ctx ends are finished or left un-acked for
 // redelivery; none is acknowledged without its enriched ping published.
 func (e *Enricher) Run(ctx context.Context) error {
+	defer e.Close()
+	e.log.Info("enricher starting", "config", e.cfg)
+	for name, check := range e.checks {
+		cctx, cancel := context.WithTimeout(ctx, e.cfg.LookupTimeout)
+		if err := check(cctx); err != nil {
+			e.log.Warn("dependency not reachable at start; lookups will retry", "dependency", name, "err", err)
+		}
+		cancel()
+	}
 	cfg := streams.Consumer(streams.ConsumerEnricher, streams.ConsumerOptions{
 		AckWait: e.cfg.AckWait, MaxAckPending: e.cfg.MaxAckPending,
 	}, streams.SubjectRaw)
@@ -124,12 +259,30 @@ func (e *Enricher) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.log.Info("enricher consuming", "stream", streams.Pings, "consumer", streams.ConsumerEnricher, "workers", e.cfg.Workers)
+	var crmCons jetstream.Consumer
+	if e.sink != nil {
+		crmCfg := streams.Consumer(ConsumerCRM, streams.ConsumerOptions{
+			AckWait: e.cfg.AckWait, MaxAckPending: e.cfg.MaxAckPending,
+		}, streams.SubjectCRMUsage)
+		if crmCons, err = streams.EnsureConsumer(ctx, e.js, streams.CRM, crmCfg); err != nil {
+			return err
+		}
+	}
+	e.log.Info("enricher consuming", "stream", streams.Pings, "consumer", streams.ConsumerEnricher, "workers", e.cfg.Workers,
+		"directory", e.cfg.directoryKind() != "", "crm", e.sink != nil)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, e.cfg.Workers)
+	errc := make(chan error, e.cfg.Workers+e.cfg.CRMWorkers)
 	for range e.cfg.Workers {
-		wg.Go(func() { errc <- e.work(ctx, cons) })
+		wg.Go(func() {
+			errc <- e.consume(ctx, cons, streams.ConsumerEnricher, e.cfg.Workers, e.handle, e.metrics.messages)
+		})
+	}
+	if crmCons != nil {
+		crmOutcomes := e.metrics.crm
+		for range e.cfg.CRMWorkers {
+			wg.Go(func() { errc <- e.consume(ctx, crmCons, ConsumerCRM, e.cfg.CRMWorkers, e.deliver, crmOutcomes) })
+		}
 	}
 	wg.Wait()
 	close(errc)
@@ -143,10 +296,13 @@ func (e *Enricher) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (e *Enricher) work(ctx context.Context, cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, e.cfg.MaxAckPending/e.cfg.Workers)))
+// consume runs one worker of a durable consumer: handle each message, then
+// settle it (ack, nak with delay, or dead-letter).
+func (e *Enricher) consume(ctx context.Context, cons jetstream.Consumer, name string, workers int,
+	handle func(context.Context, jetstream.Msg) error, outcomes *prometheus.CounterVec) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, e.cfg.MaxAckPending/workers)))
 	if err != nil {
-		return fmt.Errorf("open message iterator: %w", err)
+		return fmt.Errorf("open message iterator of %s: %w", name, err)
 	}
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
@@ -157,69 +313,215 @@ func (e *Enricher) work(ctx context.Context, cons jetstream.Consumer) error {
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
-			e.log.Warn("fetching raw pings", "err", err)
+			e.log.Warn("fetching messages", "consumer", name, "err", err)
 			continue
 		}
 		start := time.Now()
+		handleErr := handle(ctx, msg)
 		// Settlement uses a fresh context: a message being processed at
 		// shutdown is still settled (or left for redelivery) properly.
 		settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PublishTimeout)
-		handleErr := e.handle(settleCtx, msg)
-		outcome, err := consume.Settle(settleCtx, e.js, streams.ConsumerEnricher, msg, handleErr, e.cfg.NakMaxDelay, e.log)
+		outcome, err := consume.Settle(settleCtx, e.js, name, msg, handleErr, e.cfg.NakMaxDelay, e.log)
 		cancel()
-		e.metrics.messages.WithLabelValues(outcome).Inc()
-		e.metrics.duration.Observe(time.Since(start).Seconds())
+		outcomes.WithLabelValues(outcome).Inc()
+		if name == streams.ConsumerEnricher {
+			e.metrics.duration.Observe(time.Since(start).Seconds())
+		}
 		if err != nil {
-			e.log.Warn("settling raw ping", "outcome", outcome, "err", err)
+			e.log.Warn("settling message", "consumer", name, "outcome", outcome, "err", err)
 		} else if outcome == "nak" {
-			e.log.Debug("raw ping will be redelivered", "err", handleErr)
+			e.log.Debug("message will be redelivered", "consumer", name, "err", handleErr)
 		}
 	}
 }
 
-// handle enriches one raw ping and publishes it. Decoding problems are
-// permanent; publishing problems are transient.
+// handle enriches one raw ping and publishes it (and, when matched, the
+// account usage). Decoding problems are permanent; publishing problems and
+// a shutdown in the middle of lookups are transient.
 func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
-	out, err := Enrich(msg.Data(), time.Now())
+	var raw servicepingv1.RawPing
+	if err := proto.Unmarshal(msg.Data(), &raw); err != nil {
+		return consume.Permanent(fmt.Errorf("decode raw ping envelope: %w", err))
+	}
+	out, usage, err := e.enrich(ctx, &raw)
 	if err != nil {
-		return consume.Permanent(err)
+		return err
 	}
 	data, err := proto.Marshal(out)
 	if err != nil {
 		return consume.Permanent(fmt.Errorf("marshal enriched ping %s: %w", out.PingId, err))
 	}
-	if _, err := e.js.Publish(ctx, streams.SubjectEnriched, data, jetstream.WithMsgID(streams.EnrichedMsgID(out.PingId, out.GetEnrichment().GetReenrichId()))); err != nil {
+	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PublishTimeout)
+	defer cancel()
+	if _, err := e.js.Publish(pubCtx, streams.SubjectEnriched, data, jetstream.WithMsgID(streams.EnrichedMsgID(out.PingId, raw.ReenrichId))); err != nil {
 		return fmt.Errorf("publish enriched ping %s: %w", out.PingId, err)
+	}
+	if usage != nil {
+		b, err := json.Marshal(usage)
+		if err != nil {
+			return consume.Permanent(fmt.Errorf("marshal usage of ping %s: %w", out.PingId, err))
+		}
+		// The enriched ping is out; a failure here redelivers the raw ping,
+		// whose enriched copy the duplicate window then drops.
+		if _, err := e.js.Publish(pubCtx, streams.SubjectCRMUsage, b, jetstream.WithMsgID("crm-"+streams.RawMsgID(out.PingId, raw.ReenrichId))); err != nil {
+			return fmt.Errorf("queue CRM usage of ping %s: %w", out.PingId, err)
+		}
+		e.metrics.crm.WithLabelValues("queued").Inc()
+	}
+	st := out.Enrichment.Status
+	e.metrics.enrichments.WithLabelValues(StatusName(st)).Inc()
+	if st == servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED {
+		e.log.Warn("enrichment failed; ping listed for re-enrichment", "ping_id", out.PingId, "reason", out.Enrichment.Reason)
 	}
 	return nil
 }
 
-// Enrich decodes a RawPing message and builds its EnrichedPing. Lookups of
-// subscription and account come later; until then the status is SKIPPED.
-func Enrich(data []byte, now time.Time) (*servicepingv1.EnrichedPing, error) {
-	var raw servicepingv1.RawPing
-	if err := proto.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("decode raw ping envelope: %w", err)
-	}
-	if raw.PingId == "" || len(raw.Payload) == 0 {
-		return nil, errors.New("raw ping envelope has no ping_id or no payload")
-	}
-	in, lic, err := instance.Extract(raw.Payload)
+// enrich builds the EnrichedPing of a raw ping and, for a matched ping with
+// a CRM, the usage to push.
+func (e *Enricher) enrich(ctx context.Context, raw *servicepingv1.RawPing) (*servicepingv1.EnrichedPing, *directory.Usage, error) {
+	now := time.Now()
+	out, f, err := build(raw, now)
 	if err != nil {
-		return nil, fmt.Errorf("ping %s: %w", raw.PingId, err)
+		return nil, nil, consume.Permanent(err)
+	}
+	if e.resolver == nil {
+		return out, nil, nil
+	}
+	deadline := now.Add(e.cfg.LookupBudget)
+	res := e.resolver.Resolve(ctx, out.License, deadline)
+	if res.Known {
+		if err := e.resolver.Touch(ctx, res.Key, f.Instance.GetRecordedAt().AsTime(), raw.PingId, deadline); err != nil {
+			res.Status, res.Reason = servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED, "record license ping time: "+err.Error()
+		}
+	}
+	if ctx.Err() != nil {
+		// Shutting down: lookups were cut short, the ping is not "failed".
+		return nil, nil, fmt.Errorf("enrich ping %s: %w", raw.PingId, ctx.Err())
+	}
+	out.Enrichment = &servicepingv1.Enrichment{
+		Status:         res.Status,
+		SubscriptionId: res.SubscriptionID,
+		AccountId:      res.AccountID,
+		Reason:         res.Reason,
+		EnrichedAt:     timestamppb.New(time.Now()),
+		ReenrichId:     raw.ReenrichId,
+	}
+	if res.Status != servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_MATCHED || e.sink == nil {
+		return out, nil, nil
+	}
+	in, lic := out.Instance, out.License
+	u := &directory.Usage{
+		PingID: out.PingId, AccountID: res.AccountID, SubscriptionID: res.SubscriptionID,
+		UUID: in.Uuid, Hostname: in.Hostname, Version: in.Version, Edition: in.Edition,
+		RecordedAt: in.GetRecordedAt().AsTime(), LicenseSeats: lic.UserCount, Plan: lic.Plan,
+		Counts: instance.Headline(f.Counts),
+	}
+	if u.LicenseSeats <= 0 {
+		u.LicenseSeats = max(0, res.Seats)
+	}
+	if u.Plan == "" {
+		u.Plan = res.Plan
+	}
+	if in.HasActiveUserCount && in.ActiveUserCount >= 0 {
+		n := in.ActiveUserCount
+		u.ActiveUsers = &n
+	}
+	return out, u, nil
+}
+
+// deliver pushes one queued usage summary to the CRM. An undecodable
+// message is permanent (dead-lettered); a CRM that fails or whose breaker
+// is open is transient: the message stays queued and comes back later.
+func (e *Enricher) deliver(ctx context.Context, msg jetstream.Msg) error {
+	var u directory.Usage
+	if err := json.Unmarshal(msg.Data(), &u); err != nil {
+		return consume.Permanent(fmt.Errorf("decode CRM usage: %w", err))
+	}
+	if err := u.Validate(); err != nil {
+		return consume.Permanent(err)
+	}
+	return e.crmGuard.Do(context.WithoutCancel(ctx), func(ctx context.Context) error {
+		return e.sink.PushUsage(ctx, u)
+	})
+}
+
+// StatusName is the enrichment_status value of a status: "matched",
+// "partial", "unmatched", "failed", "skipped".
+func StatusName(s servicepingv1.EnrichmentStatus) string {
+	switch s {
+	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_MATCHED:
+		return "matched"
+	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_PARTIAL:
+		return "partial"
+	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_UNMATCHED:
+		return "unmatched"
+	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED:
+		return "failed"
+	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_SKIPPED:
+		return "skipped"
+	}
+	return "unspecified"
+}
+
+// build lifts the instance and license fields of a raw ping; the
+// enrichment says "skipped" until lookups fill it in.
+func build(raw *servicepingv1.RawPing, now time.Time) (*servicepingv1.EnrichedPing, instance.Fields, error) {
+	if raw.PingId == "" || len(raw.Payload) == 0 {
+		return nil, instance.Fields{}, errors.New("raw ping envelope has no ping_id or no payload")
+	}
+	f, err := instance.Parse(raw.Payload)
+	if err != nil {
+		return nil, instance.Fields{}, fmt.Errorf("ping %s: %w", raw.PingId, err)
 	}
 	return &servicepingv1.EnrichedPing{
 		PingId:      raw.PingId,
 		UsageDataId: raw.UsageDataId,
 		ReceivedAt:  raw.ReceivedAt,
-		Instance:    in,
-		License:     lic,
+		Instance:    f.Instance,
+		License:     f.License,
 		Enrichment: &servicepingv1.Enrichment{
 			Status:     servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_SKIPPED,
 			Reason:     "no directory configured",
 			EnrichedAt: timestamppb.New(now),
+			ReenrichId: raw.ReenrichId,
 		},
 		Payload: raw.Payload,
 		Source:  raw.Source,
-	}, nil
+	}, f, nil
+}
+
+// Enrich decodes a RawPing message and builds its EnrichedPing without
+// lookups (status skipped), as the enricher does when no directory is
+// configured.
+func Enrich(data []byte, now time.Time) (*servicepingv1.EnrichedPing, error) {
+	var raw servicepingv1.RawPing
+	if err := proto.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("decode raw ping envelope: %w", err)
+	}
+	out, _, err := build(&raw, now)
+	return out, err
+}
+
+// Republish publishes raw again on serviceping.pings.raw for re-enrichment
+// (serviceping reenrich): reenrich_id is set on the copy and the message id
+// is streams.RawMsgID (ping_id + "/" + reenrichID), so JetStream's duplicate window does not
+// drop it and the enriched ping it yields is new too. Use one reenrichID
+// per operator run; publishing the same pair twice is deduplicated.
+func Republish(ctx context.Context, js jetstream.JetStream, raw *servicepingv1.RawPing, reenrichID string) error {
+	if raw.GetPingId() == "" {
+		return errors.New("republish: raw ping has no ping_id")
+	}
+	if reenrichID == "" {
+		return fmt.Errorf("republish ping %s: empty reenrich id", raw.PingId)
+	}
+	c := proto.CloneOf(raw)
+	c.ReenrichId = reenrichID
+	data, err := proto.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("republish ping %s: marshal: %w", raw.PingId, err)
+	}
+	if _, err := js.Publish(ctx, streams.SubjectRaw, data, jetstream.WithMsgID(streams.RawMsgID(raw.PingId, reenrichID))); err != nil {
+		return fmt.Errorf("republish ping %s: %w", raw.PingId, err)
+	}
+	return nil
 }

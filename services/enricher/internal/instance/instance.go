@@ -35,18 +35,37 @@ type root struct {
 	LicenseExpiresAt      json.RawMessage `json:"license_expires_at"`
 	LicenseTrial          json.RawMessage `json:"license_trial"`
 	LicenseSubscriptionID json.RawMessage `json:"license_subscription_id"`
+	Counts                json.RawMessage `json:"counts"`
+}
+
+// Fields are the promoted fields of a payload, plus its raw counts section
+// for the headline counts of a CRM usage push.
+type Fields struct {
+	Instance *servicepingv1.Instance
+	License  *servicepingv1.License
+	// Counts is the payload's "counts" object as sent (nil when absent).
+	Counts json.RawMessage
 }
 
 // Extract decodes the instance and license fields of a payload.
 func Extract(payload []byte) (*servicepingv1.Instance, *servicepingv1.License, error) {
+	f, err := Parse(payload)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.Instance, f.License, nil
+}
+
+// Parse decodes the instance and license fields and keeps the counts.
+func Parse(payload []byte) (Fields, error) {
 	var r root
 	if err := json.Unmarshal(payload, &r); err != nil {
-		return nil, nil, fmt.Errorf("decode payload root: %w", err)
+		return Fields{}, fmt.Errorf("decode payload root: %w", err)
 	}
 	recordedAt := text(r.RecordedAt)
 	t, err := ping.ParseRecordedAt(recordedAt)
 	if err != nil {
-		return nil, nil, err
+		return Fields{}, err
 	}
 	in := &servicepingv1.Instance{
 		Uuid:             text(r.UUID),
@@ -70,7 +89,43 @@ func Extract(payload []byte) (*servicepingv1.Instance, *servicepingv1.License, e
 		SubscriptionId: text(r.LicenseSubscriptionID),
 	}
 	lic.UserCount, _ = integer(r.LicenseUserCount)
-	return in, lic, nil
+	f := Fields{Instance: in, License: lic}
+	if c := bytes.TrimSpace(r.Counts); len(c) > 0 && c[0] == '{' {
+		f.Counts = c
+	}
+	return f, nil
+}
+
+// HeadlineCounts are the counts a CRM usage push carries, by key in "counts".
+var HeadlineCounts = []string{"projects", "issues", "merge_requests", "ci_pipelines", "ci_builds", "deployments", "groups", "ci_runners"}
+
+// Headline returns the headline counts present in a counts object, keyed
+// by their dotted path ("counts.projects"). Values that are not integers
+// (or are fallbacks below zero) are left out.
+func Headline(counts json.RawMessage) map[string]int64 {
+	out := make(map[string]int64, len(HeadlineCounts))
+	if len(counts) == 0 {
+		return out
+	}
+	var c struct {
+		Projects      json.RawMessage `json:"projects"`
+		Issues        json.RawMessage `json:"issues"`
+		MergeRequests json.RawMessage `json:"merge_requests"`
+		CIPipelines   json.RawMessage `json:"ci_pipelines"`
+		CIBuilds      json.RawMessage `json:"ci_builds"`
+		Deployments   json.RawMessage `json:"deployments"`
+		Groups        json.RawMessage `json:"groups"`
+		CIRunners     json.RawMessage `json:"ci_runners"`
+	}
+	if json.Unmarshal(counts, &c) != nil {
+		return out
+	}
+	for i, raw := range []json.RawMessage{c.Projects, c.Issues, c.MergeRequests, c.CIPipelines, c.CIBuilds, c.Deployments, c.Groups, c.CIRunners} {
+		if n, ok := integer(raw); ok && n >= 0 {
+			out["counts."+HeadlineCounts[i]] = n
+		}
+	}
+	return out
 }
 
 var null = []byte("null")

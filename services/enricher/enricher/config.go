@@ -1,0 +1,213 @@
+package enricher
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config of the enricher. Fields added after the first cut keep working at
+// their zero value (filled with the documented default), so a Config built
+// in code without them still validates.
+type Config struct {
+	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
+	// Workers process messages concurrently.
+	Workers int `env:"ENRICHER_WORKERS, default=4"`
+	// AckWait is how long a delivered message may stay unacknowledged.
+	AckWait time.Duration `env:"ENRICHER_ACK_WAIT, default=60s"`
+	// MaxAckPending bounds the messages in flight.
+	MaxAckPending int `env:"ENRICHER_MAX_ACK_PENDING, default=256"`
+	// NakMaxDelay caps the redelivery delay after a transient failure.
+	NakMaxDelay time.Duration `env:"ENRICHER_NAK_MAX_DELAY, default=30s"`
+	// PublishTimeout bounds one publish of an enriched ping.
+	PublishTimeout time.Duration `env:"ENRICHER_PUBLISH_TIMEOUT, default=10s"`
+
+	// DirectoryURL selects the Licenses source: postgres://… (the directory
+	// database of deploy/postgres/) or http(s)://… (the Licenses API of
+	// api/openapi.yaml). Empty: no lookups, every ping is "skipped".
+	DirectoryURL string `env:"DIRECTORY_URL"`
+	// DirectoryToken is sent as a bearer token to the Licenses API.
+	DirectoryToken string `env:"DIRECTORY_TOKEN"`
+	// CRMURL is the CRM API (account lookups and usage pushes). Empty: the
+	// directory database plays the CRM in postgres mode; with an HTTP
+	// directory, accounts are not looked up (status "partial").
+	CRMURL string `env:"CRM_URL"`
+	// CRMToken is sent as a bearer token to the CRM API.
+	CRMToken string `env:"CRM_TOKEN"`
+	// RedisURL is the lookup cache (redis://host:port/db). Empty: an
+	// in-process LRU of CacheSize entries.
+	RedisURL string `env:"REDIS_URL"`
+	// CachePrefix starts every Redis key.
+	CachePrefix string `env:"ENRICHER_CACHE_PREFIX, default=serviceping:enricher:"`
+	// CacheSize bounds the in-process LRU (entries).
+	CacheSize int `env:"ENRICHER_CACHE_SIZE, default=100000"`
+	// CacheTTL keeps found answers; CacheNegativeTTL not-found ones.
+	CacheTTL         time.Duration `env:"ENRICHER_CACHE_TTL, default=1h"`
+	CacheNegativeTTL time.Duration `env:"ENRICHER_CACHE_NEGATIVE_TTL, default=5m"`
+	// CacheTimeout bounds one Redis command (and dial).
+	CacheTimeout time.Duration `env:"ENRICHER_CACHE_TIMEOUT, default=250ms"`
+	// LookupTimeout bounds one call to the directory or the CRM.
+	LookupTimeout time.Duration `env:"ENRICHER_LOOKUP_TIMEOUT, default=2s"`
+	// LookupBudget bounds the time one ping spends retrying lookups; then it
+	// goes on with status "failed".
+	LookupBudget time.Duration `env:"ENRICHER_LOOKUP_BUDGET, default=10s"`
+	// RetryInitial and RetryMax shape the jittered exponential backoff.
+	RetryInitial time.Duration `env:"ENRICHER_RETRY_INITIAL, default=100ms"`
+	RetryMax     time.Duration `env:"ENRICHER_RETRY_MAX, default=2s"`
+	// BreakerFailures consecutive transient failures open a dependency's
+	// circuit breaker for BreakerOpenFor, after which one probe is sent.
+	BreakerFailures int           `env:"ENRICHER_BREAKER_FAILURES, default=5"`
+	BreakerOpenFor  time.Duration `env:"ENRICHER_BREAKER_OPEN_FOR, default=30s"`
+	// CRMWorkers deliver queued usage pushes concurrently.
+	CRMWorkers int `env:"ENRICHER_CRM_WORKERS, default=2"`
+}
+
+// withDefaults fills the zero values of the lookup settings.
+func (c Config) withDefaults() Config {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.CacheTTL, time.Hour)
+	set(&c.CacheNegativeTTL, 5*time.Minute)
+	set(&c.CacheTimeout, 250*time.Millisecond)
+	set(&c.LookupTimeout, 2*time.Second)
+	set(&c.LookupBudget, 10*time.Second)
+	set(&c.RetryInitial, 100*time.Millisecond)
+	set(&c.RetryMax, 2*time.Second)
+	set(&c.BreakerOpenFor, 30*time.Second)
+	if c.CachePrefix == "" {
+		c.CachePrefix = "serviceping:enricher:"
+	}
+	if c.CacheSize == 0 {
+		c.CacheSize = 100_000
+	}
+	if c.BreakerFailures == 0 {
+		c.BreakerFailures = 5
+	}
+	if c.CRMWorkers == 0 {
+		c.CRMWorkers = 2
+	}
+	return c
+}
+
+// directoryKind is "postgres", "http" or "" (none).
+func (c Config) directoryKind() string {
+	switch {
+	case c.DirectoryURL == "":
+		return ""
+	case strings.HasPrefix(c.DirectoryURL, "postgres://"), strings.HasPrefix(c.DirectoryURL, "postgresql://"):
+		return "postgres"
+	case strings.HasPrefix(c.DirectoryURL, "http://"), strings.HasPrefix(c.DirectoryURL, "https://"):
+		return "http"
+	}
+	return "invalid"
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Workers < 1 {
+		errs = append(errs, fmt.Errorf("ENRICHER_WORKERS must be at least 1, got %d", c.Workers))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("ENRICHER_ACK_WAIT must be at least 1s, got %s", c.AckWait))
+	}
+	if c.MaxAckPending < c.Workers {
+		errs = append(errs, fmt.Errorf("ENRICHER_MAX_ACK_PENDING (%d) must be at least ENRICHER_WORKERS (%d)", c.MaxAckPending, c.Workers))
+	}
+	if c.PublishTimeout <= 0 || c.PublishTimeout >= c.AckWait {
+		errs = append(errs, fmt.Errorf("ENRICHER_PUBLISH_TIMEOUT (%s) must be positive and shorter than ENRICHER_ACK_WAIT (%s)", c.PublishTimeout, c.AckWait))
+	}
+	if c.NakMaxDelay <= 0 {
+		errs = append(errs, errors.New("ENRICHER_NAK_MAX_DELAY must be positive"))
+	}
+	switch c.directoryKind() {
+	case "invalid":
+		errs = append(errs, fmt.Errorf("DIRECTORY_URL %q must be postgres://… or http(s)://…", redactURL(c.DirectoryURL)))
+	case "postgres", "http":
+		// One ping may spend the lookup budget, then two publishes.
+		if need := c.LookupBudget + 2*c.PublishTimeout; need >= c.AckWait {
+			errs = append(errs, fmt.Errorf("ENRICHER_ACK_WAIT (%s) must exceed ENRICHER_LOOKUP_BUDGET + 2×ENRICHER_PUBLISH_TIMEOUT (%s)", c.AckWait, need))
+		}
+	}
+	if c.CRMURL != "" && !strings.HasPrefix(c.CRMURL, "http://") && !strings.HasPrefix(c.CRMURL, "https://") {
+		errs = append(errs, fmt.Errorf("CRM_URL %q must be http(s)://…", redactURL(c.CRMURL)))
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
+		errs = append(errs, fmt.Errorf("REDIS_URL %q must be redis://…, rediss://… or unix://…", redactURL(c.RedisURL)))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ENRICHER_CACHE_TTL", c.CacheTTL}, {"ENRICHER_CACHE_NEGATIVE_TTL", c.CacheNegativeTTL},
+		{"ENRICHER_CACHE_TIMEOUT", c.CacheTimeout}, {"ENRICHER_LOOKUP_TIMEOUT", c.LookupTimeout},
+		{"ENRICHER_LOOKUP_BUDGET", c.LookupBudget}, {"ENRICHER_RETRY_INITIAL", c.RetryInitial},
+		{"ENRICHER_RETRY_MAX", c.RetryMax}, {"ENRICHER_BREAKER_OPEN_FOR", c.BreakerOpenFor},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %s", d.name, d.v))
+		}
+	}
+	if c.RetryMax < c.RetryInitial {
+		errs = append(errs, fmt.Errorf("ENRICHER_RETRY_MAX (%s) must be at least ENRICHER_RETRY_INITIAL (%s)", c.RetryMax, c.RetryInitial))
+	}
+	if c.CacheSize < 1 {
+		errs = append(errs, fmt.Errorf("ENRICHER_CACHE_SIZE must be at least 1, got %d", c.CacheSize))
+	}
+	if c.BreakerFailures < 1 {
+		errs = append(errs, fmt.Errorf("ENRICHER_BREAKER_FAILURES must be at least 1, got %d", c.BreakerFailures))
+	}
+	if c.CRMWorkers < 1 {
+		errs = append(errs, fmt.Errorf("ENRICHER_CRM_WORKERS must be at least 1, got %d", c.CRMWorkers))
+	}
+	return errors.Join(errs...)
+}
+
+// LogValue renders the configuration with passwords and tokens masked.
+func (c Config) LogValue() slog.Value {
+	c = c.withDefaults()
+	secret := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "xxxxx"
+	}
+	return slog.GroupValue(
+		slog.String("nats_url", redactURL(c.NATSURL)),
+		slog.Int("workers", c.Workers),
+		slog.String("directory_url", redactURL(c.DirectoryURL)),
+		slog.String("directory_token", secret(c.DirectoryToken)),
+		slog.String("crm_url", redactURL(c.CRMURL)),
+		slog.String("crm_token", secret(c.CRMToken)),
+		slog.String("redis_url", redactURL(c.RedisURL)),
+		slog.Duration("cache_ttl", c.CacheTTL),
+		slog.Duration("cache_negative_ttl", c.CacheNegativeTTL),
+		slog.Duration("lookup_timeout", c.LookupTimeout),
+		slog.Duration("lookup_budget", c.LookupBudget),
+		slog.Int("breaker_failures", c.BreakerFailures),
+		slog.Duration("breaker_open_for", c.BreakerOpenFor),
+	)
+}
+
+// redactURL masks the password of a URL ("" stays "").
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
