@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/go-json-experiment/json/jsontext"
+
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/serviceping/serviceping/pkg/ping"
@@ -58,8 +60,8 @@ func Extract(payload []byte) (*servicepingv1.Instance, *servicepingv1.License, e
 
 // Parse decodes the instance and license fields and keeps the counts.
 func Parse(payload []byte) (Fields, error) {
-	var r root
-	if err := json.Unmarshal(payload, &r); err != nil {
+	r, err := scanRoot(payload)
+	if err != nil {
 		return Fields{}, fmt.Errorf("decode payload root: %w", err)
 	}
 	recordedAt := text(r.RecordedAt)
@@ -129,6 +131,102 @@ func Headline(counts json.RawMessage) map[string]int64 {
 }
 
 var null = []byte("null")
+
+// scanRoot reads the root object's members in one pass, keeping the raw
+// values of the promoted fields and skipping everything else without
+// decoding it. The gateway validated the payload strictly (duplicates,
+// UTF-8) before it was published, so those checks are not repeated here:
+// they cost more than the whole scan.
+func scanRoot(payload []byte) (root, error) {
+	var r root
+	dec := jsontext.NewDecoder(bytes.NewReader(payload),
+		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return r, err
+	}
+	if tok.Kind() != '{' {
+		return r, fmt.Errorf("payload is a JSON %s, not an object", kindName(tok.Kind()))
+	}
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return r, err
+		}
+		dst := r.field(name.String())
+		if dst == nil {
+			if err := dec.SkipValue(); err != nil {
+				return r, err
+			}
+			continue
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return r, err
+		}
+		*dst = bytes.Clone(v)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// field is where the raw value of a promoted member goes; nil for the rest.
+func (r *root) field(name string) *json.RawMessage {
+	switch name {
+	case "uuid":
+		return &r.UUID
+	case "hostname":
+		return &r.Hostname
+	case "version":
+		return &r.Version
+	case "edition":
+		return &r.Edition
+	case "installation_type":
+		return &r.InstallationType
+	case "recorded_at":
+		return &r.RecordedAt
+	case "active_user_count":
+		return &r.ActiveUserCount
+	case "license_md5":
+		return &r.LicenseMD5
+	case "license_sha256":
+		return &r.LicenseSHA256
+	case "license_id":
+		return &r.LicenseID
+	case "license_plan":
+		return &r.LicensePlan
+	case "license_user_count":
+		return &r.LicenseUserCount
+	case "license_starts_at":
+		return &r.LicenseStartsAt
+	case "license_expires_at":
+		return &r.LicenseExpiresAt
+	case "license_trial":
+		return &r.LicenseTrial
+	case "license_subscription_id":
+		return &r.LicenseSubscriptionID
+	case "counts":
+		return &r.Counts
+	}
+	return nil
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "boolean"
+	default:
+		return "number"
+	}
+}
 
 // text renders a scalar as text: strings unquoted, numbers and booleans as
 // written, null and absent as "".

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/serviceping/serviceping/pkg/pinggen"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
@@ -82,6 +83,20 @@ func BenchmarkExtract(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.SetBytes(int64(len(payload)))
+	for b.Loop() {
+		if _, _, err := Extract(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkExtractFullSize(b *testing.B) {
+	g, err := pinggen.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	payload := g.JSON(pinggen.Spec{Instance: 1})
 	b.SetBytes(int64(len(payload)))
 	for b.Loop() {
 		if _, _, err := Extract(payload); err != nil {
