@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-MODULES  := pkg proto services/gateway services/enricher services/loader services/serviceping services/collector
+MODULES  := deploy pkg proto services/gateway services/enricher services/loader services/serviceping services/collector
 SERVICES := gateway enricher loader serviceping collector
 BIN      := $(CURDIR)/bin
 CACHE    ?= $(or $(SERVICEPING_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/serviceping)
@@ -55,7 +55,7 @@ proto-check: tools ## fail when the committed generated code is stale
 	@echo "proto: generated Go is current"
 
 lint: vet ## staticcheck (pinned) over every module
-	@for m in $(MODULES); do (cd $$m && GOWORK=off go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...) || exit 1; done
+	@for m in $(MODULES); do (cd $$m && GOWORK=off go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...) || exit 1; done
 
 tidy: ## go mod tidy in every module, then go work sync
 	@for m in $(MODULES) tools; do (cd $$m && GOWORK=off go mod tidy) || exit 1; done

@@ -1,5 +1,5 @@
 // Command loader consumes enriched pings from JetStream and loads them into
-// the Parquet lake (and, next, ClickHouse). Configuration is read from the
+// the Parquet lake (a directory or S3) and ClickHouse. Configuration is read from the
 // environment; see loader.Config.
 package main
 

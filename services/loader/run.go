@@ -17,7 +17,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/serviceping/serviceping/pkg/streams"
-	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/loader"
 )
 
@@ -50,17 +49,17 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 
-	dir, err := lake.NewDir(cfg.LakeURL)
+	sinks, err := loader.OpenSinks(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer sinks.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	l, err := loader.New(cfg, loader.Deps{JS: js, Logger: log, Registerer: reg, Sinks: []loader.Sink{dir}})
+	l, err := loader.New(cfg, loader.Deps{JS: js, Logger: log, Registerer: reg, Sinks: sinks.List()})
 	if err != nil {
 		return err
 	}
-	log.Info("lake ready", "root", dir.Root())
 
 	var ln net.Listener
 	if cfg.MetricsAddr != "" {

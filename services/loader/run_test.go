@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,10 +76,12 @@ func TestRunLoadsIntoDirectory(t *testing.T) {
 	}
 }
 
-func TestRunRejectsS3Lake(t *testing.T) {
-	t.Setenv("LAKE_URL", "s3://bucket/prefix")
-	if err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil {
-		t.Fatal("run accepted an s3:// lake")
+func TestRunRejectsInvalidConfig(t *testing.T) {
+	t.Setenv("LAKE_URL", "gs://bucket/prefix")
+	t.Setenv("CLICKHOUSE_URL", "ftp://host/db")
+	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil || !strings.Contains(err.Error(), "LAKE_URL") || !strings.Contains(err.Error(), "CLICKHOUSE_URL") {
+		t.Fatalf("run = %v, want both problems reported", err)
 	}
 }
 

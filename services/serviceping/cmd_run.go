@@ -10,8 +10,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
 func runCmd(ctx context.Context, e *env, args []string) error {
@@ -22,6 +24,8 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	fs.StringVar(&cfg.NATSListen, "nats-listen", e.envOr("NATS_LISTEN", "127.0.0.1:4223"), "embedded NATS listen address (env NATS_LISTEN)")
 	fs.StringVar(&cfg.NATSURL, "nats", e.getenv("NATS_URL"), "use this NATS server instead of embedding one (env NATS_URL)")
 	fs.StringVar(&cfg.LakeURL, "lake", e.getenv("LAKE_URL"), "lake root (env LAKE_URL; default <data>/lake)")
+	fs.StringVar(&cfg.ClickHouseURL, "clickhouse", e.getenv("CLICKHOUSE_URL"), "use this ClickHouse instead of the embedded engine (env CLICKHOUSE_URL)")
+	fs.StringVar(&cfg.ClickHouseListen, "clickhouse-listen", e.envOr("CLICKHOUSE_LISTEN", "127.0.0.1:8123"), "embedded ClickHouse HTTP listen address (env CLICKHOUSE_LISTEN)")
 	demo := fs.Bool("demo", true, "load the demo pings from testdata/ at start (once per data directory)")
 	demoDir := fs.String("testdata", "testdata", "the repository's testdata directory, for the demo pings")
 	if err := fs.Parse(args); err != nil {
@@ -41,14 +45,29 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	if cfg.NATSURL == "" {
 		nats += " (embedded)"
 	}
-	fmt.Fprintf(e.stdout, "serviceping is running\n  gateway   %s  (POST /usage_data, upload form at /usage_data/new, metrics at /metrics)\n  nats      %s\n  lake      %s\n", p.GatewayURL, nats, p.LakeURL)
+	ch := chconn.Redact(p.ClickHouseURL)
+	if p.Embedded != nil {
+		ch += " (embedded ClickHouse " + p.Embedded.Version() + ", data in " + filepath.Join(cfg.DataDir, "clickhouse") + ")"
+	}
+	fmt.Fprintf(e.stdout, "serviceping is running\n  gateway     %s  (POST /usage_data, upload form at /usage_data/new, metrics at /metrics)\n  nats        %s\n  lake        %s\n  clickhouse  %s\n",
+		p.GatewayURL, nats, p.LakeURL, ch)
 	if *demo {
 		if err := loadDemo(ctx, e, p.GatewayURL, cfg.DataDir, *demoDir); err != nil {
 			e.log.Warn("demo pings not loaded", "err", err)
 		}
 	}
+	fmt.Fprintf(e.stdout, "first query to try (pings land within a few seconds):\n  %s\n", FirstQueryCommand(p.ClickHouseURL))
 	fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
 	return p.Wait()
+}
+
+// FirstQueryCommand is the command line running FirstQuery against url.
+func FirstQueryCommand(url string) string {
+	cmd := "bin/serviceping query"
+	if url != chconn.DefaultURL {
+		cmd += " --clickhouse " + chconn.Redact(url)
+	}
+	return cmd + " \"" + warehouse.FirstQuery + "\""
 }
 
 // loadDemo posts the docs example and the generated demo pings through the

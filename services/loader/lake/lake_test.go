@@ -71,7 +71,7 @@ func sameMetric(a, b rows.Metric) bool {
 	a.Value, b.Value = nil, nil
 	return a.RecordedAt.Equal(b.RecordedAt) && a.RecordedAt.Location() == time.UTC &&
 		a.PingID == b.PingID && a.UUID == b.UUID && a.KeyPath == b.KeyPath &&
-		a.ValueString == b.ValueString && a.ValueKind == b.ValueKind && a.IsFallback == b.IsFallback
+		a.ValueString == b.ValueString && a.ValueKind == b.ValueKind && a.IsFallback == b.IsFallback && a.RowVersion == b.RowVersion
 }
 
 func samePing(a, b rows.Ping) bool {

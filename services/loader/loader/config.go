@@ -4,19 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/services/loader/lake"
 )
 
 // Config is the loader's configuration, read from the environment.
 type Config struct {
 	// NATSURL is the JetStream server (NATS_URL).
 	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
-	// LakeURL is the lake root (LAKE_URL): a local directory for now;
-	// s3://bucket/prefix is rejected until the S3 sink lands.
+	// LakeURL is the lake root (LAKE_URL): s3://bucket/prefix (any
+	// S3-compatible store; credentials and region from the standard AWS_*
+	// chain, region us-east-1 when unset) or a local directory.
 	LakeURL string `env:"LAKE_URL, default=./data/lake"`
+	// S3Endpoint overrides the S3 endpoint (S3_ENDPOINT), e.g.
+	// http://127.0.0.1:9000 for MinIO; it switches to path-style requests.
+	S3Endpoint string `env:"S3_ENDPOINT"`
+	// ClickHouseURL is the warehouse (CLICKHOUSE_URL):
+	// clickhouse://host:9000/db (native) or http://host:8123/db; the
+	// database defaults to serviceping and is migrated at start. Empty
+	// loads the lake only.
+	ClickHouseURL string `env:"CLICKHOUSE_URL"`
+	// ClickHouseMaxRowsPerInsert splits a batch's rows of one table and
+	// month into inserts of at most this many rows
+	// (LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT); it bounds the loader's
+	// memory while a block is built (~150 B per ping_metrics row).
+	ClickHouseMaxRowsPerInsert int `env:"LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT, default=500000"`
 	// MetricsAddr serves /metrics (LOADER_METRICS_ADDR); empty disables it.
 	MetricsAddr string `env:"LOADER_METRICS_ADDR, default=127.0.0.1:9103"`
 
@@ -65,9 +83,24 @@ func (c Config) Validate() error {
 	case c.LakeURL == "":
 		errs = append(errs, errors.New("LAKE_URL is empty"))
 	case strings.HasPrefix(c.LakeURL, "s3://"):
-		errs = append(errs, fmt.Errorf("LAKE_URL %q: s3:// lakes are not supported yet (issue #3); use a local directory", c.LakeURL))
+		if _, _, err := lake.ParseS3URL(c.LakeURL); err != nil {
+			errs = append(errs, fmt.Errorf("LAKE_URL: %w", err))
+		}
 	case strings.Contains(c.LakeURL, "://"):
-		errs = append(errs, fmt.Errorf("LAKE_URL %q: want a local directory", c.LakeURL))
+		errs = append(errs, fmt.Errorf("LAKE_URL %q: want s3://bucket/prefix or a local directory", c.LakeURL))
+	}
+	if c.S3Endpoint != "" {
+		if u, err := url.Parse(c.S3Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("S3_ENDPOINT %q: want http(s)://host[:port]", c.S3Endpoint))
+		}
+	}
+	if c.ClickHouseURL != "" {
+		if _, err := chconn.Options(c.ClickHouseURL); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.ClickHouseMaxRowsPerInsert < 1000 {
+		errs = append(errs, fmt.Errorf("LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT %d must be at least 1000", c.ClickHouseMaxRowsPerInsert))
 	}
 	if c.BatchMaxPings < 1 {
 		errs = append(errs, fmt.Errorf("LOADER_BATCH_MAX_PINGS %d must be at least 1", c.BatchMaxPings))

@@ -31,7 +31,10 @@ import (
 // (or returns an error); the loader acknowledges the batch's messages only
 // after every sink returned nil. Write must be idempotent per batch ID:
 // writing a batch again replaces what an earlier, possibly partial, write
-// of the same ID left. Any error is treated as transient (the batch is
+// of the same ID left. An error marked consume.Permanent says some row of
+// the batch can never be written: the loader then writes the batch's pings
+// one by one and dead-letters those that fail permanently again, with the
+// reason. Any other error is transient (the batch is retried, then
 // redelivered later). Sinks of one loader are called concurrently, each
 // with one batch at a time.
 type Sink interface {
@@ -339,7 +342,7 @@ func (l *Loader) flush(ctx context.Context, open *openBatch) error {
 		wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
 		err = l.write(wctx, b)
 		cancel()
-		if err == nil || attempt >= l.cfg.WriteAttempts {
+		if err == nil || attempt >= l.cfg.WriteAttempts || consume.IsPermanent(err) {
 			break
 		}
 		delay := consume.NakDelay(uint64(attempt), l.cfg.NakDelayMax)
@@ -350,6 +353,14 @@ func (l *Loader) flush(ctx context.Context, open *openBatch) error {
 	}
 	stopKeepAlive()
 	l.m.batchDuration.Observe(time.Since(start).Seconds())
+	if err != nil && consume.IsPermanent(err) {
+		// Some row can never be loaded: find which ping by writing them one
+		// by one, dead-letter it with the reason, load the others.
+		l.m.batches.WithLabelValues("failed").Inc()
+		l.log.Warn("batch holds a ping that cannot be loaded; writing its pings one by one", "batch_id", b.ID, "pings", len(b.Records), "err", err)
+		l.isolate(ctx, msgs, recs)
+		return fmt.Errorf("write batch %s: %w", b.ID, err)
+	}
 	if err != nil {
 		l.failures++
 		l.m.batches.WithLabelValues("failed").Inc()
@@ -364,6 +375,47 @@ func (l *Loader) flush(ctx context.Context, open *openBatch) error {
 	l.m.rows.WithLabelValues(rows.TableMetrics).Add(float64(b.NumMetrics()))
 	l.log.Debug("batch written", "batch_id", b.ID, "pings", len(b.Records), "messages", len(msgs), "duration", time.Since(start))
 	return nil
+}
+
+// isolate writes each ping of a batch that failed permanently as a batch
+// of its own: a ping whose write fails permanently again is dead-lettered
+// with the reason, one that fails transiently is Nak'ed, the others are
+// acknowledged. Messages carrying the same ping_id share its fate.
+func (l *Loader) isolate(ctx context.Context, msgs []jetstream.Msg, recs []rows.Record) {
+	var order []string
+	byPing := map[string][]int{}
+	for i, r := range recs {
+		id := r.Ping.PingID
+		if _, ok := byPing[id]; !ok {
+			order = append(order, id)
+		}
+		byPing[id] = append(byPing[id], i)
+	}
+	for _, id := range order {
+		idx := byPing[id]
+		b := rows.NewBatch([]rows.Record{recs[idx[len(idx)-1]]})
+		wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
+		err := l.write(wctx, b)
+		cancel()
+		group := make([]jetstream.Msg, 0, len(idx))
+		for _, i := range idx {
+			group = append(group, msgs[i])
+		}
+		switch {
+		case err == nil:
+			l.ackAll(ctx, group)
+			l.m.batches.WithLabelValues("written").Inc()
+			l.m.rows.WithLabelValues(rows.TablePings).Add(1)
+			l.m.rows.WithLabelValues(rows.TableMetrics).Add(float64(b.NumMetrics()))
+		case consume.IsPermanent(err):
+			for _, m := range group {
+				l.deadLetter(ctx, m, fmt.Errorf("load ping %s: %w", id, err))
+			}
+		default:
+			l.m.batches.WithLabelValues("failed").Inc()
+			l.nakAll(group)
+		}
+	}
 }
 
 // write hands the batch to every sink concurrently; all must succeed.

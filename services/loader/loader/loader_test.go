@@ -34,6 +34,7 @@ import (
 type env struct {
 	js  jetstream.JetStream
 	gen *pinggen.Generator
+	url string
 }
 
 func newEnv(t *testing.T) *env {
@@ -55,7 +56,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{js: js, gen: g}
+	return &env{js: js, gen: g, url: url}
 }
 
 // publish publishes generated pings for instances [from, to) and returns them.
@@ -103,6 +104,7 @@ func testConfig(root string) Config {
 		BatchMaxPings: 10, BatchMaxBytes: 64 << 20, BatchMaxAge: 300 * time.Millisecond,
 		WriteTimeout: 10 * time.Second, AckWait: 30 * time.Second, MaxAckPending: 100,
 		WriteAttempts: 4, NakDelayMax: time.Second, ShutdownTimeout: 10 * time.Second,
+		ClickHouseMaxRowsPerInsert: 500_000,
 	}
 }
 
@@ -664,12 +666,20 @@ func TestConfigValidate(t *testing.T) {
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
+	remote := ok
+	remote.LakeURL, remote.S3Endpoint, remote.ClickHouseURL = "s3://bucket/prefix", "http://127.0.0.1:9000", "clickhouse://127.0.0.1:9000/serviceping"
+	if err := remote.Validate(); err != nil {
+		t.Fatalf("valid S3 + ClickHouse config: %v", err)
+	}
 	tests := map[string]struct {
 		mutate func(*Config)
 		want   string
 	}{
-		"s3 lake":            {func(c *Config) { c.LakeURL = "s3://bucket/prefix" }, "not supported yet"},
+		"s3 without bucket":  {func(c *Config) { c.LakeURL = "s3:///prefix" }, "no bucket"},
 		"other scheme":       {func(c *Config) { c.LakeURL = "gs://x" }, "local directory"},
+		"bad s3 endpoint":    {func(c *Config) { c.S3Endpoint = "minio:9000" }, "S3_ENDPOINT"},
+		"bad clickhouse url": {func(c *Config) { c.ClickHouseURL = "ftp://x/db" }, "CLICKHOUSE_URL"},
+		"tiny inserts":       {func(c *Config) { c.ClickHouseMaxRowsPerInsert = 10 }, "LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT"},
 		"empty lake":         {func(c *Config) { c.LakeURL = "" }, "LAKE_URL is empty"},
 		"ack wait too short": {func(c *Config) { c.AckWait = c.BatchMaxAge + c.WriteTimeout }, "LOADER_ACK_WAIT"},
 		"max ack pending":    {func(c *Config) { c.MaxAckPending = c.BatchMaxPings - 1 }, "LOADER_MAX_ACK_PENDING"},

@@ -33,6 +33,7 @@ const (
 // not YYYY-MM-DD.
 type Ping struct {
 	PingID           string    `parquet:"ping_id"`
+	UsageDataID      int64     `parquet:"usage_data_id"`
 	UUID             string    `parquet:"uuid"`
 	Hostname         string    `parquet:"hostname,optional"`
 	Version          string    `parquet:"version,dict"`
@@ -54,6 +55,10 @@ type Ping struct {
 	EnrichmentStatus string    `parquet:"enrichment_status,dict"`
 	// Payload is the JSON the instance sent, byte for byte.
 	Payload string `parquet:"payload"`
+	// RowVersion orders copies of a ping: a larger one replaces a smaller
+	// one (ClickHouse ReplacingMergeTree(_version); lake readers keep the
+	// largest per ping_id). See VersionOf.
+	RowVersion uint64 `parquet:"_version"`
 }
 
 // Metric is one row of the ping_metrics table: one leaf of one ping (see
@@ -69,6 +74,8 @@ type Metric struct {
 	ValueString string    `parquet:"value_string"`
 	ValueKind   string    `parquet:"value_kind,dict"`
 	IsFallback  bool      `parquet:"is_fallback"`
+	// RowVersion is the ping's RowVersion.
+	RowVersion uint64 `parquet:"_version"`
 }
 
 // Record is one ping ready to load: its pings row and its flattened leaves.
@@ -94,6 +101,7 @@ func (r *Record) AppendMetrics(dst []Metric) []Metric {
 			ValueString: l.Text,
 			ValueKind:   l.Kind.String(),
 			IsFallback:  l.Fallback,
+			RowVersion:  r.Ping.RowVersion,
 		}
 		if l.HasValue() {
 			m.Value = &l.Value
@@ -143,19 +151,26 @@ func (b *Builder) Build(ep *servicepingv1.EnrichedPing, fallbackReceivedAt time.
 	if received.IsZero() {
 		return Record{}, fmt.Errorf("%w: ping %s has no received_at", ErrInvalid, ep.GetPingId())
 	}
+	recorded := inst.GetRecordedAt().AsTime().UTC()
+	if recorded.Before(MinTime) || !recorded.Before(MaxTime) {
+		return Record{}, fmt.Errorf("%w: ping %s recorded_at %s is outside %s..%s", ErrInvalid, ep.GetPingId(),
+			recorded.Format(time.RFC3339), MinTime.Format(time.DateOnly), MaxTime.Format(time.DateOnly))
+	}
 	p := Ping{
 		PingID:           ep.GetPingId(),
+		UsageDataID:      ep.GetUsageDataId(),
 		UUID:             inst.GetUuid(),
 		Hostname:         inst.GetHostname(),
 		Version:          inst.GetVersion(),
 		Edition:          inst.GetEdition(),
 		InstallationType: inst.GetInstallationType(),
-		RecordedAt:       inst.GetRecordedAt().AsTime().UTC(),
+		RecordedAt:       recorded,
 		ReceivedAt:       received.UTC(),
 		EnrichmentStatus: EnrichmentStatus(ep.GetEnrichment().GetStatus()),
 		SubscriptionID:   ep.GetEnrichment().GetSubscriptionId(),
 		AccountID:        ep.GetEnrichment().GetAccountId(),
 		Payload:          string(ep.GetPayload()),
+		RowVersion:       VersionOf(ep, received),
 	}
 	if inst.GetHasActiveUserCount() {
 		n := inst.GetActiveUserCount()
@@ -170,6 +185,26 @@ func (b *Builder) Build(ep *servicepingv1.EnrichedPing, fallbackReceivedAt time.
 		p.LicenseExpiresAt = date(lic.GetExpiresAt())
 	}
 	return Record{Ping: p, leaves: leaves}, nil
+}
+
+// MinTime and MaxTime bound the timestamps and dates the warehouse stores
+// (ClickHouse DateTime64 and Date32 cover 1900-01-01 to 2299-12-31): a
+// ping recorded outside is invalid, a license date outside is null.
+var (
+	MinTime = time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// VersionOf is the version of an enriched ping's rows: its enrichment time
+// in milliseconds since the epoch, or received (the receive time) when the
+// envelope carries none. A re-enriched ping has a later enrichment time,
+// so its rows replace the earlier ones; a re-delivered one has the same.
+func VersionOf(ep *servicepingv1.EnrichedPing, received time.Time) uint64 {
+	t := received
+	if at := ep.GetEnrichment().GetEnrichedAt(); at != nil {
+		t = at.AsTime()
+	}
+	return uint64(max(t.UnixMilli(), 0))
 }
 
 // Date is a calendar date as days since 1970-01-01 (Parquet DATE). It is
@@ -194,7 +229,7 @@ func date(s string) *Date {
 		s = s[:len(time.DateOnly)]
 	}
 	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
+	if err != nil || t.Before(MinTime) || !t.Before(MaxTime) {
 		return nil
 	}
 	d := DateOf(t)

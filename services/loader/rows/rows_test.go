@@ -198,3 +198,62 @@ func BenchmarkBuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pings/s")
 }
+
+func TestRowVersion(t *testing.T) {
+	t.Parallel()
+	recv := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	enriched := recv.Add(1500 * time.Millisecond)
+	var b Builder
+
+	ep := envelope("p1", recv)
+	r, err := b.Build(ep, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ping.RowVersion != uint64(recv.UnixMilli()) {
+		t.Errorf("unenriched version %d, want the receive time %d", r.Ping.RowVersion, recv.UnixMilli())
+	}
+	ep.Enrichment.EnrichedAt = timestamppb.New(enriched)
+	if r, err = b.Build(ep, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.Ping.RowVersion != uint64(enriched.UnixMilli()) {
+		t.Errorf("enriched version %d, want %d", r.Ping.RowVersion, enriched.UnixMilli())
+	}
+	for _, m := range r.AppendMetrics(nil) {
+		if m.RowVersion != r.Ping.RowVersion {
+			t.Fatalf("metric %s version %d, want the ping's %d", m.KeyPath, m.RowVersion, r.Ping.RowVersion)
+		}
+	}
+}
+
+func TestWarehouseRange(t *testing.T) {
+	t.Parallel()
+	var b Builder
+	for _, tt := range []struct {
+		name     string
+		recorded time.Time
+		ok       bool
+	}{
+		{"1900", MinTime, true},
+		{"before 1900", MinTime.Add(-time.Millisecond), false},
+		{"2299", MaxTime.Add(-time.Millisecond), true},
+		{"2300", MaxTime, false},
+	} {
+		ep := envelope("p", time.Now())
+		ep.Instance.RecordedAt = timestamppb.New(tt.recorded)
+		_, err := b.Build(ep, time.Time{})
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrInvalid)) {
+			t.Errorf("%s: Build = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+	}
+	ep := envelope("p", time.Now())
+	ep.License.StartsAt, ep.License.ExpiresAt = "1899-12-31", "2300-01-01"
+	r, err := b.Build(ep, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ping.LicenseStartsAt != nil || r.Ping.LicenseExpiresAt != nil {
+		t.Errorf("license dates outside the warehouse range must be null: %v %v", r.Ping.LicenseStartsAt, r.Ping.LicenseExpiresAt)
+	}
+}

@@ -28,8 +28,8 @@ import (
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
-	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/loader"
+	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
 // Config of the all-in-one pipeline.
@@ -44,6 +44,12 @@ type Config struct {
 	NATSURL string
 	// LakeURL is the lake root; default <DataDir>/lake.
 	LakeURL string
+	// ClickHouseURL, when set, is the warehouse instead of the embedded
+	// engine (CLICKHOUSE_URL).
+	ClickHouseURL string
+	// ClickHouseListen is the embedded engine's HTTP endpoint address
+	// (ignored with ClickHouseURL); its data lives in <DataDir>/clickhouse.
+	ClickHouseListen string
 	// Gateway, Enricher and Loader are the stages' own configurations; their
 	// connection fields are filled in by Start.
 	Gateway  gateway.Config
@@ -61,6 +67,11 @@ type Pipeline struct {
 	NATSURL string
 	// LakeURL is where Parquet lands.
 	LakeURL string
+	// ClickHouseURL is the warehouse the loader writes (CLICKHOUSE_URL form,
+	// with the database).
+	ClickHouseURL string
+	// Embedded is the embedded warehouse, nil with Config.ClickHouseURL.
+	Embedded *warehouse.Server
 	// Registry holds every stage's metrics.
 	Registry *prometheus.Registry
 
@@ -69,6 +80,9 @@ type Pipeline struct {
 	nc      *nats.Conn
 	cancel  context.CancelFunc
 	group   *errgroup.Group
+	sinks   *loader.Sinks
+	whStop  context.CancelFunc
+	whDone  chan error
 	closing sync.Once
 	err     error
 }
@@ -122,12 +136,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	if err != nil {
 		return nil, err
 	}
+	p.ClickHouseURL = cfg.ClickHouseURL
+	if p.ClickHouseURL == "" {
+		if err := p.startWarehouse(cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	cfg.Loader.LakeURL = cfg.LakeURL
-	dir, err := lake.NewDir(cfg.LakeURL)
+	cfg.Loader.ClickHouseURL = p.ClickHouseURL
+	sinks, err := loader.OpenSinks(ctx, cfg.Loader, log.With("service", "loader"))
 	if err != nil {
 		return nil, err
 	}
-	ld, err := loader.New(cfg.Loader, loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry, Sinks: []loader.Sink{dir}})
+	p.sinks = sinks
+	ld, err := loader.New(cfg.Loader, loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry, Sinks: sinks.List()})
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +168,29 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	g.Go(func() error { return ld.Run(gctx) })
 	ok = true
 	return p, nil
+}
+
+// startWarehouse opens the embedded engine in <DataDir>/clickhouse and
+// serves its HTTP endpoint until the pipeline's stages have stopped (the
+// loader's last flush still writes to it).
+func (p *Pipeline) startWarehouse(cfg Config, log *slog.Logger) error {
+	path := filepath.Join(cfg.DataDir, "clickhouse")
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return fmt.Errorf("create warehouse directory: %w", err)
+	}
+	listen := cfg.ClickHouseListen
+	if listen == "" {
+		listen = "127.0.0.1:8123"
+	}
+	wh, err := warehouse.Open(path, listen, log.With("service", "warehouse"), p.Registry)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.Embedded, p.whStop, p.whDone = wh, cancel, make(chan error, 1)
+	go func() { p.whDone <- wh.Serve(ctx) }()
+	p.ClickHouseURL = wh.URL + "/serviceping"
+	return nil
 }
 
 // Wait blocks until the pipeline stops (ctx cancelled, Close, or a stage
@@ -169,6 +214,16 @@ func (p *Pipeline) Close() error {
 }
 
 func (p *Pipeline) shutdownBus() {
+	if p.sinks != nil {
+		_ = p.sinks.Close()
+	}
+	if p.whStop != nil {
+		p.whStop()
+		if err := <-p.whDone; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
+			p.log.Warn("embedded warehouse stopped with an error", "err", err)
+		}
+		p.whStop = nil
+	}
 	if p.nc != nil {
 		_ = p.nc.Drain()
 		for p.nc.IsDraining() {

@@ -15,13 +15,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
 // startPipeline runs the all-in-one on free loopback ports in a temp dir.
@@ -34,8 +37,9 @@ func startPipeline(t *testing.T) *pipeline.Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testinfra.Env(t, "CHDB_LIB") // the embedded warehouse
 	cfg := pipeline.Config{
-		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0",
+		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
 		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -128,6 +132,47 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if len(pings) != len(want) {
 		t.Fatalf("lake holds %d ping rows, want %d (one per distinct ping)", len(pings), len(want))
+	}
+
+	// The warehouse: one row per distinct ping, every leaf of each.
+	conn, err := chconn.Open(ctx, p.ClickHouseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM serviceping.pings FINAL").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != uint64(len(want)) {
+		t.Errorf("SELECT count() FROM serviceping.pings FINAL = %d, want %d", n, len(want))
+	}
+	q, err := conn.Query(ctx, "SELECT ping_id, count() FROM serviceping.ping_metrics FINAL GROUP BY ping_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for q.Next() {
+		var id string
+		var c uint64
+		if err := q.Scan(&id, &c); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = int(c)
+	}
+	q.Close()
+	for id, ms := range byPing {
+		if got[id] != len(ms) {
+			t.Errorf("ping %s: %d metric rows in ClickHouse, %d in the lake", id, got[id], len(ms))
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("ClickHouse has metrics of %d pings, want %d", len(got), len(want))
+	}
+	// The query `serviceping run` suggests runs.
+	res, err := warehouse.Query(ctx, conn, warehouse.FirstQuery)
+	if err != nil || len(res.Rows) == 0 {
+		t.Errorf("first query: %v rows, err %v", res, err)
 	}
 }
 

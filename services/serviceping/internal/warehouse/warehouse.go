@@ -16,6 +16,12 @@ import (
 	"github.com/serviceping/serviceping/pkg/service"
 )
 
+// FirstQuery is the query `serviceping run` suggests to an analyst: the
+// largest counters across the latest ping of every instance.
+const FirstQuery = "SELECT key_path, count() AS pings, round(avg(value), 1) AS avg_value " +
+	"FROM serviceping.ping_metrics_latest WHERE key_path LIKE 'counts.%' " +
+	"GROUP BY key_path ORDER BY avg_value DESC LIMIT 10"
+
 // Server is an embedded engine with its HTTP endpoint listening.
 type Server struct {
 	// URL is the endpoint's base URL (http://host:port).

@@ -1,0 +1,3 @@
+module github.com/serviceping/serviceping/deploy
+
+go 1.26.0

@@ -1,0 +1,122 @@
+// Package chtest gives the loader's tests the embedded ClickHouse engine
+// (chDB, CHDB_LIB) behind its HTTP endpoint. The engine is a process
+// singleton: every test of a package shares one engine and one endpoint,
+// each test working in its own database.
+package chtest
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/serviceping/serviceping/pkg/chdb"
+	"github.com/serviceping/serviceping/pkg/chhttp"
+	"github.com/serviceping/serviceping/pkg/testinfra"
+)
+
+var shared struct {
+	once   sync.Once
+	err    error
+	dir    string
+	engine *chdb.Engine
+	server *httptest.Server
+}
+
+var seq atomic.Int64
+
+// Main runs the package's tests and releases the engine; call it from
+// TestMain: os.Exit(chtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	if shared.server != nil {
+		shared.server.Close()
+	}
+	if shared.engine != nil {
+		_ = shared.engine.Close()
+	}
+	if shared.dir != "" {
+		_ = os.RemoveAll(shared.dir)
+	}
+	return code
+}
+
+// Endpoint returns the shared endpoint's base URL (http://127.0.0.1:port).
+func Endpoint(tb testing.TB) string {
+	tb.Helper()
+	lib := testinfra.Env(tb, "CHDB_LIB")
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "loader-chdb-")
+		if shared.err != nil {
+			return
+		}
+		shared.engine, shared.err = chdb.Open(lib, shared.dir)
+		if shared.err != nil {
+			return
+		}
+		var h *chhttp.Handler
+		h, shared.err = chhttp.New(shared.engine, chhttp.Options{QueryTimeout: 2 * time.Minute})
+		if shared.err != nil {
+			return
+		}
+		shared.server = httptest.NewServer(h)
+	})
+	if shared.err != nil {
+		tb.Fatalf("start embedded ClickHouse: %v", shared.err)
+	}
+	return shared.server.URL
+}
+
+// Database returns a fresh database name for one test (not created).
+func Database(tb testing.TB, prefix string) string {
+	tb.Helper()
+	return fmt.Sprintf("%s_%d_%d", prefix, os.Getpid(), seq.Add(1))
+}
+
+// URL is a CLICKHOUSE_URL for database db on the shared endpoint, or on
+// base when given (a proxy in front of it).
+func URL(tb testing.TB, db string, base ...string) string {
+	tb.Helper()
+	u := Endpoint(tb)
+	if len(base) > 0 {
+		u = base[0]
+	}
+	return u + "/" + db
+}
+
+// Conn opens a clickhouse-go HTTP client on the shared endpoint in
+// database db ("" for default), closed when the test ends.
+func Conn(tb testing.TB, db string) driver.Conn {
+	tb.Helper()
+	if db == "" {
+		db = "default"
+	}
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Addr:     []string{strings.TrimPrefix(Endpoint(tb), "http://")},
+		Protocol: clickhouse.HTTP,
+		Auth:     clickhouse.Auth{Database: db},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn
+}
+
+// Count runs a query returning one UInt64 (count()).
+func Count(tb testing.TB, conn driver.Conn, sql string, args ...any) uint64 {
+	tb.Helper()
+	var n uint64
+	if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+		tb.Fatalf("%s: %v", sql, err)
+	}
+	return n
+}

@@ -1,0 +1,97 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/services/loader/internal/migrate"
+	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/warehouse"
+)
+
+// Sinks are the sinks a configuration names, opened.
+type Sinks struct {
+	// Lake is the Parquet lake (*lake.Dir or *lake.S3).
+	Lake interface {
+		Sink
+		Root() string
+	}
+	// Warehouse is the ClickHouse sink; nil without CLICKHOUSE_URL.
+	Warehouse *warehouse.Sink
+}
+
+// List is every sink, for Deps.Sinks.
+func (s *Sinks) List() []Sink {
+	out := []Sink{s.Lake}
+	if s.Warehouse != nil {
+		out = append(out, s.Warehouse)
+	}
+	return out
+}
+
+// Close releases the warehouse connection.
+func (s *Sinks) Close() error {
+	if s.Warehouse != nil {
+		return s.Warehouse.Close()
+	}
+	return nil
+}
+
+// OpenSinks opens the lake (LAKE_URL: s3:// or a directory) and, with
+// CLICKHOUSE_URL, the warehouse, applying its migrations. An unreachable
+// ClickHouse is retried with backoff until ctx ends (the loader must come
+// up by itself once it is back); a changed migration fails at once.
+func OpenSinks(ctx context.Context, cfg Config, log *slog.Logger) (*Sinks, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sinks{}
+	if strings.HasPrefix(cfg.LakeURL, "s3://") {
+		l, err := lake.OpenS3(ctx, cfg.LakeURL, lake.S3Options{Endpoint: cfg.S3Endpoint})
+		if err != nil {
+			return nil, err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		if err := l.Check(cctx); err != nil {
+			log.Warn("lake bucket not reachable yet; batches will wait for it", "lake", l.Root(), "err", err)
+		}
+		cancel()
+		s.Lake = l
+	} else {
+		d, err := lake.NewDir(cfg.LakeURL)
+		if err != nil {
+			return nil, err
+		}
+		s.Lake = d
+	}
+	log.Info("lake ready", "lake", s.Lake.Root())
+	if cfg.ClickHouseURL == "" {
+		log.Info("CLICKHOUSE_URL is empty: loading the lake only")
+		return s, nil
+	}
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, time.Minute)
+		w, err := warehouse.Open(actx, cfg.ClickHouseURL, warehouse.Options{MaxRowsPerInsert: cfg.ClickHouseMaxRowsPerInsert, Logger: log})
+		cancel()
+		if err == nil {
+			s.Warehouse = w
+			log.Info("warehouse ready", "clickhouse", chconn.Redact(cfg.ClickHouseURL), "database", w.Database())
+			return s, nil
+		}
+		if errors.Is(err, migrate.ErrChecksum) || ctx.Err() != nil {
+			return nil, err
+		}
+		delay := min(time.Duration(attempt)*time.Second, 10*time.Second)
+		log.Warn("warehouse not ready, retrying", "clickhouse", chconn.Redact(cfg.ClickHouseURL), "attempt", attempt, "retry_in", delay, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("open warehouse: %w", err)
+		case <-time.After(delay):
+		}
+	}
+}
