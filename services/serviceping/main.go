@@ -6,6 +6,7 @@
 //	serviceping loadgen  post generated full-size pings, bounded, and report rates
 //	serviceping query    run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
+//	serviceping reenrich   re-enrich the pings whose lookups failed (--since DATE)
 package main
 
 import (
@@ -41,6 +42,7 @@ func commands() []command {
 		{"send", "post a payload file (JSON or gzip) to a gateway", sendCmd},
 		{"loadgen", "post generated full-size pings to a gateway and report rates", loadgenCmd},
 		{"query", "run SQL against the warehouse and print the result", queryCmd},
+		{"reenrich", "send pings whose enrichment failed through the enricher again", reenrichCmd},
 		{"warehouse", "serve the embedded ClickHouse engine over the ClickHouse HTTP protocol", warehouseCmd},
 	}
 }

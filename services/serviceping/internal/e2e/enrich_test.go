@@ -1,0 +1,292 @@
+package e2e_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/jackc/pgx/v5"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/faultproxy"
+	"github.com/serviceping/serviceping/pkg/ping"
+	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/pkg/testinfra"
+	"github.com/serviceping/serviceping/services/serviceping/internal/client"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/reenrich"
+)
+
+// directoryDB creates a fresh directory database with the DDL of
+// deploy/postgres and the seed of testdata/directory, dropped at the end.
+func directoryDB(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	admin := testinfra.Env(t, "SERVICEPING_TEST_DATABASE_URL")
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("e2e_directory_%d", rand.Uint32())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err == nil {
+			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	db, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	for _, f := range []string{"../../../../deploy/postgres/0001_directory.sql", "../../../../testdata/directory/seed.sql"} {
+		sql, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, string(sql)); err != nil {
+			t.Fatalf("apply %s: %v", f, err)
+		}
+	}
+	return u.String()
+}
+
+// expected reads from the directory what instance n's ping should be
+// enriched to: status and ids.
+func expected(t *testing.T, dbURL string, n int) (status, subscription, account string) {
+	t.Helper()
+	inst := pinggen.InstanceOf(n)
+	if inst.LicenseMD5 == "" {
+		return "unmatched", "", ""
+	}
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	var sub, acc *string
+	err = db.QueryRow(ctx, `SELECT l.subscription_id, s.account_id FROM licenses l
+		LEFT JOIN subscriptions s USING (subscription_id) WHERE l.license_md5 = $1`, inst.LicenseMD5).Scan(&sub, &acc)
+	switch {
+	case err == pgx.ErrNoRows || (err == nil && sub == nil):
+		return "unmatched", "", ""
+	case err != nil:
+		t.Fatal(err)
+	case acc == nil:
+		return "partial", *sub, ""
+	}
+	return "matched", *sub, *acc
+}
+
+type row struct{ status, subscription, account string }
+
+// versioned is a warehouse row with its version (the enrichment time).
+type versioned struct {
+	row
+	version uint64
+}
+
+func warehouseRows(t *testing.T, conn driver.Conn) map[string]versioned {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT ping_id, enrichment_status, subscription_id, account_id, _version FROM serviceping.pings FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]versioned{}
+	for rows.Next() {
+		var id string
+		var r versioned
+		if err := rows.Scan(&id, &r.status, &r.subscription, &r.account, &r.version); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = r
+	}
+	return out
+}
+
+// waitRows polls the warehouse until cond holds for its rows.
+func waitRows(t *testing.T, conn driver.Conn, what string, cond func(map[string]versioned) bool) map[string]versioned {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		rows := warehouseRows(t, conn)
+		if cond(rows) {
+			return rows
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: warehouse holds %v", what, rows)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval
+	}
+}
+
+// TestEnrichmentEndToEnd: pings with known licenses land in
+// serviceping.pings with the directory's subscription and account; while
+// the directory is unreachable pings still land, as failed; once it is back,
+// `reenrich` turns them into their true status, without duplicates.
+func TestEnrichmentEndToEnd(t *testing.T) {
+	testinfra.Env(t, "CHDB_LIB")
+	dbURL := directoryDB(t)
+	u, _ := url.Parse(dbURL)
+	px, err := faultproxy.Start(u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = px.Close() })
+	viaProxy := *u
+	viaProxy.Host = px.Addr
+
+	ctx := context.Background()
+	stages, err := pipeline.LoadStageConfigs(ctx, envconfig.MapLookuper(map[string]string{
+		"LOADER_BATCH_MAX_AGE":      "200ms",
+		"DIRECTORY_URL":             viaProxy.String(),
+		"ENRICHER_LOOKUP_TIMEOUT":   "300ms",
+		"ENRICHER_LOOKUP_BUDGET":    "1s",
+		"ENRICHER_BREAKER_OPEN_FOR": "500ms",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	p, err := pipeline.Start(ctx, pipeline.Config{
+		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
+		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("pipeline close: %v", err)
+		}
+	})
+	conn, err := chconn.Open(ctx, p.ClickHouseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+
+	g, err := pinggen.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}, GatewayURL: p.GatewayURL}
+	idOf := map[int]string{}
+	send := func(n int) {
+		t.Helper()
+		resp, err := s.Send(ctx, g.JSON(pinggen.Spec{Instance: n}), false)
+		if err != nil || resp.Status != http.StatusCreated {
+			t.Fatalf("instance %d: status %d err %v %s", n, resp.Status, err, resp.Body)
+		}
+		idOf[n] = ping.ID(pinggen.InstanceOf(n).UUID, pinggen.RecordedAt(0, n))
+	}
+	check := func(rows map[string]versioned, n int) {
+		t.Helper()
+		st, sub, acc := expected(t, dbURL, n)
+		want := row{st, sub, acc}
+		if got := rows[idOf[n]].row; got != want {
+			t.Errorf("instance %d: warehouse has %+v, want %+v", n, got, want)
+		}
+	}
+
+	// Directory up: every status the seed provides, with the right ids.
+	up := []int{0, 1, 2, 3, 4, 7, 9, 13, 17}
+	statuses := map[string]bool{}
+	for _, n := range up {
+		send(n)
+		st, _, _ := expected(t, dbURL, n)
+		statuses[st] = true
+	}
+	if !statuses["matched"] || !statuses["partial"] || !statuses["unmatched"] {
+		t.Fatalf("the chosen instances cover only %v; pick ones the seed matches, partially matches and misses", statuses)
+	}
+	rows := waitRows(t, conn, "pings enriched with the directory up", func(r map[string]versioned) bool { return len(r) == len(up) })
+	for _, n := range up {
+		check(rows, n)
+	}
+
+	// Directory down: licensed pings still land, as failed.
+	px.Cut()
+	var down []int // licensed installations not sent yet
+	for n := 20; len(down) < 4; n++ {
+		if pinggen.InstanceOf(n).LicenseMD5 != "" {
+			down = append(down, n)
+		}
+	}
+	for _, n := range down {
+		send(n)
+	}
+	rows = waitRows(t, conn, "failed pings", func(r map[string]versioned) bool { return len(r) == len(up)+len(down) })
+	for _, n := range down {
+		if got := rows[idOf[n]]; got.status != "failed" {
+			t.Errorf("instance %d with the directory down: status %q, want failed", n, got.status)
+		}
+	}
+
+	// Directory back; re-enrich what failed, as an operator would: run
+	// reenrich, and run it again while pings still fail (the enricher's
+	// circuit breaker fails fast until its open period is over).
+	if err := px.Restore(); err != nil {
+		t.Fatal(err)
+	}
+	js, err := p.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for attempt := 1; ; attempt++ {
+		failed, err := reenrich.Failed(ctx, conn, time.Time{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(failed) == 0 {
+			break
+		}
+		if attempt == 1 && len(failed) != len(down) {
+			t.Fatalf("reenrich lists %d failed pings, want %d", len(failed), len(down))
+		}
+		if attempt > 10 {
+			t.Fatalf("%d pings still failed after %d re-enrichments", len(failed), attempt-1)
+		}
+		before := warehouseRows(t, conn)
+		if n, err := reenrich.Republish(ctx, js, failed, fmt.Sprintf("e2e-%d", attempt)); err != nil || n != len(failed) {
+			t.Fatalf("republished %d of %d, err %v", n, len(failed), err)
+		}
+		// Wait until the warehouse holds the outcome of this attempt: a
+		// newer version of every re-published ping.
+		waitRows(t, conn, "re-enrichment attempt", func(r map[string]versioned) bool {
+			for _, f := range failed {
+				if r[f.PingId].version <= before[f.PingId].version {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	rows = warehouseRows(t, conn)
+	if len(rows) != len(up)+len(down) {
+		t.Errorf("warehouse holds %d pings after re-enrichment, want %d", len(rows), len(up)+len(down))
+	}
+	for _, n := range append(up, down...) {
+		check(rows, n)
+	}
+}
