@@ -5,8 +5,14 @@
 package testinfra
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
 	"os"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/nats-io/nats-server/v2/server"
 
@@ -38,4 +44,39 @@ func Env(tb testing.TB, name string) string {
 		tb.Fatalf("%s is not set: run the suite with `make test` (scripts/test-env.sh prepares PostgreSQL, Redis, MinIO and chDB)", name)
 	}
 	return v
+}
+
+// PostgresDB creates a fresh database on the PostgreSQL server that
+// scripts/test-env.sh started and returns its URL; the database is dropped
+// when the test ends.
+func PostgresDB(tb testing.TB, prefix string) string {
+	tb.Helper()
+	ctx := context.Background()
+	admin := Env(tb, "SERVICEPING_TEST_DATABASE_URL")
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		tb.Fatalf("connect to the test PostgreSQL: %v", err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("%s_%d", prefix, rand.Uint32())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatalf("create database %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), admin)
+		if err != nil {
+			tb.Logf("drop database %s: %v", name, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			tb.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(admin)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
