@@ -22,13 +22,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/services/collector/collector"
-	"github.com/serviceping/serviceping/services/collector/internal/instancedb"
 )
 
 func main() {
@@ -219,19 +217,8 @@ func mergeFlags(cfg *collector.Config, f collector.Config) {
 }
 
 func seed(ctx context.Context, dbURL string, builds int, log *slog.Logger) error {
-	if dbURL == "" {
-		return errors.New("seed needs DATABASE_URL or --database-url")
-	}
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer pool.Close()
-	if err := instancedb.Apply(ctx, pool); err != nil {
-		return err
-	}
 	start := time.Now()
-	c, err := instancedb.Seed(ctx, pool, instancedb.Size{Builds: builds}, time.Now())
+	c, err := collector.SeedInstance(ctx, dbURL, builds, start)
 	if err != nil {
 		return err
 	}
