@@ -67,6 +67,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0 // indirect
 	github.com/segmentio/asm v1.2.1 // indirect
 	github.com/serviceping/serviceping/proto v0.0.0
+	github.com/serviceping/serviceping/services/collector v0.0.0
 	github.com/shopspring/decimal v1.5.0 // indirect
 	github.com/sony/gobreaker/v2 v2.4.0 // indirect
 	github.com/twpayne/go-geom v1.6.1 // indirect
@@ -83,11 +84,19 @@ require (
 replace (
 	github.com/serviceping/serviceping/pkg => ../../pkg
 	github.com/serviceping/serviceping/proto => ../../proto
+	github.com/serviceping/serviceping/services/collector => ../collector
 	github.com/serviceping/serviceping/services/enricher => ../enricher
 	github.com/serviceping/serviceping/services/gateway => ../gateway
 	github.com/serviceping/serviceping/services/loader => ../loader
 )
 
-require github.com/serviceping/serviceping/deploy v0.0.0 // indirect
+require (
+	github.com/axiomhq/hyperloglog v0.3.0 // indirect
+	github.com/dgryski/go-metro v0.0.0-20250106013310-edb8663e5e33 // indirect
+	github.com/kamstrup/intmap v0.5.2 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/serviceping/serviceping/deploy v0.0.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
+)
 
 replace github.com/serviceping/serviceping/deploy => ../../deploy

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,33 +25,12 @@ import (
 )
 
 // directoryDB creates a fresh directory database with the DDL of
-// deploy/postgres and the seed of testdata/directory, dropped at the end.
+// deploy/postgres and the seed of testdata/directory.
 func directoryDB(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
-	admin := testinfra.Env(t, "SERVICEPING_TEST_DATABASE_URL")
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	name := fmt.Sprintf("e2e_directory_%d", rand.Uint32())
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), admin)
-		if err == nil {
-			_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	db, err := pgx.Connect(ctx, u.String())
+	dbURL := testinfra.PostgresDB(t, "e2e_directory")
+	db, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +44,7 @@ func directoryDB(t *testing.T) string {
 			t.Fatalf("apply %s: %v", f, err)
 		}
 	}
-	return u.String()
+	return dbURL
 }
 
 // expected reads from the directory what instance n's ping should be

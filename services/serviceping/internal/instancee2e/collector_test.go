@@ -1,0 +1,204 @@
+package instancee2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-envconfig"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/serviceping/serviceping/pkg/ping"
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
+	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/collector/collector"
+	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+)
+
+const testdata = "../../../../testdata/collector"
+
+// newCollector builds a collector over a freshly seeded instance that
+// submits to gatewayURL; edit may adjust its configuration.
+func newCollector(t *testing.T, dbURL, gatewayURL string, edit func(*collector.Config)) *collector.App {
+	t.Helper()
+	var cfg collector.Config
+	if _, err := cfg.LoadFile(filepath.Join(testdata, "config.yml")); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Enabled = true
+	cfg.DefinitionsDir = filepath.Join(testdata, "metrics")
+	cfg.MappingFile = filepath.Join(testdata, "instrumentations.yml")
+	cfg.KnownEvents = filepath.Join(testdata, "known_events.yml")
+	cfg.License = filepath.Join(testdata, "license.yml")
+	cfg.DatabaseURL = dbURL
+	cfg.RedisURL = testinfra.Env(t, "SERVICEPING_TEST_REDIS_URL")
+	cfg.RedisPrefix = "instancee2e:" + t.Name() + ":"
+	cfg.GatewayURL = gatewayURL
+	cfg.DataDir = t.TempDir()
+	cfg.MetricTimeout = 30 * time.Second
+	cfg.StatementTimeout = 15 * time.Second
+	cfg.Concurrency = 4
+	cfg.SubmitAttempts = 2
+	cfg.SubmitBackoff = 10 * time.Millisecond
+	cfg.Instance.Hostname = "gitlab.e2e.example.com"
+	if edit != nil {
+		edit(&cfg)
+	}
+	app, err := collector.New(context.Background(), cfg, collector.Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(app.Close)
+	return app
+}
+
+// TestCollectorToLake: an instance computes its ping from its own
+// PostgreSQL and Redis and submits it like GitLab does; the ping lands in
+// the lake, its per-metric timings on the REPORTS stream, and a submission
+// the gateway rejects yields an error report on the REPORTS stream.
+func TestCollectorToLake(t *testing.T) {
+	testinfra.Env(t, "CHDB_LIB")
+	ctx := context.Background()
+	dbURL := testinfra.PostgresDB(t, "instancee2e")
+	if _, err := collector.SeedInstance(ctx, dbURL, 2000, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	stages, err := pipeline.LoadStageConfigs(ctx, envconfig.MapLookuper(map[string]string{"LOADER_BATCH_MAX_AGE": "200ms"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	p, err := pipeline.Start(ctx, pipeline.Config{
+		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
+		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("pipeline close: %v", err)
+		}
+	})
+
+	app := newCollector(t, dbURL, p.GatewayURL, nil)
+	built, err := app.Build(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	score, err := app.Send(ctx)
+	if err != nil {
+		t.Fatalf("collector send: %v", err)
+	}
+	if score.UsageDataID <= 0 {
+		t.Fatalf("usage_data_id %d, want positive", score.UsageDataID)
+	}
+
+	// The ping in the lake: the collector's uuid, and the values it computed.
+	deadline := time.Now().Add(60 * time.Second)
+	var payload map[string]any
+	for payload == nil {
+		pings, _, err := lake.ReadDir(p.LakeURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range pings {
+			if pr.UUID == app.UUID() {
+				if err := json.Unmarshal([]byte(pr.Payload), &payload); err != nil {
+					t.Fatal(err)
+				}
+				udi, _ := ping.UsageDataID(pr.PingID)
+				if udi != score.UsageDataID {
+					t.Errorf("lake ping %s has usage_data_id %d, collector was told %d", pr.PingID, udi, score.UsageDataID)
+				}
+			}
+		}
+		if payload == nil && time.Now().After(deadline) {
+			t.Fatal("the collector's ping did not reach the lake within 60s")
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	// Counts computed from the seeded database are what the collector built
+	// (the built payload and the sent one were computed from the same data).
+	wantCounts, _ := built.Payload["counts"].(map[string]any)
+	gotCounts, _ := payload["counts"].(map[string]any)
+	if len(wantCounts) == 0 {
+		t.Fatal("the collector built no counts")
+	}
+	for k, v := range wantCounts {
+		if strings.Contains(k, "_weekly") || strings.Contains(k, "_monthly") {
+			continue // time windows may shift between the two computations
+		}
+		if gv, ok := gotCounts[k]; !ok || jsonNumber(gv) != jsonNumber(v) {
+			t.Errorf("counts.%s in the lake = %v, collector built %v", k, gv, v)
+		}
+	}
+
+	js, err := p.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per-metric timings arrive on serviceping.reports.metadata.
+	var timings servicepingv1.MetricTimings
+	waitMessage(t, js, streams.SubjectMetadata, &timings, func() bool { return timings.Uuid == app.UUID() })
+	if len(timings.Metrics) < 100 {
+		t.Errorf("metadata lists %d metric timings, want one per metric (>=100)", len(timings.Metrics))
+	}
+
+	// An induced failure: a version the gateway rejects (over 64 characters)
+	// makes the submission fail, and the collector reports the error.
+	bad := newCollector(t, dbURL, p.GatewayURL, func(c *collector.Config) {
+		c.Instance.UUID = "e2e-failing-instance"
+		c.Instance.Version = strings.Repeat("9", 80)
+	})
+	if _, err := bad.Send(ctx); err == nil {
+		t.Fatal("a ping the gateway rejects was reported as sent")
+	}
+	var report servicepingv1.ErrorReport
+	waitMessage(t, js, streams.SubjectErrors, &report, func() bool { return report.Uuid == "e2e-failing-instance" })
+	if report.Message == "" || !strings.Contains(report.Message, "400") {
+		t.Errorf("error report message %q does not say what failed", report.Message)
+	}
+}
+
+func jsonNumber(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// waitMessage polls subject on the REPORTS stream until a message decoded
+// into m satisfies ok.
+func waitMessage(t *testing.T, js jetstream.JetStream, subject string, m proto.Message, ok func() bool) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		cons, err := js.OrderedConsumer(ctx, streams.Reports, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch, err := cons.FetchNoWait(100)
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			t.Fatal(err)
+		}
+		for msg := range batch.Messages() {
+			if err := proto.Unmarshal(msg.Data(), m); err != nil {
+				t.Fatal(err)
+			}
+			if ok() {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	t.Fatalf("no matching message on %s within 30s", subject)
+}
