@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/faultproxy"
@@ -20,7 +18,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
-	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 	"github.com/serviceping/serviceping/services/serviceping/internal/reenrich"
 )
 
@@ -135,28 +133,11 @@ func TestEnrichmentEndToEnd(t *testing.T) {
 	viaProxy.Host = px.Addr
 
 	ctx := context.Background()
-	stages, err := pipeline.LoadStageConfigs(ctx, envconfig.MapLookuper(map[string]string{
-		"LOADER_BATCH_MAX_AGE":      "200ms",
+	p := pipelinetest.Start(t, map[string]string{
 		"DIRECTORY_URL":             viaProxy.String(),
 		"ENRICHER_LOOKUP_TIMEOUT":   "300ms",
 		"ENRICHER_LOOKUP_BUDGET":    "1s",
 		"ENRICHER_BREAKER_OPEN_FOR": "500ms",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	p, err := pipeline.Start(ctx, pipeline.Config{
-		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
-		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
-	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("pipeline close: %v", err)
-		}
 	})
 	conn, err := chconn.Open(ctx, p.ClickHouseURL)
 	if err != nil {

@@ -4,15 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/serviceping/serviceping/pkg/ping"
@@ -21,7 +18,7 @@ import (
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/collector/collector"
 	"github.com/serviceping/serviceping/services/loader/lake"
-	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 )
 
 const testdata = "../../../../testdata/collector"
@@ -66,29 +63,12 @@ func newCollector(t *testing.T, dbURL, gatewayURL string, edit func(*collector.C
 // the lake, its per-metric timings on the REPORTS stream, and a submission
 // the gateway rejects yields an error report on the REPORTS stream.
 func TestCollectorToLake(t *testing.T) {
-	testinfra.Env(t, "CHDB_LIB")
 	ctx := context.Background()
 	dbURL := testinfra.PostgresDB(t, "instancee2e")
 	if _, err := collector.SeedInstance(ctx, dbURL, 2000, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	stages, err := pipeline.LoadStageConfigs(ctx, envconfig.MapLookuper(map[string]string{"LOADER_BATCH_MAX_AGE": "200ms"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p, err := pipeline.Start(ctx, pipeline.Config{
-		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
-		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
-	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("pipeline close: %v", err)
-		}
-	})
+	p := pipelinetest.Start(t, nil)
 
 	app := newCollector(t, dbURL, p.GatewayURL, nil)
 	built, err := app.Build(ctx)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -13,47 +12,18 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
-	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
-
-// startPipeline runs the all-in-one on free loopback ports in a temp dir.
-func startPipeline(t *testing.T) *pipeline.Pipeline {
-	t.Helper()
-	ctx := context.Background()
-	stages, err := pipeline.LoadStageConfigs(ctx, envconfig.MapLookuper(map[string]string{
-		"LOADER_BATCH_MAX_AGE": "200ms",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	testinfra.Env(t, "CHDB_LIB") // the embedded warehouse
-	cfg := pipeline.Config{
-		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
-		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	p, err := pipeline.Start(ctx, cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := p.Close(); err != nil {
-			t.Errorf("pipeline close: %v", err)
-		}
-	})
-	return p
-}
 
 type sent struct {
 	payload []byte
@@ -64,7 +34,7 @@ type sent struct {
 // and gzip, resubmits some, and reads the Parquet lake back: one row per
 // ping, its ping_id, and every leaf value.
 func TestEndToEnd(t *testing.T) {
-	p := startPipeline(t)
+	p := pipelinetest.Start(t, nil)
 	ctx := context.Background()
 	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}, GatewayURL: p.GatewayURL}
 
