@@ -27,14 +27,25 @@ import (
 	"github.com/serviceping/serviceping/pkg/streams"
 )
 
-// Logger returns a text logger at level ("debug", "info", "warn", "error";
-// default info) writing to w.
-func Logger(w io.Writer, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil || level == "" {
-		l = slog.LevelInfo
+// NewLogger returns a logger writing to w at level ("debug", "info",
+// "warn", "error"; empty: info) in format ("json" or "text"; empty: json).
+// A value it does not know is an error, so a typo fails at start.
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if level != "" {
+		if err := lvl.UnmarshalText([]byte(strings.TrimSpace(level))); err != nil {
+			return nil, fmt.Errorf("LOG_LEVEL %q: %w", level, err)
+		}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch strings.ToLower(format) {
+	case "", "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("LOG_FORMAT %q: want json or text", format)
+	}
 }
 
 // Common configuration of every pipeline service.
@@ -59,6 +70,9 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(true),
+		// While disconnected a publish fails at once instead of queueing in
+		// a client buffer, so callers answer 503 or Nak rather than hang.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			log.Warn("nats disconnected", "err", err)
 		}),

@@ -16,7 +16,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log := service.Logger(os.Stderr, os.Getenv("LOG_LEVEL"))
+	log, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "enricher:", err)
+		os.Exit(2)
+	}
 	if err := run(ctx, log); err != nil {
 		log.Error("enricher failed", "err", err)
 		os.Exit(1)

@@ -6,16 +6,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
@@ -30,7 +27,7 @@ func main() {
 }
 
 func run(ctx context.Context) error {
-	logger, err := newLogger(os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
+	logger, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
 	if err != nil {
 		return err
 	}
@@ -38,26 +35,5 @@ func run(ctx context.Context) error {
 	if err := envconfig.Process(ctx, &cfg); err != nil {
 		return fmt.Errorf("read configuration: %w", err)
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return gateway.Run(ctx, cfg, logger, reg)
-}
-
-// newLogger writes JSON (default) or text to stderr at LOG_LEVEL (default info).
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lvl slog.Level
-	if level != "" {
-		if err := lvl.UnmarshalText([]byte(level)); err != nil {
-			return nil, fmt.Errorf("LOG_LEVEL %q: %w", level, err)
-		}
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	switch strings.ToLower(format) {
-	case "", "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	default:
-		return nil, fmt.Errorf("LOG_FORMAT %q: want json or text", format)
-	}
+	return gateway.Run(ctx, cfg, logger, service.NewRegistry())
 }

@@ -50,7 +50,16 @@ func commands() []command {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, log: service.Logger(os.Stderr, os.Getenv("LOG_LEVEL"))}
+	format := os.Getenv("LOG_FORMAT")
+	if format == "" {
+		format = "text" // a person reads this CLI's logs
+	}
+	log, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), format)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serviceping:", err)
+		os.Exit(2)
+	}
+	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, log: log}
 	if err := dispatch(ctx, e, os.Args[1:]); err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(os.Stderr, "serviceping:", err)

@@ -9,10 +9,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/pkg/streams"
 )
 
@@ -27,28 +26,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
-	nc, err := nats.Connect(cfg.NATSURL,
-		nats.Name("serviceping-gateway"),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(time.Second),
-		// Publish fails at once while disconnected instead of queueing.
-		nats.ReconnectBufSize(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			logger.Warn("nats disconnected", "err", err)
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) {
-			logger.Info("nats reconnected", "url", c.ConnectedUrlRedacted())
-		}),
-	)
+	nc, js, err := service.Connect(ctx, cfg.NATSURL, "gateway", logger)
 	if err != nil {
-		return fmt.Errorf("connect to nats %s: %w", cfg.NATSURL, err)
+		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("jetstream: %w", err)
-	}
 	g, err := New(cfg, Deps{JS: js, Conn: nc, Logger: logger, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		return err
@@ -72,8 +54,11 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	ensureCtx, stopEnsure := context.WithCancel(ctx)
 	ensured := make(chan struct{})
 	go func() {
+		// Until the streams exist /readyz reports not ready and pings get 503.
 		defer close(ensured)
-		ensureStreams(ensureCtx, js, logger)
+		if err := service.EnsureStreams(ensureCtx, js, streams.Defaults(), logger); err == nil {
+			logger.Info("streams ready")
+		}
 	}()
 	defer func() { stopEnsure(); <-ensured }()
 
@@ -97,26 +82,4 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		return fmt.Errorf("serve http: %w", err)
 	}
 	return nil
-}
-
-// ensureStreams creates or updates the streams, retrying with backoff until
-// it succeeds or ctx ends; until then /readyz reports not ready.
-func ensureStreams(ctx context.Context, js jetstream.JetStream, logger *slog.Logger) {
-	backoff := 250 * time.Millisecond
-	for {
-		attempt, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := streams.Ensure(attempt, js, streams.Defaults())
-		cancel()
-		if err == nil {
-			logger.Info("streams ready")
-			return
-		}
-		logger.Warn("ensure streams failed; retrying", "err", err, "in", backoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 15*time.Second)
-	}
 }
