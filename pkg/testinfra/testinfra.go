@@ -13,10 +13,12 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
-
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/serviceping/serviceping/pkg/natsembed"
+	"github.com/serviceping/serviceping/pkg/streams"
 )
 
 // NATS starts an embedded JetStream server on a free loopback port with a
@@ -79,4 +81,24 @@ func PostgresDB(tb testing.TB, prefix string) string {
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// JetStream starts an embedded server (see NATS), connects to it and
+// creates the streams; it returns the JetStream handle and the server URL.
+func JetStream(tb testing.TB) (jetstream.JetStream, string) {
+	tb.Helper()
+	_, url := NATS(tb)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatalf("connect to embedded NATS: %v", err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("open JetStream: %v", err)
+	}
+	if err := streams.Ensure(context.Background(), js, streams.Options{}); err != nil {
+		tb.Fatalf("create streams: %v", err)
+	}
+	return js, url
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,20 +25,8 @@ func testConfig() enricher.Config {
 // start runs an enricher against a fresh embedded JetStream.
 func start(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	_, url := testinfra.NATS(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js, _ := testinfra.JetStream(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	if err := streams.Ensure(ctx, js, streams.Options{}); err != nil {
-		t.Fatal(err)
-	}
 	e, err := enricher.New(testConfig(), enricher.Deps{JS: js})
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -55,19 +54,7 @@ func randomName(t testing.TB) string {
 // bus starts an embedded JetStream with the streams in place.
 func bus(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	_, u := testinfra.NATS(t)
-	nc, err := nats.Connect(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := streams.Ensure(context.Background(), js, streams.Options{}); err != nil {
-		t.Fatal(err)
-	}
+	js, _ := testinfra.JetStream(t)
 	return js
 }
 
