@@ -68,15 +68,19 @@ func DeadLetter(ctx context.Context, js Publisher, consumer string, msg jetstrea
 		Data:     msg.Data(),
 		MsgId:    msg.Headers().Get(jetstream.MsgIDHeader),
 	}
+	var stream string
 	if md, err := msg.Metadata(); err == nil {
 		dl.StreamSequence = md.Sequence.Stream
 		dl.Deliveries = md.NumDelivered
+		stream = md.Stream
 	}
 	data, err := proto.Marshal(dl)
 	if err != nil {
 		return fmt.Errorf("marshal dead letter: %w", err)
 	}
-	id := consumer + "-" + strconv.FormatUint(dl.StreamSequence, 10)
+	// One delivery of one stream message: a consumer name can exist on
+	// several streams, so the stream is part of the id.
+	id := DeadLetterID(stream, consumer, dl.StreamSequence)
 	if _, err := js.Publish(ctx, streams.SubjectDLQPrefix+consumer, data, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("publish dead letter for %s seq %d: %w", msg.Subject(), dl.StreamSequence, err)
 	}
@@ -84,6 +88,13 @@ func DeadLetter(ctx context.Context, js Publisher, consumer string, msg jetstrea
 		return fmt.Errorf("terminate dead-lettered message seq %d: %w", dl.StreamSequence, err)
 	}
 	return nil
+}
+
+// DeadLetterID is the Nats-Msg-Id of the dead letter of a stream message:
+// dead-lettering the same message again is dropped by the DLQ's duplicate
+// window, while messages of different streams never collide.
+func DeadLetterID(stream, consumer string, seq uint64) string {
+	return stream + "." + consumer + "-" + strconv.FormatUint(seq, 10)
 }
 
 // Settle acknowledges msg according to err: nil → Ack, permanent → DeadLetter,
