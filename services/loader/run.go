@@ -56,7 +56,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	defer sinks.Close()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	l, err := loader.New(cfg, loader.Deps{JS: js, Logger: log, Registerer: reg, Sinks: sinks.List()})
+	l, err := loader.New(cfg, loader.Deps{JS: js, Logger: log, Registerer: reg, Sinks: sinks.List(), Reports: sinks.Reports()})
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,12 @@ type Config struct {
 	// ClickHouseURL is the warehouse (CLICKHOUSE_URL):
 	// clickhouse://host:9000/db (native) or http://host:8123/db; the
 	// database defaults to serviceping and is migrated at start. Empty
-	// loads the lake only.
+	// loads the lake only. With it the loader also consumes the REPORTS
+	// stream (error reports and metric timings) into ping_errors and
+	// ping_metric_timings; reports have no lake output, so without
+	// CLICKHOUSE_URL REPORTS is left unconsumed. The reports consumer
+	// (durable "loader" on REPORTS) uses the batch, ack and retry
+	// settings below, LOADER_BATCH_MAX_PINGS counting reports.
 	ClickHouseURL string `env:"CLICKHOUSE_URL"`
 	// ClickHouseMaxRowsPerInsert splits a batch's rows of one table and
 	// month into inserts of at most this many rows

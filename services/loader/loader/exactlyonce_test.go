@@ -254,18 +254,7 @@ func TestPermanentSinkErrorDeadLettersOnlyThePoisonPing(t *testing.T) {
 	r := e.start(t, cfg, sink)
 	waitAcked(t, e, 6, 30*time.Second)
 	checkLake(t, dir.Root(), append(append([]*servicepingv1.EnrichedPing{}, want[:2]...), want[3:]...))
-	dlq, err := e.js.Stream(context.Background(), streams.DLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := dlq.GetMsg(context.Background(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dl servicepingv1.DeadLetter
-	if err := proto.Unmarshal(raw.Data, &dl); err != nil {
-		t.Fatal(err)
-	}
+	dl := e.deadLetters(t, 1)[0]
 	if !strings.Contains(dl.GetReason(), poison) || !strings.Contains(dl.GetReason(), "OUT_OF_RANGE") {
 		t.Errorf("dead letter reason %q", dl.GetReason())
 	}

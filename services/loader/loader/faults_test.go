@@ -104,18 +104,25 @@ func checkLakeDistinct(t *testing.T, pings []string, want []*servicepingv1.Enric
 	}
 }
 
+// openProxiedWarehouse opens the ClickHouse sink on a fresh database
+// through a proxy that the test can cut.
+func openProxiedWarehouse(t *testing.T, prefix string) (*faultproxy.Proxy, *warehouse.Sink) {
+	t.Helper()
+	proxy, err := faultproxy.Start(strings.TrimPrefix(chtest.Endpoint(t), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = proxy.Close() })
+	return proxy, openWarehouse(t, prefix, "http://"+proxy.Addr)
+}
+
 // TestClickHouseDownUnderFlow cuts the ClickHouse endpoint for 2 s while
 // pings keep arriving: nothing is acked meanwhile, and once it is back
 // every ping lands exactly once without intervention.
 func TestClickHouseDownUnderFlow(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	proxy, err := faultproxy.Start(strings.TrimPrefix(chtest.Endpoint(t), "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = proxy.Close() })
-	wh := openWarehouse(t, "fault_ch", "http://"+proxy.Addr)
+	proxy, wh := openProxiedWarehouse(t, "fault_ch")
 	dir := newDir(t)
 	e.start(t, faultConfig(dir.Root()), dir, wh)
 	f := e.steadyFlow(t, 60, 50*time.Millisecond)

@@ -1,9 +1,10 @@
 // Package loader consumes enriched pings from JetStream and loads them, in
-// batches, into every configured sink (the Parquet lake now, ClickHouse
-// next). A message is acknowledged only after every sink made its batch
-// durable; a failed write Naks the whole batch with a growing delay, and a
-// message that can never be loaded is dead-lettered at once without
-// holding up the others.
+// batches, into every configured sink (the Parquet lake and ClickHouse).
+// With a warehouse it also consumes the REPORTS stream (error reports and
+// metric timings) into ClickHouse's ping_errors and ping_metric_timings.
+// A message is acknowledged only after its batch is durable; a failed
+// write Naks the whole batch with a growing delay, and a message that can
+// never be loaded is dead-lettered at once without holding up the others.
 package loader
 
 import (
@@ -56,6 +57,10 @@ type Deps struct {
 	Registerer prometheus.Registerer
 	// Sinks receive every batch; at least one.
 	Sinks []Sink
+	// Reports, when set, makes Run also consume the REPORTS stream into
+	// it (the warehouse; reports have no lake output). Nil leaves REPORTS
+	// unconsumed.
+	Reports ReportWriter
 }
 
 // Loader is the batching consumer. Run it once.
@@ -66,6 +71,8 @@ type Loader struct {
 	m       *metrics
 	sinks   []Sink
 	builder rows.Builder
+	settle  settler       // the pings consumer's
+	reports *reportLoader // nil without Deps.Reports
 
 	started     atomic.Bool
 	stopOnce    sync.Once
@@ -109,10 +116,16 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("register loader metrics: %w", err)
 	}
-	return &Loader{
+	l := &Loader{
 		cfg: cfg, js: deps.JS, log: log, m: m, sinks: deps.Sinks,
 		stop: make(chan struct{}), done: make(chan struct{}),
-	}, nil
+	}
+	l.settle = settler{js: deps.JS, log: log, stream: streams.Pings, outcomes: m.messages, ackWait: cfg.AckWait, nakDelayMax: cfg.NakDelayMax}
+	if deps.Reports != nil {
+		l.reports = &reportLoader{l: l, w: deps.Reports,
+			settle: settler{js: deps.JS, log: log, stream: streams.Reports, outcomes: m.reportMessages, ackWait: cfg.AckWait, nakDelayMax: cfg.NakDelayMax}}
+	}
+	return l, nil
 }
 
 // ConsumerConfig is the durable consumer the loader creates or updates.
@@ -147,8 +160,15 @@ func (l *Loader) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var reportsCons jetstream.Consumer
+	if l.reports != nil {
+		if reportsCons, err = streams.EnsureConsumer(ctx, l.js, streams.Reports, l.cfg.ReportsConsumerConfig()); err != nil {
+			return err
+		}
+	}
 	l.log.Info("loader started", "stream", streams.Pings, "consumer", streams.ConsumerLoader, "subject", streams.SubjectEnriched,
-		"batch_max_pings", l.cfg.BatchMaxPings, "batch_max_bytes", l.cfg.BatchMaxBytes, "batch_max_age", l.cfg.BatchMaxAge)
+		"batch_max_pings", l.cfg.BatchMaxPings, "batch_max_bytes", l.cfg.BatchMaxBytes, "batch_max_age", l.cfg.BatchMaxAge,
+		"reports", l.reports != nil)
 
 	// runCtx ends when the loader must stop fetching (ctx done or
 	// Shutdown). flushCtx outlives it until the shutdown deadline, so the
@@ -175,12 +195,23 @@ func (l *Loader) run(ctx context.Context) error {
 	})
 	l.halt = runCtx.Done()
 
-	var open openBatch
-	l.consume(runCtx, flushCtx, cons, &open)
-	err = l.flush(flushCtx, &open)
+	// The reports consumer runs beside the pings one, with the same
+	// lifecycle: it stops fetching with runCtx and settles its open batch
+	// within flushCtx.
+	var reports sync.WaitGroup
+	var reportsErr error
+	if l.reports != nil {
+		reports.Go(func() { reportsErr = l.reports.run(runCtx, flushCtx, reportsCons) })
+	}
+	pings := &pingBatcher{l: l}
+	l.pull(runCtx, flushCtx, cons, l.pingsSpec(), pings)
+	if err = l.flush(flushCtx, &pings.open); err != nil {
+		err = fmt.Errorf("flush open batch at shutdown: %w", err)
+	}
+	reports.Wait()
 	cancelFlush()
-	if err != nil {
-		return fmt.Errorf("flush open batch at shutdown: %w", err)
+	if err = errors.Join(err, reportsErr); err != nil {
+		return err
 	}
 	l.log.Info("loader stopped", "consumer", streams.ConsumerLoader)
 	return nil
@@ -237,52 +268,6 @@ type openBatch struct {
 	started time.Time
 }
 
-// consume fetches into the open batch and flushes it when full or old,
-// until ctx ends. Flushes use flushCtx.
-func (l *Loader) consume(ctx, flushCtx context.Context, cons jetstream.Consumer, open *openBatch) {
-	for ctx.Err() == nil {
-		wait := min(fetchWait, l.cfg.BatchMaxAge)
-		if len(open.msgs) > 0 {
-			left := time.Until(open.started.Add(l.cfg.BatchMaxAge))
-			if left <= 0 {
-				_ = l.flush(flushCtx, open)
-				continue
-			}
-			wait = min(wait, max(left, 10*time.Millisecond))
-		}
-		mb, err := cons.Fetch(l.cfg.BatchMaxPings-len(open.msgs), jetstream.FetchMaxWait(wait))
-		if err != nil {
-			l.log.Warn("fetch failed", "consumer", streams.ConsumerLoader, "err", err)
-			l.sleep(time.Second)
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				if c, err := streams.EnsureConsumer(ctx, l.js, streams.Pings, l.cfg.ConsumerConfig()); err == nil {
-					cons = c
-				}
-			}
-			continue
-		}
-		for msg := range mb.Messages() {
-			l.add(flushCtx, open, msg)
-			if len(open.msgs) >= l.cfg.BatchMaxPings || open.bytes >= l.cfg.BatchMaxBytes {
-				_ = l.flush(flushCtx, open)
-			}
-		}
-		if err := mb.Error(); err != nil {
-			l.log.Warn("fetch ended with an error", "consumer", streams.ConsumerLoader, "err", err)
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-				l.sleep(time.Second)
-				if c, err := streams.EnsureConsumer(ctx, l.js, streams.Pings, l.cfg.ConsumerConfig()); err == nil {
-					cons = c
-				}
-			}
-		}
-		if l.failures > 0 && len(open.msgs) == 0 {
-			// A sink is failing: give it room before pulling more.
-			l.sleep(consume.NakDelay(uint64(l.failures), l.cfg.NakDelayMax))
-		}
-	}
-}
-
 // add decodes msg into the open batch, or dead-letters it.
 func (l *Loader) add(ctx context.Context, open *openBatch, msg jetstream.Msg) {
 	var streamTime time.Time
@@ -291,12 +276,12 @@ func (l *Loader) add(ctx context.Context, open *openBatch, msg jetstream.Msg) {
 	}
 	ep := &servicepingv1.EnrichedPing{}
 	if err := proto.Unmarshal(msg.Data(), ep); err != nil {
-		l.deadLetter(ctx, msg, fmt.Errorf("decode enriched ping: %w", err))
+		l.settle.deadLetter(ctx, msg, fmt.Errorf("decode enriched ping: %w", err))
 		return
 	}
 	rec, err := l.builder.Build(ep, streamTime)
 	if err != nil {
-		l.deadLetter(ctx, msg, err)
+		l.settle.deadLetter(ctx, msg, err)
 		return
 	}
 	if len(open.msgs) == 0 {
@@ -307,16 +292,6 @@ func (l *Loader) add(ctx context.Context, open *openBatch, msg jetstream.Msg) {
 	open.bytes += int64(len(ep.GetPayload()))
 	l.m.openPings.Set(float64(len(open.msgs)))
 	l.m.openBytes.Set(float64(open.bytes))
-}
-
-func (l *Loader) deadLetter(ctx context.Context, msg jetstream.Msg, reason error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	outcome, err := consume.Settle(dctx, l.js, streams.ConsumerLoader, msg, consume.Permanent(reason), l.cfg.NakDelayMax, l.log)
-	if err != nil {
-		l.log.Error("dead-lettering failed; the message will be redelivered", "consumer", streams.ConsumerLoader, "err", err)
-	}
-	l.m.messages.WithLabelValues(outcome).Inc()
 }
 
 // flush writes the open batch to every sink, then acknowledges its
@@ -336,22 +311,8 @@ func (l *Loader) flush(ctx context.Context, open *openBatch) error {
 
 	start := time.Now()
 	b := rows.NewBatch(recs)
-	stopKeepAlive := l.keepAlive(msgs)
-	var err error
-	for attempt := 1; ; attempt++ {
-		wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-		err = l.write(wctx, b)
-		cancel()
-		if err == nil || attempt >= l.cfg.WriteAttempts || consume.IsPermanent(err) {
-			break
-		}
-		delay := consume.NakDelay(uint64(attempt), l.cfg.NakDelayMax)
-		l.log.Warn("batch write failed; retrying", "batch_id", b.ID, "pings", len(b.Records), "attempt", attempt, "retry_in", delay, "err", err)
-		if !l.sleep(delay) {
-			break
-		}
-	}
-	stopKeepAlive()
+	err := l.writeRetrying(ctx, &l.settle, msgs, func(ctx context.Context) error { return l.write(ctx, b) },
+		"batch_id", b.ID, "pings", len(b.Records))
 	l.m.batchDuration.Observe(time.Since(start).Seconds())
 	if err != nil && consume.IsPermanent(err) {
 		// Some row can never be loaded: find which ping by writing them one
@@ -365,11 +326,11 @@ func (l *Loader) flush(ctx context.Context, open *openBatch) error {
 		l.failures++
 		l.m.batches.WithLabelValues("failed").Inc()
 		l.log.Error("batch write failed; its messages will be redelivered", "batch_id", b.ID, "pings", len(b.Records), "err", err)
-		l.nakAll(msgs)
+		l.settle.nakAll(msgs)
 		return fmt.Errorf("write batch %s: %w", b.ID, err)
 	}
 	l.failures = 0
-	l.ackAll(ctx, msgs)
+	l.settle.ackAll(ctx, msgs)
 	l.m.batches.WithLabelValues("written").Inc()
 	l.m.rows.WithLabelValues(rows.TablePings).Add(float64(len(b.Records)))
 	l.m.rows.WithLabelValues(rows.TableMetrics).Add(float64(b.NumMetrics()))
@@ -403,17 +364,17 @@ func (l *Loader) isolate(ctx context.Context, msgs []jetstream.Msg, recs []rows.
 		}
 		switch {
 		case err == nil:
-			l.ackAll(ctx, group)
+			l.settle.ackAll(ctx, group)
 			l.m.batches.WithLabelValues("written").Inc()
 			l.m.rows.WithLabelValues(rows.TablePings).Add(1)
 			l.m.rows.WithLabelValues(rows.TableMetrics).Add(float64(b.NumMetrics()))
 		case consume.IsPermanent(err):
 			for _, m := range group {
-				l.deadLetter(ctx, m, fmt.Errorf("load ping %s: %w", id, err))
+				l.settle.deadLetter(ctx, m, fmt.Errorf("load ping %s: %w", id, err))
 			}
 		default:
 			l.m.batches.WithLabelValues("failed").Inc()
-			l.nakAll(group)
+			l.settle.nakAll(group)
 		}
 	}
 }
@@ -428,67 +389,4 @@ func (l *Loader) write(ctx context.Context, b rows.Batch) error {
 		g.Go(func() error { return s.Write(gctx, b) })
 	}
 	return g.Wait()
-}
-
-// keepAlive tells the server the batch's messages are still being worked
-// on, so a slow write never outlives AckWait.
-func (l *Loader) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(l.cfg.AckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-	}
-}
-
-// ackAll acknowledges every message and waits for the server to confirm.
-// A message whose ack is lost is redelivered and its ping rewritten.
-func (l *Loader) ackAll(ctx context.Context, msgs []jetstream.Msg) {
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var failed atomic.Int64
-	var g errgroup.Group
-	g.SetLimit(32)
-	for _, m := range msgs {
-		g.Go(func() error {
-			if err := m.DoubleAck(actx); err != nil {
-				failed.Add(1)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
-	n := failed.Load()
-	l.m.messages.WithLabelValues("ack").Add(float64(int64(len(msgs)) - n))
-	if n > 0 {
-		l.m.messages.WithLabelValues("ack_failed").Add(float64(n))
-		l.log.Warn("acknowledgements failed; those pings will be redelivered and rewritten", "consumer", streams.ConsumerLoader, "messages", n)
-	}
-}
-
-func (l *Loader) nakAll(msgs []jetstream.Msg) {
-	for _, m := range msgs {
-		var n uint64 = 1
-		if md, err := m.Metadata(); err == nil {
-			n = md.NumDelivered
-		}
-		if err := m.NakWithDelay(consume.NakDelay(n, l.cfg.NakDelayMax)); err != nil {
-			l.log.Warn("nak failed; the message is redelivered after ack wait", "consumer", streams.ConsumerLoader, "err", err)
-		}
-	}
-	l.m.messages.WithLabelValues("nak").Add(float64(len(msgs)))
 }

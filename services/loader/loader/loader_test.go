@@ -87,7 +87,13 @@ func (e *env) publishEnvelope(t *testing.T, ep *servicepingv1.EnrichedPing) {
 
 func (e *env) consumerInfo(t *testing.T) *jetstream.ConsumerInfo {
 	t.Helper()
-	c, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
+	return e.streamConsumerInfo(t, streams.Pings)
+}
+
+// streamConsumerInfo is the loader's consumer on stream.
+func (e *env) streamConsumerInfo(t *testing.T, stream string) *jetstream.ConsumerInfo {
+	t.Helper()
+	c, err := e.js.Consumer(context.Background(), stream, streams.ConsumerLoader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,8 +124,16 @@ type running struct {
 
 func (e *env) start(t *testing.T, cfg Config, sinks ...Sink) *running {
 	t.Helper()
+	return e.startDeps(t, cfg, Deps{Sinks: sinks})
+}
+
+// startDeps runs a loader with deps (JS and Registerer filled in) and
+// waits for its consumers.
+func (e *env) startDeps(t *testing.T, cfg Config, deps Deps) *running {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	l, err := New(cfg, Deps{JS: e.js, Registerer: reg, Sinks: sinks})
+	deps.JS, deps.Registerer = e.js, reg
+	l, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,8 +144,11 @@ func (e *env) start(t *testing.T, cfg Config, sinks ...Sink) *running {
 		cancel()
 		<-r.errc
 	})
-	eventually(t, 10*time.Second, "consumer created", func() bool {
+	eventually(t, 10*time.Second, "consumers created", func() bool {
 		_, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
+		if err == nil && deps.Reports != nil {
+			_, err = e.js.Consumer(context.Background(), streams.Reports, streams.ConsumerLoader)
+		}
 		return err == nil
 	})
 	return r
@@ -515,6 +532,36 @@ func TestTransientSinkFailureNaksAndRedelivers(t *testing.T) {
 	checkLake(t, dir.Root(), want)
 }
 
+// deadLetters waits until the DLQ holds n dead letters and returns them,
+// checking that each is on the loader's DLQ subject.
+func (e *env) deadLetters(t *testing.T, n int) []*servicepingv1.DeadLetter {
+	t.Helper()
+	dlq, err := e.js.Stream(context.Background(), streams.DLQ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, fmt.Sprintf("%d dead letters", n), func() bool {
+		info, err := dlq.Info(context.Background())
+		return err == nil && info.State.Msgs == uint64(n)
+	})
+	var out []*servicepingv1.DeadLetter
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		raw, err := dlq.GetMsg(context.Background(), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Subject != streams.SubjectDLQPrefix+streams.ConsumerLoader {
+			t.Errorf("dead letter on %s", raw.Subject)
+		}
+		dl := &servicepingv1.DeadLetter{}
+		if err := proto.Unmarshal(raw.Data, dl); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, dl)
+	}
+	return out
+}
+
 func TestUndecodableGoesToDLQ(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -539,29 +586,10 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 	})
 	checkLake(t, dir.Root(), good)
 
-	dlq, err := e.js.Stream(context.Background(), streams.DLQ)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 10*time.Second, "two dead letters", func() bool {
-		info, err := dlq.Info(context.Background())
-		return err == nil && info.State.Msgs == 2
-	})
 	var reasons []string
-	for seq := uint64(1); seq <= 2; seq++ {
-		raw, err := dlq.GetMsg(context.Background(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if raw.Subject != streams.SubjectDLQPrefix+streams.ConsumerLoader {
-			t.Errorf("dead letter on %s", raw.Subject)
-		}
-		var dl servicepingv1.DeadLetter
-		if err := proto.Unmarshal(raw.Data, &dl); err != nil {
-			t.Fatal(err)
-		}
+	for _, dl := range e.deadLetters(t, 2) {
 		if dl.GetConsumer() != streams.ConsumerLoader || dl.GetSubject() != streams.SubjectEnriched || len(dl.GetData()) == 0 {
-			t.Errorf("dead letter %+v", &dl)
+			t.Errorf("dead letter %+v", dl)
 		}
 		reasons = append(reasons, dl.GetReason())
 	}

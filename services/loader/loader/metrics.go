@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/serviceping/serviceping/services/loader/rows"
+	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
 
 type metrics struct {
@@ -13,6 +14,9 @@ type metrics struct {
 	messages      *prometheus.CounterVec // outcome: ack|nak|dlq
 	openPings     prometheus.Gauge
 	openBytes     prometheus.Gauge
+
+	reportBatches  *prometheus.CounterVec // result: written|failed
+	reportMessages *prometheus.CounterVec // outcome: ack|ack_failed|nak|dlq
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,20 +46,30 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "serviceping", Subsystem: "loader", Name: "open_batch_payload_bytes",
 			Help: "Payload bytes held in the open batch.",
 		}),
+		reportBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "report_batches_total",
+			Help: "Batches of the REPORTS stream written to ClickHouse, by result (written, failed).",
+		}, []string{"result"}),
+		reportMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "report_messages_total",
+			Help: "REPORTS messages settled, by outcome (ack, ack_failed, nak, dlq).",
+		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes} {
+	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	for _, r := range []string{"written", "failed"} {
 		m.batches.WithLabelValues(r)
+		m.reportBatches.WithLabelValues(r)
 	}
-	for _, t := range []string{rows.TablePings, rows.TableMetrics} {
+	for _, t := range []string{rows.TablePings, rows.TableMetrics, warehouse.TableErrors, warehouse.TableTimings} {
 		m.rows.WithLabelValues(t)
 	}
 	for _, o := range []string{"ack", "ack_failed", "nak", "dlq"} {
 		m.messages.WithLabelValues(o)
+		m.reportMessages.WithLabelValues(o)
 	}
 	return m, nil
 }

@@ -34,6 +34,15 @@ func (s *Sinks) List() []Sink {
 	return out
 }
 
+// Reports is where the REPORTS stream lands, for Deps.Reports: the
+// warehouse, or nil without CLICKHOUSE_URL (reports have no lake output).
+func (s *Sinks) Reports() ReportWriter {
+	if s.Warehouse == nil {
+		return nil
+	}
+	return s.Warehouse
+}
+
 // Close releases the warehouse connection.
 func (s *Sinks) Close() error {
 	if s.Warehouse != nil {
@@ -71,7 +80,7 @@ func OpenSinks(ctx context.Context, cfg Config, log *slog.Logger) (*Sinks, error
 	}
 	log.Info("lake ready", "lake", s.Lake.Root())
 	if cfg.ClickHouseURL == "" {
-		log.Info("CLICKHOUSE_URL is empty: loading the lake only")
+		log.Info("CLICKHOUSE_URL is empty: loading the lake only; the REPORTS stream is not consumed")
 		return s, nil
 	}
 	for attempt := 1; ; attempt++ {
