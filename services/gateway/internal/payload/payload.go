@@ -359,7 +359,7 @@ func (w *walker) value() error {
 // rest are parsed.
 func (w *walker) finite(tok jsontext.Token, off int64) bool {
 	raw := w.body[off:w.dec.InputOffset()]
-	if len(raw) < 300 && bytes.IndexAny(raw, "eE") < 0 {
+	if len(raw) < 300 && !bytes.ContainsAny(raw, "eE") {
 		return true
 	}
 	_, err := tok.Float()

@@ -157,13 +157,13 @@ func waitForLake(t *testing.T, p *pipeline.Pipeline, n int) ([]rows.Ping, []rows
 	ctx := context.Background()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		pings, metrics, err := lake.ReadDir(p.LakeURL)
+		pings, _, err := lake.ReadDir(p.LakeURL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(pings) >= n && settled(ctx, t, js) {
 			// Read again after settling: nothing more may arrive.
-			pings, metrics, err = lake.ReadDir(p.LakeURL)
+			pings, metrics, err := lake.ReadDir(p.LakeURL)
 			if err != nil {
 				t.Fatal(err)
 			}
