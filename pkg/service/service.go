@@ -74,7 +74,9 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 		// a client buffer, so callers answer 503 or Nak rather than hang.
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("nats disconnected", "err", err)
+			if err != nil { // nil: our own Close or Drain
+				log.Warn("nats disconnected", "err", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 	)
