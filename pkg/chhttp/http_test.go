@@ -16,7 +16,9 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/pierrec/lz4/v4"
+
 	"github.com/serviceping/serviceping/pkg/chhttp"
+	"github.com/serviceping/serviceping/pkg/chtest"
 )
 
 type httpResult struct {
@@ -352,7 +354,7 @@ func TestHTTPResponseCompression(t *testing.T) {
 // metricValue reads a counter of the shared endpoint's registry.
 func metricValue(t *testing.T, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := shared.reg.Gather()
+	mfs, err := chtest.Registry(t).Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,8 +375,7 @@ func metricValue(t *testing.T, name, label, value string) float64 {
 
 func TestHTTPBodyLimit(t *testing.T) {
 	t.Parallel()
-	endpoint(t)
-	h, err := chhttp.New(shared.engine, chhttp.Options{MaxBodyBytes: 1 << 20})
+	h, err := chhttp.New(chtest.Engine(t), chhttp.Options{MaxBodyBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,73 +2,24 @@ package chhttp_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/serviceping/serviceping/pkg/chdb"
-	"github.com/serviceping/serviceping/pkg/chhttp"
-	"github.com/serviceping/serviceping/pkg/testinfra"
+	"github.com/serviceping/serviceping/pkg/chtest"
 )
 
-// The engine is a process singleton: every test of the package shares one
-// engine and one endpoint, each test working in its own database.
-var shared struct {
-	once    sync.Once
-	err     error
-	dir     string
-	engine  *chdb.Engine
-	server  *httptest.Server
-	reg     *prometheus.Registry
-	handler *chhttp.Handler
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared.server != nil {
-		shared.server.Close()
-	}
-	if shared.engine != nil {
-		_ = shared.engine.Close()
-	}
-	if shared.dir != "" {
-		_ = os.RemoveAll(shared.dir)
-	}
-	os.Exit(code)
-}
+// The engine is a process singleton (pkg/chtest): every test of the
+// package shares one engine and one endpoint, each test working in its own
+// database.
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 
 // endpoint returns the base URL of the shared endpoint (http://127.0.0.1:port).
-func endpoint(tb testing.TB) string {
-	tb.Helper()
-	lib := testinfra.Env(tb, "CHDB_LIB")
-	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "chhttp-test-")
-		if shared.err != nil {
-			return
-		}
-		shared.engine, shared.err = chdb.Open(lib, shared.dir)
-		if shared.err != nil {
-			return
-		}
-		shared.reg = prometheus.NewRegistry()
-		shared.handler, shared.err = chhttp.New(shared.engine, chhttp.Options{Registerer: shared.reg, QueryTimeout: 2 * time.Minute})
-		if shared.err != nil {
-			return
-		}
-		shared.server = httptest.NewServer(shared.handler)
-	})
-	if shared.err != nil {
-		tb.Fatalf("start endpoint: %v", shared.err)
-	}
-	return shared.server.URL
-}
+func endpoint(tb testing.TB) string { return chtest.Endpoint(tb) }
 
 // connect opens a clickhouse-go v2 HTTP client on the shared endpoint.
 func connect(tb testing.TB, db string, comp *clickhouse.Compression) driver.Conn {

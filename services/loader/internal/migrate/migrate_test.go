@@ -13,7 +13,7 @@ import (
 	"testing/fstest"
 
 	chmigrations "github.com/serviceping/serviceping/deploy/clickhouse"
-	"github.com/serviceping/serviceping/services/loader/internal/chtest"
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
 )
 

@@ -1,5 +1,5 @@
-// Package chtest gives the loader's tests the embedded ClickHouse engine
-// (chDB, CHDB_LIB) behind its HTTP endpoint. The engine is a process
+// Package chtest gives tests the embedded ClickHouse engine (chDB,
+// CHDB_LIB) behind its HTTP endpoint. The engine is a process
 // singleton: every test of a package shares one engine and one endpoint,
 // each test working in its own database.
 package chtest
@@ -17,6 +17,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/serviceping/serviceping/pkg/chdb"
 	"github.com/serviceping/serviceping/pkg/chhttp"
@@ -29,6 +30,7 @@ var shared struct {
 	dir    string
 	engine *chdb.Engine
 	server *httptest.Server
+	reg    *prometheus.Registry
 }
 
 var seq atomic.Int64
@@ -54,7 +56,7 @@ func Endpoint(tb testing.TB) string {
 	tb.Helper()
 	lib := testinfra.Env(tb, "CHDB_LIB")
 	shared.once.Do(func() {
-		shared.dir, shared.err = os.MkdirTemp("", "loader-chdb-")
+		shared.dir, shared.err = os.MkdirTemp("", "chtest-")
 		if shared.err != nil {
 			return
 		}
@@ -62,8 +64,9 @@ func Endpoint(tb testing.TB) string {
 		if shared.err != nil {
 			return
 		}
+		shared.reg = prometheus.NewRegistry()
 		var h *chhttp.Handler
-		h, shared.err = chhttp.New(shared.engine, chhttp.Options{QueryTimeout: 2 * time.Minute})
+		h, shared.err = chhttp.New(shared.engine, chhttp.Options{Registerer: shared.reg, QueryTimeout: 2 * time.Minute})
 		if shared.err != nil {
 			return
 		}
@@ -73,6 +76,21 @@ func Endpoint(tb testing.TB) string {
 		tb.Fatalf("start embedded ClickHouse: %v", shared.err)
 	}
 	return shared.server.URL
+}
+
+// Engine is the shared engine, for a test that serves it with other
+// endpoint options.
+func Engine(tb testing.TB) *chdb.Engine {
+	tb.Helper()
+	Endpoint(tb)
+	return shared.engine
+}
+
+// Registry holds the shared endpoint's metrics.
+func Registry(tb testing.TB) *prometheus.Registry {
+	tb.Helper()
+	Endpoint(tb)
+	return shared.reg
 }
 
 // Database returns a fresh database name for one test (not created).
