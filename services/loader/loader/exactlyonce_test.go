@@ -13,10 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/faultproxy"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/internal/miniotest"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/lake"

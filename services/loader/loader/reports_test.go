@@ -14,9 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
 

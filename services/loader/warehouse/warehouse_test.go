@@ -12,9 +12,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/pinggen"
-	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/testinfra"
-	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
