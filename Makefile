@@ -12,7 +12,7 @@ CACHE    ?= $(or $(SERVICEPING_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ser
 TOOLBIN  := $(CACHE)/tools/$(shell sha256sum tools/go.sum | cut -c1-12)
 GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 
-.PHONY: build run test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help
+.PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,9 @@ test: proto-check lint tidy-check gowork-off ## the whole suite against real par
 
 bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
+
+chdb: ## fetch chDB's libchdb.so (pinned npm package) into the cache once; prints its path
+	@scripts/fetch-chdb.sh
 
 deps: ## prepare PostgreSQL, Redis, MinIO and chDB; prints the exports tests read
 	@scripts/test-env.sh
