@@ -42,7 +42,7 @@ func TestDeadLetterIDsDoNotCollideAcrossStreams(t *testing.T) {
 	if DeadLetterID("PINGS", "loader", 7) == DeadLetterID("REPORTS", "loader", 7) {
 		t.Fatal("one consumer name on two streams yields the same dead-letter id")
 	}
-	if DeadLetterID("PINGS", "loader", 7) != DeadLetterID("PINGS", "loader", 7) {
-		t.Fatal("dead-letter id is not deterministic")
+	if got := DeadLetterID("PINGS", "loader", 7); got != "PINGS.loader-7" {
+		t.Fatalf("DeadLetterID = %q, want PINGS.loader-7", got)
 	}
 }
