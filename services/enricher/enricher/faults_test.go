@@ -122,8 +122,9 @@ func TestDirectoryDown(t *testing.T) {
 	elapsed := time.Since(start)
 	t.Logf("%d pings through a dead directory in %s", len(raws), elapsed.Round(time.Millisecond))
 	// Budget 1 s per ping, 4 workers, and the breaker opens after 3
-	// failures: far less than one budget per ping.
-	if elapsed > 6*time.Second {
+	// failures: far less than one budget per ping (12 s in all); the bound
+	// leaves room for a loaded test machine.
+	if elapsed > 10*time.Second {
 		t.Errorf("pings took %s with the directory down", elapsed)
 	}
 	for _, ep := range eps {
