@@ -53,7 +53,7 @@ func reenrichCmd(ctx context.Context, e *env, args []string) error {
 
 func parseSince(s string) (time.Time, error) {
 	if s == "" {
-		return time.Time{}, fmt.Errorf("reenrich: --since is required")
+		return time.Time{}, fmt.Errorf("--since is required")
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
@@ -61,5 +61,5 @@ func parseSince(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t.UTC(), nil
 	}
-	return time.Time{}, fmt.Errorf("reenrich: --since %q is neither YYYY-MM-DD nor RFC 3339", s)
+	return time.Time{}, fmt.Errorf("--since %q is neither YYYY-MM-DD nor RFC 3339", s)
 }

@@ -7,6 +7,7 @@
 //	serviceping query    run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
 //	serviceping reenrich   re-enrich the pings whose lookups failed (--since DATE)
+//	serviceping replay     run the raw pings kept in the stream through the pipeline again
 package main
 
 import (
@@ -43,6 +44,7 @@ func commands() []command {
 		{"loadgen", "post generated full-size pings to a gateway and report rates", loadgenCmd},
 		{"query", "run SQL against the warehouse and print the result", queryCmd},
 		{"reenrich", "send pings whose enrichment failed through the enricher again", reenrichCmd},
+		{"replay", "send the raw pings kept in the stream through the pipeline again", replayCmd},
 		{"warehouse", "serve the embedded ClickHouse engine over the ClickHouse HTTP protocol", warehouseCmd},
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 	"github.com/serviceping/serviceping/services/serviceping/internal/reenrich"
+	"github.com/serviceping/serviceping/services/serviceping/internal/replay"
 )
 
 // directoryDB creates a fresh directory database with the DDL of
@@ -212,6 +213,7 @@ func TestEnrichmentEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	republished := 0
 	for attempt := 1; ; attempt++ {
 		failed, err := reenrich.Failed(ctx, conn, time.Time{})
 		if err != nil {
@@ -230,6 +232,7 @@ func TestEnrichmentEndToEnd(t *testing.T) {
 		if n, err := reenrich.Republish(ctx, js, failed, fmt.Sprintf("e2e-%d", attempt)); err != nil || n != len(failed) {
 			t.Fatalf("republished %d of %d, err %v", n, len(failed), err)
 		}
+		republished += len(failed)
 		// Wait until the warehouse holds the outcome of this attempt: a
 		// newer version of every re-published ping.
 		waitRows(t, conn, "re-enrichment attempt", func(r map[string]versioned) bool {
@@ -247,5 +250,15 @@ func TestEnrichmentEndToEnd(t *testing.T) {
 	}
 	for _, n := range append(up, down...) {
 		check(rows, n)
+	}
+
+	// The stream now holds each ping once plus the re-published copies: a
+	// replay would send every ping once and skip the copies.
+	rep, err := replay.Raw(ctx, js, replay.Options{ID: "dry", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pings != len(up)+len(down) || rep.Skipped != republished {
+		t.Errorf("dry-run replay: %+v, want %d pings and %d re-published copies skipped", rep, len(up)+len(down), republished)
 	}
 }

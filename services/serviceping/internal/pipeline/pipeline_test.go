@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
@@ -22,6 +23,7 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
+	"github.com/serviceping/serviceping/services/serviceping/internal/replay"
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
@@ -144,6 +146,69 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil || len(res.Rows) == 0 {
 		t.Errorf("first query: %v rows, err %v", res, err)
 	}
+
+	// A replay of the stream runs every ping through the pipeline again:
+	// newer versions replace the rows, the counts do not move.
+	before := versions(t, conn)
+	js, err := p.JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := replay.Raw(ctx, js, replay.Options{ID: "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The resubmissions never entered the stream (the duplicate window
+	// dropped them at the gateway), so there is no copy to skip.
+	if rep.Pings != len(want) || rep.Skipped != 0 || rep.Undecodable != 0 {
+		t.Fatalf("replay: %+v, want %d pings, nothing skipped", rep, len(want))
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		after := versions(t, conn)
+		replayed := 0
+		for id, v := range before {
+			if after[id] > v {
+				replayed++
+			}
+		}
+		if replayed == len(before) && settled(ctx, t, js) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d pings replayed into the warehouse after 60s", replayed, len(before))
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval
+	}
+	if err := conn.QueryRow(ctx, "SELECT count() FROM serviceping.pings FINAL").Scan(&n); err != nil || n != uint64(len(want)) {
+		t.Errorf("after the replay: pings FINAL = %d (err %v), want %d", n, err, len(want))
+	}
+	for id, ms := range byPing {
+		var c uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM serviceping.ping_metrics FINAL WHERE ping_id = ?", id).Scan(&c); err != nil || int(c) != len(ms) {
+			t.Errorf("after the replay: ping %s has %d metric rows (err %v), want %d", id, c, err, len(ms))
+		}
+	}
+}
+
+// versions maps each ping in the warehouse to its row version.
+func versions(t *testing.T, conn driver.Conn) map[string]uint64 {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), "SELECT ping_id, _version FROM serviceping.pings FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var id string
+		var v uint64
+		if err := rows.Scan(&id, &v); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = v
+	}
+	return out
 }
 
 // waitForLake polls until the loader has acknowledged everything and the
