@@ -304,21 +304,33 @@ func (g *Gateway) readJSONBody(w http.ResponseWriter, r *http.Request) (body, *a
 	return decode(raw, gz, g.cfg.MaxDecompressedBytes)
 }
 
-// usageData is POST /usage_data.
-func (g *Gateway) usageData(w http.ResponseWriter, r *http.Request) {
-	info := g.requestInfo(r)
+// intake is the start of every JSON endpoint: admit the request (rate
+// limits, in-flight slot), then read and decode its body. On failure it has
+// answered the client and ok is false; otherwise done releases the slot and
+// the body buffer.
+func (g *Gateway) intake(w http.ResponseWriter, r *http.Request) (info request, b body, done func(), ok bool) {
+	info = g.requestInfo(r)
 	release, apiErr := g.admit(r, info.sourceIP)
 	if apiErr != nil {
 		g.fail(w, r, apiErr)
-		return
+		return info, body{}, nil, false
 	}
-	defer release()
-	b, apiErr := g.readJSONBody(w, r)
+	b, apiErr = g.readJSONBody(w, r)
 	if apiErr != nil {
+		release()
 		g.fail(w, r, apiErr)
+		return info, body{}, nil, false
+	}
+	return info, b, func() { b.release(); release() }, true
+}
+
+// usageData is POST /usage_data.
+func (g *Gateway) usageData(w http.ResponseWriter, r *http.Request) {
+	info, b, done, ok := g.intake(w, r)
+	if !ok {
 		return
 	}
-	defer b.release()
+	defer done()
 	id, apiErr := g.acceptPing(r.Context(), b, info, "api", "/usage_data")
 	if apiErr != nil {
 		g.fail(w, r, apiErr)
@@ -456,19 +468,11 @@ func (g *Gateway) metadata(w http.ResponseWriter, r *http.Request) {
 // report is the shared path of the two report endpoints: the idempotency
 // key is the SHA-256 of the decompressed body.
 func (g *Gateway) report(w http.ResponseWriter, r *http.Request, build func(data []byte, reportID string, now time.Time) (string, proto.Message, error)) {
-	info := g.requestInfo(r)
-	release, apiErr := g.admit(r, info.sourceIP)
-	if apiErr != nil {
-		g.fail(w, r, apiErr)
+	_, b, done, ok := g.intake(w, r)
+	if !ok {
 		return
 	}
-	defer release()
-	b, apiErr := g.readJSONBody(w, r)
-	if apiErr != nil {
-		g.fail(w, r, apiErr)
-		return
-	}
-	defer b.release()
+	defer done()
 	sum := sha256.Sum256(b.data)
 	reportID := hex.EncodeToString(sum[:])
 	subject, msg, err := build(b.data, reportID, g.now())
