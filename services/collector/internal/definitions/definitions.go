@@ -74,6 +74,13 @@ type Metric struct {
 	PerformanceIndicator []string
 	File                 string // source file, relative to the definitions directory
 	Legacy               bool
+
+	// Descriptive attributes, as written in the file (a legacy file's
+	// product_section/product_stage included; empty when absent).
+	ProductSection string
+	ProductStage   string
+	ProductGroup   string
+	Milestone      string // e.g. "16.6" or "<13.9"
 }
 
 // Emitted reports whether the metric belongs in a payload.
@@ -93,6 +100,16 @@ type Problem struct {
 
 func (p Problem) Error() string { return p.File + ": " + p.Reason }
 
+// SchemaError is a definition that does not satisfy GitLab's schema. Parse
+// returns it together with the metrics it could still decode, for tools
+// that describe definitions (the metric dictionary); the collector never
+// computes or emits such metrics.
+type SchemaError struct {
+	Problems string // the failing rules on one line
+}
+
+func (e *SchemaError) Error() string { return "schema: " + e.Problems }
+
 // Aggregate is a Redis-sourced aggregated metric in GitLab's
 // config/metrics/aggregates/*.yml format.
 type Aggregate struct {
@@ -109,7 +126,10 @@ type Set struct {
 	Metrics    []Metric
 	Aggregates []Aggregate
 	Problems   []Problem
-	Files      int
+	// Invalid holds what could be decoded from files that fail schema
+	// validation (each also a Problem). They are never emitted.
+	Invalid []Metric
+	Files   int
 }
 
 // Validator validates raw definition documents against GitLab's schemas.
@@ -242,15 +262,23 @@ func isLegacy(doc map[string]any) bool {
 	return ok
 }
 
-// Parse validates one definition file's bytes and expands it.
+// Parse validates one definition file's bytes and expands it. A file that
+// fails schema validation but still decodes yields its metrics together
+// with a *SchemaError; any other error yields no metrics.
 func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("parse yaml: %w", err)
+	}
 	var raw map[string]any
-	if err := yaml.Unmarshal(data, &raw); err != nil {
+	if err := doc.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
 	}
 	if raw == nil {
 		return nil, errors.New("empty definition")
 	}
+	// Read before isLegacy strips the legacy keys of migrated files.
+	section, stage := scalar(&doc, "product_section"), scalar(&doc, "product_stage")
 	legacy := isLegacy(raw)
 	// Round-trip through JSON so the validator sees JSON types.
 	j, err := json.Marshal(raw)
@@ -265,10 +293,18 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 	if legacy {
 		sch = v.legacy
 	}
+	var schemaErr error
 	if err := sch.Validate(inst); err != nil {
 		if msg := schemaProblems(err); msg != "" {
-			return nil, fmt.Errorf("schema: %s", msg)
+			schemaErr = &SchemaError{Problems: msg}
 		}
+	}
+	// fail reports the schema problems first: they explain the rest.
+	fail := func(err error) ([]Metric, error) {
+		if schemaErr != nil {
+			return nil, schemaErr
+		}
+		return nil, err
 	}
 	var d struct {
 		KeyPath              string         `json:"key_path"`
@@ -286,10 +322,10 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 		PerformanceIndicator []string       `json:"performance_indicator_type"`
 	}
 	if err := json.Unmarshal(j, &d); err != nil {
-		return nil, fmt.Errorf("decode definition: %w", err)
+		return fail(fmt.Errorf("decode definition: %w", err))
 	}
 	if d.KeyPath == "" {
-		return nil, errors.New("key_path is empty")
+		return fail(errors.New("key_path is empty"))
 	}
 	status := d.Status
 	if s, ok := legacyStatus[status]; ok {
@@ -301,7 +337,7 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 	}
 	frames, err := timeFrames(d.TimeFrame)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	base := Metric{
 		KeyPath:              d.KeyPath,
@@ -317,10 +353,14 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 		PerformanceIndicator: d.PerformanceIndicator,
 		File:                 name,
 		Legacy:               legacy,
+		ProductSection:       section,
+		ProductStage:         stage,
+		ProductGroup:         scalar(&doc, "product_group"),
+		Milestone:            scalar(&doc, "milestone"),
 	}
 	if _, isArray := d.TimeFrame.([]any); !isArray {
 		base.TimeFrame = frames[0]
-		return []Metric{base}, nil
+		return []Metric{base}, schemaErr
 	}
 	out := make([]Metric, 0, len(frames))
 	for _, tf := range frames {
@@ -329,7 +369,26 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 		m.KeyPath = d.KeyPath + suffix(tf)
 		out = append(out, m)
 	}
-	return out, nil
+	return out, schemaErr
+}
+
+// scalar is the top-level key's scalar value as written in the file (an
+// unquoted milestone 8.10 stays "8.10"), or "" when absent, null or not a
+// scalar.
+func scalar(doc *yaml.Node, key string) string {
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		return ""
+	}
+	m := doc.Content[0].Content
+	for i := 0; i+1 < len(m); i += 2 {
+		if m[i].Value == key {
+			if v := m[i+1]; v.Kind == yaml.ScalarNode && v.Tag != "!!null" {
+				return v.Value
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // suffix is GitLab's key_path suffix for an expanded time frame.
@@ -478,6 +537,7 @@ func (v *Validator) Load(dir string) (*Set, error) {
 		ms, err := v.Parse(rel, data)
 		if err != nil {
 			set.Problems = append(set.Problems, Problem{rel, err.Error()})
+			set.Invalid = append(set.Invalid, ms...)
 			continue
 		}
 		for _, m := range ms {
