@@ -7,9 +7,12 @@
 //	collector send [flags]             collect and submit now, print the DevOps Score
 //	collector run [flags]              weekly schedule + event-tracking endpoints
 //	collector seed --builds N          create and fill the demo instance schema
+//	collector dictionary [--out FILE] [DIR ...]
+//	                                   write the metric dictionary CSV (dim_ping_metric)
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -27,6 +31,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/services/collector/collector"
+	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+	"github.com/serviceping/serviceping/services/collector/internal/dictionary"
 )
 
 func main() {
@@ -39,12 +45,19 @@ func main() {
 	}
 }
 
-const usage = `usage: collector <preview|export|send|run|seed> [flags]
+const usage = `usage: collector <preview|export|send|run|seed|dictionary> [flags]
   preview                print the payload JSON on stdout (logs on stderr)
   export --out FILE      write the payload JSON for manual upload
   send                   collect and submit now; print the DevOps Score
   run                    daemon: weekly submission + event-tracking endpoints
   seed --builds N        create the demo instance schema and fill it (DATABASE_URL)
+  dictionary [--out FILE] [DIR ...]
+                         write the metric dictionary CSV (dbt seed dim_ping_metric, one row
+                         per key_path) from the definition files under each DIR, the first
+                         DIR winning a key_path defined twice; on stdout without --out.
+                         Default DIRs, under the repository root (the directory holding
+                         go.work): testdata/collector/metrics testdata/gitlab/metrics
+                         The repository's seed: --out dbt/seeds/dim_ping_metric.csv
 `
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -60,7 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	configFile := fs.String("config", os.Getenv("COLLECTOR_CONFIG"), "YAML config file (instance, settings, license_file, privacy, ...)")
-	out := fs.String("out", "", "export: output file")
+	out := fs.String("out", "", "export, dictionary: output file")
 	builds := fs.Int("builds", 100_000, "seed: rows in ci_builds (other tables scale from it)")
 	var flagCfg collector.Config
 	fs.StringVar(&flagCfg.DefinitionsDir, "definitions", "", "metric definitions directory (COLLECTOR_DEFINITIONS)")
@@ -99,6 +112,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	if cmd == "seed" {
 		return seed(ctx, cfg.DatabaseURL, *builds, log)
+	}
+	if cmd == "dictionary" {
+		return writeDictionary(fs.Args(), *out, cfg.SchemaDir, stdout, log)
 	}
 	deps := collector.Deps{Log: log}
 	if cmd == "run" {
@@ -223,5 +239,57 @@ func seed(ctx context.Context, dbURL string, builds int, log *slog.Logger) error
 		return err
 	}
 	log.Info("instance seeded", "ci_builds", c.Builds, "users", c.Users, "projects", c.Projects, "elapsed", time.Since(start))
+	return nil
+}
+
+// writeDictionary writes the metric dictionary of the definitions under
+// dirs (default: the repository's) to out, or stdout when out is empty.
+// Rejected definitions and key paths defined twice are logged, not fatal.
+func writeDictionary(dirs []string, out, schemaDir string, stdout io.Writer, log *slog.Logger) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root := dictionary.RepositoryRoot(wd)
+	if len(dirs) == 0 {
+		dirs = dictionary.DefaultDirs()
+	} else {
+		for i, d := range dirs {
+			if !filepath.IsAbs(d) {
+				dirs[i] = filepath.Join(wd, d)
+			}
+		}
+	}
+	v, err := definitions.NewValidator(schemaDir)
+	if err != nil {
+		return err
+	}
+	sources, problems, err := dictionary.Load(v, root, dirs)
+	if err != nil {
+		return err
+	}
+	for _, p := range problems {
+		if p.Included {
+			log.Warn("definition fails the schema, listed as decoded", "file", p.File, "reason", p.Reason)
+		} else {
+			log.Warn("definition left out", "file", p.File, "reason", p.Reason)
+		}
+	}
+	rows, conflicts := dictionary.Build(sources)
+	for _, c := range conflicts {
+		log.Warn("key_path defined twice, first kept", "key_path", c.KeyPath, "kept", c.Kept, "dropped", c.Dropped)
+	}
+	var buf bytes.Buffer
+	if err := dictionary.WriteCSV(&buf, rows); err != nil {
+		return err
+	}
+	if out == "" {
+		_, err := stdout.Write(buf.Bytes())
+		return err
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write dictionary: %w", err)
+	}
+	log.Info("dictionary written", "file", out, "rows", len(rows), "conflicts", len(conflicts), "problems", len(problems))
 	return nil
 }
