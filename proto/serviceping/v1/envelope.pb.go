@@ -113,7 +113,12 @@ type RawPing struct {
 	// Set when an operator asks for the ping to be enriched again
 	// (serviceping reenrich): it makes the re-published messages distinct from
 	// the original ones for JetStream's duplicate window.
-	ReenrichId    string `protobuf:"bytes,10,opt,name=reenrich_id,json=reenrichId,proto3" json:"reenrich_id,omitempty"`
+	ReenrichId string `protobuf:"bytes,10,opt,name=reenrich_id,json=reenrichId,proto3" json:"reenrich_id,omitempty"`
+	// What the DevOps Score remembers of this ping (its counters) and the
+	// score the gateway answered with it (absent for an instance's first
+	// ping, or when no score could be computed). The enricher records it in
+	// the instance's state; absent when the gateway does not score.
+	Devops        *DevOpsScoreEntry `protobuf:"bytes,11,opt,name=devops,proto3" json:"devops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -218,6 +223,125 @@ func (x *RawPing) GetReenrichId() string {
 	return ""
 }
 
+func (x *RawPing) GetDevops() *DevOpsScoreEntry {
+	if x != nil {
+		return x.Devops
+	}
+	return nil
+}
+
+// DevOpsScore is the Conversational Development Index answered to an
+// instance (conv_index): for each of GitLab's ten features the leader's
+// value, the instance's value and the instance's percentage of the leader.
+// The formula is in docs/devops-score.md.
+type DevOpsScore struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The earlier ping of the instance the growth was measured against.
+	PreviousPingId     string                 `protobuf:"bytes,1,opt,name=previous_ping_id,json=previousPingId,proto3" json:"previous_ping_id,omitempty"`
+	PreviousRecordedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=previous_recorded_at,json=previousRecordedAt,proto3" json:"previous_recorded_at,omitempty"`
+	// active_user_count as the formula used it (0 when absent).
+	ActiveUserCount int64 `protobuf:"varint,3,opt,name=active_user_count,json=activeUserCount,proto3" json:"active_user_count,omitempty"`
+	// When the leaders were computed and over how many instances (0: no
+	// leaders known yet).
+	LeadersComputedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=leaders_computed_at,json=leadersComputedAt,proto3" json:"leaders_computed_at,omitempty"`
+	LeadersInstances  uint32                 `protobuf:"varint,5,opt,name=leaders_instances,json=leadersInstances,proto3" json:"leaders_instances,omitempty"`
+	// leader_<f>, instance_<f> and percentage_<f>, ten values each in the
+	// features' order: issues, notes, milestones, boards, merge_requests,
+	// ci_pipelines, environments, deployments, projects_prometheus_active,
+	// service_desk_issues.
+	Leader        []float64 `protobuf:"fixed64,6,rep,packed,name=leader,proto3" json:"leader,omitempty"`
+	Instance      []float64 `protobuf:"fixed64,7,rep,packed,name=instance,proto3" json:"instance,omitempty"`
+	Percentage    []float64 `protobuf:"fixed64,8,rep,packed,name=percentage,proto3" json:"percentage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DevOpsScore) Reset() {
+	*x = DevOpsScore{}
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DevOpsScore) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DevOpsScore) ProtoMessage() {}
+
+func (x *DevOpsScore) ProtoReflect() protoreflect.Message {
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DevOpsScore.ProtoReflect.Descriptor instead.
+func (*DevOpsScore) Descriptor() ([]byte, []int) {
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DevOpsScore) GetPreviousPingId() string {
+	if x != nil {
+		return x.PreviousPingId
+	}
+	return ""
+}
+
+func (x *DevOpsScore) GetPreviousRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PreviousRecordedAt
+	}
+	return nil
+}
+
+func (x *DevOpsScore) GetActiveUserCount() int64 {
+	if x != nil {
+		return x.ActiveUserCount
+	}
+	return 0
+}
+
+func (x *DevOpsScore) GetLeadersComputedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LeadersComputedAt
+	}
+	return nil
+}
+
+func (x *DevOpsScore) GetLeadersInstances() uint32 {
+	if x != nil {
+		return x.LeadersInstances
+	}
+	return 0
+}
+
+func (x *DevOpsScore) GetLeader() []float64 {
+	if x != nil {
+		return x.Leader
+	}
+	return nil
+}
+
+func (x *DevOpsScore) GetInstance() []float64 {
+	if x != nil {
+		return x.Instance
+	}
+	return nil
+}
+
+func (x *DevOpsScore) GetPercentage() []float64 {
+	if x != nil {
+		return x.Percentage
+	}
+	return nil
+}
+
 // License is what the ping says about the instance's license.
 type License struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -239,7 +363,7 @@ type License struct {
 
 func (x *License) Reset() {
 	*x = License{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[1]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -251,7 +375,7 @@ func (x *License) String() string {
 func (*License) ProtoMessage() {}
 
 func (x *License) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[1]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -264,7 +388,7 @@ func (x *License) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use License.ProtoReflect.Descriptor instead.
 func (*License) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{1}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *License) GetMd5() string {
@@ -348,7 +472,7 @@ type Instance struct {
 
 func (x *Instance) Reset() {
 	*x = Instance{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[2]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +484,7 @@ func (x *Instance) String() string {
 func (*Instance) ProtoMessage() {}
 
 func (x *Instance) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[2]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +497,7 @@ func (x *Instance) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Instance.ProtoReflect.Descriptor instead.
 func (*Instance) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{2}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Instance) GetUuid() string {
@@ -449,7 +573,7 @@ type Enrichment struct {
 
 func (x *Enrichment) Reset() {
 	*x = Enrichment{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[3]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -461,7 +585,7 @@ func (x *Enrichment) String() string {
 func (*Enrichment) ProtoMessage() {}
 
 func (x *Enrichment) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[3]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -474,7 +598,7 @@ func (x *Enrichment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Enrichment.ProtoReflect.Descriptor instead.
 func (*Enrichment) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{3}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Enrichment) GetStatus() EnrichmentStatus {
@@ -529,15 +653,17 @@ type EnrichedPing struct {
 	License     *License               `protobuf:"bytes,5,opt,name=license,proto3" json:"license,omitempty"`
 	Enrichment  *Enrichment            `protobuf:"bytes,6,opt,name=enrichment,proto3" json:"enrichment,omitempty"`
 	// The original JSON payload, byte for byte.
-	Payload       []byte `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
-	Source        string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	Payload []byte `protobuf:"bytes,7,opt,name=payload,proto3" json:"payload,omitempty"`
+	Source  string `protobuf:"bytes,8,opt,name=source,proto3" json:"source,omitempty"`
+	// The score answered with the ping (RawPing.devops.answer).
+	DevopsScore   *DevOpsScore `protobuf:"bytes,9,opt,name=devops_score,json=devopsScore,proto3" json:"devops_score,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *EnrichedPing) Reset() {
 	*x = EnrichedPing{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[4]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +675,7 @@ func (x *EnrichedPing) String() string {
 func (*EnrichedPing) ProtoMessage() {}
 
 func (x *EnrichedPing) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[4]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +688,7 @@ func (x *EnrichedPing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnrichedPing.ProtoReflect.Descriptor instead.
 func (*EnrichedPing) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{4}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *EnrichedPing) GetPingId() string {
@@ -621,6 +747,13 @@ func (x *EnrichedPing) GetSource() string {
 	return ""
 }
 
+func (x *EnrichedPing) GetDevopsScore() *DevOpsScore {
+	if x != nil {
+		return x.DevopsScore
+	}
+	return nil
+}
+
 // ErrorReport is published on serviceping.reports.errors for POST /usage_ping_errors.
 type ErrorReport struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -642,7 +775,7 @@ type ErrorReport struct {
 
 func (x *ErrorReport) Reset() {
 	*x = ErrorReport{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[5]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -654,7 +787,7 @@ func (x *ErrorReport) String() string {
 func (*ErrorReport) ProtoMessage() {}
 
 func (x *ErrorReport) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[5]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -667,7 +800,7 @@ func (x *ErrorReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorReport.ProtoReflect.Descriptor instead.
 func (*ErrorReport) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{5}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ErrorReport) GetReportId() string {
@@ -745,7 +878,7 @@ type MetricTiming struct {
 
 func (x *MetricTiming) Reset() {
 	*x = MetricTiming{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[6]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +890,7 @@ func (x *MetricTiming) String() string {
 func (*MetricTiming) ProtoMessage() {}
 
 func (x *MetricTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[6]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +903,7 @@ func (x *MetricTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricTiming.ProtoReflect.Descriptor instead.
 func (*MetricTiming) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{6}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MetricTiming) GetName() string {
@@ -808,7 +941,7 @@ type MetricTimings struct {
 
 func (x *MetricTimings) Reset() {
 	*x = MetricTimings{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[7]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +953,7 @@ func (x *MetricTimings) String() string {
 func (*MetricTimings) ProtoMessage() {}
 
 func (x *MetricTimings) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[7]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +966,7 @@ func (x *MetricTimings) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricTimings.ProtoReflect.Descriptor instead.
 func (*MetricTimings) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{7}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MetricTimings) GetReportId() string {
@@ -890,7 +1023,7 @@ type DeadLetter struct {
 
 func (x *DeadLetter) Reset() {
 	*x = DeadLetter{}
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[8]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1035,7 @@ func (x *DeadLetter) String() string {
 func (*DeadLetter) ProtoMessage() {}
 
 func (x *DeadLetter) ProtoReflect() protoreflect.Message {
-	mi := &file_serviceping_v1_envelope_proto_msgTypes[8]
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1048,7 @@ func (x *DeadLetter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeadLetter.ProtoReflect.Descriptor instead.
 func (*DeadLetter) Descriptor() ([]byte, []int) {
-	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{8}
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DeadLetter) GetConsumer() string {
@@ -974,11 +1107,158 @@ func (x *DeadLetter) GetDeliveries() uint64 {
 	return 0
 }
 
+// DevOpsScoreState is what the gateways remember of an instance between its
+// pings (key-value bucket serviceping_devops_score, key instance.<uuid>);
+// it is never published on a stream.
+type DevOpsScoreState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most recent pings, oldest first.
+	Pings         []*DevOpsScoreEntry `protobuf:"bytes,1,rep,name=pings,proto3" json:"pings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DevOpsScoreState) Reset() {
+	*x = DevOpsScoreState{}
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DevOpsScoreState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DevOpsScoreState) ProtoMessage() {}
+
+func (x *DevOpsScoreState) ProtoReflect() protoreflect.Message {
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DevOpsScoreState.ProtoReflect.Descriptor instead.
+func (*DevOpsScoreState) Descriptor() ([]byte, []int) {
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DevOpsScoreState) GetPings() []*DevOpsScoreEntry {
+	if x != nil {
+		return x.Pings
+	}
+	return nil
+}
+
+// DevOpsScoreEntry is one remembered ping.
+type DevOpsScoreEntry struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	PingId     string                 `protobuf:"bytes,1,opt,name=ping_id,json=pingId,proto3" json:"ping_id,omitempty"`
+	RecordedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=recorded_at,json=recordedAt,proto3" json:"recorded_at,omitempty"`
+	// active_user_count; has_active_users is false when the ping had none.
+	ActiveUsers    float64 `protobuf:"fixed64,3,opt,name=active_users,json=activeUsers,proto3" json:"active_users,omitempty"`
+	HasActiveUsers bool    `protobuf:"varint,4,opt,name=has_active_users,json=hasActiveUsers,proto3" json:"has_active_users,omitempty"`
+	// The counters the score reads (counts.<feature> in feature order, then
+	// counts.projects); bit i of counters_present says whether counter i was
+	// in the ping.
+	Counters        []float64 `protobuf:"fixed64,5,rep,packed,name=counters,proto3" json:"counters,omitempty"`
+	CountersPresent uint32    `protobuf:"varint,6,opt,name=counters_present,json=countersPresent,proto3" json:"counters_present,omitempty"`
+	// The score answered the first time the ping was seen; absent when it
+	// was answered with usage_data_id only.
+	Answer        *DevOpsScore `protobuf:"bytes,7,opt,name=answer,proto3" json:"answer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DevOpsScoreEntry) Reset() {
+	*x = DevOpsScoreEntry{}
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DevOpsScoreEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DevOpsScoreEntry) ProtoMessage() {}
+
+func (x *DevOpsScoreEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_serviceping_v1_envelope_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DevOpsScoreEntry.ProtoReflect.Descriptor instead.
+func (*DevOpsScoreEntry) Descriptor() ([]byte, []int) {
+	return file_serviceping_v1_envelope_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DevOpsScoreEntry) GetPingId() string {
+	if x != nil {
+		return x.PingId
+	}
+	return ""
+}
+
+func (x *DevOpsScoreEntry) GetRecordedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RecordedAt
+	}
+	return nil
+}
+
+func (x *DevOpsScoreEntry) GetActiveUsers() float64 {
+	if x != nil {
+		return x.ActiveUsers
+	}
+	return 0
+}
+
+func (x *DevOpsScoreEntry) GetHasActiveUsers() bool {
+	if x != nil {
+		return x.HasActiveUsers
+	}
+	return false
+}
+
+func (x *DevOpsScoreEntry) GetCounters() []float64 {
+	if x != nil {
+		return x.Counters
+	}
+	return nil
+}
+
+func (x *DevOpsScoreEntry) GetCountersPresent() uint32 {
+	if x != nil {
+		return x.CountersPresent
+	}
+	return 0
+}
+
+func (x *DevOpsScoreEntry) GetAnswer() *DevOpsScore {
+	if x != nil {
+		return x.Answer
+	}
+	return nil
+}
+
 var File_serviceping_v1_envelope_proto protoreflect.FileDescriptor
 
 const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"\n" +
-	"\x1dserviceping/v1/envelope.proto\x12\x0eserviceping.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x02\n" +
+	"\x1dserviceping/v1/envelope.proto\x12\x0eserviceping.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x03\n" +
 	"\aRawPing\x12\x17\n" +
 	"\aping_id\x18\x01 \x01(\tR\x06pingId\x12\"\n" +
 	"\rusage_data_id\x18\x02 \x01(\x03R\vusageDataId\x12\x12\n" +
@@ -994,7 +1274,19 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"user_agent\x18\t \x01(\tR\tuserAgent\x12\x1f\n" +
 	"\vreenrich_id\x18\n" +
 	" \x01(\tR\n" +
-	"reenrichId\"\xf1\x01\n" +
+	"reenrichId\x128\n" +
+	"\x06devops\x18\v \x01(\v2 .serviceping.v1.DevOpsScoreEntryR\x06devops\"\xfe\x02\n" +
+	"\vDevOpsScore\x12(\n" +
+	"\x10previous_ping_id\x18\x01 \x01(\tR\x0epreviousPingId\x12L\n" +
+	"\x14previous_recorded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x12previousRecordedAt\x12*\n" +
+	"\x11active_user_count\x18\x03 \x01(\x03R\x0factiveUserCount\x12J\n" +
+	"\x13leaders_computed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x11leadersComputedAt\x12+\n" +
+	"\x11leaders_instances\x18\x05 \x01(\rR\x10leadersInstances\x12\x16\n" +
+	"\x06leader\x18\x06 \x03(\x01R\x06leader\x12\x1a\n" +
+	"\binstance\x18\a \x03(\x01R\binstance\x12\x1e\n" +
+	"\n" +
+	"percentage\x18\b \x03(\x01R\n" +
+	"percentage\"\xf1\x01\n" +
 	"\aLicense\x12\x10\n" +
 	"\x03md5\x18\x01 \x01(\tR\x03md5\x12\x16\n" +
 	"\x06sha256\x18\x02 \x01(\tR\x06sha256\x12\x0e\n" +
@@ -1027,7 +1319,7 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"\venriched_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"enrichedAt\x12\x1f\n" +
 	"\vreenrich_id\x18\x06 \x01(\tR\n" +
-	"reenrichId\"\xdf\x02\n" +
+	"reenrichId\"\x9f\x03\n" +
 	"\fEnrichedPing\x12\x17\n" +
 	"\aping_id\x18\x01 \x01(\tR\x06pingId\x12\"\n" +
 	"\rusage_data_id\x18\x02 \x01(\x03R\vusageDataId\x12;\n" +
@@ -1039,7 +1331,8 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"enrichment\x18\x06 \x01(\v2\x1a.serviceping.v1.EnrichmentR\n" +
 	"enrichment\x12\x18\n" +
 	"\apayload\x18\a \x01(\fR\apayload\x12\x16\n" +
-	"\x06source\x18\b \x01(\tR\x06source\"\x8b\x02\n" +
+	"\x06source\x18\b \x01(\tR\x06source\x12>\n" +
+	"\fdevops_score\x18\t \x01(\v2\x1b.serviceping.v1.DevOpsScoreR\vdevopsScore\"\x8b\x02\n" +
 	"\vErrorReport\x12\x1b\n" +
 	"\treport_id\x18\x01 \x01(\tR\breportId\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x1a\n" +
@@ -1073,7 +1366,18 @@ const file_serviceping_v1_envelope_proto_rawDesc = "" +
 	"\x06msg_id\x18\a \x01(\tR\x05msgId\x12\x1e\n" +
 	"\n" +
 	"deliveries\x18\b \x01(\x04R\n" +
-	"deliveries*\xd1\x01\n" +
+	"deliveries\"J\n" +
+	"\x10DevOpsScoreState\x126\n" +
+	"\x05pings\x18\x01 \x03(\v2 .serviceping.v1.DevOpsScoreEntryR\x05pings\"\xb1\x02\n" +
+	"\x10DevOpsScoreEntry\x12\x17\n" +
+	"\aping_id\x18\x01 \x01(\tR\x06pingId\x12;\n" +
+	"\vrecorded_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"recordedAt\x12!\n" +
+	"\factive_users\x18\x03 \x01(\x01R\vactiveUsers\x12(\n" +
+	"\x10has_active_users\x18\x04 \x01(\bR\x0ehasActiveUsers\x12\x1a\n" +
+	"\bcounters\x18\x05 \x03(\x01R\bcounters\x12)\n" +
+	"\x10counters_present\x18\x06 \x01(\rR\x0fcountersPresent\x123\n" +
+	"\x06answer\x18\a \x01(\v2\x1b.serviceping.v1.DevOpsScoreR\x06answer*\xd1\x01\n" +
 	"\x10EnrichmentStatus\x12!\n" +
 	"\x1dENRICHMENT_STATUS_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19ENRICHMENT_STATUS_MATCHED\x10\x01\x12\x1d\n" +
@@ -1095,38 +1399,48 @@ func file_serviceping_v1_envelope_proto_rawDescGZIP() []byte {
 }
 
 var file_serviceping_v1_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_serviceping_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_serviceping_v1_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_serviceping_v1_envelope_proto_goTypes = []any{
 	(EnrichmentStatus)(0),         // 0: serviceping.v1.EnrichmentStatus
 	(*RawPing)(nil),               // 1: serviceping.v1.RawPing
-	(*License)(nil),               // 2: serviceping.v1.License
-	(*Instance)(nil),              // 3: serviceping.v1.Instance
-	(*Enrichment)(nil),            // 4: serviceping.v1.Enrichment
-	(*EnrichedPing)(nil),          // 5: serviceping.v1.EnrichedPing
-	(*ErrorReport)(nil),           // 6: serviceping.v1.ErrorReport
-	(*MetricTiming)(nil),          // 7: serviceping.v1.MetricTiming
-	(*MetricTimings)(nil),         // 8: serviceping.v1.MetricTimings
-	(*DeadLetter)(nil),            // 9: serviceping.v1.DeadLetter
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*DevOpsScore)(nil),           // 2: serviceping.v1.DevOpsScore
+	(*License)(nil),               // 3: serviceping.v1.License
+	(*Instance)(nil),              // 4: serviceping.v1.Instance
+	(*Enrichment)(nil),            // 5: serviceping.v1.Enrichment
+	(*EnrichedPing)(nil),          // 6: serviceping.v1.EnrichedPing
+	(*ErrorReport)(nil),           // 7: serviceping.v1.ErrorReport
+	(*MetricTiming)(nil),          // 8: serviceping.v1.MetricTiming
+	(*MetricTimings)(nil),         // 9: serviceping.v1.MetricTimings
+	(*DeadLetter)(nil),            // 10: serviceping.v1.DeadLetter
+	(*DevOpsScoreState)(nil),      // 11: serviceping.v1.DevOpsScoreState
+	(*DevOpsScoreEntry)(nil),      // 12: serviceping.v1.DevOpsScoreEntry
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_serviceping_v1_envelope_proto_depIdxs = []int32{
-	10, // 0: serviceping.v1.RawPing.received_at:type_name -> google.protobuf.Timestamp
-	10, // 1: serviceping.v1.Instance.recorded_at:type_name -> google.protobuf.Timestamp
-	0,  // 2: serviceping.v1.Enrichment.status:type_name -> serviceping.v1.EnrichmentStatus
-	10, // 3: serviceping.v1.Enrichment.enriched_at:type_name -> google.protobuf.Timestamp
-	10, // 4: serviceping.v1.EnrichedPing.received_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: serviceping.v1.EnrichedPing.instance:type_name -> serviceping.v1.Instance
-	2,  // 6: serviceping.v1.EnrichedPing.license:type_name -> serviceping.v1.License
-	4,  // 7: serviceping.v1.EnrichedPing.enrichment:type_name -> serviceping.v1.Enrichment
-	10, // 8: serviceping.v1.ErrorReport.received_at:type_name -> google.protobuf.Timestamp
-	7,  // 9: serviceping.v1.MetricTimings.metrics:type_name -> serviceping.v1.MetricTiming
-	10, // 10: serviceping.v1.MetricTimings.received_at:type_name -> google.protobuf.Timestamp
-	10, // 11: serviceping.v1.DeadLetter.failed_at:type_name -> google.protobuf.Timestamp
-	12, // [12:12] is the sub-list for method output_type
-	12, // [12:12] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	13, // 0: serviceping.v1.RawPing.received_at:type_name -> google.protobuf.Timestamp
+	12, // 1: serviceping.v1.RawPing.devops:type_name -> serviceping.v1.DevOpsScoreEntry
+	13, // 2: serviceping.v1.DevOpsScore.previous_recorded_at:type_name -> google.protobuf.Timestamp
+	13, // 3: serviceping.v1.DevOpsScore.leaders_computed_at:type_name -> google.protobuf.Timestamp
+	13, // 4: serviceping.v1.Instance.recorded_at:type_name -> google.protobuf.Timestamp
+	0,  // 5: serviceping.v1.Enrichment.status:type_name -> serviceping.v1.EnrichmentStatus
+	13, // 6: serviceping.v1.Enrichment.enriched_at:type_name -> google.protobuf.Timestamp
+	13, // 7: serviceping.v1.EnrichedPing.received_at:type_name -> google.protobuf.Timestamp
+	4,  // 8: serviceping.v1.EnrichedPing.instance:type_name -> serviceping.v1.Instance
+	3,  // 9: serviceping.v1.EnrichedPing.license:type_name -> serviceping.v1.License
+	5,  // 10: serviceping.v1.EnrichedPing.enrichment:type_name -> serviceping.v1.Enrichment
+	2,  // 11: serviceping.v1.EnrichedPing.devops_score:type_name -> serviceping.v1.DevOpsScore
+	13, // 12: serviceping.v1.ErrorReport.received_at:type_name -> google.protobuf.Timestamp
+	8,  // 13: serviceping.v1.MetricTimings.metrics:type_name -> serviceping.v1.MetricTiming
+	13, // 14: serviceping.v1.MetricTimings.received_at:type_name -> google.protobuf.Timestamp
+	13, // 15: serviceping.v1.DeadLetter.failed_at:type_name -> google.protobuf.Timestamp
+	12, // 16: serviceping.v1.DevOpsScoreState.pings:type_name -> serviceping.v1.DevOpsScoreEntry
+	13, // 17: serviceping.v1.DevOpsScoreEntry.recorded_at:type_name -> google.protobuf.Timestamp
+	2,  // 18: serviceping.v1.DevOpsScoreEntry.answer:type_name -> serviceping.v1.DevOpsScore
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_serviceping_v1_envelope_proto_init() }
@@ -1140,7 +1454,7 @@ func file_serviceping_v1_envelope_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_serviceping_v1_envelope_proto_rawDesc), len(file_serviceping_v1_envelope_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/serviceping/serviceping/pkg/consume"
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/enricher/internal/cache"
@@ -67,6 +68,9 @@ type Enricher struct {
 	crmGuard *guard.Guard
 	// checks are probed once at start (reachability is logged, not required).
 	checks map[string]func(context.Context) error
+	// devops remembers each ping for the DevOps Score of the instance's
+	// next one (docs/devops-score.md).
+	devops devopsscore.Opener
 
 	closeOnce sync.Once
 	closers   []func()
@@ -124,7 +128,7 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 			return nil, fmt.Errorf("register enricher metrics: %w", err)
 		}
 	}
-	e := &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}}
+	e := &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}, devops: devopsscore.Opener{JS: deps.JS}}
 	if err := e.wire(deps.Registerer); err != nil {
 		e.Close()
 		return nil, err
@@ -347,6 +351,9 @@ func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return err
 	}
+	if err := e.remember(ctx, &raw); err != nil {
+		return err
+	}
 	data, err := proto.Marshal(out)
 	if err != nil {
 		return consume.Permanent(fmt.Errorf("marshal enriched ping %s: %w", out.PingId, err))
@@ -372,6 +379,26 @@ func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
 	e.metrics.enrichments.WithLabelValues(StatusName(st)).Inc()
 	if st == servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED {
 		e.log.Warn("enrichment failed; ping listed for re-enrichment", "ping_id", out.PingId, "reason", out.Enrichment.Reason)
+	}
+	return nil
+}
+
+// remember records the ping in its instance's DevOps Score state, as the
+// gateway described it in the envelope, before the enriched ping goes out:
+// a redelivery remembers it again, which changes nothing.
+func (e *Enricher) remember(ctx context.Context, raw *servicepingv1.RawPing) error {
+	if raw.GetDevops() == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PublishTimeout)
+	defer cancel()
+	store, err := e.devops.Store(ctx)
+	if err != nil {
+		return err
+	}
+	snap, answer := devopsscore.EntryFromProto(raw.GetDevops())
+	if err := store.Remember(ctx, raw.GetUuid(), snap, answer); err != nil {
+		return fmt.Errorf("remember ping %s for the devops score: %w", raw.GetPingId(), err)
 	}
 	return nil
 }
@@ -485,8 +512,9 @@ func build(raw *servicepingv1.RawPing, now time.Time) (*servicepingv1.EnrichedPi
 			EnrichedAt: timestamppb.New(now),
 			ReenrichId: raw.ReenrichId,
 		},
-		Payload: raw.Payload,
-		Source:  raw.Source,
+		Payload:     raw.Payload,
+		Source:      raw.Source,
+		DevopsScore: raw.GetDevops().GetAnswer(),
 	}, f, nil
 }
 

@@ -2,6 +2,9 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -9,7 +12,9 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
 // pingStream yields distinct full-size pings cheaply: one generated ping
@@ -29,15 +34,19 @@ func newPingStream(b *testing.B) *pingStream {
 	if err != nil {
 		b.Fatal(err)
 	}
-	body := gen.JSON(pinggen.Spec{Instance: 5})
-	key := []byte(`"recorded_at":"`)
-	i := bytes.Index(body, key)
-	if i < 0 {
-		b.Fatal("no recorded_at")
+	// GitLab's own order: recorded_at and uuid open the payload.
+	p := gen.Ping(pinggen.Spec{Instance: 5})
+	uuid := p["uuid"].(string)
+	delete(p, "recorded_at")
+	delete(p, "uuid")
+	rest, err := json.Marshal(p)
+	if err != nil {
+		b.Fatal(err)
 	}
-	start := i + len(key)
-	end := start + bytes.IndexByte(body[start:], '"')
-	s := &pingStream{prefix: body[:start], suffix: body[end:]}
+	s := &pingStream{
+		prefix: []byte(`{"recorded_at":"`),
+		suffix: append([]byte(`","uuid":"`+uuid+`",`), rest[1:]...),
+	}
 	s.gzPrefix = gzipBytes(b, s.prefix)
 	s.gzSuffix = gzipBytes(b, s.suffix)
 	return s
@@ -71,15 +80,21 @@ func (s *pingStream) gzip() []byte {
 
 // BenchmarkUsageData is the whole request path: HTTP request, body read
 // (and gunzip), validation, protobuf envelope, JetStream publish to an
-// embedded file-backed server, PubAck, 201.
+// embedded file-backed server, PubAck, 201 — with the DevOps Score off and
+// on (the instance's state, five remembered earlier pings as the enricher
+// leaves it, read before the publish; every ping is scored).
 func BenchmarkUsageData(b *testing.B) {
 	for _, tc := range []struct {
-		name string
-		gz   bool
-	}{{"plain", false}, {"gzip", true}} {
+		name  string
+		gz    bool
+		score bool
+	}{{"plain/score=off", false, false}, {"plain/score=on", false, true}, {"gzip/score=off", true, false}, {"gzip/score=on", true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			h := newHarness(b, nil)
+			h := newHarness(b, func(c *gateway.Config, _ *gateway.Deps) { c.DevOpsScore = tc.score })
 			s := newPingStream(b)
+			if tc.score {
+				rememberEarlierPings(b, h, s)
+			}
 			b.SetBytes(int64(len(s.prefix) + len(s.suffix) + 23))
 			b.ReportAllocs()
 			var wire int
@@ -99,11 +114,50 @@ func BenchmarkUsageData(b *testing.B) {
 				if rec.Code != http.StatusCreated {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
+				if tc.score && n > 0 && !bytes.Contains(rec.Body.Bytes(), []byte("percentage_issues")) {
+					b.Fatalf("no score answered: %s", rec.Body)
+				}
 				n++
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "pings/s")
 			b.ReportMetric(float64(wire), "wire_bytes")
 		})
+	}
+}
+
+// rememberEarlierPings stores five pings of the stream's instance, a week
+// apart before pinggen.Epoch, in the DevOps Score state, with leaders.
+func rememberEarlierPings(b *testing.B, h *harness, s *pingStream) {
+	ctx := context.Background()
+	var uuid struct {
+		UUID string `json:"uuid"`
+	}
+	if err := json.Unmarshal(s.plain(), &uuid); err != nil {
+		b.Fatal(err)
+	}
+	store, err := (&devopsscore.Opener{JS: h.js}).Store(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for w := 5; w > 0; w-- {
+		var snap devopsscore.Snapshot
+		snap.PingID = fmt.Sprintf("earlier-%d", w)
+		snap.RecordedAt = pinggen.Epoch.Add(-time.Duration(w) * 7 * 24 * time.Hour)
+		snap.SetActiveUsers(100)
+		for i := range devopsscore.NumCounters {
+			snap.SetCounter(i, float64(1000-w*10))
+		}
+		var score devopsscore.Score
+		if err := store.Remember(ctx, uuid.UUID, snap, &score); err != nil {
+			b.Fatal(err)
+		}
+	}
+	leaders := devopsscore.Leaders{ComputedAt: time.Now(), Instances: 10}
+	for f := range leaders.Values {
+		leaders.Values[f] = 5
+	}
+	if err := store.SetLeaders(ctx, leaders); err != nil {
+		b.Fatal(err)
 	}
 }
 

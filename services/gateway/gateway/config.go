@@ -49,6 +49,15 @@ type Config struct {
 	// entry (only behind a proxy that sets it).
 	TrustForwardedFor bool `env:"GATEWAY_TRUST_FORWARDED_FOR, default=false"`
 
+	// DevOpsScore answers the DevOps Score (conv_index's 30 fields) to every
+	// ping after an instance's first (docs/devops-score.md).
+	DevOpsScore bool `env:"GATEWAY_DEVOPS_SCORE, default=true"`
+	// DevOpsTimeout bounds each read or write of the score's key-value
+	// bucket; past it the ping is answered with usage_data_id only.
+	DevOpsTimeout time.Duration `env:"GATEWAY_DEVOPS_TIMEOUT, default=250ms"`
+	// DevOpsLeadersTTL is how long the leaders are cached between reads.
+	DevOpsLeadersTTL time.Duration `env:"GATEWAY_DEVOPS_LEADERS_TTL, default=1m"`
+
 	// ReadTimeout bounds reading one request, headers and body (Run only).
 	ReadTimeout time.Duration `env:"GATEWAY_READ_TIMEOUT, default=60s"`
 	// ShutdownTimeout bounds the graceful drain of in-flight requests (Run only).
@@ -73,6 +82,9 @@ func DefaultConfig() Config {
 		RatePerIP:            50,
 		BurstPerIP:           500,
 		RateLimitKeys:        100_000,
+		DevOpsScore:          true,
+		DevOpsTimeout:        250 * time.Millisecond,
+		DevOpsLeadersTTL:     time.Minute,
 		ReadTimeout:          60 * time.Second,
 		ShutdownTimeout:      20 * time.Second,
 	}
@@ -122,6 +134,12 @@ func (c Config) Validate() error {
 	}
 	if (c.RatePerUUID > 0 || c.RatePerIP > 0) && c.RateLimitKeys < 1 {
 		errs = append(errs, fmt.Errorf("GATEWAY_RATE_LIMIT_KEYS %d must be positive", c.RateLimitKeys))
+	}
+	if c.DevOpsScore && c.DevOpsTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("GATEWAY_DEVOPS_TIMEOUT %s must be positive", c.DevOpsTimeout))
+	}
+	if c.DevOpsLeadersTTL < 0 {
+		errs = append(errs, fmt.Errorf("GATEWAY_DEVOPS_LEADERS_TTL %s must not be negative", c.DevOpsLeadersTTL))
 	}
 	if c.ReadTimeout < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("GATEWAY_READ_TIMEOUT and GATEWAY_SHUTDOWN_TIMEOUT must not be negative"))

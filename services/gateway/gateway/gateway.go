@@ -30,6 +30,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
@@ -68,6 +69,7 @@ type Gateway struct {
 	perUUID  *keyedLimiter
 	perIP    *keyedLimiter
 	handler  http.Handler
+	scores   *scorer      // nil when the DevOps Score is off
 	lastWarn atomic.Int64 // unix nanos of the last publish-failure log
 }
 
@@ -111,6 +113,9 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.m, g.gatherer = m, gat
+	if cfg.DevOpsScore {
+		g.scores = &scorer{bucket: devopsscore.Opener{JS: deps.JS}, timeout: cfg.DevOpsTimeout, ttl: cfg.DevOpsLeadersTTL, now: g.now}
+	}
 	if g.nc != nil && g.nc.IsConnected() && g.nc.MaxPayload() < cfg.MaxDecompressedBytes+64<<10 {
 		g.log.Warn("nats max payload is below the decompressed body limit; bigger pings will get 413",
 			"nats_max_payload", g.nc.MaxPayload(), "max_decompressed_bytes", cfg.MaxDecompressedBytes)
@@ -331,49 +336,79 @@ func (g *Gateway) usageData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer done()
-	id, apiErr := g.acceptPing(r.Context(), b, info, "api", "/usage_data")
+	a, apiErr := g.acceptPing(r.Context(), b, info, "api", "/usage_data")
 	if apiErr != nil {
 		g.fail(w, r, apiErr)
 		return
 	}
-	writeJSON(w, http.StatusCreated, convIndex{ConvIndex: usageDataID{UsageDataID: id}})
+	writeJSONBytes(w, http.StatusCreated, a.convIndex())
 }
 
-type convIndex struct {
-	ConvIndex usageDataID `json:"conv_index"`
+// accepted is the answer to an accepted ping.
+type accepted struct {
+	usageDataID int64
+	score       *devopsscore.Score // nil: usage_data_id only
 }
 
-type usageDataID struct {
-	UsageDataID int64 `json:"usage_data_id"`
+// convIndex is the 201 body: {"conv_index": {...}}.
+func (a accepted) convIndex() []byte {
+	b := make([]byte, 0, 1280)
+	b = append(b, `{"conv_index":`...)
+	b = devopsscore.AppendConvIndex(b, a.usageDataID, a.score)
+	return append(b, '}')
 }
 
-// acceptPing validates and publishes one ping and returns its usage_data_id.
-func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, route string) (int64, *apiError) {
-	p, err := payload.DecodePing(b.data, g.limits)
+// acceptPing validates, scores and publishes one ping.
+func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, route string) (accepted, *apiError) {
+	// The instance's DevOps Score state is read while the body is validated.
+	var prefetched <-chan known
+	var onUUID func(string)
+	if g.scores != nil {
+		onUUID = func(uuid string) { prefetched = g.scores.prefetch(ctx, uuid) }
+	}
+	p, err := payload.DecodePingNotify(b.data, g.limits, onUUID)
 	if err != nil {
-		return 0, fromPayload(err)
+		return accepted{}, fromPayload(err)
 	}
 	if ok, wait := g.perUUID.allow(p.UUID, g.now()); !ok {
-		return 0, &apiError{status: http.StatusTooManyRequests, code: codeRateLimited,
+		return accepted{}, &apiError{status: http.StatusTooManyRequests, code: codeRateLimited,
 			message: "too many requests for this instance uuid", retryAfter: wait}
 	}
 	pingID := ping.ID(p.UUID, p.RecordedAt)
 	usageID, err := ping.UsageDataID(pingID)
 	if err != nil {
 		g.log.Error("derive usage data id", "err", err)
-		return 0, &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error"}
+		return accepted{}, &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error"}
 	}
+	a := accepted{usageDataID: usageID}
 	msg := &servicepingv1.RawPing{
 		PingId: pingID, UsageDataId: usageID, Uuid: p.UUID, RecordedAt: p.RecordedAt,
 		ReceivedAt: timestamppb.New(g.now()), Payload: b.data, Source: source,
 		SourceIp: info.sourceIP, UserAgent: info.userAgent,
 	}
+	var scoreOutcome string
+	if prefetched != nil {
+		snap := p.Score
+		snap.PingID = pingID
+		k := <-prefetched
+		var dec devopsscore.Decision
+		if k.ok {
+			dec = k.state.Decide(snap, k.leaders)
+		}
+		a.score, scoreOutcome = dec.Score, outcome(dec, k.ok)
+		// The enricher remembers the ping (with what it was answered) for
+		// the instance's next ping and for a resubmission of this one.
+		msg.Devops = devopsscore.EntryProto(snap, dec.Score)
+	}
 	if apiErr := g.publish(ctx, streams.SubjectRaw, streams.Pings, pingID, msg); apiErr != nil {
-		return 0, apiErr
+		return accepted{}, apiErr
 	}
 	g.m.payloadBytes.WithLabelValues(route, "wire").Observe(float64(b.wireLen))
 	g.m.payloadBytes.WithLabelValues(route, "decoded").Observe(float64(len(b.data)))
-	return usageID, nil
+	if scoreOutcome != "" {
+		g.m.devopsScores.WithLabelValues(scoreOutcome).Inc()
+	}
+	return a, nil
 }
 
 var marshal = proto.MarshalOptions{}

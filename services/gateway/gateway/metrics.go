@@ -14,6 +14,7 @@ type metrics struct {
 	inflight        prometheus.Gauge
 	rejections      *prometheus.CounterVec // reason
 	duplicates      *prometheus.CounterVec // subject
+	devopsScores    *prometheus.CounterVec // outcome
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -50,8 +51,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "serviceping", Subsystem: "gateway", Name: "duplicates_total",
 			Help: "Accepted resubmissions JetStream recognised by their message id.",
 		}, []string{"subject"}),
+		devopsScores: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "gateway", Name: "devops_scores_total",
+			Help: "Accepted pings by DevOps Score outcome: scored, first_ping (usage_data_id only), resubmitted " +
+				"(the first answer again), unavailable (state unreadable: usage_data_id only).",
+		}, []string{"outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.payloadBytes, m.publishDuration, m.inflight, m.rejections, m.duplicates} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.payloadBytes, m.publishDuration, m.inflight, m.rejections, m.duplicates, m.devopsScores} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register gateway metrics: %w", err)
 		}

@@ -132,16 +132,16 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer b.release()
-		id, apiErr := g.acceptPing(r.Context(), b, info, "upload", "/usage_data/upload")
+		a, apiErr := g.acceptPing(r.Context(), b, info, "upload", "/usage_data/upload")
 		if apiErr != nil {
 			fail(apiErr)
 			return
 		}
 		if wantsJSON(r) {
-			writeJSON(w, http.StatusCreated, convIndex{ConvIndex: usageDataID{UsageDataID: id}})
+			writeJSONBytes(w, http.StatusCreated, a.convIndex())
 			return
 		}
-		renderHTML(w, http.StatusCreated, "created", page{Title: "Payload received", UsageDataID: id})
+		renderHTML(w, http.StatusCreated, "created", page{Title: "Payload received", UsageDataID: a.usageDataID})
 		return
 	}
 }

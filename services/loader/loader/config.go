@@ -67,6 +67,9 @@ type Config struct {
 	NakDelayMax time.Duration `env:"LOADER_NAK_DELAY_MAX, default=1m"`
 	// ShutdownTimeout bounds the final flush when Run's context ends.
 	ShutdownTimeout time.Duration `env:"LOADER_SHUTDOWN_TIMEOUT, default=30s"`
+	// DevOpsLeadersInterval is how often the DevOps Score leaders are
+	// recomputed from the warehouse (0: never; docs/devops-score.md).
+	DevOpsLeadersInterval time.Duration `env:"LOADER_DEVOPS_LEADERS_INTERVAL, default=10m"`
 }
 
 // ConfigFromEnv reads the configuration from the environment.

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/serviceping/serviceping/pkg/consume"
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/rows"
@@ -61,6 +62,11 @@ type Deps struct {
 	// it (the warehouse; reports have no lake output). Nil leaves REPORTS
 	// unconsumed.
 	Reports ReportWriter
+	// Population, when set, makes Run refresh the DevOps Score leaders from
+	// it every Config.DevOpsLeadersInterval (the warehouse).
+	Population PopulationReader
+	// Now defaults to time.Now.
+	Now func() time.Time
 }
 
 // Loader is the batching consumer. Run it once.
@@ -73,6 +79,7 @@ type Loader struct {
 	builder rows.Builder
 	settle  settler       // the pings consumer's
 	reports *reportLoader // nil without Deps.Reports
+	leaders *leaders      // nil without Deps.Population
 
 	started     atomic.Bool
 	stopOnce    sync.Once
@@ -124,6 +131,14 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 	if deps.Reports != nil {
 		l.reports = &reportLoader{l: l, w: deps.Reports,
 			settle: settler{js: deps.JS, log: log, stream: streams.Reports, outcomes: m.reportMessages, ackWait: cfg.AckWait, nakDelayMax: cfg.NakDelayMax}}
+	}
+	if deps.Population != nil && cfg.DevOpsLeadersInterval > 0 {
+		now := deps.Now
+		if now == nil {
+			now = time.Now
+		}
+		l.leaders = &leaders{pop: deps.Population, bucket: devopsscore.Opener{JS: deps.JS}, interval: cfg.DevOpsLeadersInterval,
+			now: now, refresh: m.leadersRefresh, l: l}
 	}
 	return l, nil
 }
@@ -179,6 +194,9 @@ func (l *Loader) run(ctx context.Context) error {
 	defer cancelFlush()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	if l.leaders != nil {
+		wg.Go(func() { l.leaders.run(runCtx) })
+	}
 	wg.Go(func() {
 		select {
 		case <-l.stop:

@@ -17,6 +17,8 @@ type metrics struct {
 
 	reportBatches  *prometheus.CounterVec // result: written|failed
 	reportMessages *prometheus.CounterVec // outcome: ack|ack_failed|nak|dlq
+
+	leadersRefresh *prometheus.CounterVec // result: ok|failed
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,8 +56,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "serviceping", Subsystem: "loader", Name: "report_messages_total",
 			Help: "REPORTS messages settled, by outcome (ack, ack_failed, nak, dlq).",
 		}, []string{"outcome"}),
+		leadersRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "devops_leaders_refreshes_total",
+			Help: "DevOps Score leader refreshes from the warehouse, by result (ok, failed).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages} {
+	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages, m.leadersRefresh} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

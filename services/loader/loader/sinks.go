@@ -43,6 +43,15 @@ func (s *Sinks) Reports() ReportWriter {
 	return s.Warehouse
 }
 
+// Population is where the DevOps Score leaders come from, for
+// Deps.Population: the warehouse, or nil without CLICKHOUSE_URL.
+func (s *Sinks) Population() PopulationReader {
+	if s.Warehouse == nil {
+		return nil
+	}
+	return s.Warehouse
+}
+
 // Close releases the warehouse connection.
 func (s *Sinks) Close() error {
 	if s.Warehouse != nil {

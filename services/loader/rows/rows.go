@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/services/loader/internal/flatten"
 
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
@@ -24,6 +25,8 @@ import (
 const (
 	TablePings   = "pings"
 	TableMetrics = "ping_metrics"
+	// TableDevOpsScores holds the scores answered with pings (ClickHouse only).
+	TableDevOpsScores = devopsscore.Table
 )
 
 // Ping is one row of the pings table. Optional columns are null when the
@@ -78,9 +81,32 @@ type Metric struct {
 	RowVersion uint64 `parquet:"_version"`
 }
 
-// Record is one ping ready to load: its pings row and its flattened leaves.
+// DevOpsScore is one row of the devops_scores table: the DevOps Score
+// answered with a ping (docs/devops-score.md), with GitLab's 30 values in
+// feature order.
+type DevOpsScore struct {
+	PingID             string
+	UsageDataID        int64
+	UUID               string
+	RecordedAt         time.Time
+	ReceivedAt         time.Time
+	PreviousPingID     string
+	PreviousRecordedAt time.Time
+	ActiveUserCount    int64
+	// LeadersComputedAt is nil when no leaders were known.
+	LeadersComputedAt *time.Time
+	LeadersInstances  uint32
+	Leader            [10]float64
+	Instance          [10]float64
+	Percentage        [10]float64
+	RowVersion        uint64
+}
+
+// Record is one ping ready to load: its pings row, its flattened leaves
+// and, when the gateway answered one, its DevOps Score.
 type Record struct {
 	Ping   Ping
+	Score  *DevOpsScore
 	leaves []flatten.Leaf
 }
 
@@ -184,7 +210,43 @@ func (b *Builder) Build(ep *servicepingv1.EnrichedPing, fallbackReceivedAt time.
 		p.LicenseStartsAt = date(lic.GetStartsAt())
 		p.LicenseExpiresAt = date(lic.GetExpiresAt())
 	}
-	return Record{Ping: p, leaves: leaves}, nil
+	return Record{Ping: p, Score: scoreRow(ep.GetDevopsScore(), &p), leaves: leaves}, nil
+}
+
+// scoreRow maps the envelope's DevOps Score to its row; nil without one.
+// Missing values are 0.
+func scoreRow(s *servicepingv1.DevOpsScore, p *Ping) *DevOpsScore {
+	if s == nil {
+		return nil
+	}
+	r := &DevOpsScore{
+		PingID: p.PingID, UsageDataID: p.UsageDataID, UUID: p.UUID, RecordedAt: p.RecordedAt, ReceivedAt: p.ReceivedAt,
+		PreviousPingID: s.GetPreviousPingId(), ActiveUserCount: s.GetActiveUserCount(),
+		LeadersInstances: s.GetLeadersInstances(), RowVersion: p.RowVersion,
+	}
+	if t := s.GetPreviousRecordedAt(); t != nil {
+		r.PreviousRecordedAt = clampTime(t.AsTime())
+	}
+	if t := s.GetLeadersComputedAt(); t != nil {
+		lc := clampTime(t.AsTime())
+		r.LeadersComputedAt = &lc
+	}
+	copy(r.Leader[:], s.GetLeader())
+	copy(r.Instance[:], s.GetInstance())
+	copy(r.Percentage[:], s.GetPercentage())
+	return r
+}
+
+// clampTime keeps t within MinTime..MaxTime (what the columns hold).
+func clampTime(t time.Time) time.Time {
+	t = t.UTC()
+	if t.Before(MinTime) {
+		return MinTime
+	}
+	if !t.Before(MaxTime) {
+		return MaxTime.Add(-time.Millisecond)
+	}
+	return t
 }
 
 // MinTime and MaxTime bound the timestamps and dates the warehouse stores

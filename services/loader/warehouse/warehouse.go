@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -30,6 +31,7 @@ import (
 	chmigrations "github.com/serviceping/serviceping/deploy/clickhouse"
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/consume"
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
@@ -118,6 +120,48 @@ func (s *Sink) Database() string { return s.db }
 // Conn is the sink's connection (for checks and tests).
 func (s *Sink) Conn() driver.Conn { return s.conn }
 
+// DevOpsPopulation reads the DevOps Score leaders' population from the
+// sink's database (see DevOpsPopulation).
+func (s *Sink) DevOpsPopulation(ctx context.Context, now time.Time) ([]devopsscore.Values, error) {
+	return DevOpsPopulation(ctx, s.conn, s.db, now)
+}
+
+// DevOpsPopulation reads the leaders' population from the warehouse
+// database db: for every instance with a score recorded within
+// devopsscore.Window before now, the instance values of its most recent
+// score (docs/devops-score.md).
+func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]devopsscore.Values, error) {
+	names := devopsscore.FeatureNames()
+	cols := make([]string, len(names))
+	for f, name := range names {
+		cols[f] = "argMax(instance_" + name + ", (recorded_at, ping_id))"
+	}
+	from := now.Add(-devopsscore.Window).UTC().Format("2006-01-02 15:04:05.000")
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + db + "." + rows.TableDevOpsScores +
+		" FINAL WHERE recorded_at >= toDateTime64('" + from + "', 3, 'UTC') GROUP BY uuid"
+	rs, err := conn.Query(ctx, query)
+	if err != nil {
+		return nil, Classify(fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, rows.TableDevOpsScores, err))
+	}
+	defer rs.Close()
+	var out []devopsscore.Values
+	for rs.Next() {
+		var v devopsscore.Values
+		dst := make([]any, len(v))
+		for f := range v {
+			dst[f] = &v[f]
+		}
+		if err := rs.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("scan the devops score leaders' population: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, rows.TableDevOpsScores, err)
+	}
+	return out, nil
+}
+
 // Close closes the connection.
 func (s *Sink) Close() error { return s.conn.Close() }
 
@@ -129,8 +173,9 @@ const (
 )
 
 // Write inserts the batch: for each month of recorded_at (the tables'
-// partition) the ping_metrics rows, then — once every month's metrics are
-// in — the pings rows, so a ping row implies its metric rows. Errors
+// partition) the ping_metrics rows and the devops_scores rows, then — once
+// every month's are in — the pings rows, so a ping row implies its metric
+// and score rows. Errors
 // that no retry can fix (a value the column cannot hold) are marked
 // consume.Permanent; everything else (connection refused, timeouts,
 // server errors, a missing table) is transient.
@@ -142,6 +187,9 @@ func (s *Sink) Write(ctx context.Context, b rows.Batch) error {
 	months := byMonth(b.Records)
 	for _, m := range months {
 		if err := s.insertMetrics(ctx, b.ID, digest, m); err != nil {
+			return err
+		}
+		if err := s.insertScores(ctx, b.ID, digest, m); err != nil {
 			return err
 		}
 	}
@@ -251,6 +299,51 @@ func (s *Sink) insertPings(ctx context.Context, batchID, digest string, m month)
 		}
 	}
 	return nil
+}
+
+// insertScores inserts the month's devops_scores rows (one insert: a
+// batch has at most one score per ping).
+func (s *Sink) insertScores(ctx context.Context, batchID, digest string, m month) error {
+	var batch driver.Batch
+	n := 0
+	for i := range m.records {
+		r := m.records[i].Score
+		if r == nil {
+			continue
+		}
+		if batch == nil {
+			var err error
+			if batch, err = s.prepare(ctx, rows.TableDevOpsScores, scoresColumns(), Token(batchID, rows.TableDevOpsScores, m.yyyymm, 0, digest)); err != nil {
+				return err
+			}
+		}
+		args := make([]any, 0, 41)
+		args = append(args, r.PingID, r.UsageDataID, r.UUID, r.RecordedAt, r.ReceivedAt, r.PreviousPingID,
+			r.PreviousRecordedAt, r.ActiveUserCount, r.LeadersComputedAt, r.LeadersInstances)
+		for f := range r.Leader {
+			args = append(args, r.Leader[f], r.Instance[f], r.Percentage[f])
+		}
+		args = append(args, r.RowVersion)
+		if err := batch.Append(args...); err != nil {
+			_ = batch.Abort()
+			return consume.Permanent(fmt.Errorf("append devops_scores row of ping %s: %w", r.PingID, err))
+		}
+		n++
+	}
+	if batch == nil {
+		return nil
+	}
+	return s.send(batch, rows.TableDevOpsScores, batchID, m.yyyymm, 0, n)
+}
+
+// scoresColumns lists devops_scores' columns in rows.DevOpsScore order.
+func scoresColumns() string {
+	cols := "ping_id, usage_data_id, uuid, recorded_at, received_at, previous_ping_id, previous_recorded_at, " +
+		"active_user_count, leaders_computed_at, leaders_instances"
+	for _, f := range devopsscore.FeatureNames() {
+		cols += ", leader_" + f + ", instance_" + f + ", percentage_" + f
+	}
+	return cols + ", _version"
 }
 
 func dateValue(d *rows.Date) *time.Time {

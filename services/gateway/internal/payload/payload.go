@@ -18,6 +18,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/ping"
 )
 
@@ -62,6 +63,10 @@ type Ping struct {
 	// RecordedAt exactly as sent (the ping_id is computed over it).
 	RecordedAt string
 	Version    string
+	// Score holds what the DevOps Score reads: active_user_count and the
+	// counters of the root counts object, and recorded_at (PingID is left
+	// to the caller).
+	Score devopsscore.Snapshot
 }
 
 // MaxVersionLen bounds the version string.
@@ -84,7 +89,13 @@ type walker struct {
 
 // DecodePing validates body as a Service Ping and returns its identity fields.
 // A non-nil error is always an *Error.
-func DecodePing(body []byte, lim Limits) (Ping, error) {
+func DecodePing(body []byte, lim Limits) (Ping, error) { return DecodePingNotify(body, lim, nil) }
+
+// DecodePingNotify is DecodePing calling onUUID (when not nil) as soon as
+// a well-formed uuid has been read — before the rest of the body is
+// validated, which may still reject it — so that the caller can start
+// work that depends on the instance alone.
+func DecodePingNotify(body []byte, lim Limits, onUUID func(uuid string)) (Ping, error) {
 	var p Ping
 	var seenUUID, seenRecorded, seenVersion bool
 	err := walkObject(body, lim, func(w *walker, name string) error {
@@ -95,6 +106,9 @@ func DecodePing(body []byte, lim Limits) (Ping, error) {
 				return err
 			}
 			p.UUID, seenUUID = s, true
+			if onUUID != nil && CheckUUID(s) == nil {
+				onUUID(s)
+			}
 		case name == "recorded_at":
 			s, err := w.stringField(name)
 			if err != nil {
@@ -107,6 +121,14 @@ func DecodePing(body []byte, lim Limits) (Ping, error) {
 				return err
 			}
 			p.Version, seenVersion = s, true
+		case name == "counts" && w.dec.PeekKind() == '{':
+			return w.counts(&p.Score)
+		case name == "active_user_count" && w.dec.PeekKind() == '0':
+			v, err := w.number()
+			if err != nil {
+				return err
+			}
+			p.Score.SetActiveUsers(v)
 		case isSection(name):
 			switch k := w.dec.PeekKind(); {
 			case k == '{', k == 'n', !isValueStart(k):
@@ -133,12 +155,14 @@ func DecodePing(body []byte, lim Limits) (Ping, error) {
 	if err := CheckUUID(p.UUID); err != nil {
 		return Ping{}, err
 	}
-	if _, err := ping.ParseRecordedAt(p.RecordedAt); err != nil {
+	rec, err := ping.ParseRecordedAt(p.RecordedAt)
+	if err != nil {
 		return Ping{}, reject(CodeInvalidField, `"recorded_at" %s is not a timestamp (RFC 3339 or "YYYY-MM-DD HH:MM:SS UTC")`, quoteTrunc(p.RecordedAt))
 	}
 	if p.Version == "" || len(p.Version) > MaxVersionLen {
 		return Ping{}, reject(CodeInvalidField, `"version" must be a non-empty string of at most %d bytes`, MaxVersionLen)
 	}
+	p.Score.RecordedAt = rec
 	return p, nil
 }
 
@@ -352,6 +376,57 @@ func (w *walker) value() error {
 			return nil
 		}
 	}
+}
+
+// counts consumes the root counts object like value does, and records the
+// members the DevOps Score reads when they are numbers.
+func (w *walker) counts(s *devopsscore.Snapshot) error {
+	dec := w.dec
+	if _, err := dec.ReadToken(); err != nil { // '{', peeked by the caller
+		return syntaxError(err)
+	}
+	w.starts = append(w.starts, len(w.names))
+	if d := dec.StackDepth(); d > w.lim.MaxDepth {
+		return reject(CodeTooDeep, "nesting deeper than %d levels at %s", w.lim.MaxDepth, truncPointer(dec.StackPointer()))
+	}
+	for {
+		off := dec.InputOffset()
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return syntaxError(err)
+		}
+		if tok.Kind() == '}' {
+			return w.closeObject()
+		}
+		name := w.name(tok, off)
+		if i := devopsscore.CounterIndex(name); i >= 0 && dec.PeekKind() == '0' {
+			v, err := w.number()
+			if err != nil {
+				return err
+			}
+			s.SetCounter(i, v)
+			continue
+		}
+		if err := w.value(); err != nil {
+			return err
+		}
+	}
+}
+
+// number consumes a number value (the next kind is '0') and returns it.
+func (w *walker) number() (float64, error) {
+	tok, err := w.dec.ReadToken()
+	if err != nil {
+		return 0, syntaxError(err)
+	}
+	v, err := tok.Float()
+	if err != nil {
+		return 0, reject(CodeNumberOutOfRange, "number %s at %s is out of the float64 range", trunc(tok.String(), 40), truncPointer(w.dec.StackPointer()))
+	}
+	if w.leaves++; w.leaves > w.lim.MaxLeaves {
+		return 0, reject(CodeTooManyLeaves, "more than %d values", w.lim.MaxLeaves)
+	}
+	return v, nil
 }
 
 // finite reports whether the number token read from off fits a float64.

@@ -1,0 +1,71 @@
+package loader
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/pkg/devopsscore"
+)
+
+// PopulationReader reads the DevOps Score leaders' population from the
+// warehouse (*warehouse.Sink).
+type PopulationReader interface {
+	DevOpsPopulation(ctx context.Context, now time.Time) ([]devopsscore.Values, error)
+}
+
+// leaders recomputes the DevOps Score leaders from the warehouse and
+// stores them in the key-value bucket the gateways read
+// (docs/devops-score.md). Every loader does it; the result is the same.
+type leaders struct {
+	pop      PopulationReader
+	bucket   devopsscore.Opener
+	interval time.Duration
+	now      func() time.Time
+	refresh  *prometheus.CounterVec // result: ok|failed
+	l        *Loader
+}
+
+// run refreshes at start and then every interval until ctx ends.
+func (r *leaders) run(ctx context.Context) {
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	for {
+		r.once(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *leaders) once(parent context.Context) {
+	ctx, cancel := context.WithTimeout(parent, min(r.interval, 5*time.Minute))
+	defer cancel()
+	l, err := r.compute(ctx)
+	if err != nil {
+		if parent.Err() == nil { // not shutting down
+			r.l.log.Warn("devops score leaders not refreshed; the gateways keep the last ones", "err", err)
+		}
+		r.refresh.WithLabelValues("failed").Inc()
+		return
+	}
+	r.refresh.WithLabelValues("ok").Inc()
+	r.l.log.Debug("devops score leaders refreshed", "instances", l.Instances)
+}
+
+func (r *leaders) compute(ctx context.Context) (devopsscore.Leaders, error) {
+	now := r.now()
+	pop, err := r.pop.DevOpsPopulation(ctx, now)
+	if err != nil {
+		return devopsscore.Leaders{}, err
+	}
+	store, err := r.bucket.Store(ctx)
+	if err != nil {
+		return devopsscore.Leaders{}, err
+	}
+	l := devopsscore.ComputeLeaders(pop, now)
+	return l, store.SetLeaders(ctx, l)
+}
