@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -149,10 +150,11 @@ func (st State) With(cur Snapshot, answer *Score) (State, bool) {
 // Store reads and writes the bucket.
 type Store struct {
 	kv jetstream.KeyValue
+	nc *nats.Conn // for Peek; nil: Peek uses kv
 }
 
-// NewStore uses kv (see EnsureBucket).
-func NewStore(kv jetstream.KeyValue) *Store { return &Store{kv: kv} }
+// NewStore uses kv (see EnsureBucket); nc, when not nil, serves Peek.
+func NewStore(kv jetstream.KeyValue, nc *nats.Conn) *Store { return &Store{kv: kv, nc: nc} }
 
 // ErrCorrupt marks a stored value that does not decode.
 var ErrCorrupt = errors.New("corrupt devops score state")
@@ -168,15 +170,46 @@ func (s *Store) State(ctx context.Context, uuid string) (State, uint64, error) {
 	if err != nil {
 		return State{}, 0, fmt.Errorf("read devops score state of %s: %w", uuid, err)
 	}
+	st, err := decodeState(uuid, e.Value())
+	return st, e.Revision(), err
+}
+
+// Peek reads uuid's state for scoring, without its revision, in one
+// direct-get request to the bucket's stream (JetStream's "last message for
+// a subject" API, $JS.API.DIRECT.GET.<stream>.<subject>): cheaper than a
+// key-value Get, which the gateway pays on every ping.
+func (s *Store) Peek(ctx context.Context, uuid string) (State, error) {
+	if s.nc == nil {
+		st, _, err := s.State(ctx, uuid)
+		return st, err
+	}
+	key := instanceKey(uuid)
+	msg, err := s.nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET.KV_"+Bucket+".$KV."+Bucket+"."+key, nil)
+	if err != nil {
+		return State{}, fmt.Errorf("read devops score state of %s: %w", uuid, err)
+	}
+	if status := msg.Header.Get("Status"); status != "" {
+		if status == "404" {
+			return State{}, nil
+		}
+		return State{}, fmt.Errorf("read devops score state of %s: status %s %s", uuid, status, msg.Header.Get("Description"))
+	}
+	if op := msg.Header.Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+		return State{}, nil
+	}
+	return decodeState(uuid, msg.Data)
+}
+
+func decodeState(uuid string, b []byte) (State, error) {
 	var p servicepingv1.DevOpsScoreState
-	if err := proto.Unmarshal(e.Value(), &p); err != nil {
-		return State{}, e.Revision(), fmt.Errorf("%w of %s: %w", ErrCorrupt, uuid, err)
+	if err := proto.Unmarshal(b, &p); err != nil {
+		return State{}, fmt.Errorf("%w of %s: %w", ErrCorrupt, uuid, err)
 	}
 	st := State{Pings: make([]Entry, len(p.GetPings()))}
 	for i, pe := range p.GetPings() {
 		st.Pings[i] = entryFromProto(pe)
 	}
-	return st, e.Revision(), nil
+	return st, nil
 }
 
 // Save writes uuid's state if it is still at revision rev (0: absent),
@@ -260,7 +293,7 @@ func (o *Opener) Store(ctx context.Context) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open key-value bucket %s: %w", Bucket, err)
 	}
-	o.store = NewStore(kv)
+	o.store = NewStore(kv, o.JS.Conn())
 	return o.store, nil
 }
 

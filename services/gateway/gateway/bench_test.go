@@ -161,37 +161,39 @@ func rememberEarlierPings(b *testing.B, h *harness, s *pingStream) {
 	}
 }
 
-// BenchmarkUsageDataParallel drives the same path from concurrent clients.
+// BenchmarkUsageDataParallel drives the same path from 8 concurrent clients
+// (4 per core, as `serviceping loadgen --concurrency 8` on this machine
+// kind), with the DevOps Score off and on.
 func BenchmarkUsageDataParallel(b *testing.B) {
-	h := newHarness(b, nil)
-	gen, err := pinggen.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	template := gen.JSON(pinggen.Spec{Instance: 6})
-	b.SetBytes(int64(len(template)))
-	start := time.Now()
-	var next = make(chan int, 1)
-	next <- 0
-	b.RunParallel(func(pb *testing.PB) {
-		s := &pingStream{}
-		key := []byte(`"recorded_at":"`)
-		i := bytes.Index(template, key) + len(key)
-		end := i + bytes.IndexByte(template[i:], '"')
-		s.prefix, s.suffix = template[:i], template[end:]
-		for pb.Next() {
-			n := <-next
-			next <- n + 1
-			s.n = n
-			r := httptest.NewRequest(http.MethodPost, "/usage_data", bytes.NewReader(s.plain()))
-			r.Header.Set("Content-Type", "application/json")
-			rec := httptest.NewRecorder()
-			h.h.ServeHTTP(rec, r)
-			if rec.Code != http.StatusCreated {
-				b.Errorf("status %d: %s", rec.Code, rec.Body)
-				return
+	for _, score := range []bool{false, true} {
+		b.Run(fmt.Sprintf("score=%s", map[bool]string{false: "off", true: "on"}[score]), func(b *testing.B) {
+			h := newHarness(b, func(c *gateway.Config, _ *gateway.Deps) { c.DevOpsScore = score })
+			s := newPingStream(b)
+			if score {
+				rememberEarlierPings(b, h, s)
 			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pings/s")
+			b.SetBytes(int64(len(s.prefix) + len(s.suffix) + 23))
+			b.SetParallelism(4)
+			start := time.Now()
+			next := make(chan int, 1)
+			next <- 0
+			b.RunParallel(func(pb *testing.PB) {
+				ps := &pingStream{prefix: s.prefix, suffix: s.suffix}
+				for pb.Next() {
+					n := <-next
+					next <- n + 1
+					ps.n = n
+					r := httptest.NewRequest(http.MethodPost, "/usage_data", bytes.NewReader(ps.plain()))
+					r.Header.Set("Content-Type", "application/json")
+					rec := httptest.NewRecorder()
+					h.h.ServeHTTP(rec, r)
+					if rec.Code != http.StatusCreated {
+						b.Errorf("status %d: %s", rec.Code, rec.Body)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pings/s")
+		})
+	}
 }

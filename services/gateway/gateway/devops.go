@@ -71,7 +71,7 @@ func (s *scorer) load(ctx context.Context, uuid string) known {
 	if err != nil {
 		return known{}
 	}
-	state, _, err := st.State(ctx, uuid)
+	state, err := st.Peek(ctx, uuid)
 	if err != nil && !errors.Is(err, devopsscore.ErrCorrupt) {
 		return known{} // a corrupt state is scored as unknown and overwritten
 	}

@@ -53,6 +53,10 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// ScoreJS reads the DevOps Score state; defaults to JS. A connection of
+	// its own keeps these small reads from queueing behind the large ping
+	// publishes on JS's connection.
+	ScoreJS jetstream.JetStream
 }
 
 // Gateway serves the HTTP API. It holds no connection of its own.
@@ -114,7 +118,11 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.m, g.gatherer = m, gat
 	if cfg.DevOpsScore {
-		g.scores = &scorer{bucket: devopsscore.Opener{JS: deps.JS}, timeout: cfg.DevOpsTimeout, ttl: cfg.DevOpsLeadersTTL, now: g.now}
+		sjs := deps.ScoreJS
+		if sjs == nil {
+			sjs = deps.JS
+		}
+		g.scores = &scorer{bucket: devopsscore.Opener{JS: sjs}, timeout: cfg.DevOpsTimeout, ttl: cfg.DevOpsLeadersTTL, now: g.now}
 	}
 	if g.nc != nil && g.nc.IsConnected() && g.nc.MaxPayload() < cfg.MaxDecompressedBytes+64<<10 {
 		g.log.Warn("nats max payload is below the decompressed body limit; bigger pings will get 413",

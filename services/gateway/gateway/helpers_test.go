@@ -66,7 +66,7 @@ func newHarnessConn(tb testing.TB, nc *nats.Conn, mod func(*gateway.Config, *gat
 	}
 	reg := prometheus.NewRegistry()
 	cfg := testConfig()
-	deps := gateway.Deps{JS: js, Logger: slog.New(slog.DiscardHandler), Registerer: reg}
+	deps := gateway.Deps{JS: js, Logger: slog.New(slog.DiscardHandler), Registerer: reg, ScoreJS: scoreJS(tb, nc)}
 	if mod != nil {
 		mod(&cfg, &deps)
 	}
@@ -75,6 +75,22 @@ func newHarnessConn(tb testing.TB, nc *nats.Conn, mod func(*gateway.Config, *gat
 		tb.Fatalf("new gateway: %v", err)
 	}
 	return &harness{g: g, h: g.Handler(), nc: nc, js: js, reg: reg}
+}
+
+// scoreJS is a second connection to nc's server for the DevOps Score
+// reads, as Run and the all-in-one give the gateway.
+func scoreJS(tb testing.TB, nc *nats.Conn) jetstream.JetStream {
+	tb.Helper()
+	c, err := nats.Connect(nc.ConnectedUrl())
+	if err != nil {
+		tb.Fatalf("connect nats: %v", err)
+	}
+	tb.Cleanup(c.Close)
+	js, err := jetstream.New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
 }
 
 type req struct {

@@ -31,7 +31,16 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		return err
 	}
 	defer nc.Close()
-	g, err := New(cfg, Deps{JS: js, Conn: nc, Logger: logger, Registerer: reg, Gatherer: reg})
+	deps := Deps{JS: js, Conn: nc, Logger: logger, Registerer: reg, Gatherer: reg}
+	if cfg.DevOpsScore {
+		snc, sjs, err := service.Connect(ctx, cfg.NATSURL, "gateway-devops-score", logger)
+		if err != nil {
+			return err
+		}
+		defer snc.Close()
+		deps.ScoreJS = sjs
+	}
+	g, err := New(cfg, deps)
 	if err != nil {
 		return err
 	}

@@ -78,6 +78,7 @@ type Pipeline struct {
 	log     *slog.Logger
 	srv     *server.Server
 	nc      *nats.Conn
+	scoreNC *nats.Conn
 	cancel  context.CancelFunc
 	group   *errgroup.Group
 	sinks   *loader.Sinks
@@ -128,7 +129,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, err
 	}
 
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Registry})
+	// The gateway reads the DevOps Score state on a connection of its own
+	// (small requests that must not queue behind ping publishes).
+	snc, sjs, err := service.Connect(ctx, p.NATSURL, "allinone-devops-score", log)
+	if err != nil {
+		return nil, err
+	}
+	p.scoreNC = snc
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Registry, ScoreJS: sjs})
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +231,9 @@ func (p *Pipeline) shutdownBus() {
 			p.log.Warn("embedded warehouse stopped with an error", "err", err)
 		}
 		p.whStop = nil
+	}
+	if p.scoreNC != nil {
+		p.scoreNC.Close()
 	}
 	if p.nc != nil {
 		_ = p.nc.Drain()
