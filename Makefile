@@ -12,7 +12,7 @@ CACHE    ?= $(or $(SERVICEPING_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ser
 TOOLBIN  := $(CACHE)/tools/$(shell sha256sum tools/go.sum | cut -c1-12)
 GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 
-.PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help
+.PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,6 +26,13 @@ run: build ## start the all-in-one pipeline on embedded defaults, fed the demo p
 
 test: proto-check lint tidy-check gowork-off ## the whole suite against real parts (installs/starts what it needs)
 	@eval "$$(scripts/test-env.sh)" && go test $(GOTEST_FLAGS) work
+
+# The warehouse `make dbt` builds the analysts' models on: its database holds
+# the loader's tables; models go to DBT_CLICKHOUSE_SCHEMA (serviceping_analytics).
+CLICKHOUSE_URL ?= http://127.0.0.1:8123/serviceping
+
+dbt: ## dbt build (models, seeds, tests) on CLICKHOUSE_URL (default: the all-in-one's endpoint); DBT_ARGS, DBT_VARS add to it
+	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' scripts/dbt.sh build $(DBT_ARGS)
 
 bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
