@@ -227,23 +227,8 @@ func walkObject(body []byte, lim Limits, member func(w *walker, name string) err
 	if _, err := dec.ReadToken(); err != nil {
 		return syntaxError(err)
 	}
-	w.starts = append(w.starts, 0)
-	for {
-		off := dec.InputOffset()
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return syntaxError(err)
-		}
-		if tok.Kind() == '}' {
-			if err := w.closeObject(); err != nil {
-				return err
-			}
-			break
-		}
-		name := w.name(tok, off)
-		if err := member(w, name); err != nil {
-			return err
-		}
+	if err := w.members(func(name string) error { return member(w, name) }); err != nil {
+		return err
 	}
 	// Exactly one value: anything but whitespace after it is rejected.
 	if _, err := dec.ReadToken(); err != io.EOF {
@@ -385,29 +370,37 @@ func (w *walker) counts(s *devopsscore.Snapshot) error {
 	if _, err := dec.ReadToken(); err != nil { // '{', peeked by the caller
 		return syntaxError(err)
 	}
-	w.starts = append(w.starts, len(w.names))
 	if d := dec.StackDepth(); d > w.lim.MaxDepth {
 		return reject(CodeTooDeep, "nesting deeper than %d levels at %s", w.lim.MaxDepth, truncPointer(dec.StackPointer()))
 	}
-	for {
-		off := dec.InputOffset()
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return syntaxError(err)
-		}
-		if tok.Kind() == '}' {
-			return w.closeObject()
-		}
-		name := w.name(tok, off)
+	return w.members(func(name string) error {
 		if i := devopsscore.CounterIndex(name); i >= 0 && dec.PeekKind() == '0' {
 			v, err := w.number()
 			if err != nil {
 				return err
 			}
 			s.SetCounter(i, v)
-			continue
+			return nil
 		}
-		if err := w.value(); err != nil {
+		return w.value()
+	})
+}
+
+// members reads the members of the object whose '{' was just read: for
+// each name it calls member, which consumes the value; at the closing '}'
+// the names are checked for duplicates.
+func (w *walker) members(member func(name string) error) error {
+	w.starts = append(w.starts, len(w.names))
+	for {
+		off := w.dec.InputOffset()
+		tok, err := w.dec.ReadToken()
+		if err != nil {
+			return syntaxError(err)
+		}
+		if tok.Kind() == '}' {
+			return w.closeObject()
+		}
+		if err := member(w.name(tok, off)); err != nil {
 			return err
 		}
 	}
