@@ -2,10 +2,7 @@ module github.com/serviceping/serviceping/services/collector
 
 go 1.26.0
 
-require (
-	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
-	gopkg.in/yaml.v3 v3.0.1
-)
+require github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 
 require (
 	github.com/axiomhq/hyperloglog v0.3.0
@@ -14,6 +11,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/serviceping/serviceping/pkg v0.0.0-00010101000000-000000000000
 	github.com/sethvargo/go-envconfig v1.4.3
+	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/text v0.43.0
 )
 

@@ -15,9 +15,9 @@ require (
 	github.com/serviceping/serviceping/pkg v0.0.0
 	github.com/serviceping/serviceping/proto v0.0.0
 	github.com/sony/gobreaker/v2 v2.4.0
+	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sync v0.24.0
 	google.golang.org/protobuf v1.36.12
-	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (

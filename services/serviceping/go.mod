@@ -96,7 +96,7 @@ require (
 	github.com/kamstrup/intmap v0.5.2 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/serviceping/serviceping/deploy v0.0.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
+	go.yaml.in/yaml/v3 v3.0.6 // indirect
 )
 
 replace github.com/serviceping/serviceping/deploy => ../../deploy

@@ -5,7 +5,7 @@ import (
 	"maps"
 	"os"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Mapping resolves GitLab's named instrumentation classes (and, for
