@@ -1,6 +1,7 @@
-// Package clickhouse ships the warehouse's schema migrations (DESIGN §3.3):
-// numbered SQL files, NNNN_name.sql, applied in order by the loader at
-// start and recorded in serviceping.schema_migrations.
+// Package clickhouse ships the warehouse's schema migrations
+// (docs/contracts.md, "Warehouse (ClickHouse)"): numbered SQL files,
+// NNNN_name.sql, applied in order by the loader at start and recorded in
+// serviceping.schema_migrations.
 //
 // Rules for the files: never edit one that was released (the loader refuses
 // to start when an applied file's checksum changed; add a new file

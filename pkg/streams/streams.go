@@ -1,5 +1,6 @@
 // Package streams declares the JetStream streams and durable consumers of
-// DESIGN §3.2 as code, and creates or updates them idempotently.
+// docs/contracts.md ("JetStream") as code, and creates or updates them
+// idempotently.
 package streams
 
 import (
@@ -167,10 +168,11 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 	return c, nil
 }
 
-// RawMsgID is the Nats-Msg-Id of a raw ping: its ping_id (DESIGN §3.1), so
-// a resubmitted ping is dropped by JetStream's duplicate window. A ping
-// re-published for re-enrichment gets "/<reenrichID>" appended so that it
-// is not dropped as a duplicate of the original.
+// RawMsgID is the Nats-Msg-Id of a raw ping: its ping_id (docs/contracts.md,
+// "Ping identity"), so a resubmitted ping is dropped by JetStream's
+// duplicate window. A ping re-published for re-enrichment gets
+// "/<reenrichID>" appended so that it is not dropped as a duplicate of the
+// original.
 func RawMsgID(pingID, reenrichID string) string {
 	if reenrichID == "" {
 		return pingID

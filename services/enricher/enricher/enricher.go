@@ -1,8 +1,9 @@
 // Package enricher turns raw pings into enriched ones: it consumes
 // serviceping.pings.raw with the durable consumer "enricher", lifts the
 // instance and license fields out of the payload, joins the ping to the
-// business records (license → subscription → account, see DESIGN §3.5),
-// records the license's last ping time, and publishes an EnrichedPing on
+// business records (license → subscription → account, see
+// docs/architecture.md, "The services"), records the license's last ping
+// time, and publishes an EnrichedPing on
 // serviceping.pings.enriched with Nats-Msg-Id streams.EnrichedMsgID. For each matched ping it queues the account's
 // usage on serviceping.crm.usage; a second durable consumer, "crm",
 // delivers the queue to the CRM.

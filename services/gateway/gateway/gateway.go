@@ -1,8 +1,8 @@
 // Package gateway is the HTTP front door of serviceping: a drop-in for
-// GitLab's Versions application (DESIGN §3.1). It validates Service Pings,
-// error reports and metric timings strictly, publishes them to JetStream
-// with their idempotency key as Nats-Msg-Id, and answers 201 only after
-// JetStream acknowledged the write.
+// GitLab's Versions application (docs/contracts.md, "Gateway HTTP API").
+// It validates Service Pings, error reports and metric timings strictly,
+// publishes them to JetStream with their idempotency key as Nats-Msg-Id,
+// and answers 201 only after JetStream acknowledged the write.
 //
 // New builds the HTTP handler over a JetStream handle owned by the caller
 // (the all-in-one shares its own); Run is the standalone service.

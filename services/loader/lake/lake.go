@@ -1,5 +1,5 @@
 // Package lake writes loader batches as Parquet files in the lake layout of
-// DESIGN §3.3 and reads them back:
+// docs/contracts.md ("Lake (Parquet)") and reads them back:
 //
 //	<root>/pings/dt=YYYY-MM-DD/<batch>.parquet
 //	<root>/ping_metrics/dt=YYYY-MM-DD/<batch>.parquet

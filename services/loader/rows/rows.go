@@ -1,8 +1,9 @@
 // Package rows maps enriched pings to the rows of the warehouse and lake
-// tables pings and ping_metrics (DESIGN §3.3), and groups them into the
-// batches the loader hands to its sinks. The struct tags are the Parquet
-// schema of the lake files; a ClickHouse sink maps the same fields to the
-// same column names.
+// tables pings and ping_metrics (docs/contracts.md, "Warehouse
+// (ClickHouse)" and "Lake (Parquet)"), and groups them into the batches the
+// loader hands to its sinks. The struct tags are the Parquet schema of the
+// lake files; a ClickHouse sink maps the same fields to the same column
+// names.
 package rows
 
 import (
@@ -21,7 +22,8 @@ import (
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 )
 
-// Table names, fixed by DESIGN §3.3 (ClickHouse tables and lake prefixes).
+// Table names: ClickHouse tables and lake prefixes, fixed contracts
+// (docs/contracts.md, "What is fixed").
 const (
 	TablePings   = "pings"
 	TableMetrics = "ping_metrics"

@@ -17,7 +17,8 @@ import (
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 )
 
-// Report tables (DESIGN §3.3), filled from the REPORTS stream.
+// Report tables (docs/contracts.md, "Warehouse (ClickHouse)"), filled from
+// the REPORTS stream.
 const (
 	TableErrors  = "ping_errors"
 	TableTimings = "ping_metric_timings"

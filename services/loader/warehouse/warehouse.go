@@ -1,6 +1,6 @@
 // Package warehouse loads loader batches into the ClickHouse tables pings
-// and ping_metrics (DESIGN §3.3), and applies the schema migrations of
-// deploy/clickhouse at start.
+// and ping_metrics (docs/contracts.md, "Warehouse (ClickHouse)"), and
+// applies the schema migrations of deploy/clickhouse at start.
 //
 // Exactly once in effect: each INSERT carries an insert_deduplication_token
 // derived from the batch (its ID, the table, the month, the part number

@@ -1,5 +1,5 @@
 // Package submit sends a payload the way GitLab's ServicePing::SubmitService
-// does (reference/gitlab/README.md §4):
+// does (docs/gitlab-reference.md, "The Versions application contract"):
 //
 //  1. POST /usage_data with the payload JSON; any 2xx whose body carries a
 //     positive integer conv_index.usage_data_id (or the legacy

@@ -14,7 +14,8 @@ import (
 )
 
 // versions is a fake of the Versions application following
-// reference/gitlab/README.md §4: it records every request in order.
+// docs/gitlab-reference.md, "The Versions application contract": it
+// records every request in order.
 type versions struct {
 	mu     sync.Mutex
 	calls  []call

@@ -1,5 +1,6 @@
 // Package flatten turns a Service Ping payload into one row per leaf: the
-// rule behind the ping_metrics table (DESIGN §3.3).
+// rule behind the ping_metrics table (docs/contracts.md, "Warehouse
+// (ClickHouse)").
 //
 // The rule:
 //

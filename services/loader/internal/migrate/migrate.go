@@ -23,7 +23,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
-// DefaultDatabase is the database the files name (DESIGN §3.3).
+// DefaultDatabase is the database the files name (docs/contracts.md,
+// "Warehouse (ClickHouse)").
 const DefaultDatabase = "serviceping"
 
 // ErrChecksum is wrapped when an applied migration's file changed.
