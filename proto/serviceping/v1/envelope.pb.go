@@ -1,4 +1,5 @@
-// Envelopes carried on the serviceping JetStream streams (DESIGN §3.2).
+// Envelopes carried on the serviceping JetStream streams (docs/contracts.md,
+// "Envelopes").
 //
 // Every envelope keeps the original JSON bytes it was built from, so that a
 // downstream stage (or a replay months later) can always go back to exactly
