@@ -20,17 +20,20 @@ func reference(t *testing.T) string {
 	return ""
 }
 
+// TestRealDefinitionsLoad loads GitLab's real definitions, the unmodified
+// copies in testdata/gitlab/metrics (CE, EE, internal-events fixtures),
+// with the embedded schemas and with the copy in testdata/collector/schema.
 func TestRealDefinitionsLoad(t *testing.T) {
 	t.Parallel()
-	ref := reference(t)
-	for _, schemaDir := range []string{"", filepath.Join(ref, "gitlabhq/config/metrics/schema")} {
+	ref := "../../../../testdata/gitlab/metrics"
+	for _, schemaDir := range []string{"", "../../../../testdata/collector/schema"} {
 		v, err := NewValidator(schemaDir)
 		if err != nil {
 			t.Fatalf("validator(%q): %v", schemaDir, err)
 		}
 		total, emitted := 0, 0
 		var problems []string
-		for _, dir := range []string{"gitlabhq/config/metrics", "gitlab-ee-fork/ee/config/metrics", "gitlabhq/spec/fixtures/scripts/internal_events/metrics"} {
+		for _, dir := range []string{"ce", "ee", "fixtures"} {
 			set, err := v.Load(filepath.Join(ref, dir))
 			if err != nil {
 				t.Fatal(err)

@@ -67,15 +67,14 @@ func (v *versions) paths() []string {
 	return out
 }
 
+// example reads one of GitLab's payload examples (testdata/gitlab/payload-examples).
 func example(t *testing.T, name string) string {
 	t.Helper()
-	for _, dir := range []string{"../../../../../shared/reference/gitlab/payload-examples", "/work/shared/reference/gitlab/payload-examples"} {
-		if b, err := os.ReadFile(dir + "/" + name); err == nil {
-			return string(b)
-		}
+	b, err := os.ReadFile("../../../../testdata/gitlab/payload-examples/" + name)
+	if err != nil {
+		t.Fatalf("payload example: %v", err)
 	}
-	t.Fatalf("payload example %s not found (../shared/reference beside the clone)", name)
-	return ""
+	return string(b)
 }
 
 func ping() Ping {
