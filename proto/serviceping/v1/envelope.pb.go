@@ -1108,9 +1108,10 @@ func (x *DeadLetter) GetDeliveries() uint64 {
 	return 0
 }
 
-// DevOpsScoreState is what the gateways remember of an instance between its
-// pings (key-value bucket serviceping_devops_score, key instance.<uuid>);
-// it is never published on a stream.
+// DevOpsScoreState is what is remembered of an instance between its pings
+// (key-value bucket serviceping_devops_score, key instance.<uuid>): the
+// enricher writes it, the gateways read it; it is never published on a
+// stream.
 type DevOpsScoreState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The most recent pings, oldest first.
