@@ -4,7 +4,9 @@
 --
 -- Fallbacks: a numeric -1 (the collector's timeout / general failure) becomes
 -- metric_value 0 with has_timed_out = true. -2, -3 and -1000 are kept as they
--- are (is_fallback tells them; downstream filters take values >= 0).
+-- are (is_fallback marks -1, -2 and -1000; -3, the SQL-metric placeholder of
+-- /usage_data/non_sql_metrics, is not marked; downstream filters take values
+-- >= 0, which drops all four).
 --
 -- time_frame: the dictionary's, for every key path it defines
 -- (time_frame_source = 'dictionary'). Only a key path absent from the
