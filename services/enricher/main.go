@@ -1,4 +1,6 @@
 // Command enricher consumes raw pings and publishes enriched ones.
+// Configuration is read from the environment (see README and
+// `enricher --help`).
 package main
 
 import (
@@ -9,34 +11,45 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 )
 
+// version is set by the build: -ldflags "-X main.version=…".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	log, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "enricher:", err)
-		os.Exit(2)
-	}
-	if err := run(ctx, log); err != nil {
-		log.Error("enricher failed", "err", err)
-		os.Exit(1)
-	}
+	code := cli.Run(ctx, cli.App{
+		Name:        "enricher",
+		Description: "Consumes raw pings from NATS JetStream, adds instance and license fields (directory and CRM lookups) and publishes enriched pings.",
+		Version:     version,
+		Epilog:      cli.EnvHelp(config{}),
+	}, &command{}, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
 
-func run(ctx context.Context, log *slog.Logger) error {
-	var cfg struct {
-		enricher.Config
-		service.Common
-	}
+// config is what the enricher reads from the environment.
+type config struct {
+	enricher.Config
+	service.Common
+}
+
+// command is the enricher's command line: logging flags; the rest of the
+// configuration comes from the environment.
+type command struct {
+	cli.Logging
+}
+
+func (c *command) Run(ctx context.Context, log *slog.Logger) error {
+	var cfg config
 	if err := service.LoadConfig(ctx, &cfg); err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	if err := cfg.Config.Validate(); err != nil {
-		return fmt.Errorf("config: %w", err)
+		return cli.Usage(fmt.Errorf("config: %w", err))
 	}
 	return service.Run(ctx, service.Options{
 		Name: "enricher", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsListen, Logger: log,

@@ -1,39 +1,50 @@
 // Command gateway is the serviceping HTTP gateway, a drop-in for GitLab's
 // Versions application: it receives Service Pings and publishes them to
-// NATS JetStream. Configuration is read from the environment (see README).
+// NATS JetStream. Configuration is read from the environment (see README
+// and `gateway --help`).
 package main
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/sethvargo/go-envconfig"
-
+	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
+// version is set by the build: -ldflags "-X main.version=…".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx)
+	code := cli.Run(ctx, cli.App{
+		Name:        "gateway",
+		Description: "The HTTP gateway of GitLab's Versions application: receives Service Pings (POST /usage_data) and publishes them to NATS JetStream.",
+		Version:     version,
+		Epilog:      cli.EnvHelp(gateway.Config{}),
+	}, &command{}, os.Args[1:])
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gateway:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-func run(ctx context.Context) error {
-	logger, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
-	if err != nil {
-		return err
-	}
+// command is the gateway's command line: logging flags; the rest of the
+// configuration comes from the environment.
+type command struct {
+	cli.Logging
+}
+
+func (c *command) Run(ctx context.Context, log *slog.Logger) error {
 	var cfg gateway.Config
-	if err := envconfig.Process(ctx, &cfg); err != nil {
-		return fmt.Errorf("read configuration: %w", err)
+	if err := service.LoadConfig(ctx, &cfg); err != nil {
+		return cli.Usage(err)
 	}
-	return gateway.Run(ctx, cfg, logger, service.NewRegistry())
+	if err := cfg.Validate(); err != nil {
+		return cli.Usage(fmt.Errorf("gateway config: %w", err))
+	}
+	return gateway.Run(ctx, cfg, log, service.NewRegistry())
 }

@@ -1,28 +1,29 @@
 // Command loader consumes enriched pings from JetStream and loads them into
-// the Parquet lake (a directory or S3) and ClickHouse. Configuration is read from the
-// environment; see loader.Config.
+// the Parquet lake (a directory or S3) and ClickHouse. Configuration is read
+// from the environment; see loader.Config and `loader --help`.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/cli"
+	"github.com/serviceping/serviceping/services/loader/loader"
 )
+
+// version is set by the build: -ldflags "-X main.version=…".
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	log, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), os.Getenv("LOG_FORMAT"))
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loader:", err)
-		os.Exit(2)
-	}
-	if err := run(ctx, log); err != nil {
-		log.Error("loader failed", "err", err)
-		os.Exit(1)
-	}
+	code := cli.Run(ctx, cli.App{
+		Name:        "loader",
+		Description: "Consumes enriched pings from NATS JetStream and loads them into the Parquet lake (a directory or S3) and ClickHouse; acks only when every sink is durable.",
+		Version:     version,
+		Epilog:      cli.EnvHelp(loader.Config{}),
+	}, &command{}, os.Args[1:])
+	stop()
+	os.Exit(code)
 }
