@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -112,6 +113,7 @@ func parse(app App, grammar any, args []string) (kctx *kong.Context, code int) {
 		kong.Embed(&versionFlag{}),
 		kong.Vars{"version": app.Name + " " + app.Version, "log_format": logFormat},
 		kong.ConfigureHelp(kong.HelpOptions{WrapUpperBound: 100}),
+		kong.ValueFormatter(helpValue),
 		kong.Help(func(o kong.HelpOptions, kctx *kong.Context) error {
 			if err := kong.DefaultHelpPrinter(o, kctx); err != nil {
 				return err
@@ -151,6 +153,22 @@ func parse(app App, grammar any, args []string) (kctx *kong.Context, code int) {
 		return nil, ExitUsage
 	}
 	return kctx, ExitOK
+}
+
+// helpValue is a flag's or argument's help: its text, then its default
+// and the variables mirroring it.
+func helpValue(v *kong.Value) string {
+	var notes []string
+	if v.HasDefault && v.Default != "" && !(v.IsBool() && v.Default == "false") {
+		notes = append(notes, "default "+v.Default)
+	}
+	for _, e := range v.Tag.Envs {
+		notes = append(notes, "$"+e)
+	}
+	if len(notes) == 0 {
+		return v.Help
+	}
+	return strings.TrimSuffix(v.Help, ".") + " (" + strings.Join(notes, ", ") + ")."
 }
 
 // versionFlag is embedded in every grammar.

@@ -9,168 +9,210 @@
 //	collector seed --builds N          create and fill the demo instance schema
 //	collector dictionary [--out FILE] [DIR ...]
 //	                                   write the metric dictionary CSV (dim_ping_metric)
+//
+// Flags and arguments go in any order; `collector COMMAND --help` lists a
+// command's flags and the variables mirroring them.
 package main
 
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
+	"strconv"
 	"syscall"
 	"time"
 
+	"github.com/alecthomas/kong"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/services/collector/collector"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/dictionary"
 )
 
+// version is set by the build: -ldflags "-X main.version=…".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := cli.Run(ctx, cli.App{
+		Name:        "collector",
+		Description: "The instance side of Service Ping: computes the payload from the instance's PostgreSQL and Redis and submits it to a gateway. Configuration: flags, then the environment, then --config FILE.",
+		Version:     version,
+	}, &commands{}, os.Args[1:])
 	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "collector:", err)
-		os.Exit(1)
-	}
+	os.Exit(code)
 }
 
-const usage = `usage: collector <preview|export|send|run|seed|dictionary> [flags]
-  preview                print the payload JSON on stdout (logs on stderr)
-  export --out FILE      write the payload JSON for manual upload
-  send                   collect and submit now; print the DevOps Score
-  run                    daemon: weekly submission + event-tracking endpoints
-  seed --builds N        create the demo instance schema and fill it (DATABASE_URL)
-  dictionary [--out FILE] [DIR ...]
-                         write the metric dictionary CSV (dbt seed dim_ping_metric, one row
-                         per key_path) from the definition files under each DIR, the first
-                         DIR winning a key_path defined twice; on stdout without --out.
-                         Default DIRs, under the repository root (the directory holding
-                         go.work): testdata/collector/metrics testdata/gitlab/metrics
-                         The repository's seed: --out dbt/seeds/dim_ping_metric.csv
-`
+// commands is the collector's command line; its flags apply to every
+// command.
+type commands struct {
+	Config           string        `env:"COLLECTOR_CONFIG" placeholder:"FILE" help:"YAML config file (instance, settings, license_file, privacy, ...)."`
+	Definitions      string        `env:"COLLECTOR_DEFINITIONS" placeholder:"DIR" help:"Metric definitions directory."`
+	Instrumentations string        `env:"COLLECTOR_INSTRUMENTATIONS" placeholder:"FILE" help:"Instrumentation class mapping."`
+	KnownEvents      string        `name:"known-events" env:"COLLECTOR_KNOWN_EVENTS" placeholder:"FILE" help:"Known events YAML."`
+	SchemaDir        string        `name:"schema-dir" env:"COLLECTOR_SCHEMA_DIR" placeholder:"DIR" help:"Metric JSON schema directory; default embedded."`
+	DatabaseURL      string        `name:"database-url" env:"DATABASE_URL" placeholder:"URL" help:"Instance PostgreSQL."`
+	RedisURL         string        `name:"redis-url" env:"REDIS_URL" placeholder:"URL" help:"Instance Redis."`
+	GatewayURL       string        `name:"gateway-url" env:"GATEWAY_URL" placeholder:"URL" help:"Gateway base URL."`
+	PrometheusURL    string        `name:"prometheus-url" env:"PROMETHEUS_URL" placeholder:"URL" help:"Prometheus base URL."`
+	Listen           string        `env:"COLLECTOR_LISTEN" placeholder:"ADDR" help:"Run: HTTP listen address."`
+	DataDir          string        `name:"data-dir" env:"COLLECTOR_DATA_DIR" placeholder:"DIR" help:"State directory: uuid, DevOps Score."`
+	LogLevel         string        `name:"log-level" env:"LOG_LEVEL" placeholder:"LEVEL" help:"debug, info, warn or error."`
+	MetricTimeout    time.Duration `name:"metric-timeout" env:"COLLECTOR_METRIC_TIMEOUT" placeholder:"DURATION" help:"Per-metric timeout."`
+	UsagePingEnabled string        `name:"usage-ping-enabled" env:"USAGE_PING_ENABLED" placeholder:"BOOL" help:"true or false: switch collection and sending on or off."`
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprint(stderr, usage)
-		return errors.New("missing command")
-	}
-	cmd, args := args[0], args[1:]
+	Preview    previewCmd    `cmd:"" help:"Print the payload JSON on stdout (logs on stderr)."`
+	Export     exportCmd     `cmd:"" help:"Write the payload JSON for manual upload."`
+	Send       sendCmd       `cmd:"" help:"Collect and submit now; print the DevOps Score."`
+	Run        runCmd        `cmd:"" help:"Daemon: weekly submission and the event-tracking endpoints."`
+	Seed       seedCmd       `cmd:"" help:"Create the demo instance schema and fill it (DATABASE_URL)."`
+	Dictionary dictionaryCmd `cmd:"" help:"Write the metric dictionary CSV (dbt seed dim_ping_metric, one row per key_path)."`
+}
+
+// setup is what a command gets: the configuration from flags, environment
+// and file, the logger, and where to print.
+type setup struct {
+	cfg    collector.Config
+	log    *slog.Logger
+	stdout io.Writer
+}
+
+// ProvideSetup gives the commands' Run methods their setup. Flags win over
+// the environment (kong reads it into the flags), the environment over
+// the file.
+func (c *commands) ProvideSetup(ctx context.Context, kctx *kong.Context) (*setup, error) {
 	var cfg collector.Config
 	if err := envconfig.Process(ctx, &cfg); err != nil {
-		return fmt.Errorf("read environment: %w", err)
+		return nil, cli.Usage(fmt.Errorf("read environment: %w", err))
 	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configFile := fs.String("config", os.Getenv("COLLECTOR_CONFIG"), "YAML config file (instance, settings, license_file, privacy, ...)")
-	out := fs.String("out", "", "export, dictionary: output file")
-	builds := fs.Int("builds", 100_000, "seed: rows in ci_builds (other tables scale from it)")
-	var flagCfg collector.Config
-	fs.StringVar(&flagCfg.DefinitionsDir, "definitions", "", "metric definitions directory (COLLECTOR_DEFINITIONS)")
-	fs.StringVar(&flagCfg.MappingFile, "instrumentations", "", "instrumentation class mapping (COLLECTOR_INSTRUMENTATIONS)")
-	fs.StringVar(&flagCfg.KnownEvents, "known-events", "", "known events YAML (COLLECTOR_KNOWN_EVENTS)")
-	fs.StringVar(&flagCfg.SchemaDir, "schema-dir", "", "metric JSON schema directory; default embedded (COLLECTOR_SCHEMA_DIR)")
-	fs.StringVar(&flagCfg.DatabaseURL, "database-url", "", "instance PostgreSQL (DATABASE_URL)")
-	fs.StringVar(&flagCfg.RedisURL, "redis-url", "", "instance Redis (REDIS_URL)")
-	fs.StringVar(&flagCfg.GatewayURL, "gateway-url", "", "gateway base URL (GATEWAY_URL)")
-	fs.StringVar(&flagCfg.PrometheusURL, "prometheus-url", "", "Prometheus base URL (PROMETHEUS_URL)")
-	fs.StringVar(&flagCfg.Listen, "listen", "", "run: HTTP listen address (COLLECTOR_LISTEN)")
-	fs.StringVar(&flagCfg.DataDir, "data-dir", "", "state directory: uuid, devops score (COLLECTOR_DATA_DIR)")
-	fs.StringVar(&flagCfg.LogLevel, "log-level", "", "debug|info|warn|error (LOG_LEVEL)")
-	fs.DurationVar(&flagCfg.MetricTimeout, "metric-timeout", 0, "per-metric timeout (COLLECTOR_METRIC_TIMEOUT)")
-	enabled := fs.String("usage-ping-enabled", "", "true|false: switch collection and sending on or off (USAGE_PING_ENABLED)")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *configFile != "" {
+	if c.Config != "" {
 		// The file fills what the environment left at its zero value.
 		var fileCfg collector.Config
-		fileEnabled, err := fileCfg.LoadFile(*configFile)
+		fileEnabled, err := fileCfg.LoadFile(c.Config)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		mergeFile(&cfg, fileCfg)
 		if fileEnabled != nil && os.Getenv("USAGE_PING_ENABLED") == "" {
 			cfg.Enabled = *fileEnabled
 		}
 	}
-	mergeFlags(&cfg, flagCfg)
-	if *enabled != "" {
-		cfg.Enabled = *enabled == "true"
+	mergeFlags(&cfg, collector.Config{
+		DefinitionsDir: c.Definitions, MappingFile: c.Instrumentations, KnownEvents: c.KnownEvents,
+		SchemaDir: c.SchemaDir, DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, GatewayURL: c.GatewayURL,
+		PrometheusURL: c.PrometheusURL, Listen: c.Listen, DataDir: c.DataDir, LogLevel: c.LogLevel,
+		MetricTimeout: c.MetricTimeout,
+	})
+	if c.UsagePingEnabled != "" {
+		on, err := strconv.ParseBool(c.UsagePingEnabled)
+		if err != nil {
+			return nil, cli.Usage(fmt.Errorf("--usage-ping-enabled %q: want true or false", c.UsagePingEnabled))
+		}
+		cfg.Enabled = on
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	log := slog.New(slog.NewTextHandler(kctx.Stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	return &setup{cfg: cfg, log: log, stdout: kctx.Stdout}, nil
+}
 
-	if cmd == "seed" {
-		return seed(ctx, cfg.DatabaseURL, *builds, log)
-	}
-	if cmd == "dictionary" {
-		return writeDictionary(fs.Args(), *out, cfg.SchemaDir, stdout, log)
-	}
-	deps := collector.Deps{Log: log}
-	if cmd == "run" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		deps.Registerer, deps.Gatherer = reg, reg
-	}
-	switch cmd {
-	case "preview", "export", "send", "run":
-	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
-	}
-	if !cfg.Enabled && cmd != "run" {
+// withApp starts the collector for a command that collects, runs fn with
+// it and closes it.
+func (s *setup) withApp(ctx context.Context, fn func(*collector.App) error) error {
+	if !s.cfg.Enabled {
 		return collector.ErrDisabled
 	}
-	app, err := collector.New(ctx, cfg, deps)
+	app, err := collector.New(ctx, s.cfg, collector.Deps{Log: s.log})
 	if err != nil {
 		return err
 	}
 	defer app.Close()
-	switch cmd {
-	case "preview":
-		return app.Export(ctx, stdout)
-	case "export":
-		if *out == "" {
-			return errors.New("export needs --out FILE")
-		}
-		f, err := os.Create(*out)
+	return fn(app)
+}
+
+type previewCmd struct{}
+
+func (previewCmd) Run(ctx context.Context, s *setup) error {
+	return s.withApp(ctx, func(app *collector.App) error { return app.Export(ctx, s.stdout) })
+}
+
+type exportCmd struct {
+	Out string `required:"" placeholder:"FILE" help:"Output file."`
+}
+
+func (c exportCmd) Run(ctx context.Context, s *setup) error {
+	return s.withApp(ctx, func(app *collector.App) error {
+		f, err := os.Create(c.Out)
 		if err != nil {
-			return fmt.Errorf("create %s: %w", *out, err)
+			return fmt.Errorf("create %s: %w", c.Out, err)
 		}
 		if err := app.Export(ctx, f); err != nil {
 			f.Close()
 			return err
 		}
 		if err := f.Close(); err != nil {
-			return fmt.Errorf("write %s: %w", *out, err)
+			return fmt.Errorf("write %s: %w", c.Out, err)
 		}
-		log.Info("payload exported", "file", *out, "upload", "GET /usage_data/new on the gateway")
+		s.log.Info("payload exported", "file", c.Out, "upload", "GET /usage_data/new on the gateway")
 		return nil
-	case "send":
+	})
+}
+
+type sendCmd struct{}
+
+func (sendCmd) Run(ctx context.Context, s *setup) error {
+	return s.withApp(ctx, func(app *collector.App) error {
 		ds, err := app.Send(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "usage_data_id: %d\n", ds.UsageDataID)
+		fmt.Fprintf(s.stdout, "usage_data_id: %d\n", ds.UsageDataID)
 		if ds.Score != nil {
-			fmt.Fprintf(stdout, "devops_score: %.2f\n", *ds.Score)
+			fmt.Fprintf(s.stdout, "devops_score: %.2f\n", *ds.Score)
 		} else {
-			fmt.Fprintln(stdout, "devops_score: not yet available (first ping)")
+			fmt.Fprintln(s.stdout, "devops_score: not yet available (first ping)")
 		}
 		return nil
-	default: // run
-		return app.Run(ctx)
+	})
+}
+
+type runCmd struct{}
+
+// Run runs the weekly schedule until ctx ends; with usage ping disabled it
+// keeps serving the event-tracking endpoints.
+func (runCmd) Run(ctx context.Context, s *setup) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	app, err := collector.New(ctx, s.cfg, collector.Deps{Log: s.log, Registerer: reg, Gatherer: reg})
+	if err != nil {
+		return err
 	}
+	defer app.Close()
+	return app.Run(ctx)
+}
+
+type seedCmd struct {
+	Builds int `default:"100000" help:"Rows in ci_builds (other tables scale from it)."`
+}
+
+func (c seedCmd) Run(ctx context.Context, s *setup) error {
+	return seed(ctx, s.cfg.DatabaseURL, c.Builds, s.log)
+}
+
+type dictionaryCmd struct {
+	Dirs []string `arg:"" optional:"" name:"dir" help:"Definition directories; the first wins a key_path defined twice. Default, under the repository root (the directory holding go.work): testdata/collector/metrics testdata/gitlab/metrics."`
+	Out  string   `placeholder:"FILE" help:"Output file; stdout without it. The repository's seed: --out dbt/seeds/dim_ping_metric.csv."`
+}
+
+func (c dictionaryCmd) Run(s *setup) error {
+	return writeDictionary(c.Dirs, c.Out, s.cfg.SchemaDir, s.stdout, s.log)
 }
 
 func level(s string) slog.Level {

@@ -9,34 +9,36 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/replay"
 )
 
-func replayCmd(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "replay", "--since DATE [flags]")
-	since := fs.String("since", "", "replay raw pings stored on or after this date (YYYY-MM-DD or RFC 3339); \"all\" for the whole stream")
-	natsURL := fs.String("nats", e.envOr("NATS_URL", "nats://127.0.0.1:4223"), "NATS server of the pipeline (env NATS_URL; default: the all-in-one's)")
-	id := fs.String("id", "replay-"+time.Now().UTC().Format("20060102T150405Z"), "replay id, distinct per run")
-	dryRun := fs.Bool("dry-run", false, "count what would be replayed without publishing")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
+type replayCmd struct {
+	Since string `required:"" placeholder:"DATE|all" help:"Replay raw pings stored on or after this date (YYYY-MM-DD or RFC 3339); \"all\" for the whole stream."`
+	pipelineNATS
+	ID     string `name:"id" help:"Replay id, distinct per run (default: replay- and the current UTC time)."`
+	DryRun bool   `help:"Count what would be replayed without publishing."`
+}
+
+func (c *replayCmd) Run(ctx context.Context, e *env) error {
 	var from time.Time
-	if *since != "all" {
-		t, err := parseSince(*since)
+	if c.Since != "all" {
+		t, err := parseSince(c.Since)
 		if err != nil {
-			fs.Usage()
 			return err
 		}
 		from = t
 	}
-	nc, js, err := service.Connect(ctx, *natsURL, "replay", e.log)
+	id := c.ID
+	if id == "" {
+		id = "replay-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	nc, js, err := service.Connect(ctx, c.NATS, "replay", e.log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	res, err := replay.Raw(ctx, js, replay.Options{Since: from, ID: *id, DryRun: *dryRun})
+	res, err := replay.Raw(ctx, js, replay.Options{Since: from, ID: id, DryRun: c.DryRun})
 	verb := "re-published"
-	if *dryRun {
+	if c.DryRun {
 		verb = "would re-publish"
 	}
-	fmt.Fprintf(e.stdout, "%s %d pings for enrichment and loading (id %s); %d copies skipped, %d undecodable\n", verb, res.Pings, *id, res.Skipped, res.Undecodable)
+	fmt.Fprintf(e.stdout, "%s %d pings for enrichment and loading (id %s); %d copies skipped, %d undecodable\n", verb, res.Pings, id, res.Skipped, res.Undecodable)
 	return err
 }

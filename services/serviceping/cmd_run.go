@@ -11,29 +11,38 @@ import (
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
-func runCmd(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "run", "[flags]")
-	var cfg pipeline.Config
-	fs.StringVar(&cfg.DataDir, "data", e.envOr("SERVICEPING_DATA", "./data"), "data directory: NATS store and the default lake (env SERVICEPING_DATA)")
-	fs.StringVar(&cfg.HTTPListen, "http", e.envOr("GATEWAY_LISTEN", "127.0.0.1:8080"), "gateway listen address (env GATEWAY_LISTEN)")
-	fs.StringVar(&cfg.NATSListen, "nats-listen", e.envOr("NATS_LISTEN", "127.0.0.1:4223"), "embedded NATS listen address (env NATS_LISTEN)")
-	fs.StringVar(&cfg.NATSURL, "nats", e.getenv("NATS_URL"), "use this NATS server instead of embedding one (env NATS_URL)")
-	fs.StringVar(&cfg.LakeURL, "lake", e.getenv("LAKE_URL"), "lake root (env LAKE_URL; default <data>/lake)")
-	fs.StringVar(&cfg.ClickHouseURL, "clickhouse", e.getenv("CLICKHOUSE_URL"), "use this ClickHouse instead of the embedded engine (env CLICKHOUSE_URL)")
-	fs.StringVar(&cfg.ClickHouseListen, "clickhouse-listen", e.envOr("CLICKHOUSE_LISTEN", "127.0.0.1:8123"), "embedded ClickHouse HTTP listen address (env CLICKHOUSE_LISTEN)")
-	demo := fs.Bool("demo", true, "load the demo pings from testdata/ at start (once per data directory)")
-	demoDir := fs.String("testdata", "testdata", "the repository's testdata directory, for the demo pings")
-	if err := fs.Parse(args); err != nil {
-		return err
+type runCmd struct {
+	Data             string `env:"SERVICEPING_DATA" default:"./data" placeholder:"DIR" help:"Data directory: NATS store and the default lake."`
+	HTTP             string `name:"http" env:"GATEWAY_LISTEN" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Gateway listen address."`
+	NATSListen       string `name:"nats-listen" env:"NATS_LISTEN" default:"127.0.0.1:4223" placeholder:"ADDR" help:"Embedded NATS listen address."`
+	NATS             string `name:"nats" env:"NATS_URL" placeholder:"URL" help:"Use this NATS server instead of embedding one."`
+	Lake             string `env:"LAKE_URL" placeholder:"URL" help:"Lake root, a directory or s3://bucket/prefix; default <data>/lake."`
+	ClickHouse       string `name:"clickhouse" env:"CLICKHOUSE_URL" placeholder:"URL" help:"Use this ClickHouse instead of the embedded engine."`
+	ClickHouseListen string `name:"clickhouse-listen" env:"CLICKHOUSE_LISTEN" default:"127.0.0.1:8123" placeholder:"ADDR" help:"Embedded ClickHouse HTTP listen address."`
+	chdbLib
+	Demo     bool   `default:"true" negatable:"" help:"Load the demo pings from testdata/ at start (once per data directory)."`
+	Testdata string `default:"testdata" placeholder:"DIR" help:"The repository's testdata directory, for the demo pings."`
+}
+
+func (c *runCmd) Run(ctx context.Context, e *env) error {
+	cfg := pipeline.Config{
+		DataDir: c.Data, HTTPListen: c.HTTP, NATSListen: c.NATSListen, NATSURL: c.NATS,
+		LakeURL: c.Lake, ClickHouseURL: c.ClickHouse, ClickHouseListen: c.ClickHouseListen,
+	}
+	if cfg.ClickHouseURL == "" {
+		if err := c.use(e); err != nil {
+			return err
+		}
 	}
 	stages, err := pipeline.LoadStageConfigs(ctx, nil)
 	if err != nil {
-		return err
+		return cli.Usage(err)
 	}
 	cfg.Gateway, cfg.Enricher, cfg.Loader = stages.Gateway, stages.Enricher, stages.Loader
 
@@ -51,8 +60,8 @@ func runCmd(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "serviceping is running\n  gateway     %s  (POST /usage_data, upload form at /usage_data/new, metrics at /metrics)\n  nats        %s\n  lake        %s\n  clickhouse  %s\n",
 		p.GatewayURL, nats, p.LakeURL, ch)
-	if *demo {
-		if err := loadDemo(ctx, e, p.GatewayURL, cfg.DataDir, *demoDir); err != nil {
+	if c.Demo {
+		if err := loadDemo(ctx, e, p.GatewayURL, cfg.DataDir, c.Testdata); err != nil {
 			e.log.Warn("demo pings not loaded", "err", err)
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -10,20 +9,16 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 )
 
-func sendCmd(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "send", "[flags] FILE...")
-	gw := fs.String("gateway", e.envOr("GATEWAY_URL", "http://127.0.0.1:8080"), "gateway base URL (env GATEWAY_URL)")
-	timeout := fs.Duration("timeout", 30*time.Second, "per-request timeout")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() == 0 {
-		fs.Usage()
-		return errors.New("send: at least one payload file is required")
-	}
-	s := client.Sender{HTTP: &http.Client{Timeout: *timeout}, GatewayURL: *gw}
+type sendCmd struct {
+	Files []string `arg:"" name:"file" help:"Payload files, JSON or gzip-compressed JSON."`
+	gatewayURL
+	Timeout time.Duration `default:"30s" help:"Per-request timeout."`
+}
+
+func (c *sendCmd) Run(ctx context.Context, e *env) error {
+	s := client.Sender{HTTP: &http.Client{Timeout: c.Timeout}, GatewayURL: c.Gateway}
 	var failed int
-	for _, path := range fs.Args() {
+	for _, path := range c.Files {
 		resp, err := s.SendFile(ctx, path)
 		switch {
 		case err != nil:
@@ -37,28 +32,31 @@ func sendCmd(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("send: %d of %d payloads were not accepted", failed, fs.NArg())
+		return fmt.Errorf("send: %d of %d payloads were not accepted", failed, len(c.Files))
 	}
 	return nil
 }
 
-func loadgenCmd(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet(e, "loadgen", "[flags]")
-	gw := fs.String("gateway", e.envOr("GATEWAY_URL", "http://127.0.0.1:8080"), "gateway base URL (env GATEWAY_URL)")
-	o := client.LoadOptions{}
-	fs.IntVar(&o.Pings, "pings", 2000, "pings to send (the run stops after this many)")
-	fs.IntVar(&o.Instances, "instances", 500, "distinct simulated installations")
-	fs.IntVar(&o.Concurrency, "concurrency", 8, "requests in flight")
-	fs.DurationVar(&o.Duration, "duration", time.Minute, "the run stops after this long")
-	fs.BoolVar(&o.Gzip, "gzip", false, "send gzip-compressed bodies")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}, GatewayURL: *gw}
+type loadgenCmd struct {
+	gatewayURL
+	Pings       int           `default:"2000" help:"Pings to send (the run stops after this many)."`
+	Instances   int           `default:"500" help:"Distinct simulated installations."`
+	Concurrency int           `default:"8" help:"Requests in flight."`
+	Duration    time.Duration `default:"1m" help:"The run stops after this long (requests it cuts off count as not accepted)."`
+	Gzip        bool          `help:"Send gzip-compressed bodies."`
+}
+
+// Run prints the summary and fails when any ping was not accepted.
+func (c *loadgenCmd) Run(ctx context.Context, e *env) error {
+	o := client.LoadOptions{Pings: c.Pings, Instances: c.Instances, Concurrency: c.Concurrency, Duration: c.Duration, Gzip: c.Gzip}
+	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}, GatewayURL: c.Gateway}
 	res, err := s.Load(ctx, o)
 	if err != nil {
 		return err
 	}
 	res.Report(e.stdout)
+	if failed := res.Sent - res.Accepted; failed > 0 {
+		return fmt.Errorf("loadgen: %d of %d pings were not accepted", failed, res.Sent)
+	}
 	return nil
 }

@@ -1,114 +1,85 @@
 // Command serviceping is the all-in-one receiving pipeline and the
 // operator/analyst CLI:
 //
-//	serviceping run      gateway + enricher + loader on embedded NATS
-//	serviceping send     post a payload file to a gateway
-//	serviceping loadgen  post generated full-size pings, bounded, and report rates
-//	serviceping query    run SQL against the warehouse (CLICKHOUSE_URL) and print a table
+//	serviceping run        gateway + enricher + loader on embedded NATS
+//	serviceping send       post payload files to a gateway
+//	serviceping loadgen    post generated full-size pings, bounded, and report rates
+//	serviceping query      run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
 //	serviceping reenrich   re-enrich the pings whose lookups failed (--since DATE)
 //	serviceping replay     run the raw pings kept in the stream through the pipeline again
+//
+// Flags and arguments go in any order; `serviceping COMMAND --help` lists a
+// command's flags and the variables mirroring them.
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/alecthomas/kong"
+
+	"github.com/serviceping/serviceping/pkg/cli"
 )
 
-// command is one subcommand.
-type command struct {
-	name, summary string
-	run           func(ctx context.Context, env *env, args []string) error
+// version is set by the build: -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	code := cli.Run(ctx, cli.App{
+		Name:        "serviceping",
+		Description: "GitLab's Service Ping pipeline: the all-in-one receiving side (run) and the operator and analyst commands.",
+		Version:     version,
+		LogFormat:   "text", // a person reads this CLI's logs
+	}, &commands{}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// commands is serviceping's command line.
+type commands struct {
+	cli.Logging
+	Run       runCmd       `cmd:"" help:"Run gateway, enricher and loader in one process on embedded defaults."`
+	Send      sendCmd      `cmd:"" help:"Post payload files (JSON or gzip) to a gateway like an instance does."`
+	Loadgen   loadgenCmd   `cmd:"" help:"Post generated full-size pings to a gateway and report rates; exits 1 when any was not accepted."`
+	Query     queryCmd     `cmd:"" help:"Run SQL against the warehouse and print the result."`
+	Reenrich  reenrichCmd  `cmd:"" help:"Send the pings whose enrichment failed through the enricher again."`
+	Replay    replayCmd    `cmd:"" help:"Send the raw pings kept in the stream through the pipeline again."`
+	Warehouse warehouseCmd `cmd:"" help:"Serve the embedded ClickHouse engine over the ClickHouse HTTP protocol."`
 }
 
 // env is what a command gets from the process.
 type env struct {
 	stdout, stderr io.Writer
 	log            *slog.Logger
-	getenv         func(string) string
 }
 
-func commands() []command {
-	return []command{
-		{"run", "run gateway, enricher and loader in one process on embedded defaults", runCmd},
-		{"send", "post a payload file (JSON or gzip) to a gateway", sendCmd},
-		{"loadgen", "post generated full-size pings to a gateway and report rates", loadgenCmd},
-		{"query", "run SQL against the warehouse and print the result", queryCmd},
-		{"reenrich", "send pings whose enrichment failed through the enricher again", reenrichCmd},
-		{"replay", "send the raw pings kept in the stream through the pipeline again", replayCmd},
-		{"warehouse", "serve the embedded ClickHouse engine over the ClickHouse HTTP protocol", warehouseCmd},
-	}
-}
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	format := os.Getenv("LOG_FORMAT")
-	if format == "" {
-		format = "text" // a person reads this CLI's logs
-	}
-	log, err := service.NewLogger(os.Stderr, os.Getenv("LOG_LEVEL"), format)
+// ProvideEnv gives the commands' Run methods their env.
+func (c *commands) ProvideEnv(kctx *kong.Context) (*env, error) {
+	log, err := c.ProvideLogger(kctx)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "serviceping:", err)
-		os.Exit(2)
+		return nil, err
 	}
-	e := &env{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, log: log}
-	if err := dispatch(ctx, e, os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "serviceping:", err)
-		}
-		os.Exit(2)
-	}
+	return &env{stdout: kctx.Stdout, stderr: kctx.Stderr, log: log}, nil
 }
 
-func dispatch(ctx context.Context, e *env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(e.stderr)
-		if len(args) == 0 {
-			return errors.New("a command is required")
-		}
-		return nil
-	}
-	for _, c := range commands() {
-		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
-		}
-	}
-	usage(e.stderr)
-	return fmt.Errorf("unknown command %q", args[0])
+// pipelineNATS is the NATS server of a running pipeline, for the commands
+// that work on one.
+type pipelineNATS struct {
+	NATS string `name:"nats" env:"NATS_URL" default:"nats://127.0.0.1:4223" help:"NATS server of the pipeline; the default is the all-in-one's."`
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: serviceping <command> [flags]\n\ncommands:")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nrun 'serviceping <command> -h' for a command's flags")
+// warehouseURL is the warehouse a command reads.
+type warehouseURL struct {
+	ClickHouse string `name:"clickhouse" env:"CLICKHOUSE_URL" default:"http://127.0.0.1:8123/serviceping" placeholder:"URL" help:"Warehouse URL; the default is the all-in-one's embedded endpoint."`
 }
 
-// envOr is the environment variable name's value, or def.
-func (e *env) envOr(name, def string) string {
-	if v := e.getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-func newFlagSet(e *env, name, usage string) *flag.FlagSet {
-	fs := flag.NewFlagSet("serviceping "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: serviceping %s %s\n\nflags:\n", name, usage)
-		fs.PrintDefaults()
-	}
-	return fs
+// gatewayURL is the gateway a command posts to.
+type gatewayURL struct {
+	Gateway string `name:"gateway" env:"GATEWAY_URL" default:"http://127.0.0.1:8080" placeholder:"URL" help:"Gateway base URL."`
 }
