@@ -7,7 +7,8 @@
 #   CHDB_VERSION=...            override the pinned package version
 #   SERVICEPING_CACHE=dir       cache root (default ~/.cache/serviceping)
 #
-# `npm pack` downloads the tarball without running any install scripts.
+# `npm pack` downloads the tarball without running any install scripts; the
+# download's progress goes to stderr. Once cached, nothing is fetched.
 set -euo pipefail
 
 CHDB_VERSION=${CHDB_VERSION:-26.7.3-stable.1}
@@ -37,9 +38,37 @@ mkdir -p "$dir"
 tmp=$(mktemp -d "$dir/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
+# progress PID DIR: until PID ends, report how many bytes DIR holds: on a
+# terminal one line rewritten every second, otherwise a line every 10 s.
+progress() {
+	local pid=$1 dir=$2 n=0 mb
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		n=$((n + 1))
+		mb=$(($(du -sb "$dir" 2>/dev/null | cut -f1 || echo 0) / 1048576))
+		if [ -t 2 ]; then
+			printf '\rfetch-chdb: %d MB downloaded' "$mb" >&2
+		elif [ $((n % 10)) -eq 0 ]; then
+			log "$mb MB downloaded"
+		fi
+	done
+	if [ -t 2 ]; then echo >&2; fi
+}
+
 log "downloading $PKG@$CHDB_VERSION (~180 MB, once)"
-tarball=$(cd "$tmp" && npm pack --ignore-scripts --silent "$PKG@$CHDB_VERSION" 2>/dev/null | tail -n1)
-[ -f "$tmp/$tarball" ] || { log "npm pack $PKG@$CHDB_VERSION produced no tarball"; exit 1; }
+# npm pack writes the tarball only when it is complete; its cache (a private
+# one, removed with $tmp) fills while it downloads: that is the progress.
+(cd "$tmp" && exec npm pack --ignore-scripts --loglevel=error --cache "$tmp/npm-cache" "$PKG@$CHDB_VERSION" >"$tmp/pack.out" 2>"$tmp/pack.err") &
+pack=$!
+progress "$pack" "$tmp/npm-cache"
+if ! wait "$pack"; then
+	log "npm pack $PKG@$CHDB_VERSION failed:"
+	cat "$tmp/pack.err" >&2
+	exit 1
+fi
+tarball=$(tail -n1 "$tmp/pack.out")
+[ -n "$tarball" ] && [ -f "$tmp/$tarball" ] || { log "npm pack $PKG@$CHDB_VERSION produced no tarball"; cat "$tmp/pack.err" >&2; exit 1; }
+log "downloaded $(($(stat -c %s "$tmp/$tarball") / 1048576)) MB"
 
 log "unpacking libchdb.so"
 mkdir -p "$tmp/x"
