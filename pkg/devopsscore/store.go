@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,6 +211,26 @@ func decodeState(uuid string, b []byte) (State, error) {
 		st.Pings[i] = entryFromProto(pe)
 	}
 	return st, nil
+}
+
+// Watch watches every instance's state: first the current values, then a
+// nil entry, then every change (see jetstream.KeyValue.Watch).
+func (s *Store) Watch(ctx context.Context) (jetstream.KeyWatcher, error) {
+	w, err := s.kv.Watch(ctx, instanceKey("*"), jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("watch devops score states: %w", err)
+	}
+	return w, nil
+}
+
+// DecodeEntry decodes a watched entry into the instance's uuid and state.
+func DecodeEntry(e jetstream.KeyValueEntry) (string, State, error) {
+	uuid, ok := strings.CutPrefix(e.Key(), "instance.")
+	if !ok {
+		return "", State{}, fmt.Errorf("key %s is not an instance's state", e.Key())
+	}
+	st, err := decodeState(uuid, e.Value())
+	return uuid, st, err
 }
 
 // Save writes uuid's state if it is still at revision rev (0: absent),

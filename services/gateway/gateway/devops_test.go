@@ -93,20 +93,83 @@ func TestDevOpsScoreUnavailable(t *testing.T) {
 	}
 }
 
+// TestDevOpsScoreReplica: once the gateway's replica of the bucket is in
+// sync, a new ping is scored from it — no read per ping — with the same
+// answer the bucket gives; a resubmission and an out-of-order ping still
+// read the bucket.
+func TestDevOpsScoreReplica(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	store, err := (&devopsscore.Opener{JS: h.js}).Store(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	week := 7 * 24 * time.Hour
+	t0 := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
+	remember := func(uuid string, at time.Time, issues float64) {
+		s := devopsscore.Snapshot{PingID: uuid + at.String(), RecordedAt: at}
+		s.SetActiveUsers(10)
+		s.SetCounter(devopsscore.Issues, issues)
+		if err := store.Remember(ctx, uuid, s, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remember("rep-a", t0, 100)
+	remember("rep-b", t0, 100)
+	// The first ping starts the watcher; poll until the replica knows rep-a.
+	post := func(uuid string, at time.Time, issues int) map[string]float64 {
+		rec := h.postPing(t, devopsPing(uuid, at.Format("2006-01-02 15:04:05 UTC"), issues), false)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+		return convIndex(t, rec.Body.Bytes())
+	}
+	bucketAnswer := post("rep-b", t0.Add(week), 170)
+	poll(t, 5*time.Second, "the replica to sync", func() bool {
+		before := stateReads(t, h, "replica")
+		a := post("rep-a", t0.Add(week).Add(time.Duration(stateReads(t, h, "bucket"))*time.Second), 170)
+		return stateReads(t, h, "replica") > before && a["instance_issues"] > 0
+	})
+	replicaAnswer := post("rep-a", t0.Add(week), 170)
+	if bucketAnswer["instance_issues"] != 30 || replicaAnswer["instance_issues"] != bucketAnswer["instance_issues"] ||
+		replicaAnswer["percentage_issues"] != bucketAnswer["percentage_issues"] {
+		t.Errorf("replica answered %v, bucket %v (want instance_issues 30 from both)", replicaAnswer, bucketAnswer)
+	}
+	// Older than the newest remembered ping: the bucket decides (first-ping answer).
+	bucketReads := stateReads(t, h, "bucket")
+	if a := post("rep-a", t0.Add(-week), 1); len(a) != 1 {
+		t.Errorf("out-of-order ping older than the history answered %v", a)
+	}
+	if stateReads(t, h, "bucket") != bucketReads+1 {
+		t.Error("an out-of-order ping was not read from the bucket")
+	}
+}
+
+func stateReads(tb testing.TB, h *harness, source string) float64 {
+	tb.Helper()
+	return counter(tb, h, "serviceping_gateway_devops_state_reads_total", "source", source)
+}
+
 // scoreOutcomes reads serviceping_gateway_devops_scores_total{outcome}.
 func scoreOutcomes(tb testing.TB, h *harness, outcome string) float64 {
+	tb.Helper()
+	return counter(tb, h, "serviceping_gateway_devops_scores_total", "outcome", outcome)
+}
+
+// counter reads one labelled counter from the harness's registry.
+func counter(tb testing.TB, h *harness, name, label, value string) float64 {
 	tb.Helper()
 	mfs, err := h.reg.Gather()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "serviceping_gateway_devops_scores_total" {
+		if mf.GetName() != name {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == outcome {
+				if l.GetName() == label && l.GetValue() == value {
 					return m.GetCounter().GetValue()
 				}
 			}

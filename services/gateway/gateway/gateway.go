@@ -118,11 +118,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.m, g.gatherer = m, gat
 	if cfg.DevOpsScore {
-		sjs := deps.ScoreJS
-		if sjs == nil {
-			sjs = deps.JS
-		}
-		g.scores = &scorer{bucket: devopsscore.Opener{JS: sjs}, timeout: cfg.DevOpsTimeout, ttl: cfg.DevOpsLeadersTTL, now: g.now}
+		g.scores = newScorer(deps, cfg, g.now, func(msg string, args ...any) { g.log.Warn(msg, args...) }, m.devopsReads)
 	}
 	if g.nc != nil && g.nc.IsConnected() && g.nc.MaxPayload() < cfg.MaxDecompressedBytes+64<<10 {
 		g.log.Warn("nats max payload is below the decompressed body limit; bigger pings will get 413",
@@ -130,6 +126,14 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g.handler = g.routes()
 	return g, nil
+}
+
+// Close stops the gateway's background work (the DevOps Score replica's
+// watcher). The handler keeps answering, reading the bucket per ping.
+func (g *Gateway) Close() {
+	if g.scores != nil {
+		g.scores.close()
+	}
 }
 
 // Handler is the whole HTTP API, /metrics and the health probes included.
@@ -368,13 +372,7 @@ func (a accepted) convIndex() []byte {
 
 // acceptPing validates, scores and publishes one ping.
 func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, route string) (accepted, *apiError) {
-	// The instance's DevOps Score state is read while the body is validated.
-	var prefetched <-chan known
-	var onUUID func(string)
-	if g.scores != nil {
-		onUUID = func(uuid string) { prefetched = g.scores.prefetch(ctx, uuid) }
-	}
-	p, err := payload.DecodePingNotify(b.data, g.limits, onUUID)
+	p, err := payload.DecodePing(b.data, g.limits)
 	if err != nil {
 		return accepted{}, fromPayload(err)
 	}
@@ -395,15 +393,11 @@ func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, 
 		SourceIp: info.sourceIP, UserAgent: info.userAgent,
 	}
 	var scoreOutcome string
-	if prefetched != nil {
+	if g.scores != nil {
 		snap := p.Score
 		snap.PingID = pingID
-		k := <-prefetched
-		var dec devopsscore.Decision
-		if k.ok {
-			dec = k.state.Decide(snap, k.leaders)
-		}
-		a.score, scoreOutcome = dec.Score, outcome(dec, k.ok)
+		dec, ok := g.scores.decide(ctx, p.UUID, snap)
+		a.score, scoreOutcome = dec.Score, outcome(dec, ok)
 		// The enricher remembers the ping (with what it was answered) for
 		// the instance's next ping and for a resubmission of this one.
 		msg.Devops = devopsscore.EntryProto(snap, dec.Score)

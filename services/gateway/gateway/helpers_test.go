@@ -74,6 +74,7 @@ func newHarnessConn(tb testing.TB, nc *nats.Conn, mod func(*gateway.Config, *gat
 	if err != nil {
 		tb.Fatalf("new gateway: %v", err)
 	}
+	tb.Cleanup(g.Close)
 	return &harness{g: g, h: g.Handler(), nc: nc, js: js, reg: reg}
 }
 

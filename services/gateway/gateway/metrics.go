@@ -15,6 +15,7 @@ type metrics struct {
 	rejections      *prometheus.CounterVec // reason
 	duplicates      *prometheus.CounterVec // subject
 	devopsScores    *prometheus.CounterVec // outcome
+	devopsReads     *prometheus.CounterVec // source: replica|bucket
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -56,8 +57,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Accepted pings by DevOps Score outcome: scored, first_ping (usage_data_id only), resubmitted " +
 				"(the first answer again), unavailable (state unreadable: usage_data_id only).",
 		}, []string{"outcome"}),
+		devopsReads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "gateway", Name: "devops_state_reads_total",
+			Help: "Where the DevOps Score state of a ping came from: replica (in memory, kept by watching the bucket) or bucket (a read per ping).",
+		}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.payloadBytes, m.publishDuration, m.inflight, m.rejections, m.duplicates, m.devopsScores} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.payloadBytes, m.publishDuration, m.inflight, m.rejections, m.duplicates, m.devopsScores, m.devopsReads} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register gateway metrics: %w", err)
 		}

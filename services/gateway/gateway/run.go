@@ -44,6 +44,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	if err != nil {
 		return err
 	}
+	defer g.Close()
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {

@@ -89,13 +89,7 @@ type walker struct {
 
 // DecodePing validates body as a Service Ping and returns its identity fields.
 // A non-nil error is always an *Error.
-func DecodePing(body []byte, lim Limits) (Ping, error) { return DecodePingNotify(body, lim, nil) }
-
-// DecodePingNotify is DecodePing calling onUUID (when not nil) as soon as
-// a well-formed uuid has been read — before the rest of the body is
-// validated, which may still reject it — so that the caller can start
-// work that depends on the instance alone.
-func DecodePingNotify(body []byte, lim Limits, onUUID func(uuid string)) (Ping, error) {
+func DecodePing(body []byte, lim Limits) (Ping, error) {
 	var p Ping
 	var seenUUID, seenRecorded, seenVersion bool
 	err := walkObject(body, lim, func(w *walker, name string) error {
@@ -106,9 +100,6 @@ func DecodePingNotify(body []byte, lim Limits, onUUID func(uuid string)) (Ping, 
 				return err
 			}
 			p.UUID, seenUUID = s, true
-			if onUUID != nil && CheckUUID(s) == nil {
-				onUUID(s)
-			}
 		case name == "recorded_at":
 			s, err := w.stringField(name)
 			if err != nil {

@@ -79,6 +79,7 @@ type Pipeline struct {
 	srv     *server.Server
 	nc      *nats.Conn
 	scoreNC *nats.Conn
+	gw      *gateway.Gateway
 	cancel  context.CancelFunc
 	group   *errgroup.Group
 	sinks   *loader.Sinks
@@ -140,6 +141,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	if err != nil {
 		return nil, err
 	}
+	p.gw = gw
 	en, err := enricher.New(cfg.Enricher, enricher.Deps{JS: js, Logger: log.With("service", "enricher"), Registerer: p.Registry})
 	if err != nil {
 		return nil, err
@@ -231,6 +233,9 @@ func (p *Pipeline) shutdownBus() {
 			p.log.Warn("embedded warehouse stopped with an error", "err", err)
 		}
 		p.whStop = nil
+	}
+	if p.gw != nil {
+		p.gw.Close()
 	}
 	if p.scoreNC != nil {
 		p.scoreNC.Close()
