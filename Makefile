@@ -11,15 +11,17 @@ CACHE    ?= $(or $(SERVICEPING_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/ser
 # once per version into the cache, outside the repository.
 TOOLBIN  := $(CACHE)/tools/$(shell sha256sum tools/go.sum | cut -c1-12)
 GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
+# What `--version` prints after each binary's name.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build every binary into ./bin
+build: ## build every binary into ./bin (VERSION stamps --version; default: git describe)
 	@mkdir -p $(BIN)
-	@for s in $(SERVICES); do (cd services/$$s && go build -o $(BIN)/$$s .) || exit 1; done
+	@for s in $(SERVICES); do (cd services/$$s && go build -ldflags '-X main.version=$(VERSION)' -o $(BIN)/$$s .) || exit 1; done
 
 run: build ## start the all-in-one pipeline on embedded defaults, fed the demo pings
 	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping run --data ./data
