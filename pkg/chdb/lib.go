@@ -64,6 +64,10 @@ type api struct {
 	streamCancelInsert     func(stream unsafe.Pointer)
 	streamInsertError      func(stream unsafe.Pointer) unsafe.Pointer
 	destroyInsertStream    func(stream unsafe.Pointer)
+	streamQueryWithParamsN func(conn, query unsafe.Pointer, queryLen uintptr, format unsafe.Pointer, formatLen uintptr, names, nameLens, values, valueLens unsafe.Pointer, count uintptr) unsafe.Pointer
+	streamFetchResult      func(conn, res unsafe.Pointer) unsafe.Pointer
+	streamCancelQuery      func(conn, res unsafe.Pointer)
+	classifyQueryN         func(conn, sql unsafe.Pointer, sqlLen uintptr, target unsafe.Pointer, targetLen uintptr, out unsafe.Pointer) int32
 }
 
 // The library is loaded once per process: the engine inside it is a process
@@ -117,6 +121,10 @@ func load(path string) (*api, error) {
 		{&a.streamCancelInsert, "chdb_stream_cancel_insert"},
 		{&a.streamInsertError, "chdb_stream_insert_error"},
 		{&a.destroyInsertStream, "chdb_destroy_insert_stream"},
+		{&a.streamQueryWithParamsN, "chdb_stream_query_with_params_n"},
+		{&a.streamFetchResult, "chdb_stream_fetch_result"},
+		{&a.streamCancelQuery, "chdb_stream_cancel_query"},
+		{&a.classifyQueryN, "chdb_classify_query_n"},
 	}
 	for _, s := range syms {
 		if _, err := purego.Dlsym(h, s.name); err != nil {
