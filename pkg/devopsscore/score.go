@@ -212,8 +212,9 @@ func Compute(prev, cur Snapshot, leaders Leaders) Score {
 
 // Window is how recently an instance must have reported to count in the
 // leaders' population: the population is, for every instance with a score
-// recorded within Window before the refresh, the instance values of its
-// most recent score.
+// received within Window before the refresh, the instance values of its
+// most recent score (by recorded_at). Received, not recorded: an
+// instance's clock does not decide, and pings loaded today count today.
 const Window = 30 * 24 * time.Hour
 
 // Table is the warehouse table of answered scores.

@@ -213,10 +213,11 @@ func decodeState(uuid string, b []byte) (State, error) {
 	return st, nil
 }
 
-// Watch watches every instance's state: first the current values, then a
-// nil entry, then every change (see jetstream.KeyValue.Watch).
+// Watch watches every instance's state and the leaders: first the current
+// values, then a nil entry, then every change (see
+// jetstream.KeyValue.Watch). DecodeEntry and DecodeLeaders read them.
 func (s *Store) Watch(ctx context.Context) (jetstream.KeyWatcher, error) {
-	w, err := s.kv.Watch(ctx, instanceKey("*"), jetstream.IgnoreDeletes())
+	w, err := s.kv.WatchFiltered(ctx, []string{instanceKey("*"), LeadersKey}, jetstream.IgnoreDeletes())
 	if err != nil {
 		return nil, fmt.Errorf("watch devops score states: %w", err)
 	}
@@ -328,8 +329,13 @@ func (s *Store) Leaders(ctx context.Context) (Leaders, error) {
 	if err != nil {
 		return Leaders{}, fmt.Errorf("read devops score leaders: %w", err)
 	}
+	return DecodeLeaders(e.Value())
+}
+
+// DecodeLeaders decodes the value of LeadersKey.
+func DecodeLeaders(b []byte) (Leaders, error) {
 	var l Leaders
-	if err := json.Unmarshal(e.Value(), &l); err != nil {
+	if err := json.Unmarshal(b, &l); err != nil {
 		return Leaders{}, fmt.Errorf("%w: leaders: %w", ErrCorrupt, err)
 	}
 	return l, nil

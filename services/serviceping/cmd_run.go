@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
@@ -61,7 +60,7 @@ func (c *runCmd) Run(ctx context.Context, e *env) error {
 	fmt.Fprintf(e.stdout, "serviceping is running\n  gateway     %s  (POST /usage_data, upload form at /usage_data/new, metrics at /metrics)\n  nats        %s\n  lake        %s\n  clickhouse  %s\n",
 		p.GatewayURL, nats, p.LakeURL, ch)
 	if c.Demo {
-		if err := loadDemo(ctx, e, p.GatewayURL, cfg.DataDir, c.Testdata); err != nil {
+		if err := loadDemo(ctx, e, p, cfg.DataDir, c.Testdata); err != nil {
 			e.log.Warn("demo pings not loaded", "err", err)
 		}
 	}
@@ -80,32 +79,47 @@ func FirstQueryCommand(url string) string {
 }
 
 // loadDemo posts the docs example and the generated demo pings through the
-// gateway, once per data directory.
-func loadDemo(ctx context.Context, e *env, gatewayURL, dataDir, testdata string) error {
+// gateway once per data directory, a week at a time as instances would:
+// before each later week it waits until the pipeline has remembered and
+// loaded the earlier ones and refreshes the DevOps Score leaders, so the
+// demo instances get scores (docs/devops-score.md).
+func loadDemo(ctx context.Context, e *env, p *pipeline.Pipeline, dataDir, testdata string) error {
 	marker := filepath.Join(dataDir, ".demo-loaded")
 	if _, err := os.Stat(marker); err == nil {
 		fmt.Fprintln(e.stdout, "demo pings were loaded before (remove", marker, "to load them again)")
 		return nil
 	}
-	files, err := filepath.Glob(filepath.Join(testdata, "demo", "*.json.gz"))
-	if err != nil {
-		return err
+	weeks := make([][]string, client.DemoWeeks)
+	weeks[0] = []string{filepath.Join(testdata, "payloads", "docs_example.json")}
+	for _, spec := range client.DemoSpecs() {
+		weeks[spec.Week] = append(weeks[spec.Week], filepath.Join(testdata, "demo", client.DemoFileName(spec)))
 	}
-	files = append([]string{filepath.Join(testdata, "payloads", "docs_example.json")}, files...)
-	slices.Sort(files[1:])
-	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}, GatewayURL: gatewayURL}
+	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second}, GatewayURL: p.GatewayURL}
 	var errs []error
 	accepted := 0
-	for _, f := range files {
-		resp, err := s.SendFile(ctx, f)
-		if err == nil && resp.Status/100 != 2 {
-			err = fmt.Errorf("gateway answered %d: %s", resp.Status, resp.Body)
+	for w, files := range weeks {
+		if w > 0 {
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			err := p.WaitIdle(wctx)
+			if err == nil {
+				err = p.RefreshDevOpsLeaders(wctx)
+			}
+			cancel()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("before the demo's week %d: %w", w, err))
+			}
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", f, err))
-			continue
+		for _, f := range files {
+			resp, err := s.SendFile(ctx, f)
+			if err == nil && resp.Status/100 != 2 {
+				err = fmt.Errorf("gateway answered %d: %s", resp.Status, resp.Body)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", f, err))
+				continue
+			}
+			accepted++
 		}
-		accepted++
 	}
 	fmt.Fprintf(e.stdout, "loaded %d demo pings from %s\n", accepted, testdata)
 	if err := errors.Join(errs...); err != nil {

@@ -146,6 +146,12 @@ func (s *scorer) watchOnce() error {
 				s.replica.synced.Store(true)
 				continue
 			}
+			if e.Key() == devopsscore.LeadersKey {
+				if l, err := devopsscore.DecodeLeaders(e.Value()); err == nil {
+					s.setLeaders(l)
+				}
+				continue
+			}
 			uuid, st, err := devopsscore.DecodeEntry(e)
 			if err != nil {
 				continue // not an instance's state, or corrupt: the bucket read path handles it
@@ -153,6 +159,18 @@ func (s *scorer) watchOnce() error {
 			s.replica.put(uuid, st)
 		}
 	}
+}
+
+// setLeaders caches l as read now, unless newer leaders are cached (the
+// watcher calls it on every change, so new leaders apply at once; the TTL
+// re-read covers a watcher that is down).
+func (s *scorer) setLeaders(l devopsscore.Leaders) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l.ComputedAt.Before(s.leaders.ComputedAt) {
+		return
+	}
+	s.leaders, s.fetched = l, s.now()
 }
 
 // currentLeaders returns the cached leaders, re-reading them when older
@@ -172,9 +190,7 @@ func (s *scorer) currentLeaders(ctx context.Context, st *devopsscore.Store) (dev
 		}
 		return devopsscore.Leaders{}, err
 	}
-	s.mu.Lock()
-	s.leaders, s.fetched = fresh, now
-	s.mu.Unlock()
+	s.setLeaders(fresh)
 	return fresh, nil
 }
 

@@ -137,5 +137,8 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("LOADER_SHUTDOWN_TIMEOUT %s must be positive", c.ShutdownTimeout))
 	}
+	if c.DevOpsLeadersInterval < 0 {
+		errs = append(errs, fmt.Errorf("LOADER_DEVOPS_LEADERS_INTERVAL %s must not be negative", c.DevOpsLeadersInterval))
+	}
 	return errors.Join(errs...)
 }

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,4 +69,13 @@ func (r *leaders) compute(ctx context.Context) (devopsscore.Leaders, error) {
 	}
 	l := devopsscore.ComputeLeaders(pop, now)
 	return l, store.SetLeaders(ctx, l)
+}
+
+// RefreshLeaders recomputes the DevOps Score leaders now (what Run does
+// every Config.DevOpsLeadersInterval); an error without a warehouse.
+func (l *Loader) RefreshLeaders(ctx context.Context) (devopsscore.Leaders, error) {
+	if l.leaders == nil {
+		return devopsscore.Leaders{}, errors.New("no warehouse to compute the devops score leaders from")
+	}
+	return l.leaders.compute(ctx)
 }

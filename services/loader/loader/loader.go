@@ -132,7 +132,7 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 		l.reports = &reportLoader{l: l, w: deps.Reports,
 			settle: settler{js: deps.JS, log: log, stream: streams.Reports, outcomes: m.reportMessages, ackWait: cfg.AckWait, nakDelayMax: cfg.NakDelayMax}}
 	}
-	if deps.Population != nil && cfg.DevOpsLeadersInterval > 0 {
+	if deps.Population != nil {
 		now := deps.Now
 		if now == nil {
 			now = time.Now
@@ -194,7 +194,7 @@ func (l *Loader) run(ctx context.Context) error {
 	defer cancelFlush()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	if l.leaders != nil {
+	if l.leaders != nil && l.cfg.DevOpsLeadersInterval > 0 {
 		wg.Go(func() { l.leaders.run(runCtx) })
 	}
 	wg.Go(func() {

@@ -127,9 +127,9 @@ func (s *Sink) DevOpsPopulation(ctx context.Context, now time.Time) ([]devopssco
 }
 
 // DevOpsPopulation reads the leaders' population from the warehouse
-// database db: for every instance with a score recorded within
+// database db: for every instance with a score received within
 // devopsscore.Window before now, the instance values of its most recent
-// score (docs/devops-score.md).
+// score (by recorded_at; docs/devops-score.md).
 func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]devopsscore.Values, error) {
 	names := devopsscore.FeatureNames()
 	cols := make([]string, len(names))
@@ -138,7 +138,7 @@ func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time
 	}
 	from := now.Add(-devopsscore.Window).UTC().Format("2006-01-02 15:04:05.000")
 	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + db + "." + rows.TableDevOpsScores +
-		" FINAL WHERE recorded_at >= toDateTime64('" + from + "', 3, 'UTC') GROUP BY uuid"
+		" FINAL WHERE received_at >= toDateTime64('" + from + "', 3, 'UTC') GROUP BY uuid"
 	rs, err := conn.Query(ctx, query)
 	if err != nil {
 		return nil, Classify(fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, rows.TableDevOpsScores, err))

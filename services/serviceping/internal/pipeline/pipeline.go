@@ -80,6 +80,8 @@ type Pipeline struct {
 	nc      *nats.Conn
 	scoreNC *nats.Conn
 	gw      *gateway.Gateway
+	ld      *loader.Loader
+	js      jetstream.JetStream
 	cancel  context.CancelFunc
 	group   *errgroup.Group
 	sinks   *loader.Sinks
@@ -163,6 +165,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	if err != nil {
 		return nil, err
 	}
+	p.ld, p.js = ld, js
 	ln, err := net.Listen("tcp", cfg.HTTPListen)
 	if err != nil {
 		return nil, fmt.Errorf("listen for the gateway on %s: %w", cfg.HTTPListen, err)
@@ -201,6 +204,42 @@ func (p *Pipeline) startWarehouse(cfg Config, log *slog.Logger) error {
 	go func() { p.whDone <- wh.Serve(ctx) }()
 	p.ClickHouseURL = wh.URL + "/serviceping"
 	return nil
+}
+
+// WaitIdle returns once the enricher and the loader have nothing pending
+// (every ping accepted so far is enriched, remembered and loaded), polling
+// their consumers, or when ctx ends.
+func (p *Pipeline) WaitIdle(ctx context.Context) error {
+	for {
+		idle := true
+		for _, name := range []string{streams.ConsumerEnricher, streams.ConsumerLoader} {
+			c, err := p.js.Consumer(ctx, streams.Pings, name)
+			if err != nil {
+				idle = false
+				break
+			}
+			info, err := c.Info(ctx)
+			if err != nil || info.NumPending > 0 || info.NumAckPending > 0 {
+				idle = false
+				break
+			}
+		}
+		if idle {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for the pipeline to catch up: %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond): // polling interval
+		}
+	}
+}
+
+// RefreshDevOpsLeaders recomputes the DevOps Score leaders from the
+// warehouse now, as the loader does every LOADER_DEVOPS_LEADERS_INTERVAL.
+func (p *Pipeline) RefreshDevOpsLeaders(ctx context.Context) error {
+	_, err := p.ld.RefreshLeaders(ctx)
+	return err
 }
 
 // Wait blocks until the pipeline stops (ctx cancelled, Close, or a stage
