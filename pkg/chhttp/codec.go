@@ -1,6 +1,7 @@
 package chhttp
 
 import (
+	"bytes"
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
@@ -160,29 +161,8 @@ func chooseEncoding(accept string) string {
 
 // encodeBody compresses data with a Content-Encoding from chooseEncoding.
 func encodeBody(data []byte, enc string, level int) ([]byte, error) {
-	var buf strings.Builder
-	var w io.WriteCloser
-	var err error
-	switch enc {
-	case "gzip":
-		if level <= 0 {
-			level = gzip.DefaultCompression
-		}
-		w, err = gzip.NewWriterLevel(&buf, min(level, gzip.BestCompression))
-	case "deflate":
-		if level <= 0 {
-			level = zlib.DefaultCompression
-		}
-		w, err = zlib.NewWriterLevel(&buf, min(level, zlib.BestCompression))
-	case "zstd":
-		w, err = zstd.NewWriter(&buf, zstd.WithEncoderConcurrency(1))
-	case "br":
-		w = brotli.NewWriterLevel(&buf, brotli.DefaultCompression)
-	case "lz4":
-		w = lz4.NewWriter(&buf)
-	default:
-		return data, nil
-	}
+	var buf bytes.Buffer
+	w, err := newStreamEncoder(&buf, enc, level)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +172,32 @@ func encodeBody(data []byte, enc string, level int) ([]byte, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return []byte(buf.String()), nil
+	return buf.Bytes(), nil
+}
+
+// newStreamEncoder returns a writer compressing into w with a
+// Content-Encoding from chooseEncoding.
+func newStreamEncoder(w io.Writer, enc string, level int) (streamEncoder, error) {
+	switch enc {
+	case "gzip":
+		if level <= 0 {
+			level = gzip.DefaultCompression
+		}
+		return gzip.NewWriterLevel(w, min(level, gzip.BestCompression))
+	case "deflate":
+		if level <= 0 {
+			level = zlib.DefaultCompression
+		}
+		return zlib.NewWriterLevel(w, min(level, zlib.BestCompression))
+	case "zstd":
+		return zstd.NewWriter(w, zstd.WithEncoderConcurrency(1))
+	case "br":
+		return brotli.NewWriterLevel(w, brotli.DefaultCompression), nil
+	case "lz4":
+		return lz4.NewWriter(w), nil
+	default:
+		return nil, fmt.Errorf("unknown content encoding %q", enc)
+	}
 }
 
 // chFrameSize is the uncompressed size of one ClickHouse compressed block

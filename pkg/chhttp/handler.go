@@ -1,13 +1,50 @@
 // Package chhttp serves a ClickHouse-compatible HTTP interface over an
 // embedded engine (pkg/chdb), so that ClickHouse clients — clickhouse-go v2
 // in HTTP mode, clickhouse-connect (and with it dbt-clickhouse), curl — can
-// talk to it as to a ClickHouse server on port 8123.
+// talk to it as to a ClickHouse server on port 8123. What it supports and
+// what it does not is written out in docs/warehouse-endpoint.md.
 //
-// Each request carries one statement: in the `query` URL parameter, in the
-// body, or both (the parameter, a newline, then the body — INSERT data
-// follows its FORMAT clause). INSERT data is streamed to the engine; results
-// are returned in the format of the statement's FORMAT clause or
-// `default_format` (TabSeparated when neither is given).
+// Statements. Each request carries one statement: in the `query` URL
+// parameter, in the body, or both (the parameter, a newline, then the body —
+// INSERT data follows its FORMAT clause). A request holding more than one
+// statement is refused before anything runs (code 62, "Multi-statements are
+// not allowed"), as ClickHouse does. External tables (multipart bodies with
+// files, `<name>_structure`/`<name>_types` parameters) are refused with code
+// 48 NOT_IMPLEMENTED.
+//
+// Results are returned in the format of the statement's FORMAT clause or
+// `default_format` (TabSeparated when neither is given) and streamed as the
+// engine produces them, one block in memory at a time. Like ClickHouse, the
+// endpoint holds the first `buffer_size`/`http_response_buffer_size` bytes
+// (1 MiB by default) before it sends anything, so a small result gets a
+// Content-Length and a complete X-ClickHouse-Summary and an early error gets
+// its HTTP status; an error after the first bytes were sent is appended as
+// ClickHouse's exception block ("__exception__", the tag announced in
+// X-ClickHouse-Exception-Tag, "Code: N. DB::Exception: ..."), which
+// clickhouse-go and clickhouse-connect report as the server's exception.
+// `wait_end_of_query=1` holds the whole result (in memory, then in a
+// temporary file). A client that goes away cancels its statement: the engine
+// stops it within a second. Native results keep every type detail
+// (DateTime('Europe/Moscow') keeps its zone) in the block layout of protocol
+// revision 0, the revision the endpoint reports to clients.
+//
+// Sessions. A request with `session_id` runs in that session: its SET
+// statements, current database (USE) and temporary tables last until the
+// session expires `session_timeout` seconds (default 60, at most
+// Options.MaxSessionTimeout) after its last request, and no other session
+// sees them. One request at a time per session: a concurrent one gets code
+// 373 SESSION_IS_LOCKED. Without a session, SET and USE change nothing
+// (in ClickHouse they would last for that one statement) and CREATE
+// TEMPORARY TABLE is refused with code 113 THERE_IS_NO_SESSION. Each
+// session is a connection of its own to the engine (chdb.Conn).
+//
+// Concurrency. Statements run concurrently on a pool of engine connections:
+// up to Options.MaxReaders SELECT-like statements and Options.MaxWriters
+// others (INSERT, DDL, ...) at once, so a slow dashboard query delays
+// neither other queries nor the loader's inserts. Every statement runs with
+// the limits of Options.Limits (memory, result size) unless the request or
+// its session sets them, and with max_execution_time bounded by
+// Options.QueryTimeout.
 package chhttp
 
 import (
@@ -19,9 +56,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,11 +67,15 @@ import (
 	"github.com/serviceping/serviceping/pkg/chdb"
 )
 
-// Engine runs statements; *chdb.Engine implements it.
+// Engine is the embedded engine; *chdb.Engine implements it.
 type Engine interface {
+	// Connect opens a connection of its own (a session) to the engine.
+	Connect() (*chdb.Conn, error)
+	// Exec runs one statement on the engine's own connection.
 	Exec(ctx context.Context, req chdb.Request) (*chdb.Result, error)
-	Insert(ctx context.Context, req chdb.Request, data io.Reader) (*chdb.Result, error)
 }
+
+var _ Engine = (*chdb.Engine)(nil)
 
 // Options configure the endpoint. Zero values select the defaults.
 type Options struct {
@@ -48,21 +87,59 @@ type Options struct {
 	// MaxQueryBytes bounds the SQL text of a statement that is not an INSERT
 	// with data, and the part of an INSERT before its data (default 1 MiB).
 	MaxQueryBytes int
-	// QueryTimeout bounds one request, body upload included (default 10 min).
+	// QueryTimeout bounds one request, body upload and result included, and
+	// is the statements' max_execution_time unless they set their own
+	// (default 10 min).
 	QueryTimeout time.Duration
 	// DisplayName is reported as the server's display name (default: the
 	// engine's displayName()).
 	DisplayName string
+	// MaxReaders bounds the SELECT-like statements (SELECT, SHOW, DESCRIBE,
+	// EXISTS, EXPLAIN) running at once (default 8); MaxWriters the others:
+	// INSERT, DDL, SET, ... (default 4). A statement waits for a free slot
+	// within its QueryTimeout.
+	MaxReaders, MaxWriters int
+	// SessionTimeout is the session_timeout of a request that gives none
+	// (default 60 s); MaxSessionTimeout the largest a request may ask for
+	// (default 1 h). MaxSessions bounds the sessions kept at once (default
+	// 256); a request that would open another gets code 700.
+	SessionTimeout, MaxSessionTimeout time.Duration
+	MaxSessions                       int
+	// Limits are ClickHouse settings applied to every statement unless the
+	// request or its session sets them (default DefaultLimits). The result
+	// limits (max_result_rows, max_result_bytes, result_overflow_mode) apply
+	// to SELECT-like statements only.
+	Limits map[string]string
+	// ResponseBufferBytes is how much output is held before the response
+	// starts, unless the request sets buffer_size or
+	// http_response_buffer_size (default 1 MiB).
+	ResponseBufferBytes int
+	// MaxHeldBytes bounds the output of a wait_end_of_query=1 request kept in
+	// memory; the rest goes to a temporary file in TempDir (default 64 MiB,
+	// TempDir: os.TempDir()).
+	MaxHeldBytes int
+	TempDir      string
 }
 
-// Handler is the HTTP endpoint. It is safe for concurrent use; statements
-// run one at a time on the engine.
+// DefaultLimits are the limits a statement runs with unless configured
+// otherwise: 4 GiB of memory per statement (the engine's whole process may
+// use 90 % of the machine's memory), at most a billion result rows and
+// 10 GiB of result.
+var DefaultLimits = map[string]string{
+	"max_memory_usage": strconv.FormatInt(4<<30, 10),
+	"max_result_rows":  "1000000000",
+	"max_result_bytes": strconv.FormatInt(10<<30, 10),
+}
+
+// Handler is the HTTP endpoint. It is safe for concurrent use.
 type Handler struct {
-	engine  Engine
-	log     *slog.Logger
-	metrics *metrics
-	opts    Options
-	readers sync.Pool // *bufio.Reader of MaxQueryBytes
+	engine   Engine
+	log      *slog.Logger
+	metrics  *metrics
+	opts     Options
+	readers  sync.Pool // *bufio.Reader of MaxQueryBytes
+	pool     *pool
+	sessions *sessions
 
 	infoMu sync.Mutex
 	info   *serverInfo
@@ -70,10 +147,11 @@ type Handler struct {
 
 type serverInfo struct {
 	displayName, version, timezone string
+	settings                       map[string]bool // names of the engine's settings
 }
 
 // New returns the endpoint over engine. It fails only when the metrics
-// cannot be registered.
+// cannot be registered. Close releases its sessions and connections.
 func New(engine Engine, opts Options) (*Handler, error) {
 	if engine == nil {
 		return nil, errors.New("chhttp: nil engine")
@@ -81,33 +159,59 @@ func New(engine Engine, opts Options) (*Handler, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 1 << 30
-	}
-	if opts.MaxQueryBytes <= 0 {
-		opts.MaxQueryBytes = 1 << 20
-	}
-	if opts.QueryTimeout <= 0 {
-		opts.QueryTimeout = 10 * time.Minute
+	setDefault(&opts.MaxBodyBytes, 1<<30)
+	setDefault(&opts.MaxQueryBytes, 1<<20)
+	setDefault(&opts.QueryTimeout, 10*time.Minute)
+	setDefault(&opts.MaxReaders, 8)
+	setDefault(&opts.MaxWriters, 4)
+	setDefault(&opts.SessionTimeout, 60*time.Second)
+	setDefault(&opts.MaxSessionTimeout, time.Hour)
+	setDefault(&opts.MaxSessions, 256)
+	setDefault(&opts.ResponseBufferBytes, 1<<20)
+	setDefault(&opts.MaxHeldBytes, 64<<20)
+	if opts.Limits == nil {
+		opts.Limits = DefaultLimits
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	h := &Handler{engine: engine, log: opts.Logger, metrics: m, opts: opts}
+	h.pool = newPool(engine, opts.MaxReaders, opts.MaxWriters)
+	h.sessions = newSessions(engine, opts, m)
 	size := opts.MaxQueryBytes
 	h.readers.New = func() any { return bufio.NewReaderSize(nil, size) }
 	return h, nil
 }
 
+func setDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// Close ends every session and closes the endpoint's engine connections;
+// requests still running finish first. Serve no request afterwards.
+func (h *Handler) Close() error {
+	h.sessions.close()
+	h.pool.close()
+	return nil
+}
+
 // ClickHouse error codes the endpoint raises itself.
 const (
-	codeSyntaxError        = 62
-	codeNotImplemented     = 48
-	codeTimeoutExceeded    = 159
-	codeTooManyBytes       = 307
-	codeUnknownCompression = 258
-	codeCannotReadBody     = 1001 // STD_EXCEPTION
+	codeSyntaxError          = 62
+	codeNotImplemented       = 48
+	codeThereIsNoSession     = 113
+	codeTimeoutExceeded      = 159
+	codeUnknownCompression   = 258
+	codeTooManyBytes         = 307
+	codeSessionNotFound      = 372
+	codeSessionIsLocked      = 373
+	codeInvalidSessionTimout = 374
+	codeQueryWasCancelled    = 394
+	codeSessionLimit         = 700
+	codeCannotReadBody       = 1001 // STD_EXCEPTION
 )
 
 // httpError is an error the endpoint reports with its own status and code.
@@ -118,25 +222,6 @@ type httpError struct {
 }
 
 func (e *httpError) Error() string { return fmt.Sprintf("Code: %d. %s", e.code, e.msg) }
-
-// isTransportParam tells URL parameters that concern the HTTP transport or
-// the client, never engine settings.
-func isTransportParam(k string) bool {
-	switch k {
-	case "query", "database", "default_format", "query_id",
-		"session_id", "session_timeout", "session_check", "close_session",
-		"compress", "decompress", "client_protocol_version",
-		"enable_http_compression", "http_zlib_compression_level",
-		"network_compression_method", "network_zstd_compression_level",
-		"http_native_compression_disable_checksumming_on_decompress",
-		"user", "password", "quota_key", "role", "stacktrace",
-		"buffer_size", "wait_end_of_query", "http_response_buffer_size",
-		"send_progress_in_http_headers", "http_headers_progress_interval_ms",
-		"cancel_http_readonly_queries_on_client_close", "http_wait_end_of_query":
-		return true
-	}
-	return false
-}
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch r.URL.Path {
@@ -170,67 +255,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.metrics.inFlight.Inc()
 	defer h.metrics.inFlight.Dec()
 	start := time.Now()
-	kind, err := h.serve(w, r)
+	out := &response{h: h, w: w, r: r}
+	kind, err := h.serve(out, r)
 	h.metrics.queries.WithLabelValues(kind).Inc()
 	h.metrics.duration.WithLabelValues(kind).Observe(time.Since(start).Seconds())
 	if err != nil {
-		h.fail(w, r, kind, err)
+		out.fail(kind, err)
 	}
 }
 
-// request is one parsed HTTP request.
-type request struct {
-	params   url.Values
-	database string
-	format   string // default_format
-	settings map[string]string
-	qparams  map[string]string
-	queryID  string
-}
-
-func (h *Handler) parse(r *http.Request) (*request, error) {
-	params := r.URL.Query()
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
-		if err := r.ParseMultipartForm(32 << 20); err != nil {
-			return nil, &httpError{status: http.StatusBadRequest, code: codeCannotReadBody, msg: "DB::Exception: Cannot parse multipart form: " + err.Error()}
-		}
-		if len(r.MultipartForm.File) > 0 {
-			return nil, &httpError{status: http.StatusNotImplemented, code: codeNotImplemented, msg: "DB::Exception: External tables are not supported by this server. (NOT_IMPLEMENTED)"}
-		}
-		for k, vs := range r.MultipartForm.Value {
-			params[k] = vs
-		}
-	}
-	req := &request{
-		params:   params,
-		database: firstNonEmpty(params.Get("database"), r.Header.Get("X-ClickHouse-Database")),
-		format:   firstNonEmpty(params.Get("default_format"), r.Header.Get("X-ClickHouse-Format"), "TabSeparated"),
-		queryID:  firstNonEmpty(params.Get("query_id"), r.Header.Get("X-ClickHouse-Query-Id")),
-		settings: map[string]string{},
-		qparams:  map[string]string{},
-	}
-	if req.queryID == "" {
-		req.queryID = newQueryID()
-	}
-	for k, vs := range params {
-		if len(vs) == 0 {
-			continue
-		}
-		v := vs[len(vs)-1]
-		switch {
-		case strings.HasPrefix(k, "param_"):
-			req.qparams[strings.TrimPrefix(k, "param_")] = v
-		case isTransportParam(k):
-		default:
-			req.settings[k] = v
-		}
-	}
-	return req, nil
-}
-
-// serve handles one statement and writes its response; a returned error has
-// not been written yet.
-func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, error) {
+// serve handles one statement and writes its response through out; a
+// returned error has not been written yet.
+func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	req, err := h.parse(r)
 	if err != nil {
 		return kindOther, err
@@ -239,16 +275,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, error) 
 	if err != nil {
 		return kindOther, err
 	}
-	hdr := w.Header()
+	if err := req.external(info); err != nil {
+		return kindOther, err
+	}
+	out.req = req
+	hdr := out.w.Header()
 	hdr.Set("X-ClickHouse-Query-Id", req.queryID)
 	hdr.Set("X-ClickHouse-Server-Display-Name", info.displayName)
 	hdr.Set("X-ClickHouse-Timezone", info.timezone)
+	if req.sessionID != "" {
+		hdr.Set("X-ClickHouse-Session-Id", req.sessionID)
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
 	defer cancel()
-	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(h.opts.QueryTimeout))
+	_ = http.NewResponseController(out.w).SetReadDeadline(time.Now().Add(h.opts.QueryTimeout))
 
-	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
+	body := http.MaxBytesReader(out.w, r.Body, h.opts.MaxBodyBytes)
 	decoded, closeBody, err := decodeBody(body, r.Header.Get("Content-Encoding"), req.params.Get("decompress") == "1")
 	if err != nil {
 		return kindOther, err
@@ -270,49 +313,237 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (string, error) 
 		return kindOther, err
 	}
 	st := scanStatement(head)
-	creq := chdb.Request{Database: req.database, Params: req.qparams, Settings: req.settings}
-
-	if st.kind == kindInsert && st.dataOffset >= 0 {
-		if _, err := br.Discard(st.dataOffset); err != nil {
-			return st.kind, err
-		}
-		creq.SQL, creq.Format = st.sql, st.format
-		res, err := h.engine.Insert(ctx, creq, br)
-		if err != nil {
-			return st.kind, err
-		}
-		h.metrics.rowsWritten.Add(float64(res.RowsWritten))
-		h.writeResult(w, r, req, "", res, nil)
-		return st.kind, nil
-	}
-	if !complete {
+	insert := st.kind == kindInsert && st.dataOffset >= 0
+	if !insert && !complete {
 		return st.kind, &httpError{status: http.StatusRequestEntityTooLarge, code: codeSyntaxError,
 			msg: fmt.Sprintf("DB::Exception: Max query size exceeded (%d bytes): an INSERT must name its data format within it. (SYNTAX_ERROR)", h.opts.MaxQueryBytes)}
 	}
 	sql := strings.TrimSpace(string(head))
-	format := req.format
-	if isHello(sql) && strings.EqualFold(format, "Native") && st.format == "" {
+	if !insert && isHello(sql) && strings.EqualFold(req.format, "Native") && st.format == "" {
 		rev, _ := strconv.ParseUint(req.params.Get("client_protocol_version"), 10, 64)
-		h.writeResult(w, r, req, "Native", &chdb.Result{RowsRead: 1, Data: helloBlock(rev, info)}, nil)
-		return kindHello, nil
+		out.format = "Native"
+		return kindHello, out.finish(helloBlock(rev, info), &chdb.Result{RowsRead: 1})
 	}
-	creq.SQL, creq.Format = sql, format
-	res, err := h.engine.Exec(ctx, creq)
+
+	lease, err := h.lease(ctx, req, st.kind == kindSelect)
 	if err != nil {
 		return st.kind, err
 	}
-	outFormat := firstNonEmpty(st.format, format)
-	if st.kind != kindSelect && len(res.Data) == 0 {
-		outFormat = ""
+	defer lease.done()
+	creq := chdb.Request{Database: req.database, Params: req.qparams, Settings: req.settings, Defaults: h.limits(st.kind)}
+
+	if insert {
+		if _, err := br.Discard(st.dataOffset); err != nil {
+			return st.kind, err
+		}
+		creq.SQL, creq.Format = st.sql, st.format
+		res, err := lease.conn.Insert(ctx, creq, br)
+		lease.done()
+		if err != nil {
+			return st.kind, err
+		}
+		h.metrics.rowsWritten.Add(float64(res.RowsWritten))
+		return st.kind, out.finish(nil, res)
 	}
-	h.writeResult(w, r, req, outFormat, res, nil)
-	return st.kind, nil
+	if err := h.checkSingle(ctx, lease.conn, []byte(sql)); err != nil {
+		return st.kind, err
+	}
+	if done, err := h.sessionStatement(ctx, lease, sql, creq); done || err != nil {
+		lease.done()
+		if err != nil {
+			return st.kind, err
+		}
+		return st.kind, out.finish(nil, &chdb.Result{})
+	}
+	creq.SQL, creq.Format = sql, req.format
+	out.format = firstNonEmpty(st.format, req.format)
+	return st.kind, h.run(ctx, out, lease, st, creq)
+}
+
+// limits are the default settings of a statement of kind.
+func (h *Handler) limits(kind string) map[string]string {
+	if kind == kindSelect {
+		return h.opts.Limits
+	}
+	l := make(map[string]string, len(h.opts.Limits))
+	for k, v := range h.opts.Limits {
+		switch k {
+		case "max_result_rows", "max_result_bytes", "result_overflow_mode":
+		default:
+			l[k] = v
+		}
+	}
+	return l
+}
+
+// checkSingle refuses a text holding more than one statement, as ClickHouse
+// does over HTTP. The engine's parser decides when the text looks like it
+// (a semicolon followed by more text), so that a semicolon in a heredoc
+// string, say, is no reason.
+func (h *Handler) checkSingle(ctx context.Context, conn *chdb.Conn, sql []byte) error {
+	at := multiStatementAt(sql)
+	if at < 0 {
+		return nil
+	}
+	a, err := conn.Analyze(ctx, string(sql))
+	if err != nil {
+		return err
+	}
+	if a.Statements == 1 {
+		return nil
+	}
+	line := 1 + strings.Count(string(sql[:at]), "\n")
+	col := at + 1 - (strings.LastIndexByte(string(sql[:at]), '\n') + 1)
+	return &httpError{status: http.StatusBadRequest, code: codeSyntaxError,
+		msg: fmt.Sprintf("DB::Exception: Syntax error (Multi-statements are not allowed): failed at position %d (end of query) (line %d, col %d): %s. (SYNTAX_ERROR)",
+			at+1, line, col, clip(string(sql[at:]), 60))}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// sessionStatement gives SET, USE and CREATE TEMPORARY their session
+// meaning. It reports whether it answered the statement.
+func (h *Handler) sessionStatement(ctx context.Context, l *lease, sql string, creq chdb.Request) (bool, error) {
+	text := []byte(sql)
+	switch v := verb(text); {
+	case v == "SET":
+		literals, ok := parseSet(text)
+		if l.session == nil {
+			// As in ClickHouse, a SET outside a session lasts for its own
+			// statement: check it and change nothing.
+			if !ok {
+				return true, nil
+			}
+			if err := l.conn.Set(ctx, literals); err != nil {
+				return true, err
+			}
+			reset := make(map[string]string, len(literals))
+			for k := range literals {
+				reset[k] = "DEFAULT"
+			}
+			return true, l.conn.Set(ctx, reset)
+		}
+		if ok {
+			return true, l.conn.Set(ctx, literals)
+		}
+		creq.SQL = sql
+		_, err := l.conn.Exec(ctx, creq)
+		return true, err
+	case v == "USE" && l.session == nil:
+		return true, nil
+	case createsTemporary(text) && l.session == nil:
+		return true, &httpError{status: http.StatusInternalServerError, code: codeThereIsNoSession,
+			msg: "DB::Exception: There is no session or session context has expired: temporary tables need a session_id. (THERE_IS_NO_SESSION)"}
+	}
+	return false, nil
+}
+
+// run executes a statement that may produce output: streamed when the
+// engine streams it, materialized otherwise.
+func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement, creq chdb.Request) error {
+	native := strings.EqualFold(out.format, "Native") && st.kind == kindSelect
+	if _, set := creq.Settings[nativeBinaryTypes]; set {
+		native = false // the client asked for the engine's own Native
+	}
+	if native {
+		creq.Settings = withSetting(creq.Settings, nativeBinaryTypes, "1")
+	}
+	if streams([]byte(creq.SQL)) {
+		err := h.stream(ctx, out, l, creq, native)
+		if errors.Is(err, errUnsupportedType) {
+			// A type the transcoder does not know: run the query again
+			// without binary types; nothing was sent yet.
+			delete(creq.Settings, nativeBinaryTypes)
+			err = h.stream(ctx, out, l, creq, false)
+		}
+		if !errors.Is(err, chdb.ErrNotStreamable) {
+			return err
+		}
+	}
+	res, err := l.conn.Exec(ctx, creq)
+	if err == nil && native {
+		var tc nativeTranscoder
+		var data []byte
+		if data, err = tc.write(res.Data); err == nil {
+			res.Data, err = data, tc.finish()
+		}
+		if errors.Is(err, errUnsupportedType) {
+			delete(creq.Settings, nativeBinaryTypes)
+			res, err = l.conn.Exec(ctx, creq)
+		}
+	}
+	l.done()
+	if err != nil {
+		return err
+	}
+	if st.kind != kindSelect && len(res.Data) == 0 {
+		out.format = ""
+	}
+	return out.finish(res.Data, res)
+}
+
+// stream runs a streamed query and writes its blocks as they come.
+func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, native bool) error {
+	rows, err := l.conn.Query(ctx, creq)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var tc nativeTranscoder
+	first := true
+	for rows.Next() {
+		chunk := rows.Chunk()
+		if native {
+			chunk, err = tc.write(chunk)
+			if err == nil && first && len(chunk) == 0 {
+				err = errors.New("native: first block incomplete")
+			}
+			if err != nil {
+				if first && errors.Is(err, errUnsupportedType) {
+					return err
+				}
+				return fmt.Errorf("transcode Native block: %w", err)
+			}
+		}
+		first = false
+		if err := out.write(chunk, rows.Stats()); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		if out.r.Context().Err() != nil {
+			h.metrics.cancelled.Inc()
+		}
+		return err
+	}
+	if native {
+		if err := tc.finish(); err != nil {
+			return err
+		}
+	}
+	stats := rows.Stats()
+	_ = rows.Close()
+	l.done()
+	return out.finish(nil, &stats)
+}
+
+func withSetting(m map[string]string, k, v string) map[string]string {
+	out := make(map[string]string, len(m)+1)
+	for key, val := range m {
+		out[key] = val
+	}
+	out[k] = v
+	return out
 }
 
 // helloBlock answers clickhouse-go's server-info query in Native at the
-// client's revision, reporting revision 0: the engine writes Native without
-// the block info and serialization flags a newer revision would add, so the
-// client must read every later result at revision 0.
+// client's revision, reporting revision 0: every later result comes in the
+// block layout of revision 0 (no block info, no serialization flags).
 func helloBlock(revision uint64, info *serverInfo) []byte {
 	return encodeNative(revision, []nativeColumn{
 		{name: "displayName()", typ: "String", strs: []string{info.displayName}},
@@ -336,74 +567,29 @@ func (h *Handler) serverInfo(ctx context.Context) (*serverInfo, error) {
 	if len(f) != 3 {
 		return nil, fmt.Errorf("query server info: unexpected answer %q", res.Data)
 	}
-	info := &serverInfo{displayName: firstNonEmpty(h.opts.DisplayName, f[0]), version: f[1], timezone: f[2]}
+	names, err := h.engine.Exec(ctx, chdb.Request{SQL: "SELECT name FROM system.settings", Format: "TabSeparated"})
+	if err != nil {
+		return nil, fmt.Errorf("query setting names: %w", err)
+	}
+	info := &serverInfo{displayName: firstNonEmpty(h.opts.DisplayName, f[0]), version: f[1], timezone: f[2], settings: map[string]bool{}}
+	for _, n := range strings.Split(strings.TrimSpace(string(names.Data)), "\n") {
+		info.settings[n] = true
+	}
 	h.info = info
 	return info, nil
 }
 
-func (h *Handler) writeResult(w http.ResponseWriter, r *http.Request, req *request, format string, res *chdb.Result, _ error) {
-	hdr := w.Header()
-	if format != "" {
-		hdr.Set("X-ClickHouse-Format", format)
-		hdr.Set("Content-Type", contentType(format))
-	} else {
-		hdr.Set("Content-Type", "text/plain; charset=UTF-8")
-	}
-	hdr.Set("X-ClickHouse-Summary", summary(res))
-	data := res.Data
-	var err error
-	switch {
-	case len(data) == 0:
-	case req.params.Get("compress") == "1":
-		data, err = encodeCHFramed(data, req.params.Get("network_compression_method"))
-	case req.params.Get("enable_http_compression") == "1":
-		if enc := chooseEncoding(r.Header.Get("Accept-Encoding")); enc != "" {
-			level, _ := strconv.Atoi(req.params.Get("http_zlib_compression_level"))
-			data, err = encodeBody(data, enc, level)
-			hdr.Set("Content-Encoding", enc)
-		}
-	}
-	if err != nil {
-		hdr.Del("Content-Encoding")
-		h.fail(w, r, kindOther, err)
-		return
-	}
-	hdr.Set("Content-Length", strconv.Itoa(len(data)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		_, _ = w.Write(data)
-	}
-}
-
-func summary(res *chdb.Result) string {
+func summary(res *chdb.Result, resultBytes int) string {
 	resultRows := res.RowsRead
 	if res.RowsWritten > 0 {
 		resultRows = 0
 	}
 	return fmt.Sprintf(`{"read_rows":"%d","read_bytes":"%d","written_rows":"%d","written_bytes":"%d","total_rows_to_read":"%d","result_rows":"%d","result_bytes":"%d","elapsed_ns":"%d"}`,
-		res.RowsRead, res.BytesRead, res.RowsWritten, res.BytesWritten, res.RowsRead, resultRows, len(res.Data), res.Elapsed.Nanoseconds())
+		res.RowsRead, res.BytesRead, res.RowsWritten, res.BytesWritten, res.RowsRead, resultRows, resultBytes, res.Elapsed.Nanoseconds())
 }
 
-// fail writes err the way ClickHouse does: a status from the error code, the
-// code in X-ClickHouse-Exception-Code and "Code: N. DB::Exception: ..." text.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, kind string, err error) {
-	status, code, msg := classify(err)
-	h.metrics.errors.WithLabelValues(strconv.Itoa(code)).Inc()
-	if status >= 500 && code != codeTimeoutExceeded {
-		h.log.Warn("clickhouse http request failed", "kind", kind, "code", code, "err", err)
-	}
-	hdr := w.Header()
-	for _, k := range []string{"X-ClickHouse-Format", "X-ClickHouse-Summary", "Content-Encoding", "Content-Length"} {
-		hdr.Del(k)
-	}
-	hdr.Set("X-ClickHouse-Exception-Code", strconv.Itoa(code))
-	hdr.Set("Content-Type", "text/plain; charset=UTF-8")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_, _ = fmt.Fprintf(w, "Code: %d. %s\n", code, strings.TrimSpace(msg))
-	}
-}
-
+// classify maps an error to the HTTP status, code and text ClickHouse would
+// answer.
 func classify(err error) (status, code int, msg string) {
 	var ce *chdb.Error
 	var he *httpError
@@ -417,6 +603,8 @@ func classify(err error) (status, code int, msg string) {
 		return http.StatusRequestEntityTooLarge, codeTooManyBytes, "DB::Exception: Request body is larger than the server accepts. (TOO_MANY_BYTES)"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusInternalServerError, codeTimeoutExceeded, "DB::Exception: Timeout exceeded: " + err.Error() + ". (TIMEOUT_EXCEEDED)"
+	case errors.Is(err, context.Canceled):
+		return http.StatusInternalServerError, codeQueryWasCancelled, "DB::Exception: Query was cancelled: " + err.Error() + ". (QUERY_WAS_CANCELLED)"
 	case errors.As(err, &ce):
 		return http.StatusInternalServerError, codeCannotReadBody, "DB::Exception: " + ce.Message + ". (STD_EXCEPTION)"
 	default:
@@ -431,7 +619,7 @@ func statusFor(code int) int {
 		return http.StatusUnauthorized
 	case 497, 164: // ACCESS_DENIED, READONLY
 		return http.StatusForbidden
-	case 6, 15, 25, 26, 27, 38, 41, 44, 53, 62, 72, 117, 167, 168, 321, 376: // parse/type errors
+	case 6, 15, 25, 26, 27, 38, 41, 44, 53, 62, 72, 117, 167, 168, 321, 374, 376: // parse/type errors, INVALID_SESSION_TIMEOUT
 		return http.StatusBadRequest
 	case 46, 47, 50, 56, 60, 63, 73, 81, 115, 336: // UNKNOWN_*
 		return http.StatusNotFound

@@ -12,6 +12,8 @@ type metrics struct {
 	duration    *prometheus.HistogramVec
 	rowsWritten prometheus.Counter
 	inFlight    prometheus.Gauge
+	sessions    prometheus.Gauge
+	cancelled   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,11 +39,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "serviceping", Subsystem: "chhttp", Name: "in_flight_requests",
 			Help: "Requests being served (waiting for or holding the engine).",
 		}),
+		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "serviceping", Subsystem: "chhttp", Name: "sessions",
+			Help: "Sessions kept (session_id), each an engine connection of its own.",
+		}),
+		cancelled: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "chhttp", Name: "cancelled_total",
+			Help: "Statements stopped because their client went away.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.rowsWritten, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.rowsWritten, m.inFlight, m.sessions, m.cancelled} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register chhttp metrics: %w", err)
 		}

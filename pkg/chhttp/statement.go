@@ -190,6 +190,15 @@ func (s *scanner) next() token {
 			} else {
 				s.pos += 2 + end + 2
 			}
+		case c == '$':
+			// A heredoc string: $$...$$ or $tag$...$tag$.
+			start := s.pos
+			if end := heredocEnd(src, s.pos); end > 0 {
+				s.pos = end
+				return token{kind: tokString, start: start, end: s.pos}
+			}
+			s.pos++
+			return token{kind: tokPunct, start: start, end: s.pos}
 		case c == '\'' || c == '"' || c == '`':
 			start := s.pos
 			s.pos++
@@ -241,4 +250,159 @@ func isHello(sql string) bool {
 	norm := strings.Join(strings.Fields(strings.ToLower(sql)), " ")
 	norm = strings.TrimSpace(strings.TrimSuffix(norm, ";"))
 	return norm == "select displayname(), version(), revision(), timezone()"
+}
+
+// heredocEnd returns the end of the heredoc string opening at src[i]
+// ($tag$...$tag$, the tag possibly empty), or 0 when src[i] opens none.
+func heredocEnd(src []byte, i int) int {
+	j := i + 1
+	for j < len(src) && isWordByte(src[j]) {
+		j++
+	}
+	if j >= len(src) || src[j] != '$' {
+		return 0
+	}
+	delim := string(src[i : j+1])
+	end := strings.Index(string(src[j+1:]), delim)
+	if end < 0 {
+		return len(src)
+	}
+	return j + 1 + end + len(delim)
+}
+
+// words returns the first n words of text (upper-cased), skipping comments
+// and opening parentheses.
+func words(text []byte, n int) []string {
+	sc := scanner{src: text}
+	var out []string
+	for len(out) < n {
+		t := sc.next()
+		switch {
+		case t.kind == tokEOF:
+			return out
+		case t.kind == tokWord:
+			out = append(out, strings.ToUpper(t.text(text)))
+		case t.kind == tokPunct && text[t.start] == '(' && len(out) == 0:
+		default:
+			return out
+		}
+	}
+	return out
+}
+
+// verb is the statement's first keyword, upper-cased ("" when none).
+func verb(text []byte) string {
+	if w := words(text, 1); len(w) == 1 {
+		return w[0]
+	}
+	return ""
+}
+
+// streams reports a statement the engine can stream: a SELECT query
+// (SELECT, WITH ... SELECT, parenthesized, UNION ...).
+func streams(text []byte) bool {
+	if v := verb(text); v == "SELECT" || v == "WITH" {
+		return true
+	}
+	sc := scanner{src: text}
+	t := sc.next()
+	return t.kind == tokPunct && text[t.start] == '('
+}
+
+// createsTemporary reports CREATE [OR REPLACE] TEMPORARY ...
+func createsTemporary(text []byte) bool {
+	w := words(text, 4)
+	if len(w) >= 3 && w[0] == "CREATE" && w[1] == "OR" && w[2] == "REPLACE" {
+		w = append(w[:1], w[3:]...)
+	}
+	return len(w) >= 2 && w[0] == "CREATE" && w[1] == "TEMPORARY"
+}
+
+// multiStatementAt returns the offset of the first top-level semicolon that
+// another statement follows, or -1: "SELECT 1;" is one statement,
+// "SELECT 1; SELECT 2" two.
+func multiStatementAt(text []byte) int {
+	sc := scanner{src: text}
+	depth, semi := 0, -1
+	for {
+		t := sc.next()
+		if t.kind == tokEOF {
+			return -1
+		}
+		if semi >= 0 && !(t.kind == tokPunct && text[t.start] == ';') {
+			return semi
+		}
+		if t.kind != tokPunct {
+			continue
+		}
+		switch text[t.start] {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ';':
+			if depth <= 0 && semi < 0 {
+				semi = t.start
+			}
+		}
+	}
+}
+
+// parseSet reads SET name = value [, name = value ...] into the settings'
+// SQL literals. It reports false for any other statement, and for SET ROLE,
+// SET DEFAULT ROLE, SET TRANSACTION SNAPSHOT and the like, which change no
+// setting.
+func parseSet(text []byte) (map[string]string, bool) {
+	sc := scanner{src: text}
+	if t := sc.next(); t.kind != tokWord || !strings.EqualFold(t.text(text), "SET") {
+		return nil, false
+	}
+	out := map[string]string{}
+	for {
+		name := sc.next()
+		if name.kind != tokWord {
+			return nil, false
+		}
+		if eq := sc.next(); eq.kind != tokPunct || text[eq.start] != '=' {
+			return nil, false
+		}
+		start, end, depth := -1, -1, 0
+		for {
+			save := sc.pos
+			t := sc.next()
+			if t.kind == tokEOF || depth == 0 && t.kind == tokPunct && (text[t.start] == ',' || text[t.start] == ';') {
+				sc.pos = save
+				break
+			}
+			if t.kind == tokPunct {
+				switch text[t.start] {
+				case '(', '[', '{':
+					depth++
+				case ')', ']', '}':
+					depth--
+				}
+			}
+			if start < 0 {
+				start = t.start
+			}
+			end = t.end
+		}
+		if start < 0 {
+			return nil, false
+		}
+		out[name.text(text)] = string(text[start:end])
+		t := sc.next()
+		switch {
+		case t.kind == tokEOF:
+			return out, true
+		case text[t.start] == ';':
+			if sc.next().kind != tokEOF {
+				return nil, false
+			}
+			return out, true
+		case text[t.start] == ',':
+		default:
+			return nil, false
+		}
+	}
 }

@@ -56,3 +56,69 @@ func TestIsHello(t *testing.T) {
 		}
 	}
 }
+
+func TestMultiStatementAt(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string]int{
+		"SELECT 1":                  -1,
+		"SELECT 1;":                 -1,
+		"SELECT 1; -- done\n":       -1,
+		"SELECT 1 ; /* done */ ;":   -1,
+		"SELECT 1; SELECT 2":        8,
+		"SELECT ';'; SELECT 2":      10,
+		"SELECT $$;$$, $a$;$a$; x":  21,
+		"SELECT `a;b`, \"c;d\" ; 1": 20,
+	} {
+		if got := multiStatementAt([]byte(text)); got != want {
+			t.Errorf("multiStatementAt(%q) = %d, want %d", text, got, want)
+		}
+	}
+}
+
+func TestParseSet(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		text string
+		want map[string]string
+	}{
+		{"SET max_threads = 1", map[string]string{"max_threads": "1"}},
+		{"set a = 'x, y', b = -2.5;", map[string]string{"a": "'x, y'", "b": "-2.5"}},
+		{"SET a = [1, 2], b = DEFAULT", map[string]string{"a": "[1, 2]", "b": "DEFAULT"}},
+		{"SET param_p = 'v'", map[string]string{"param_p": "'v'"}},
+		{"SET ROLE admin", nil},
+		{"SET DEFAULT ROLE NONE TO u", nil},
+		{"SET a = ", nil},
+		{"SET a = 1; SELECT 2", nil},
+		{"SELECT 1", nil},
+	}
+	for _, tc := range tests {
+		got, ok := parseSet([]byte(tc.text))
+		if ok != (tc.want != nil) || len(got) != len(tc.want) {
+			t.Errorf("parseSet(%q) = %v %v, want %v", tc.text, got, ok, tc.want)
+			continue
+		}
+		for k, v := range tc.want {
+			if got[k] != v {
+				t.Errorf("parseSet(%q)[%s] = %q, want %q", tc.text, k, got[k], v)
+			}
+		}
+	}
+}
+
+func TestStatementVerbs(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string][2]bool{ // streams, creates temporary
+		"SELECT 1":                                 {true, false},
+		"with x AS (SELECT 1) SELECT * FROM x":     {true, false},
+		"(SELECT 1) UNION ALL (SELECT 2)":          {true, false},
+		"/* c */ SELECT 1":                         {true, false},
+		"SHOW TABLES":                              {false, false},
+		"CREATE TEMPORARY TABLE t (x UInt8)":       {false, true},
+		"create or replace temporary table t AS 1": {false, true},
+		"CREATE TABLE temporary (x UInt8)":         {false, false},
+	} {
+		if s, c := streams([]byte(text)), createsTemporary([]byte(text)); s != want[0] || c != want[1] {
+			t.Errorf("%q: streams %v, creates temporary %v; want %v", text, s, c, want)
+		}
+	}
+}

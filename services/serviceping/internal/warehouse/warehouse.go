@@ -58,8 +58,10 @@ func Open(path, addr string, log *slog.Logger, reg prometheus.Registerer) (*Serv
 // Version is the engine's ClickHouse version.
 func (s *Server) Version() string { return s.engine.Version() }
 
-// Serve answers requests until ctx ends, then closes the engine.
+// Serve answers requests until ctx ends, then closes the endpoint's
+// sessions and the engine.
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.engine.Close()
+	defer s.h.Close()
 	return service.Serve(ctx, s.ln, s.h, service.DefaultShutdownTimeout)
 }
