@@ -1,0 +1,273 @@
+package chhttp_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/serviceping/serviceping/pkg/chhttp"
+	"github.com/serviceping/serviceping/pkg/chtest"
+)
+
+func TestStreamedResult(t *testing.T) {
+	t.Parallel()
+	res, err := http.Post(endpoint(t)+"/", "text/plain", strings.NewReader("SELECT number FROM numbers(20000000) FORMAT TSV"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 || res.ContentLength != -1 || len(res.Header.Get("X-ClickHouse-Exception-Tag")) != 16 {
+		t.Fatalf("status %d, length %d, headers %v", res.StatusCode, res.ContentLength, res.Header)
+	}
+	sc := bufio.NewScanner(res.Body)
+	n, sum := 0, uint64(0)
+	for sc.Scan() {
+		v, err := strconv.ParseUint(sc.Text(), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n++
+		sum += v
+	}
+	if err := sc.Err(); err != nil || n != 20000000 || sum != 20000000*19999999/2 {
+		t.Fatalf("%d rows, sum %d, err %v", n, sum, err)
+	}
+
+	// clickhouse-go reads a streamed Native result block by block.
+	conn := connect(t, "", nil)
+	rows, err := conn.Query(context.Background(), "SELECT number, toString(number) FROM numbers(3000000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n = 0
+	for rows.Next() {
+		var v uint64
+		var s string
+		if err := rows.Scan(&v, &s); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil || n != 3000000 {
+		t.Fatalf("clickhouse-go: %d rows, %v", n, err)
+	}
+}
+
+// rss returns the process's resident memory in bytes.
+func rss(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skipf("no /proc/self/statm: %v", err)
+	}
+	f := strings.Fields(string(b))
+	pages, _ := strconv.ParseInt(f[1], 10, 64)
+	return pages * int64(os.Getpagesize())
+}
+
+// running counts the engine's statements whose text contains marker.
+func running(t *testing.T, marker string) string {
+	t.Helper()
+	return mustOK(t, do(t, http.MethodPost, nil, strings.NewReader(
+		"SELECT count() FROM system.processes WHERE position(query, '"+marker+"') > 0 AND position(query, 'system.processes') = 0"), nil))
+}
+
+// memoryBound is what a client that reads 4 KB of a 100-million-row result
+// and hangs up may cost the process, at most. Buffered whole, the result
+// alone would be about 900 MB in TSV.
+const memoryBound = 256 << 20
+
+// TestHangUpStopsQuery is not parallel: it measures the process's memory.
+func TestHangUpStopsQuery(t *testing.T) {
+	endpoint(t)
+	for _, format := range []string{"TSV", "Native"} {
+		t.Run(format, func(t *testing.T) {
+			var peak atomic.Int64
+			base := rss(t)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				tick := time.NewTicker(5 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					if m := rss(t); m > peak.Load() {
+						peak.Store(m)
+					}
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+				}
+			})
+			marker := "hangup_" + format
+			sql := "SELECT number AS " + marker + " FROM numbers(100000000) FORMAT " + format
+			res, err := http.Post(endpoint(t)+"/", "text/plain", strings.NewReader(sql))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(res.Body, make([]byte, 4096)); err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close() // hang up
+			hungUp := time.Now()
+			for running(t, marker) != "0\n" {
+				if time.Since(hungUp) > time.Second {
+					t.Fatalf("the statement still runs %v after the client hung up", time.Since(hungUp))
+				}
+			}
+			stopped := time.Since(hungUp)
+			close(stop)
+			wg.Wait()
+			if got := mustOK(t, do(t, http.MethodGet, q("query", "SELECT 'still here'"), nil, nil)); got != "still here\n" {
+				t.Fatalf("endpoint after the hang-up: %q", got)
+			}
+			growth := peak.Load() - base
+			t.Logf("statement stopped %v after the hang-up; peak memory %d MiB over the %d MiB before", stopped.Round(time.Millisecond), growth>>20, base>>20)
+			if growth > memoryBound {
+				t.Fatalf("memory grew by %d MiB, bound %d MiB", growth>>20, memoryBound>>20)
+			}
+		})
+	}
+}
+
+// failing fails after about 11 MB of TSV, past the response buffer.
+const failing = "SELECT number, throwIf(number = 1500000, 'boom in the middle') FROM numbers(3000000)"
+
+func TestErrorMidResult(t *testing.T) {
+	t.Parallel()
+	t.Run("raw", func(t *testing.T) {
+		res := do(t, http.MethodPost, q("default_format", "TSV"), strings.NewReader(failing), nil)
+		tag := res.header.Get("X-ClickHouse-Exception-Tag")
+		if res.status != http.StatusOK || len(tag) != 16 || !strings.HasPrefix(res.body, "0\t0\n1\t0\n") {
+			t.Fatalf("status %d, tag %q, body starts %q", res.status, tag, res.body[:min(len(res.body), 20)])
+		}
+		i := strings.Index(res.body, "\r\n__exception__\r\n"+tag+"\r\nCode: 395. DB::Exception: boom in the middle")
+		if i < 0 || !strings.HasSuffix(res.body, " "+tag+"\r\n__exception__\r\n") {
+			t.Fatalf("no exception block at the end: %q", res.body[max(0, len(res.body)-400):])
+		}
+	})
+	for _, comp := range []*clickhouse.Compression{nil, {Method: clickhouse.CompressionLZ4}, {Method: clickhouse.CompressionZSTD}, {Method: clickhouse.CompressionGZIP}} {
+		name := "plain"
+		if comp != nil {
+			name = comp.Method.String()
+		}
+		t.Run("clickhouse-go/"+name, func(t *testing.T) {
+			conn := connect(t, "", comp)
+			rows, err := conn.Query(context.Background(), failing)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for rows.Next() {
+				n++
+			}
+			rows.Close()
+			var ex *clickhouse.Exception
+			if n == 0 || !errors.As(rows.Err(), &ex) || ex.Code != 395 || !strings.Contains(ex.Message, "boom in the middle") {
+				t.Fatalf("after %d rows: %v", n, rows.Err())
+			}
+		})
+	}
+	t.Run("wait_end_of_query", func(t *testing.T) {
+		res := do(t, http.MethodPost, q("default_format", "TSV", "wait_end_of_query", "1"), strings.NewReader(failing), nil)
+		wantCode(t, res, http.StatusInternalServerError, "395", "boom in the middle")
+	})
+	t.Run("before the first bytes", func(t *testing.T) {
+		res := do(t, http.MethodPost, q("default_format", "TSV"), strings.NewReader("SELECT number, throwIf(number = 10, 'early') FROM numbers(1000)"), nil)
+		wantCode(t, res, http.StatusInternalServerError, "395", "early")
+	})
+}
+
+func TestWaitEndOfQueryHoldsLargeResults(t *testing.T) {
+	t.Parallel()
+	h, err := chhttp.New(chtest.Engine(t), chhttp.Options{MaxHeldBytes: 1 << 20, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	res := doAt(t, srv.URL, http.MethodPost, q("wait_end_of_query", "1"), strings.NewReader("SELECT number FROM numbers(1000000) ORDER BY number FORMAT TSV"))
+	if res.status != http.StatusOK || strings.Count(res.body, "\n") != 1000000 || !strings.HasSuffix(res.body, "\n999999\n") {
+		t.Fatalf("status %d, %d lines", res.status, strings.Count(res.body, "\n"))
+	}
+	var sum map[string]string
+	if err := json.Unmarshal([]byte(res.header.Get("X-ClickHouse-Summary")), &sum); err != nil || sum["read_rows"] != "1000000" {
+		t.Fatalf("summary %q: %v", res.header.Get("X-ClickHouse-Summary"), err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	t.Parallel()
+	// The shared endpoint runs with the default limits.
+	got := mustOK(t, do(t, http.MethodPost, nil, strings.NewReader("SELECT getSetting('max_memory_usage'), getSetting('max_result_rows')"), nil))
+	if want := chhttp.DefaultLimits["max_memory_usage"] + "\t" + chhttp.DefaultLimits["max_result_rows"] + "\n"; got != want {
+		t.Fatalf("limits %q, want %q", got, want)
+	}
+
+	h, err := chhttp.New(chtest.Engine(t), chhttp.Options{QueryTimeout: 2 * time.Second,
+		Limits: map[string]string{"max_result_rows": "1000", "max_memory_usage": "50000000"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	defer h.Close()
+	post := func(params url.Values, sql string) httpResult {
+		return doAt(t, srv.URL, http.MethodPost, params, strings.NewReader(sql))
+	}
+	wantCode(t, post(nil, "SELECT number FROM numbers(5000)"), http.StatusInternalServerError, "396", "Limit for result exceeded")
+	if got := mustOK(t, post(q("max_result_rows", "0"), "SELECT count() FROM (SELECT number FROM numbers(5000))")); got != "5000\n" {
+		t.Fatalf("got %q", got)
+	}
+	mustOK(t, post(q("max_result_rows", "0"), "SELECT number FROM numbers(5000)"))
+	wantCode(t, post(nil, "SELECT groupArray(number) FROM numbers(20000000)"), http.StatusInternalServerError, "241", "memory limit exceeded")
+	// The request timeout is the statements' max_execution_time.
+	wantCode(t, post(nil, "SELECT sleep(3)"), http.StatusInternalServerError, "159", "Timeout exceeded")
+}
+
+func TestSlowQueryDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	db := database(t, "beside_slow")
+	mustOK(t, do(t, http.MethodPost, q("database", db), strings.NewReader("CREATE TABLE t (n UInt64) ENGINE = MergeTree ORDER BY n"), nil))
+	marker := "beside_slow_marker"
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		res := do(t, http.MethodPost, nil, strings.NewReader("SELECT sleep(2) AS "+marker), nil)
+		if res.status != http.StatusOK {
+			t.Errorf("slow statement: %d %s", res.status, res.body)
+		}
+	})
+	defer wg.Wait()
+	deadline := time.Now().Add(2 * time.Second)
+	for running(t, marker) != "1\n" {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow statement never started")
+		}
+	}
+	for _, sql := range []string{"SELECT 1", "INSERT INTO t VALUES (1)", "SELECT count() FROM t"} {
+		start := time.Now()
+		mustOK(t, do(t, http.MethodPost, q("database", db), strings.NewReader(sql), nil))
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("%s took %v beside a slow statement", sql, d)
+		}
+	}
+	if running(t, marker) != "1\n" {
+		t.Fatal("the slow statement ended before the fast ones were measured")
+	}
+}
