@@ -1,0 +1,89 @@
+"""clickhouse-connect against the endpoint's server behaviour: one statement
+per request, sessions, time zones, streamed results and errors in the middle
+of them, external tables. Usage: clickhouse_connect_server.py HOST PORT
+Prints OK on success; raises otherwise."""
+import datetime
+import sys
+import uuid
+
+import clickhouse_connect
+from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.external import ExternalData
+
+host, port = sys.argv[1], int(sys.argv[2])
+
+
+def fails(fn, *wanted):
+    try:
+        fn()
+    except DatabaseError as ex:
+        text = str(ex)
+        assert all(w in text for w in wanted), (wanted, text)
+        return
+    raise AssertionError(f"no error, wanted {wanted}")
+
+
+# clickhouse-connect opens a session per client unless told otherwise.
+a = clickhouse_connect.get_client(host=host, port=port)
+b = clickhouse_connect.get_client(host=host, port=port)
+none = clickhouse_connect.get_client(host=host, port=port, autogenerate_session_id=False)
+
+# One statement per request.
+fails(lambda: a.command("SELECT 1; SELECT 2"), "Code: 62", "Multi-statements are not allowed")
+assert a.command("SELECT 3;") == 3
+
+# Sessions: SET and temporary tables stay in theirs.
+default_block = none.command("SELECT getSetting('max_block_size')")
+a.command("SET max_block_size = 1234")
+assert a.command("SELECT getSetting('max_block_size')") == 1234
+assert b.command("SELECT getSetting('max_block_size')") == default_block
+assert none.command("SELECT getSetting('max_block_size')") == default_block
+none.command("SET max_block_size = 4321")
+assert none.command("SELECT getSetting('max_block_size')") == default_block
+a.command("CREATE TEMPORARY TABLE tmp (x UInt8)")
+a.command("INSERT INTO tmp VALUES (3)")
+assert a.command("SELECT sum(x) FROM tmp") == 3
+fails(lambda: b.command("SELECT sum(x) FROM tmp"), "Code: 60")
+fails(lambda: none.command("CREATE TEMPORARY TABLE tmp2 (x UInt8)"), "Code: 113")
+
+# Time zones survive Native (query) and RowBinaryWithNamesAndTypes.
+db = f"cc_server_{uuid.uuid4().hex[:8]}"
+a.command(f"CREATE DATABASE {db}")
+a.command(f"""CREATE TABLE {db}.events (
+    id UInt32, at DateTime('Europe/Moscow'), at64 DateTime64(3, 'Asia/Tokyo')
+) ENGINE = MergeTree ORDER BY id""")
+at = datetime.datetime(2024, 3, 4, 5, 6, 7, tzinfo=datetime.timezone.utc)
+a.insert(f"{db}.events", [[1, at, at]], column_names=["id", "at", "at64"])
+row = a.query(f"SELECT at, at64, toDateTime('2024-01-02 03:04:05', 'Europe/Moscow') FROM {db}.events").result_rows[0]
+assert row[0] == at and str(row[0].tzinfo) == "Europe/Moscow", row
+assert row[1] == at and str(row[1].tzinfo) == "Asia/Tokyo", row
+assert row[2] == datetime.datetime(2024, 1, 2, 0, 4, 5, tzinfo=datetime.timezone.utc) and str(row[2].tzinfo) == "Europe/Moscow", row
+raw = a.raw_query(f"SELECT at FROM {db}.events FORMAT RowBinaryWithNamesAndTypes")
+assert b"DateTime('Europe/Moscow')" in raw, raw
+a.command(f"DROP DATABASE {db}")
+
+# Large results stream; an error in the middle of one reaches the client.
+total = 0
+with none.query_row_block_stream("SELECT number FROM numbers(3000000)") as stream:
+    for block in stream:
+        total += len(block)
+assert total == 3000000, total
+failing = "SELECT number, throwIf(number = 1500000, 'boom in the middle') FROM numbers(3000000)"
+fails(lambda: none.query(failing), "boom in the middle")
+
+
+def read_stream():
+    with none.query_row_block_stream(failing) as stream:
+        for _ in stream:
+            pass
+
+
+fails(read_stream, "boom in the middle")
+
+# External tables are refused, clearly.
+ext = ExternalData(file_name="ext.csv", data=b"1\n2\n", fmt="CSV", structure=["x UInt32"])
+fails(lambda: none.query("SELECT count() FROM ext", external_data=ext), "Code: 48", "External tables are not supported")
+
+for c in (a, b, none):
+    c.close()
+print("OK")
