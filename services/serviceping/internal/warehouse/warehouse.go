@@ -1,13 +1,18 @@
 // Package warehouse runs the embedded ClickHouse engine (chDB) behind its
 // ClickHouse-compatible HTTP endpoint: what `serviceping warehouse` serves
-// and what `serviceping run` starts on 127.0.0.1:8123.
+// and what `serviceping run` starts on 127.0.0.1:8123. The endpoint's
+// limits, concurrency and sessions are tuned by the WAREHOUSE_* variables of
+// Config (docs/warehouse-endpoint.md).
 package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +27,86 @@ const FirstQuery = "SELECT key_path, count() AS pings, round(avg(value), 1) AS a
 	"FROM serviceping.ping_metrics_latest WHERE key_path LIKE 'counts.%' " +
 	"GROUP BY key_path ORDER BY avg_value DESC LIMIT 10"
 
+// Config tunes the endpoint. Every limit is the default of a statement: a
+// request or a session may set its own with the ClickHouse setting of the
+// same name. 0 means no limit.
+type Config struct {
+	// MaxMemoryUsage is max_memory_usage, in bytes.
+	MaxMemoryUsage int64 `env:"WAREHOUSE_MAX_MEMORY_USAGE, default=4294967296"`
+	// MaxResultRows and MaxResultBytes are max_result_rows and
+	// max_result_bytes of SELECT-like statements.
+	MaxResultRows  int64 `env:"WAREHOUSE_MAX_RESULT_ROWS, default=1000000000"`
+	MaxResultBytes int64 `env:"WAREHOUSE_MAX_RESULT_BYTES, default=10737418240"`
+	// QueryTimeout bounds a request and is the statements'
+	// max_execution_time.
+	QueryTimeout time.Duration `env:"WAREHOUSE_QUERY_TIMEOUT, default=10m"`
+	// MaxReaders and MaxWriters bound the SELECT-like and the other
+	// statements running at once.
+	MaxReaders int `env:"WAREHOUSE_MAX_READERS, default=8"`
+	MaxWriters int `env:"WAREHOUSE_MAX_WRITERS, default=4"`
+	// SessionTimeout is the session_timeout of requests that give none,
+	// MaxSessionTimeout the largest one allowed, MaxSessions the sessions
+	// kept at once.
+	SessionTimeout    time.Duration `env:"WAREHOUSE_SESSION_TIMEOUT, default=60s"`
+	MaxSessionTimeout time.Duration `env:"WAREHOUSE_MAX_SESSION_TIMEOUT, default=1h"`
+	MaxSessions       int           `env:"WAREHOUSE_MAX_SESSIONS, default=256"`
+}
+
+// LoadConfig reads Config from the environment and validates it.
+func LoadConfig(ctx context.Context) (Config, error) {
+	var c Config
+	if err := service.LoadConfig(ctx, &c); err != nil {
+		return Config{}, err
+	}
+	return c, c.Validate()
+}
+
+// Validate names every bad variable.
+func (c Config) Validate() error {
+	var errs []error
+	for name, v := range map[string]int64{
+		"WAREHOUSE_MAX_MEMORY_USAGE": c.MaxMemoryUsage, "WAREHOUSE_MAX_RESULT_ROWS": c.MaxResultRows,
+		"WAREHOUSE_MAX_RESULT_BYTES": c.MaxResultBytes,
+	} {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("%s must be 0 (no limit) or more, not %d", name, v))
+		}
+	}
+	for name, v := range map[string]int{
+		"WAREHOUSE_MAX_READERS": c.MaxReaders, "WAREHOUSE_MAX_WRITERS": c.MaxWriters, "WAREHOUSE_MAX_SESSIONS": c.MaxSessions,
+	} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, not %d", name, v))
+		}
+	}
+	for name, v := range map[string]time.Duration{
+		"WAREHOUSE_QUERY_TIMEOUT": c.QueryTimeout, "WAREHOUSE_SESSION_TIMEOUT": c.SessionTimeout,
+		"WAREHOUSE_MAX_SESSION_TIMEOUT": c.MaxSessionTimeout,
+	} {
+		if v < time.Second {
+			errs = append(errs, fmt.Errorf("%s must be at least 1s, not %v", name, v))
+		}
+	}
+	if c.SessionTimeout > c.MaxSessionTimeout {
+		errs = append(errs, fmt.Errorf("WAREHOUSE_SESSION_TIMEOUT (%v) exceeds WAREHOUSE_MAX_SESSION_TIMEOUT (%v)", c.SessionTimeout, c.MaxSessionTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+// options are the endpoint's options for c.
+func (c Config) options(log *slog.Logger, reg prometheus.Registerer) chhttp.Options {
+	return chhttp.Options{
+		Logger: log, Registerer: reg, DisplayName: "serviceping-embedded",
+		QueryTimeout: c.QueryTimeout, MaxReaders: c.MaxReaders, MaxWriters: c.MaxWriters,
+		SessionTimeout: c.SessionTimeout, MaxSessionTimeout: c.MaxSessionTimeout, MaxSessions: c.MaxSessions,
+		Limits: map[string]string{
+			"max_memory_usage": strconv.FormatInt(c.MaxMemoryUsage, 10),
+			"max_result_rows":  strconv.FormatInt(c.MaxResultRows, 10),
+			"max_result_bytes": strconv.FormatInt(c.MaxResultBytes, 10),
+		},
+	}
+}
+
 // Server is an embedded engine with its HTTP endpoint listening.
 type Server struct {
 	// URL is the endpoint's base URL (http://host:port).
@@ -32,8 +117,21 @@ type Server struct {
 }
 
 // Open loads libchdb.so (CHDB_LIB, or scripts/fetch-chdb.sh's cache) with a
-// persistent data path and listens on addr.
+// persistent data path and listens on addr, configured by the WAREHOUSE_*
+// variables (LoadConfig).
 func Open(path, addr string, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	cfg, err := LoadConfig(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("warehouse configuration: %w", err)
+	}
+	return OpenConfig(cfg, path, addr, log, reg)
+}
+
+// OpenConfig is Open with the configuration given.
+func OpenConfig(cfg Config, path, addr string, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("warehouse configuration: %w", err)
+	}
 	lib, err := chdb.LibPath()
 	if err != nil {
 		return nil, err
@@ -42,7 +140,7 @@ func Open(path, addr string, log *slog.Logger, reg prometheus.Registerer) (*Serv
 	if err != nil {
 		return nil, fmt.Errorf("open embedded ClickHouse at %s: %w", path, err)
 	}
-	h, err := chhttp.New(engine, chhttp.Options{Logger: log, Registerer: reg, DisplayName: "serviceping-embedded"})
+	h, err := chhttp.New(engine, cfg.options(log, reg))
 	if err != nil {
 		engine.Close()
 		return nil, err
