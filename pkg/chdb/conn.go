@@ -82,15 +82,11 @@ func (c *Conn) close() error {
 // time becomes the statement's max_execution_time, so the engine stops a
 // runaway statement on its own.
 func (c *Conn) Exec(ctx context.Context, req Request) (*Result, error) {
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	restore, err := c.prepare(ctx, req)
+	end, err := c.begin(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	defer restore()
+	defer end()
 	res, err := c.run(req.SQL, formatOr(req.Format), req.Params)
 	c.afterUse(req.SQL, err)
 	return res, err
@@ -107,16 +103,29 @@ func (c *Conn) Insert(ctx context.Context, req Request, data io.Reader) (*Result
 	if req.Format == "" {
 		return nil, errors.New("chdb insert: no input format")
 	}
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	defer c.release()
-	restore, err := c.prepare(ctx, req)
+	end, err := c.begin(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	defer restore()
+	defer end()
 	return c.streamInsert(ctx, req, data)
+}
+
+// begin takes the connection for a statement and applies its database and
+// settings; end puts the session's settings back and releases it.
+func (c *Conn) begin(ctx context.Context, req Request) (end func(), err error) {
+	if err := c.acquire(ctx); err != nil {
+		return nil, err
+	}
+	restore, err := c.prepare(ctx, req)
+	if err != nil {
+		c.release()
+		return nil, err
+	}
+	return func() {
+		restore()
+		c.release()
+	}, nil
 }
 
 // Set runs SET for settings given as SQL literals ('text', 42, 1.5, [1, 2],

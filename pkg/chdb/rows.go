@@ -21,7 +21,7 @@ type Rows struct {
 	res    unsafe.Pointer // the stream's chdb_result
 	id     string         // marker id, for KILL QUERY
 	marker string
-	undo   func()
+	end    func() // restores the session's settings, releases the connection
 	chunk  []byte
 	stats  Result
 	err    error
@@ -34,16 +34,12 @@ type Rows struct {
 // ends, the statement is killed — also while the engine is still computing
 // the next block — and Next reports the context's error.
 func (c *Conn) Query(ctx context.Context, req Request) (*Rows, error) {
-	if err := c.acquire(ctx); err != nil {
-		return nil, err
-	}
-	restore, err := c.prepare(ctx, req)
+	end, err := c.begin(ctx, req)
 	if err != nil {
-		c.release()
 		return nil, err
 	}
 	id := newMarkerID()
-	r := &Rows{c: c, ctx: ctx, id: id, marker: "\n" + markerPrefix + id + markerSuffix, undo: restore}
+	r := &Rows{c: c, ctx: ctx, id: id, marker: "\n" + markerPrefix + id + markerSuffix, end: end}
 	a := c.e.api
 	q, f := []byte(req.SQL+r.marker), []byte(formatOr(req.Format))
 	args := newCArgs(req.Params)
@@ -138,8 +134,7 @@ func (r *Rows) Close() error {
 		a.destroyResult(r.res)
 		r.res = nil
 	}
-	r.undo()
 	r.chunk = nil
-	r.c.release()
+	r.end()
 	return nil
 }

@@ -12,12 +12,21 @@ import (
 )
 
 // TestClickHouseConnectServerBehaviour runs
-// testdata/clickhouse_connect_server.py (one statement per request,
+// testdata/clickhouse_connect_server.py: one statement per request,
 // sessions, time zones, streamed results and errors in them, external
-// tables) with the Python of SERVICEPING_TEST_PYTHON, as TestClickHouseConnect
-// does.
+// tables.
 func TestClickHouseConnectServerBehaviour(t *testing.T) {
 	t.Parallel()
+	runClickHouseConnect(t, "testdata/clickhouse_connect_server.py")
+}
+
+// runClickHouseConnect runs a Python script against the shared endpoint
+// (arguments HOST PORT) with the interpreter named by
+// SERVICEPING_TEST_PYTHON, which must be able to import clickhouse_connect
+// (pip install clickhouse-connect; dbt-clickhouse depends on it). The script
+// prints OK on success.
+func runClickHouseConnect(t *testing.T, script string) {
+	t.Helper()
 	python := testinfra.Env(t, "SERVICEPING_TEST_PYTHON")
 	u, err := url.Parse(endpoint(t))
 	if err != nil {
@@ -25,8 +34,11 @@ func TestClickHouseConnectServerBehaviour(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, python, "testdata/clickhouse_connect_server.py", u.Hostname(), u.Port()).CombinedOutput()
+	if out, err := exec.CommandContext(ctx, python, "-c", "import clickhouse_connect").CombinedOutput(); err != nil {
+		t.Fatalf("%s cannot import clickhouse_connect (pip install clickhouse-connect): %v\n%s", python, err, out)
+	}
+	out, err := exec.CommandContext(ctx, python, script, u.Hostname(), u.Port()).CombinedOutput()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "OK") {
-		t.Fatalf("clickhouse-connect: %v\n%s", err, out)
+		t.Fatalf("clickhouse-connect %s: %v\n%s", script, err, out)
 	}
 }

@@ -237,6 +237,14 @@ func decodeType(r *byteReader, depth int) (*nativeType, error) {
 		}
 		return ts, nil
 	}
+	// wrap reads the one type nested in a kind(T) type.
+	wrap := func(kind string, l layout) (*nativeType, error) {
+		ts, err := nested(1)
+		if err != nil {
+			return nil, err
+		}
+		return &nativeType{name: kind + "(" + ts[0].name + ")", layout: l, elems: ts}, nil
+	}
 	switch code {
 	case btDateTimeTZ:
 		return fixed("DateTime("+quoteSQL(r.str())+")", 4), r.err
@@ -261,11 +269,7 @@ func decodeType(r *byteReader, depth int) (*nativeType, error) {
 		p, s := r.u8(), r.u8()
 		return fixed(fmt.Sprintf("Decimal(%d, %d)", p, s), 4<<(code-btDecimal32)), r.err
 	case btArray:
-		ts, err := nested(1)
-		if err != nil {
-			return nil, err
-		}
-		return &nativeType{name: "Array(" + ts[0].name + ")", layout: layoutArray, elems: ts}, nil
+		return wrap("Array", layoutArray)
 	case btTuple:
 		ts, err := nested(r.uvarint())
 		if err != nil {
@@ -296,17 +300,9 @@ func decodeType(r *byteReader, depth int) (*nativeType, error) {
 		}
 		return fixed("Interval"+intervalKinds[k], 8), r.err
 	case btNullable:
-		ts, err := nested(1)
-		if err != nil {
-			return nil, err
-		}
-		return &nativeType{name: "Nullable(" + ts[0].name + ")", layout: layoutNullable, elems: ts}, nil
+		return wrap("Nullable", layoutNullable)
 	case btLowCard:
-		ts, err := nested(1)
-		if err != nil {
-			return nil, err
-		}
-		return &nativeType{name: "LowCardinality(" + ts[0].name + ")", layout: layoutLowCardinality, elems: ts}, nil
+		return wrap("LowCardinality", layoutLowCardinality)
 	case btMap:
 		ts, err := nested(2)
 		if err != nil {

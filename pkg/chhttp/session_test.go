@@ -171,16 +171,7 @@ func TestSessionLocking(t *testing.T) {
 func TestSessionParameters(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	h, err := chhttp.New(chtest.Engine(t), chhttp.Options{Registerer: reg, MaxSessions: 2, MaxSessionTimeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer h.Close()
-	post := func(params url.Values, sql string) httpResult {
-		return doAt(t, srv.URL, http.MethodPost, params, strings.NewReader(sql))
-	}
+	post := ownEndpoint(t, chhttp.Options{Registerer: reg, MaxSessions: 2, MaxSessionTimeout: time.Minute})
 
 	wantCode(t, post(q("session_id", sessionID("x"), "session_timeout", "3600"), "SELECT 1"), http.StatusBadRequest, "374", "larger than max_session_timeout: 60")
 	wantCode(t, post(q("session_id", sessionID("x"), "session_timeout", "soon"), "SELECT 1"), http.StatusBadRequest, "374", "Invalid session timeout")
@@ -209,6 +200,24 @@ func TestSessionParameters(t *testing.T) {
 	mustOK(t, post(q("session_id", sessionID("closed"), "close_session", "1"), "SELECT 1"))
 	mustOK(t, post(q("session_id", sessionID("second")), "SELECT 1"))
 	wantCode(t, post(q("session_id", sessionID("third")), "SELECT 1"), http.StatusServiceUnavailable, "700", "Too many sessions")
+}
+
+// ownEndpoint serves the shared engine with opts for one test and returns a
+// function posting one statement to it.
+func ownEndpoint(t *testing.T, opts chhttp.Options) func(params url.Values, sql string) httpResult {
+	t.Helper()
+	h, err := chhttp.New(chtest.Engine(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		_ = h.Close()
+	})
+	return func(params url.Values, sql string) httpResult {
+		return doAt(t, srv.URL, http.MethodPost, params, strings.NewReader(sql))
+	}
 }
 
 // doAt sends one request to the endpoint at base.

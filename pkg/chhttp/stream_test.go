@@ -7,8 +7,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -20,7 +18,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/serviceping/serviceping/pkg/chhttp"
-	"github.com/serviceping/serviceping/pkg/chtest"
 )
 
 func TestStreamedResult(t *testing.T) {
@@ -195,14 +192,8 @@ func TestErrorMidResult(t *testing.T) {
 
 func TestWaitEndOfQueryHoldsLargeResults(t *testing.T) {
 	t.Parallel()
-	h, err := chhttp.New(chtest.Engine(t), chhttp.Options{MaxHeldBytes: 1 << 20, TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer h.Close()
-	res := doAt(t, srv.URL, http.MethodPost, q("wait_end_of_query", "1"), strings.NewReader("SELECT number FROM numbers(1000000) ORDER BY number FORMAT TSV"))
+	post := ownEndpoint(t, chhttp.Options{MaxHeldBytes: 1 << 20, TempDir: t.TempDir()})
+	res := post(q("wait_end_of_query", "1"), "SELECT number FROM numbers(1000000) ORDER BY number FORMAT TSV")
 	if res.status != http.StatusOK || strings.Count(res.body, "\n") != 1000000 || !strings.HasSuffix(res.body, "\n999999\n") {
 		t.Fatalf("status %d, %d lines", res.status, strings.Count(res.body, "\n"))
 	}
@@ -220,17 +211,8 @@ func TestLimits(t *testing.T) {
 		t.Fatalf("limits %q, want %q", got, want)
 	}
 
-	h, err := chhttp.New(chtest.Engine(t), chhttp.Options{QueryTimeout: 2 * time.Second,
+	post := ownEndpoint(t, chhttp.Options{QueryTimeout: 2 * time.Second,
 		Limits: map[string]string{"max_result_rows": "1000", "max_memory_usage": "50000000"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	defer h.Close()
-	post := func(params url.Values, sql string) httpResult {
-		return doAt(t, srv.URL, http.MethodPost, params, strings.NewReader(sql))
-	}
 	wantCode(t, post(nil, "SELECT number FROM numbers(5000)"), http.StatusInternalServerError, "396", "Limit for result exceeded")
 	if got := mustOK(t, post(q("max_result_rows", "0"), "SELECT count() FROM (SELECT number FROM numbers(5000))")); got != "5000\n" {
 		t.Fatalf("got %q", got)
