@@ -5,16 +5,21 @@
 // One engine (one data path) runs per process. Each Conn is a connection to
 // it with a session of its own — settings changed with SET, the current
 // database, temporary tables — and runs one statement at a time; different
-// Conns run statements concurrently (chDB 26.7 serves any number of
-// connections to the same path; each is a ClickHouse session of the
-// embedded server). The Engine keeps one connection open for its whole life,
-// because closing the last one shuts the embedded server down, and uses it
-// for Engine.Exec and friends, which are serialized.
+// Conns run statements concurrently. chDB 26.7 serves any number of
+// connections to the same path, each a ClickHouse session (a ChdbClient) of
+// the one embedded server: TestConnections shows a SELECT answering in
+// milliseconds on one connection while another runs sleep(2), and SET and
+// temporary tables staying in their connection. The Engine keeps one
+// connection open for its whole life, because closing the last one shuts
+// the embedded server down, and uses it for Engine.Exec and friends, which
+// are serialized.
 //
 // Results are either materialized (Exec) or streamed block by block
-// (Conn.Query): a streamed query holds one block in memory at a time and is
-// killed when its context ends, even while the engine is still computing the
-// next block (KILL QUERY from a separate control connection).
+// (Conn.Query, chdb_stream_query): a streamed query holds one block in
+// memory at a time and is killed when its context ends, even while the
+// engine is still computing the next block — KILL QUERY from a control
+// connection, matching a marker comment appended to the statement, because
+// chdb_stream_cancel_query cannot interrupt a fetch in progress.
 package chdb
 
 import (
