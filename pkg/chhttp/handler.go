@@ -283,9 +283,6 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	hdr.Set("X-ClickHouse-Query-Id", req.queryID)
 	hdr.Set("X-ClickHouse-Server-Display-Name", info.displayName)
 	hdr.Set("X-ClickHouse-Timezone", info.timezone)
-	if req.sessionID != "" {
-		hdr.Set("X-ClickHouse-Session-Id", req.sessionID)
-	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
 	defer cancel()
