@@ -91,8 +91,25 @@ const memoryBound = 256 << 20
 // TestHangUpStopsQuery is not parallel: it measures the process's memory.
 func TestHangUpStopsQuery(t *testing.T) {
 	endpoint(t)
-	for _, format := range []string{"TSV", "Native"} {
-		t.Run(format, func(t *testing.T) {
+	// Each client reads the start of a 100-million-row result and hangs up.
+	clients := map[string]func(t *testing.T, marker string){
+		"http/TSV":    func(t *testing.T, marker string) { readAndHangUp(t, marker, "TSV") },
+		"http/Native": func(t *testing.T, marker string) { readAndHangUp(t, marker, "Native") },
+		"clickhouse-go": func(t *testing.T, marker string) {
+			ctx, cancel := context.WithCancel(context.Background())
+			rows, err := connect(t, "", nil).Query(ctx, "SELECT number AS "+marker+" FROM numbers(100000000)")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rows.Next() {
+				t.Fatal(rows.Err())
+			}
+			cancel() // clickhouse-go hangs up when its context ends
+			rows.Close()
+		},
+	}
+	for name, hangUp := range clients {
+		t.Run(name, func(t *testing.T) {
 			var peak atomic.Int64
 			base := rss(t)
 			stop := make(chan struct{})
@@ -111,16 +128,8 @@ func TestHangUpStopsQuery(t *testing.T) {
 					}
 				}
 			})
-			marker := "hangup_" + format
-			sql := "SELECT number AS " + marker + " FROM numbers(100000000) FORMAT " + format
-			res, err := http.Post(endpoint(t)+"/", "text/plain", strings.NewReader(sql))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(res.Body, make([]byte, 4096)); err != nil {
-				t.Fatal(err)
-			}
-			res.Body.Close() // hang up
+			marker := "hangup_" + strings.NewReplacer("/", "_", "-", "_").Replace(name)
+			hangUp(t, marker)
 			hungUp := time.Now()
 			for running(t, marker) != "0\n" {
 				if time.Since(hungUp) > time.Second {
@@ -140,6 +149,20 @@ func TestHangUpStopsQuery(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readAndHangUp reads 4 KB of a 100-million-row result and closes the
+// connection.
+func readAndHangUp(t *testing.T, marker, format string) {
+	sql := "SELECT number AS " + marker + " FROM numbers(100000000) FORMAT " + format
+	res, err := http.Post(endpoint(t)+"/", "text/plain", strings.NewReader(sql))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(res.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
 }
 
 // failing fails after about 11 MB of TSV, past the response buffer.

@@ -3,7 +3,11 @@ per request, sessions, time zones, streamed results and errors in the middle
 of them, external tables. Usage: clickhouse_connect_server.py HOST PORT
 Prints OK on success; raises otherwise."""
 import datetime
+import os
+import subprocess
 import sys
+import threading
+import time
 import uuid
 
 import clickhouse_connect
@@ -79,6 +83,50 @@ def read_stream():
 
 
 fails(read_stream, "boom in the middle")
+
+# A client that reads one block of a 100-million-row result and goes away
+# (a clickhouse-connect stream closed normally reads the rest first, so the
+# client is a process that exits) stops the statement within a second; the
+# endpoint's process (this script's parent, the Go test) grows by less than
+# 256 MiB meanwhile.
+def rss(pid):
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+server = os.getppid()
+base = peak = rss(server)
+sampling = threading.Event()
+
+
+def sample():
+    global peak
+    while not sampling.is_set():
+        peak = max(peak, rss(server))
+        time.sleep(0.005)
+
+
+sampler = threading.Thread(target=sample)
+sampler.start()
+gone = subprocess.run([sys.executable, "-c", f"""
+import os, clickhouse_connect
+c = clickhouse_connect.get_client(host={host!r}, port={port}, autogenerate_session_id=False)
+with c.query_row_block_stream("SELECT number AS hangup_cc FROM numbers(100000000)") as stream:
+    for block in stream:
+        print(len(block), flush=True)
+        os._exit(0)
+"""], capture_output=True, text=True, timeout=60)
+hung_up = time.monotonic()
+assert gone.returncode == 0 and int(gone.stdout) > 0, gone
+running = "SELECT count() FROM system.processes WHERE position(query, 'hangup_cc') > 0 AND position(query, 'system.processes') = 0"
+while none.command(running) != 0:
+    assert time.monotonic() - hung_up < 1, "the statement still runs a second after the client went away"
+stopped = time.monotonic() - hung_up
+sampling.set()
+sampler.join()
+print(f"hang-up: statement stopped {stopped * 1000:.0f} ms after the client went away; the endpoint grew by {(peak - base) >> 20} MiB")
+assert peak - base < 256 << 20, f"the endpoint grew by {(peak - base) >> 20} MiB"
+assert none.command("SELECT 'still here'") == "still here"
 
 # External tables are refused, clearly.
 ext = ExternalData(file_name="ext.csv", data=b"1\n2\n", fmt="CSV", structure=["x UInt32"])
