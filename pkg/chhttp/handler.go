@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strconv"
 	"strings"
@@ -106,7 +107,7 @@ type Options struct {
 	SessionTimeout, MaxSessionTimeout time.Duration
 	MaxSessions                       int
 	// Limits are ClickHouse settings applied to every statement unless the
-	// request or its session sets them (default DefaultLimits). The result
+	// request or its session sets them (default DefaultLimits()). The result
 	// limits (max_result_rows, max_result_bytes, result_overflow_mode) apply
 	// to SELECT-like statements only.
 	Limits map[string]string
@@ -125,10 +126,12 @@ type Options struct {
 // otherwise: 4 GiB of memory per statement (the engine's whole process may
 // use 90 % of the machine's memory), at most a billion result rows and
 // 10 GiB of result.
-var DefaultLimits = map[string]string{
-	"max_memory_usage": strconv.FormatInt(4<<30, 10),
-	"max_result_rows":  "1000000000",
-	"max_result_bytes": strconv.FormatInt(10<<30, 10),
+func DefaultLimits() map[string]string {
+	return map[string]string{
+		"max_memory_usage": strconv.FormatInt(4<<30, 10),
+		"max_result_rows":  "1000000000",
+		"max_result_bytes": strconv.FormatInt(10<<30, 10),
+	}
 }
 
 // Handler is the HTTP endpoint. It is safe for concurrent use.
@@ -170,8 +173,9 @@ func New(engine Engine, opts Options) (*Handler, error) {
 	setDefault(&opts.ResponseBufferBytes, 1<<20)
 	setDefault(&opts.MaxHeldBytes, 64<<20)
 	if opts.Limits == nil {
-		opts.Limits = DefaultLimits
+		opts.Limits = DefaultLimits()
 	}
+	opts.Limits = maps.Clone(opts.Limits)
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err

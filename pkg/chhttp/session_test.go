@@ -96,7 +96,7 @@ func TestSessionsIsolated(t *testing.T) {
 	if got, err := queryString(t, a, ctx, "SELECT toString(getSetting('max_result_rows'))"); err != nil || got != "7" {
 		t.Fatalf("session limit: %q %v", got, err)
 	}
-	if got, err := queryString(t, b, ctx, "SELECT toString(getSetting('max_result_rows'))"); err != nil || got != chhttp.DefaultLimits["max_result_rows"] {
+	if got, err := queryString(t, b, ctx, "SELECT toString(getSetting('max_result_rows'))"); err != nil || got != chhttp.DefaultLimits()["max_result_rows"] {
 		t.Fatalf("default limit: %q %v", got, err)
 	}
 

@@ -230,7 +230,7 @@ func TestLimits(t *testing.T) {
 	t.Parallel()
 	// The shared endpoint runs with the default limits.
 	got := mustOK(t, do(t, http.MethodPost, nil, strings.NewReader("SELECT getSetting('max_memory_usage'), getSetting('max_result_rows')"), nil))
-	if want := chhttp.DefaultLimits["max_memory_usage"] + "\t" + chhttp.DefaultLimits["max_result_rows"] + "\n"; got != want {
+	if want := chhttp.DefaultLimits()["max_memory_usage"] + "\t" + chhttp.DefaultLimits()["max_result_rows"] + "\n"; got != want {
 		t.Fatalf("limits %q, want %q", got, want)
 	}
 

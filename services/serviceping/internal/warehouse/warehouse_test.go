@@ -16,8 +16,8 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := c.options(nil, nil)
-	if !maps.Equal(o.Limits, chhttp.DefaultLimits) {
-		t.Fatalf("default limits %v, want the endpoint's %v", o.Limits, chhttp.DefaultLimits)
+	if !maps.Equal(o.Limits, chhttp.DefaultLimits()) {
+		t.Fatalf("default limits %v, want the endpoint's %v", o.Limits, chhttp.DefaultLimits())
 	}
 	if o.QueryTimeout != 10*time.Minute || o.MaxReaders != 8 || o.MaxWriters != 4 || o.SessionTimeout != time.Minute ||
 		o.MaxSessionTimeout != time.Hour || o.MaxSessions != 256 {
