@@ -119,9 +119,6 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// DefaultShutdownTimeout bounds a graceful HTTP stop unless configured.
-const DefaultShutdownTimeout = 10 * time.Second
-
 // Options of Run.
 type Options struct {
 	Name          string
@@ -129,7 +126,8 @@ type Options struct {
 	MetricsListen string
 	Streams       streams.Options
 	Logger        *slog.Logger
-	// ShutdownTimeout bounds the graceful stop of the metrics server.
+	// ShutdownTimeout bounds the graceful stop of the metrics server
+	// (0: DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
 }
 
@@ -144,9 +142,6 @@ type Deps struct {
 // ends or body fails; then it drains the NATS connection.
 func Run(ctx context.Context, o Options, body func(context.Context, Deps) error) error {
 	log := o.Logger
-	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = DefaultShutdownTimeout
-	}
 	nc, js, err := Connect(ctx, o.NATSURL, o.Name, log)
 	if err != nil {
 		return err
@@ -167,7 +162,9 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 			return fmt.Errorf("listen for metrics on %s: %w", o.MetricsListen, err)
 		}
 		log.Info("serving metrics", "addr", ln.Addr().String())
-		g.Go(func() error { return Serve(ctx, ln, MetricsHandler(reg), o.ShutdownTimeout) })
+		srv := SmallHTTP(log)
+		srv.ShutdownTimeout = o.ShutdownTimeout
+		g.Go(func() error { return srv.Serve(ctx, ln, MetricsHandler(reg)) })
 	}
 	g.Go(func() error { return body(ctx, Deps{Conn: nc, JS: js, Registry: reg}) })
 	return g.Wait()
@@ -179,23 +176,4 @@ func MetricsHandler(reg *prometheus.Registry) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	return mux
-}
-
-// Serve runs an HTTP server on ln until ctx ends, then shuts it down
-// gracefully within timeout.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)
-	}
-	return nil
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/collector/internal/database"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/eventtrack"
@@ -389,10 +390,9 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	a.log.Info("collector listening", "addr", ln.Addr().String())
+	served := make(chan error, 1)
+	go func() { served <- service.SmallHTTP(a.log).Serve(ctx, ln, h) }()
 	slot := schedule.ForUUID(a.UUID())
 	for {
 		next := slot.Next(a.now())
@@ -405,13 +405,10 @@ func (a *App) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(sctx)
-			return nil
-		case err := <-errc:
+			return <-served // the endpoints drained
+		case err := <-served: // the server failed
 			timer.Stop()
-			return fmt.Errorf("http server: %w", err)
+			return err
 		case <-timer.C:
 		}
 		if !a.cfg.Enabled {

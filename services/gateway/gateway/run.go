@@ -2,11 +2,9 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,21 +44,6 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	}
 	defer g.Close()
 
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
-	}
-	srv := &http.Server{
-		Handler:           g.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.ReadTimeout + cfg.PublishTimeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
-
 	ensureCtx, stopEnsure := context.WithCancel(ctx)
 	ensured := make(chan struct{})
 	go func() {
@@ -72,24 +55,29 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 	}()
 	defer func() { stopEnsure(); <-ensured }()
 
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("gateway listening", "addr", ln.Addr().String(), "nats_url", cfg.NATSURL)
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return g.Serve(ctx, ln)
+}
 
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve http: %w", err)
-	case <-ctx.Done():
-	}
-	logger.Info("gateway shutting down", "timeout", cfg.ShutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		_ = srv.Close()
-		return fmt.Errorf("shut down http server: %w", err)
-	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve http: %w", err)
-	}
-	return nil
+// Serve answers the gateway's HTTP API on ln until ctx ends, then drains
+// the requests in flight within GATEWAY_SHUTDOWN_TIMEOUT. Each connection
+// is bounded: headers within 10s, a whole request within
+// GATEWAY_READ_TIMEOUT, its answer within that plus
+// GATEWAY_PUBLISH_TIMEOUT and 10s, 64 KiB of headers, 2m idle.
+func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "nats_url", g.cfg.NATSURL)
+	stop := context.AfterFunc(ctx, func() { g.log.Info("gateway shutting down", "timeout", g.cfg.ShutdownTimeout) })
+	defer stop()
+	return service.HTTPServer{
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       g.cfg.ReadTimeout,
+		WriteTimeout:      g.cfg.ReadTimeout + g.cfg.PublishTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ShutdownTimeout:   g.cfg.ShutdownTimeout,
+		Logger:            g.log,
+	}.Serve(ctx, ln, g.handler)
 }

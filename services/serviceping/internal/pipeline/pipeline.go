@@ -51,12 +51,12 @@ type Config struct {
 	// (ignored with ClickHouseURL); its data lives in <DataDir>/clickhouse.
 	ClickHouseListen string
 	// Gateway, Enricher and Loader are the stages' own configurations; their
-	// connection fields are filled in by Start.
+	// connection fields are filled in by Start. The gateway's bounds its
+	// HTTP server like the standalone gateway's (GATEWAY_READ_TIMEOUT,
+	// GATEWAY_SHUTDOWN_TIMEOUT, …).
 	Gateway  gateway.Config
 	Enricher enricher.Config
 	Loader   loader.Config
-	// ShutdownTimeout bounds the graceful stop.
-	ShutdownTimeout time.Duration
 }
 
 // Pipeline is a running all-in-one.
@@ -96,9 +96,6 @@ type Pipeline struct {
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("pipeline: a data directory is required")
-	}
-	if cfg.ShutdownTimeout == 0 {
-		cfg.ShutdownTimeout = 20 * time.Second
 	}
 	if cfg.LakeURL == "" {
 		cfg.LakeURL = filepath.Join(cfg.DataDir, "lake")
@@ -176,7 +173,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	p.cancel = cancel
 	g, gctx := errgroup.WithContext(runCtx)
 	p.group = g
-	g.Go(func() error { return service.Serve(gctx, ln, gw.Handler(), cfg.ShutdownTimeout) })
+	g.Go(func() error { return gw.Serve(gctx, ln) })
 	g.Go(func() error { return en.Run(gctx) })
 	g.Go(func() error { return ld.Run(gctx) })
 	ok = true

@@ -1,0 +1,109 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// DefaultShutdownTimeout bounds a graceful HTTP stop unless configured.
+const DefaultShutdownTimeout = 10 * time.Second
+
+// HTTPServer is how a serviceping process serves HTTP: the bounds on each
+// connection and the graceful drain when the process stops. A zero bound is
+// net/http's default (none; 1 MiB of headers), except ReadHeaderTimeout
+// (10s: every server bounds a slow client's headers) and ShutdownTimeout
+// (DefaultShutdownTimeout).
+type HTTPServer struct {
+	// ReadHeaderTimeout bounds reading a request's headers.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds reading a whole request, body included.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds a request from the end of its headers to the end
+	// of its answer.
+	WriteTimeout time.Duration
+	// IdleTimeout bounds a kept-alive connection's wait for its next request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes caps a request's headers (431 beyond).
+	MaxHeaderBytes int
+	// ShutdownTimeout bounds the drain of the requests in flight when the
+	// server stops.
+	ShutdownTimeout time.Duration
+	// Logger receives the server's own errors (a failed TLS handshake, a
+	// handler's panic) at warn level; nil: net/http's default logger.
+	Logger *slog.Logger
+}
+
+// SmallHTTP is the HTTPServer of an endpoint whose requests and answers are
+// small and quick: /metrics and the health probes, the collector's event
+// tracking.
+func SmallHTTP(log *slog.Logger) HTTPServer {
+	return HTTPServer{
+		ReadTimeout:    10 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		Logger:         log,
+	}
+}
+
+// server is the http.Server of s for h; a request's context carries
+// ctx's values but not its end, so the requests in flight finish during
+// the drain.
+func (s HTTPServer) server(ctx context.Context, h http.Handler) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: s.ReadHeaderTimeout,
+		ReadTimeout:       s.ReadTimeout,
+		WriteTimeout:      s.WriteTimeout,
+		IdleTimeout:       s.IdleTimeout,
+		MaxHeaderBytes:    s.MaxHeaderBytes,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if srv.ReadHeaderTimeout == 0 {
+		srv.ReadHeaderTimeout = 10 * time.Second
+	}
+	if s.Logger != nil {
+		srv.ErrorLog = slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
+	}
+	return srv
+}
+
+// Serve answers on ln with h until ctx ends, then stops accepting and waits
+// for the requests in flight, at most ShutdownTimeout; past it, it closes
+// the connections left and returns an error. It returns an error too when
+// the server fails before ctx ends. ln is closed either way.
+func (s HTTPServer) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := s.server(ctx, h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	timeout := s.ShutdownTimeout
+	if timeout == 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("drain http on %s within %s: %w", ln.Addr(), timeout, err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// Serve is HTTPServer{ShutdownTimeout: timeout}.Serve: ln answered with h
+// until ctx ends, then a graceful stop within timeout.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
+	return HTTPServer{ShutdownTimeout: timeout}.Serve(ctx, ln, h)
+}
