@@ -24,9 +24,11 @@
 // clickhouse-go and clickhouse-connect report as the server's exception.
 // `wait_end_of_query=1` holds the whole result (in memory, then in a
 // temporary file). A client that goes away cancels its statement: the engine
-// stops it within a second. Native results keep every type detail
-// (DateTime('Europe/Moscow') keeps its zone) in the block layout of protocol
-// revision 0, the revision the endpoint reports to clients.
+// stops it within a second. Native results name their column types in full —
+// DateTime('Europe/Moscow') keeps its zone; the few types the endpoint cannot
+// rewrite (AggregateFunction, Variant, Dynamic, JSON) come as the engine
+// writes them — in the block layout of protocol revision 0, the revision the
+// endpoint reports to clients.
 //
 // Sessions. A request with `session_id` runs in that session: its SET
 // statements, current database (USE) and temporary tables last until the
