@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -57,7 +56,7 @@ type Publisher interface {
 
 // DeadLetter publishes msg on the DLQ stream with the reason, then
 // terminates it. The DLQ message id makes a repeated dead-lettering of the
-// same delivery harmless. If the DLQ publish fails the message is left
+// same delivery harmless (streams.DeadLetterMsgID). If the DLQ publish fails the message is left
 // un-acked (it will be redelivered) and the error returned.
 func DeadLetter(ctx context.Context, js Publisher, consumer string, msg jetstream.Msg, reason error) error {
 	dl := &servicepingv1.DeadLetter{
@@ -78,10 +77,8 @@ func DeadLetter(ctx context.Context, js Publisher, consumer string, msg jetstrea
 	if err != nil {
 		return fmt.Errorf("marshal dead letter: %w", err)
 	}
-	// One delivery of one stream message: a consumer name can exist on
-	// several streams, so the stream is part of the id.
-	id := DeadLetterID(stream, consumer, dl.StreamSequence)
-	if _, err := js.Publish(ctx, streams.SubjectDLQPrefix+consumer, data, jetstream.WithMsgID(id)); err != nil {
+	id := streams.DeadLetterMsgID(stream, consumer, dl.StreamSequence)
+	if _, err := js.Publish(ctx, streams.SubjectDLQ(consumer), data, jetstream.WithMsgID(id)); err != nil {
 		return fmt.Errorf("publish dead letter for %s seq %d: %w", msg.Subject(), dl.StreamSequence, err)
 	}
 	if err := msg.Term(); err != nil {
@@ -90,15 +87,8 @@ func DeadLetter(ctx context.Context, js Publisher, consumer string, msg jetstrea
 	return nil
 }
 
-// DeadLetterID is the Nats-Msg-Id of the dead letter of a stream message:
-// dead-lettering the same message again is dropped by the DLQ's duplicate
-// window, while messages of different streams never collide.
-func DeadLetterID(stream, consumer string, seq uint64) string {
-	return stream + "." + consumer + "-" + strconv.FormatUint(seq, 10)
-}
-
 // Settle acknowledges msg according to err: nil → Ack, permanent → DeadLetter,
-// otherwise → NakWithDelay. It returns the outcome for metrics ("ack", "dlq",
+// otherwise → Nak. It returns the outcome for metrics ("ack", "dlq",
 // "nak") and an error only when the settlement itself failed.
 func Settle(ctx context.Context, js Publisher, consumer string, msg jetstream.Msg, err error, maxDelay time.Duration, log *slog.Logger) (string, error) {
 	switch {
@@ -112,10 +102,17 @@ func Settle(ctx context.Context, js Publisher, consumer string, msg jetstream.Ms
 		}
 		return "dlq", nil
 	default:
-		var n uint64 = 1
-		if md, mdErr := msg.Metadata(); mdErr == nil {
-			n = md.NumDelivered
-		}
-		return "nak", msg.NakWithDelay(NakDelay(n, maxDelay))
+		return "nak", Nak(msg, maxDelay)
 	}
+}
+
+// Nak asks for msg to be redelivered after NakDelay of its delivery count
+// (capped at maxDelay): the rule for a transient failure, for one message
+// (Settle) or every message of a failed batch (the loader).
+func Nak(msg jetstream.Msg, maxDelay time.Duration) error {
+	var n uint64 = 1
+	if md, err := msg.Metadata(); err == nil {
+		n = md.NumDelivered
+	}
+	return msg.NakWithDelay(NakDelay(n, maxDelay))
 }

@@ -36,13 +36,3 @@ func TestNakDelay(t *testing.T) {
 		}
 	}
 }
-
-func TestDeadLetterIDsDoNotCollideAcrossStreams(t *testing.T) {
-	t.Parallel()
-	if DeadLetterID("PINGS", "loader", 7) == DeadLetterID("REPORTS", "loader", 7) {
-		t.Fatal("one consumer name on two streams yields the same dead-letter id")
-	}
-	if got := DeadLetterID("PINGS", "loader", 7); got != "PINGS.loader-7" {
-		t.Fatalf("DeadLetterID = %q, want PINGS.loader-7", got)
-	}
-}

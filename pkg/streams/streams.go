@@ -1,6 +1,10 @@
-// Package streams declares the JetStream streams and durable consumers of
-// docs/contracts.md ("JetStream") as code, and creates or updates them
-// idempotently.
+// Package streams is the contract the stages and the operator commands
+// share on JetStream (docs/contracts.md, "JetStream" and "Envelopes"): the
+// streams, subjects and durable consumers, declared as code and created or
+// updated idempotently; the Nats-Msg-Id of every message (msgid.go); the
+// names of the enrichment statuses the enriched pings carry (status.go);
+// and re-publishing a raw ping for another run through the pipeline
+// (republish.go).
 package streams
 
 import (
@@ -27,14 +31,20 @@ const (
 	SubjectErrors   = "serviceping.reports.errors"
 	SubjectMetadata = "serviceping.reports.metadata"
 	SubjectCRMUsage = "serviceping.crm.usage"
-	// SubjectDLQPrefix is followed by the consumer name: serviceping.dlq.loader.
+	// SubjectDLQPrefix is followed by the consumer name: serviceping.dlq.loader
+	// (SubjectDLQ).
 	SubjectDLQPrefix = "serviceping.dlq."
 )
+
+// SubjectDLQ is the subject consumer's dead letters are published on.
+func SubjectDLQ(consumer string) string { return SubjectDLQPrefix + consumer }
 
 // Durable consumer names.
 const (
 	ConsumerEnricher = "enricher"
 	ConsumerLoader   = "loader"
+	// ConsumerCRM delivers the queued account usage (CRM stream) to the CRM.
+	ConsumerCRM = "crm"
 )
 
 // Options tune the streams; the zero value is replaced by Defaults.
@@ -166,24 +176,4 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Durable, stream, err)
 	}
 	return c, nil
-}
-
-// RawMsgID is the Nats-Msg-Id of a raw ping: its ping_id (docs/contracts.md,
-// "Ping identity"), so a resubmitted ping is dropped by JetStream's
-// duplicate window. A ping re-published for re-enrichment gets
-// "/<reenrichID>" appended so that it is not dropped as a duplicate of the
-// original.
-func RawMsgID(pingID, reenrichID string) string {
-	if reenrichID == "" {
-		return pingID
-	}
-	return pingID + "/" + reenrichID
-}
-
-// EnrichedMsgID is the Nats-Msg-Id of an enriched ping. Raw and enriched
-// pings share the PINGS stream and so one duplicate window: the enriched
-// message must not reuse the raw message's id, or JetStream would drop it
-// as a duplicate.
-func EnrichedMsgID(pingID, reenrichID string) string {
-	return "enriched:" + RawMsgID(pingID, reenrichID)
 }

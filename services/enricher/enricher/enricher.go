@@ -4,13 +4,14 @@
 // business records (license → subscription → account, see
 // docs/architecture.md, "The services"), records the license's last ping
 // time, and publishes an EnrichedPing on
-// serviceping.pings.enriched with Nats-Msg-Id streams.EnrichedMsgID. For each matched ping it queues the account's
-// usage on serviceping.crm.usage; a second durable consumer, "crm",
-// delivers the queue to the CRM.
+// serviceping.pings.enriched with Nats-Msg-Id streams.EnrichedMsgID. For
+// each matched ping it queues the account's usage on serviceping.crm.usage
+// (streams.CRMUsageMsgID); a second durable consumer, "crm", delivers the
+// queue to the CRM.
 //
 // Never block, never drop: a lookup that keeps failing is retried within
-// ENRICHER_LOOKUP_BUDGET, then the ping goes on with status "failed" (and
-// is re-enriched later, see Republish). A message that cannot be decoded is
+// ENRICHER_LOOKUP_BUDGET, then the ping goes on with status failed (and is
+// re-enriched later, see streams.Republish). A message that cannot be decoded is
 // dead-lettered with the reason; a publish failure is transient and the raw
 // message is redelivered later.
 package enricher
@@ -39,9 +40,6 @@ import (
 	"github.com/serviceping/serviceping/services/enricher/internal/instance"
 	"github.com/serviceping/serviceping/services/enricher/internal/resolve"
 )
-
-// ConsumerCRM is the durable consumer delivering usage pushes to the CRM.
-const ConsumerCRM = "crm"
 
 // Deps are what the enricher is given rather than builds.
 type Deps struct {
@@ -266,7 +264,7 @@ func (e *Enricher) Run(ctx context.Context) error {
 	}
 	var crmCons jetstream.Consumer
 	if e.sink != nil {
-		crmCfg := streams.Consumer(ConsumerCRM, streams.ConsumerOptions{
+		crmCfg := streams.Consumer(streams.ConsumerCRM, streams.ConsumerOptions{
 			AckWait: e.cfg.AckWait, MaxAckPending: e.cfg.MaxAckPending,
 		}, streams.SubjectCRMUsage)
 		if crmCons, err = streams.EnsureConsumer(ctx, e.js, streams.CRM, crmCfg); err != nil {
@@ -286,7 +284,7 @@ func (e *Enricher) Run(ctx context.Context) error {
 	if crmCons != nil {
 		crmOutcomes := e.metrics.crm
 		for range e.cfg.CRMWorkers {
-			wg.Go(func() { errc <- e.consume(ctx, crmCons, ConsumerCRM, e.cfg.CRMWorkers, e.deliver, crmOutcomes) })
+			wg.Go(func() { errc <- e.consume(ctx, crmCons, streams.ConsumerCRM, e.cfg.CRMWorkers, e.deliver, crmOutcomes) })
 		}
 	}
 	wg.Wait()
@@ -371,13 +369,13 @@ func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
 		}
 		// The enriched ping is out; a failure here redelivers the raw ping,
 		// whose enriched copy the duplicate window then drops.
-		if _, err := e.js.Publish(pubCtx, streams.SubjectCRMUsage, b, jetstream.WithMsgID("crm-"+streams.RawMsgID(out.PingId, raw.ReenrichId))); err != nil {
+		if _, err := e.js.Publish(pubCtx, streams.SubjectCRMUsage, b, jetstream.WithMsgID(streams.CRMUsageMsgID(out.PingId, raw.ReenrichId))); err != nil {
 			return fmt.Errorf("queue CRM usage of ping %s: %w", out.PingId, err)
 		}
 		e.metrics.crm.WithLabelValues("queued").Inc()
 	}
 	st := out.Enrichment.Status
-	e.metrics.enrichments.WithLabelValues(StatusName(st)).Inc()
+	e.metrics.enrichments.WithLabelValues(streams.StatusName(st)).Inc()
 	if st == servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED {
 		e.log.Warn("enrichment failed; ping listed for re-enrichment", "ping_id", out.PingId, "reason", out.Enrichment.Reason)
 	}
@@ -423,7 +421,7 @@ func (e *Enricher) enrich(ctx context.Context, raw *servicepingv1.RawPing) (*ser
 		}
 	}
 	if ctx.Err() != nil {
-		// Shutting down: lookups were cut short, the ping is not "failed".
+		// Shutting down: lookups were cut short, the ping has not failed.
 		return nil, nil, fmt.Errorf("enrich ping %s: %w", raw.PingId, ctx.Err())
 	}
 	out.Enrichment = &servicepingv1.Enrichment{
@@ -473,26 +471,8 @@ func (e *Enricher) deliver(ctx context.Context, msg jetstream.Msg) error {
 	})
 }
 
-// StatusName is the enrichment_status value of a status: "matched",
-// "partial", "unmatched", "failed", "skipped".
-func StatusName(s servicepingv1.EnrichmentStatus) string {
-	switch s {
-	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_MATCHED:
-		return "matched"
-	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_PARTIAL:
-		return "partial"
-	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_UNMATCHED:
-		return "unmatched"
-	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED:
-		return "failed"
-	case servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_SKIPPED:
-		return "skipped"
-	}
-	return "unspecified"
-}
-
 // build lifts the instance and license fields of a raw ping; the
-// enrichment says "skipped" until lookups fill it in.
+// enrichment says skipped until lookups fill it in.
 func build(raw *servicepingv1.RawPing, now time.Time) (*servicepingv1.EnrichedPing, instance.Fields, error) {
 	if raw.PingId == "" || len(raw.Payload) == 0 {
 		return nil, instance.Fields{}, errors.New("raw ping envelope has no ping_id or no payload")
@@ -517,40 +497,4 @@ func build(raw *servicepingv1.RawPing, now time.Time) (*servicepingv1.EnrichedPi
 		Source:      raw.Source,
 		DevopsScore: raw.GetDevops().GetAnswer(),
 	}, f, nil
-}
-
-// Enrich decodes a RawPing message and builds its EnrichedPing without
-// lookups (status skipped), as the enricher does when no directory is
-// configured.
-func Enrich(data []byte, now time.Time) (*servicepingv1.EnrichedPing, error) {
-	var raw servicepingv1.RawPing
-	if err := proto.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("decode raw ping envelope: %w", err)
-	}
-	out, _, err := build(&raw, now)
-	return out, err
-}
-
-// Republish publishes raw again on serviceping.pings.raw for re-enrichment
-// (serviceping reenrich): reenrich_id is set on the copy and the message id
-// is streams.RawMsgID (ping_id + "/" + reenrichID), so JetStream's duplicate window does not
-// drop it and the enriched ping it yields is new too. Use one reenrichID
-// per operator run; publishing the same pair twice is deduplicated.
-func Republish(ctx context.Context, js jetstream.JetStream, raw *servicepingv1.RawPing, reenrichID string) error {
-	if raw.GetPingId() == "" {
-		return errors.New("republish: raw ping has no ping_id")
-	}
-	if reenrichID == "" {
-		return fmt.Errorf("republish ping %s: empty reenrich id", raw.PingId)
-	}
-	c := proto.CloneOf(raw)
-	c.ReenrichId = reenrichID
-	data, err := proto.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("republish ping %s: marshal: %w", raw.PingId, err)
-	}
-	if _, err := js.Publish(ctx, streams.SubjectRaw, data, jetstream.WithMsgID(streams.RawMsgID(raw.PingId, reenrichID))); err != nil {
-		return fmt.Errorf("republish ping %s: %w", raw.PingId, err)
-	}
-	return nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/services/enricher/enricher"
 	"github.com/serviceping/serviceping/services/enricher/internal/seed"
 )
 
@@ -148,7 +147,7 @@ func TestDirectoryDown(t *testing.T) {
 	eventually(t, 10*time.Second, "directory answers again", func() error {
 		probe := rawOf(t, 0, 1)
 		total++
-		if err := enricher.Republish(context.Background(), js, probe, fmt.Sprintf("probe-%d", total)); err != nil {
+		if err := streams.Republish(context.Background(), js, probe, fmt.Sprintf("probe-%d", total)); err != nil {
 			return err
 		}
 		got := readEnriched(t, js, total, 10*time.Second)
@@ -164,11 +163,11 @@ func TestDirectoryDown(t *testing.T) {
 		}
 		for _, r := range raws {
 			if r.PingId == ep.PingId {
-				if err := enricher.Republish(context.Background(), js, r, "r1"); err != nil {
+				if err := streams.Republish(context.Background(), js, r, "r1"); err != nil {
 					t.Fatal(err)
 				}
 				// A second request of the same re-enrichment is dropped.
-				if err := enricher.Republish(context.Background(), js, r, "r1"); err != nil {
+				if err := streams.Republish(context.Background(), js, r, "r1"); err != nil {
 					t.Fatal(err)
 				}
 				again++
@@ -260,7 +259,7 @@ func TestCRMDown(t *testing.T) {
 	// Re-enriching a matched ping queues its usage again; the CRM's
 	// idempotency key keeps one record.
 	for _, r := range matchedRaw {
-		if err := enricher.Republish(context.Background(), js, r, "again"); err != nil {
+		if err := streams.Republish(context.Background(), js, r, "again"); err != nil {
 			t.Fatal(err)
 		}
 		break

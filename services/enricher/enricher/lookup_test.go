@@ -13,7 +13,6 @@ import (
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/services/enricher/enricher"
 	"github.com/serviceping/serviceping/services/enricher/internal/seed"
 )
 
@@ -115,7 +114,7 @@ func TestStatuses(t *testing.T) {
 				if ep.MsgID != streams.EnrichedMsgID(ep.PingId, "") {
 					t.Errorf("Nats-Msg-Id %q, want %q", ep.MsgID, streams.EnrichedMsgID(ep.PingId, ""))
 				}
-				statuses[enricher.StatusName(e.GetStatus())]++
+				statuses[streams.StatusName(e.GetStatus())]++
 				if e.GetStatus() == matched {
 					matchedIDs[ep.PingId] = e.GetAccountId()
 				}

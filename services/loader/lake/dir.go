@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
@@ -53,14 +54,14 @@ func (d *Dir) Write(ctx context.Context, b rows.Batch) error {
 		return nil
 	}
 	parts := b.Partitions()
-	for _, table := range []string{TableMetrics, TablePings} {
+	for _, table := range []string{tables.Metrics, tables.Pings} {
 		for _, p := range parts {
 			if err := ctx.Err(); err != nil {
 				return fmt.Errorf("write batch %s: %w", b.ID, err)
 			}
 			key := Key(table, p.DT, b.ID)
 			err := d.writeFile(filepath.Join(d.root, filepath.FromSlash(key)), func(w io.Writer) error {
-				if table == TablePings {
+				if table == tables.Pings {
 					return EncodePings(w, b.ID, p.Records)
 				}
 				return EncodeMetrics(w, b.ID, p.Records)

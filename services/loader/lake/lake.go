@@ -18,17 +18,13 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
-// Table names: the first path element under the lake root.
-const (
-	TablePings   = rows.TablePings
-	TableMetrics = rows.TableMetrics
-)
-
 // Key is the slash-separated object key of a table's file for one
-// partition of a batch, relative to the lake root.
+// partition of a batch, relative to the lake root: the table name
+// (tables.Pings, tables.Metrics) is the first path element.
 func Key(table, dt, batchID string) string {
 	return path.Join(table, "dt="+dt, batchID+".parquet")
 }
@@ -84,10 +80,10 @@ func EncodeMetrics(w io.Writer, batchID string, recs []rows.Record) error {
 
 // PingsSchema is the Parquet schema of the pings files.
 func PingsSchema() *parquet.Schema {
-	return parquet.NewSchema(TablePings, parquet.SchemaOf(rows.Ping{}))
+	return parquet.NewSchema(tables.Pings, parquet.SchemaOf(rows.Ping{}))
 }
 
 // MetricsSchema is the Parquet schema of the ping_metrics files.
 func MetricsSchema() *parquet.Schema {
-	return parquet.NewSchema(TableMetrics, parquet.SchemaOf(rows.Metric{}))
+	return parquet.NewSchema(tables.Metrics, parquet.SchemaOf(rows.Metric{}))
 }

@@ -10,6 +10,7 @@ import (
 
 	"flag"
 	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"os"
@@ -110,8 +111,8 @@ func TestDirRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		Key(TableMetrics, "2026-01-19", b.ID), Key(TableMetrics, "2026-01-20", b.ID),
-		Key(TablePings, "2026-01-19", b.ID), Key(TablePings, "2026-01-20", b.ID),
+		Key(tables.Metrics, "2026-01-19", b.ID), Key(tables.Metrics, "2026-01-20", b.ID),
+		Key(tables.Pings, "2026-01-19", b.ID), Key(tables.Pings, "2026-01-20", b.ID),
 	}
 	if !slices.Equal(files, want) {
 		t.Fatalf("files = %v, want %v", files, want)

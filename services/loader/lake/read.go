@@ -10,6 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
@@ -23,10 +24,10 @@ func ReadDir(root string) (pings []rows.Ping, metrics []rows.Metric, err error) 
 	if _, err := os.Stat(root); err != nil {
 		return nil, nil, fmt.Errorf("read lake %s: %w", root, err)
 	}
-	if err := readTable(filepath.Join(root, TablePings), &pings); err != nil {
+	if err := readTable(filepath.Join(root, tables.Pings), &pings); err != nil {
 		return nil, nil, err
 	}
-	if err := readTable(filepath.Join(root, TableMetrics), &metrics); err != nil {
+	if err := readTable(filepath.Join(root, tables.Metrics), &metrics); err != nil {
 		return nil, nil, err
 	}
 	return pings, metrics, nil
@@ -36,7 +37,7 @@ func ReadDir(root string) (pings []rows.Ping, metrics []rows.Metric, err error) 
 // lexical order.
 func Files(root string) ([]string, error) {
 	var keys []string
-	for _, table := range []string{TableMetrics, TablePings} {
+	for _, table := range []string{tables.Metrics, tables.Pings} {
 		err := walkParquet(filepath.Join(root, table), func(path string) error {
 			rel, err := filepath.Rel(root, path)
 			if err != nil {

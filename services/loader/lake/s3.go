@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
@@ -115,12 +116,12 @@ func (s *S3) Write(ctx context.Context, b rows.Batch) error {
 	}
 	parts := b.Partitions()
 	var buf bytes.Buffer
-	for _, table := range []string{TableMetrics, TablePings} {
+	for _, table := range []string{tables.Metrics, tables.Pings} {
 		for _, p := range parts {
 			key := Key(table, p.DT, b.ID)
 			buf.Reset()
 			var err error
-			if table == TablePings {
+			if table == tables.Pings {
 				err = EncodePings(&buf, b.ID, p.Records)
 			} else {
 				err = EncodeMetrics(&buf, b.ID, p.Records)
@@ -168,9 +169,9 @@ func ReadS3(ctx context.Context, s *S3) (pings []rows.Ping, metrics []rows.Metri
 			return nil, nil, fmt.Errorf("read %s: %w", k, err)
 		}
 		switch {
-		case strings.HasPrefix(k, TablePings+"/"):
+		case strings.HasPrefix(k, tables.Pings+"/"):
 			err = decodeInto(data.Bytes(), &pings)
-		case strings.HasPrefix(k, TableMetrics+"/"):
+		case strings.HasPrefix(k, tables.Metrics+"/"):
 			err = decodeInto(data.Bytes(), &metrics)
 		}
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/internal/miniotest"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
@@ -44,8 +45,8 @@ func TestS3RoundTripAndRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		Key(TableMetrics, "2026-03-01", b.ID), Key(TableMetrics, "2026-03-02", b.ID),
-		Key(TablePings, "2026-03-01", b.ID), Key(TablePings, "2026-03-02", b.ID),
+		Key(tables.Metrics, "2026-03-01", b.ID), Key(tables.Metrics, "2026-03-02", b.ID),
+		Key(tables.Pings, "2026-03-01", b.ID), Key(tables.Pings, "2026-03-02", b.ID),
 	}
 	slices.Sort(want)
 	if !slices.Equal(keys, want) {

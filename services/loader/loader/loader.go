@@ -25,6 +25,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tables"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
@@ -350,8 +351,8 @@ func (l *Loader) flush(ctx context.Context, open *openBatch) error {
 	l.failures = 0
 	l.settle.ackAll(ctx, msgs)
 	l.m.batches.WithLabelValues("written").Inc()
-	l.m.rows.WithLabelValues(rows.TablePings).Add(float64(len(b.Records)))
-	l.m.rows.WithLabelValues(rows.TableMetrics).Add(float64(b.NumMetrics()))
+	l.m.rows.WithLabelValues(tables.Pings).Add(float64(len(b.Records)))
+	l.m.rows.WithLabelValues(tables.Metrics).Add(float64(b.NumMetrics()))
 	l.log.Debug("batch written", "batch_id", b.ID, "pings", len(b.Records), "messages", len(msgs), "duration", time.Since(start))
 	return nil
 }
@@ -384,8 +385,8 @@ func (l *Loader) isolate(ctx context.Context, msgs []jetstream.Msg, recs []rows.
 		case err == nil:
 			l.settle.ackAll(ctx, group)
 			l.m.batches.WithLabelValues("written").Inc()
-			l.m.rows.WithLabelValues(rows.TablePings).Add(1)
-			l.m.rows.WithLabelValues(rows.TableMetrics).Add(float64(b.NumMetrics()))
+			l.m.rows.WithLabelValues(tables.Pings).Add(1)
+			l.m.rows.WithLabelValues(tables.Metrics).Add(float64(b.NumMetrics()))
 		case consume.IsPermanent(err):
 			for _, m := range group {
 				l.settle.deadLetter(ctx, m, fmt.Errorf("load ping %s: %w", id, err))

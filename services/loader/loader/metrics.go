@@ -3,8 +3,7 @@ package loader
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/serviceping/serviceping/services/loader/rows"
-	"github.com/serviceping/serviceping/services/loader/warehouse"
+	"github.com/serviceping/serviceping/pkg/tables"
 )
 
 type metrics struct {
@@ -70,7 +69,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.batches.WithLabelValues(r)
 		m.reportBatches.WithLabelValues(r)
 	}
-	for _, t := range []string{rows.TablePings, rows.TableMetrics, warehouse.TableErrors, warehouse.TableTimings} {
+	for _, t := range []string{tables.Pings, tables.Metrics, tables.Errors, tables.Timings} {
 		m.rows.WithLabelValues(t)
 	}
 	for _, o := range []string{"ack", "ack_failed", "nak", "dlq"} {

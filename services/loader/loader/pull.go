@@ -201,11 +201,7 @@ func (s *settler) ackAll(ctx context.Context, msgs []jetstream.Msg) {
 
 func (s *settler) nakAll(msgs []jetstream.Msg) {
 	for _, m := range msgs {
-		var n uint64 = 1
-		if md, err := m.Metadata(); err == nil {
-			n = md.NumDelivered
-		}
-		if err := m.NakWithDelay(consume.NakDelay(n, s.nakDelayMax)); err != nil {
+		if err := consume.Nak(m, s.nakDelayMax); err != nil {
 			s.log.Warn("nak failed; the message is redelivered after ack wait", "stream", s.stream, "consumer", streams.ConsumerLoader, "err", err)
 		}
 	}

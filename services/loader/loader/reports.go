@@ -11,7 +11,9 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tables"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
 
@@ -23,7 +25,7 @@ import (
 // loader then writes the reports one by one and dead-letters those that
 // fail permanently again); any other error is transient.
 type ReportWriter interface {
-	WriteReports(ctx context.Context, b warehouse.ReportBatch) error
+	WriteReports(ctx context.Context, b rows.ReportBatch) error
 }
 
 var _ ReportWriter = (*warehouse.Sink)(nil)
@@ -49,14 +51,8 @@ type reportLoader struct {
 	failed int // consecutive failed flushes
 
 	msgs    []jetstream.Msg
-	reports []report // parallel to msgs
+	reports []rows.Report // parallel to msgs
 	started time.Time
-}
-
-// report is one decoded REPORTS message: exactly one field is set.
-type report struct {
-	errorReport *servicepingv1.ErrorReport
-	timings     *servicepingv1.MetricTimings
 }
 
 func (r *reportLoader) spec() pullSpec {
@@ -93,9 +89,9 @@ func (r *reportLoader) add(ctx context.Context, msg jetstream.Msg) {
 
 // decodeReport decodes a REPORTS message by its subject. A report without
 // received_at gets the message's stream time (the same on every delivery).
-func decodeReport(msg jetstream.Msg) (report, error) {
+func decodeReport(msg jetstream.Msg) (rows.Report, error) {
 	var (
-		rep report
+		rep rows.Report
 		m   interface {
 			proto.Message
 			GetReportId() string
@@ -104,45 +100,33 @@ func decodeReport(msg jetstream.Msg) (report, error) {
 	)
 	switch msg.Subject() {
 	case streams.SubjectErrors:
-		rep.errorReport = &servicepingv1.ErrorReport{}
-		m = rep.errorReport
+		rep.Error = &servicepingv1.ErrorReport{}
+		m = rep.Error
 	case streams.SubjectMetadata:
-		rep.timings = &servicepingv1.MetricTimings{}
-		m = rep.timings
+		rep.Timings = &servicepingv1.MetricTimings{}
+		m = rep.Timings
 	default:
-		return report{}, fmt.Errorf("unexpected subject %s on stream %s", msg.Subject(), streams.Reports)
+		return rows.Report{}, fmt.Errorf("unexpected subject %s on stream %s", msg.Subject(), streams.Reports)
 	}
 	if err := proto.Unmarshal(msg.Data(), m); err != nil {
-		return report{}, fmt.Errorf("decode report on %s: %w", msg.Subject(), err)
+		return rows.Report{}, fmt.Errorf("decode report on %s: %w", msg.Subject(), err)
 	}
 	if m.GetReportId() == "" {
-		return report{}, fmt.Errorf("report on %s has no report_id", msg.Subject())
+		return rows.Report{}, fmt.Errorf("report on %s has no report_id", msg.Subject())
 	}
 	if m.GetReceivedAt() == nil {
 		md, err := msg.Metadata()
 		if err != nil {
-			return report{}, fmt.Errorf("report %s has no received_at and no stream time: %w", m.GetReportId(), err)
+			return rows.Report{}, fmt.Errorf("report %s has no received_at and no stream time: %w", m.GetReportId(), err)
 		}
 		ts := timestamppb.New(md.Timestamp)
-		if rep.errorReport != nil {
-			rep.errorReport.ReceivedAt = ts
+		if rep.Error != nil {
+			rep.Error.ReceivedAt = ts
 		} else {
-			rep.timings.ReceivedAt = ts
+			rep.Timings.ReceivedAt = ts
 		}
 	}
 	return rep, nil
-}
-
-func newReportBatch(reps []report) warehouse.ReportBatch {
-	var b warehouse.ReportBatch
-	for _, rep := range reps {
-		if rep.errorReport != nil {
-			b.Errors = append(b.Errors, rep.errorReport)
-		} else {
-			b.Timings = append(b.Timings, rep.timings)
-		}
-	}
-	return b
 }
 
 // flush writes the open batch, retrying as the pings' flush does, then
@@ -155,7 +139,7 @@ func (r *reportLoader) flush(ctx context.Context) error {
 	msgs, reps := r.msgs, r.reports
 	r.msgs, r.reports = nil, nil
 	l := r.l
-	b := newReportBatch(reps)
+	b := rows.NewReportBatch(reps)
 	err := l.writeRetrying(ctx, &r.settle, msgs, func(ctx context.Context) error { return r.w.WriteReports(ctx, b) },
 		"stream", streams.Reports, "reports", len(msgs))
 	switch {
@@ -180,9 +164,9 @@ func (r *reportLoader) flush(ctx context.Context) error {
 // isolate writes each report of a batch that failed permanently on its
 // own: one failing permanently again is dead-lettered, one failing
 // transiently Nak'ed, the others acknowledged.
-func (r *reportLoader) isolate(ctx context.Context, msgs []jetstream.Msg, reps []report) {
+func (r *reportLoader) isolate(ctx context.Context, msgs []jetstream.Msg, reps []rows.Report) {
 	for i, msg := range msgs {
-		b := newReportBatch(reps[i : i+1])
+		b := rows.NewReportBatch(reps[i : i+1])
 		wctx, cancel := context.WithTimeout(ctx, r.l.cfg.WriteTimeout)
 		err := r.w.WriteReports(wctx, b)
 		cancel()
@@ -199,9 +183,9 @@ func (r *reportLoader) isolate(ctx context.Context, msgs []jetstream.Msg, reps [
 	}
 }
 
-func (r *reportLoader) written(b warehouse.ReportBatch) {
+func (r *reportLoader) written(b rows.ReportBatch) {
 	m := r.l.m
 	m.reportBatches.WithLabelValues("written").Inc()
-	m.rows.WithLabelValues(warehouse.TableErrors).Add(float64(len(b.Errors)))
-	m.rows.WithLabelValues(warehouse.TableTimings).Add(float64(b.NumTimings()))
+	m.rows.WithLabelValues(tables.Errors).Add(float64(len(b.Errors)))
+	m.rows.WithLabelValues(tables.Timings).Add(float64(b.NumTimings()))
 }

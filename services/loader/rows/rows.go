@@ -1,9 +1,10 @@
 // Package rows maps enriched pings to the rows of the warehouse and lake
-// tables pings and ping_metrics (docs/contracts.md, "Warehouse
-// (ClickHouse)" and "Lake (Parquet)"), and groups them into the batches the
-// loader hands to its sinks. The struct tags are the Parquet schema of the
-// lake files; a ClickHouse sink maps the same fields to the same column
-// names.
+// tables pings, ping_metrics and devops_scores (docs/contracts.md,
+// "Warehouse (ClickHouse)" and "Lake (Parquet)"), and groups them into the
+// batches the loader hands to its sinks: Batch for the PINGS stream,
+// ReportBatch for the REPORTS stream. The struct tags are the Parquet schema
+// of the lake files; a ClickHouse sink maps the same fields to the same
+// column names. The table names are those of package tables.
 package rows
 
 import (
@@ -16,19 +17,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serviceping/serviceping/pkg/devopsscore"
+	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/loader/internal/flatten"
 
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-)
-
-// Table names: ClickHouse tables and lake prefixes, fixed contracts
-// (docs/contracts.md, "What is fixed").
-const (
-	TablePings   = "pings"
-	TableMetrics = "ping_metrics"
-	// TableDevOpsScores holds the scores answered with pings (ClickHouse only).
-	TableDevOpsScores = devopsscore.Table
 )
 
 // Ping is one row of the pings table. Optional columns are null when the
@@ -57,7 +49,8 @@ type Ping struct {
 	LicenseTrial     *bool     `parquet:"license_trial,optional"`
 	SubscriptionID   string    `parquet:"subscription_id,optional"`
 	AccountID        string    `parquet:"account_id,optional"`
-	EnrichmentStatus string    `parquet:"enrichment_status,dict"`
+	// EnrichmentStatus is the status's streams.StatusName.
+	EnrichmentStatus string `parquet:"enrichment_status,dict"`
 	// Payload is the JSON the instance sent, byte for byte.
 	Payload string `parquet:"payload"`
 	// RowVersion orders copies of a ping: a larger one replaces a smaller
@@ -194,7 +187,7 @@ func (b *Builder) Build(ep *servicepingv1.EnrichedPing, fallbackReceivedAt time.
 		InstallationType: inst.GetInstallationType(),
 		RecordedAt:       recorded,
 		ReceivedAt:       received.UTC(),
-		EnrichmentStatus: EnrichmentStatus(ep.GetEnrichment().GetStatus()),
+		EnrichmentStatus: streams.StatusName(ep.GetEnrichment().GetStatus()),
 		SubscriptionID:   ep.GetEnrichment().GetSubscriptionId(),
 		AccountID:        ep.GetEnrichment().GetAccountId(),
 		Payload:          string(ep.GetPayload()),
@@ -298,13 +291,6 @@ func date(s string) *Date {
 	}
 	d := DateOf(t)
 	return &d
-}
-
-// EnrichmentStatus is the enrichment_status column value: the enum name
-// without its prefix, lowercase ("matched", "partial", "unmatched",
-// "failed", "skipped", "unspecified").
-func EnrichmentStatus(s servicepingv1.EnrichmentStatus) string {
-	return strings.ToLower(strings.TrimPrefix(s.String(), "ENRICHMENT_STATUS_"))
 }
 
 // Batch is a set of records written and acknowledged together.

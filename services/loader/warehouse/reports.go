@@ -14,38 +14,15 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/serviceping/serviceping/pkg/consume"
+	"github.com/serviceping/serviceping/pkg/tables"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-)
-
-// Report tables (docs/contracts.md, "Warehouse (ClickHouse)"), filled from
-// the REPORTS stream.
-const (
-	TableErrors  = "ping_errors"
-	TableTimings = "ping_metric_timings"
+	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
 const (
 	errorsColumns  = "report_id, uuid, hostname, version, message, elapsed, time, received_at"
 	timingsColumns = "report_id, uuid, received_at, metric, time_elapsed, error"
 )
-
-// ReportBatch is a batch of REPORTS messages: error reports (one
-// ping_errors row each) and metric timings (one ping_metric_timings row
-// per metric). Every report must carry a report_id and a received_at.
-type ReportBatch struct {
-	Errors  []*servicepingv1.ErrorReport
-	Timings []*servicepingv1.MetricTimings
-}
-
-// NumTimings is the number of ping_metric_timings rows of b, copies of a
-// report included.
-func (b ReportBatch) NumTimings() int {
-	n := 0
-	for _, t := range b.Timings {
-		n += len(t.GetMetrics())
-	}
-	return n
-}
 
 // report is what ErrorReport and MetricTimings share.
 type report interface {
@@ -101,8 +78,8 @@ func reportDigest[T report](rs []T) string {
 // received_at) and its part number, so writing the same reports again is a
 // no-op within the tables' deduplication window; a report repeated inside
 // b is written once. Errors are classified as Write's are.
-func (s *Sink) WriteReports(ctx context.Context, b ReportBatch) error {
-	errs, err := unloaded(ctx, s, TableErrors, distinct(b.Errors))
+func (s *Sink) WriteReports(ctx context.Context, b rows.ReportBatch) error {
+	errs, err := unloaded(ctx, s, tables.Errors, distinct(b.Errors))
 	if err != nil {
 		return err
 	}
@@ -111,7 +88,7 @@ func (s *Sink) WriteReports(ctx context.Context, b ReportBatch) error {
 			return err
 		}
 	}
-	ts, err := unloaded(ctx, s, TableTimings, distinct(b.Timings))
+	ts, err := unloaded(ctx, s, tables.Timings, distinct(b.Timings))
 	if err != nil {
 		return err
 	}
@@ -173,7 +150,7 @@ func unloaded[T report](ctx context.Context, s *Sink, table string, rs []T) ([]T
 func (s *Sink) insertErrors(ctx context.Context, rs []*servicepingv1.ErrorReport, digest string) error {
 	for start, part := 0, 0; start < len(rs); start, part = start+s.maxRows, part+1 {
 		end := min(start+s.maxRows, len(rs))
-		batch, err := s.prepare(ctx, TableErrors, errorsColumns, Token("reports", TableErrors, "all", part, digest))
+		batch, err := s.prepare(ctx, tables.Errors, errorsColumns, Token("reports", tables.Errors, "all", part, digest))
 		if err != nil {
 			return err
 		}
@@ -184,7 +161,7 @@ func (s *Sink) insertErrors(ctx context.Context, rs []*servicepingv1.ErrorReport
 				return consume.Permanent(fmt.Errorf("append ping_errors row of report %s: %w", r.GetReportId(), err))
 			}
 		}
-		if err := s.send(batch, TableErrors, "reports."+digest, "all", part, end-start); err != nil {
+		if err := s.send(batch, tables.Errors, "reports."+digest, "all", part, end-start); err != nil {
 			return err
 		}
 	}
@@ -198,7 +175,7 @@ func (s *Sink) insertTimings(ctx context.Context, rs []*servicepingv1.MetricTimi
 		if batch == nil {
 			return nil
 		}
-		err := s.send(batch, TableTimings, "reports."+digest, "all", part, n)
+		err := s.send(batch, tables.Timings, "reports."+digest, "all", part, n)
 		batch, n = nil, 0
 		part++
 		return err
@@ -208,7 +185,7 @@ func (s *Sink) insertTimings(ctx context.Context, rs []*servicepingv1.MetricTimi
 		for _, m := range r.GetMetrics() {
 			if batch == nil {
 				var err error
-				if batch, err = s.prepare(ctx, TableTimings, timingsColumns, Token("reports", TableTimings, "all", part, digest)); err != nil {
+				if batch, err = s.prepare(ctx, tables.Timings, timingsColumns, Token("reports", tables.Timings, "all", part, digest)); err != nil {
 					return err
 				}
 			}

@@ -32,6 +32,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
+	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
@@ -137,11 +138,11 @@ func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time
 		cols[f] = "argMax(instance_" + name + ", (recorded_at, ping_id))"
 	}
 	from := now.Add(-devopsscore.Window).UTC().Format("2006-01-02 15:04:05.000")
-	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + db + "." + rows.TableDevOpsScores +
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + db + "." + tables.DevOpsScores +
 		" FINAL WHERE received_at >= toDateTime64('" + from + "', 3, 'UTC') GROUP BY uuid"
 	rs, err := conn.Query(ctx, query)
 	if err != nil {
-		return nil, Classify(fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, rows.TableDevOpsScores, err))
+		return nil, Classify(fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, tables.DevOpsScores, err))
 	}
 	defer rs.Close()
 	var out []devopsscore.Values
@@ -157,7 +158,7 @@ func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time
 		out = append(out, v)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, rows.TableDevOpsScores, err)
+		return nil, fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, tables.DevOpsScores, err)
 	}
 	return out, nil
 }
@@ -246,7 +247,7 @@ func (s *Sink) insertMetrics(ctx context.Context, batchID, digest string, m mont
 		if batch == nil {
 			return nil
 		}
-		err := s.send(batch, rows.TableMetrics, batchID, m.yyyymm, part, n)
+		err := s.send(batch, tables.Metrics, batchID, m.yyyymm, part, n)
 		batch, n = nil, 0
 		part++
 		return err
@@ -257,7 +258,7 @@ func (s *Sink) insertMetrics(ctx context.Context, batchID, digest string, m mont
 		for j := range ms {
 			if batch == nil {
 				var err error
-				if batch, err = s.prepare(ctx, rows.TableMetrics, metricsColumns, Token(batchID, rows.TableMetrics, m.yyyymm, part, digest)); err != nil {
+				if batch, err = s.prepare(ctx, tables.Metrics, metricsColumns, Token(batchID, tables.Metrics, m.yyyymm, part, digest)); err != nil {
 					return err
 				}
 			}
@@ -280,7 +281,7 @@ func (s *Sink) insertMetrics(ctx context.Context, batchID, digest string, m mont
 func (s *Sink) insertPings(ctx context.Context, batchID, digest string, m month) error {
 	for start, part := 0, 0; start < len(m.records); start, part = start+s.maxRows, part+1 {
 		end := min(start+s.maxRows, len(m.records))
-		batch, err := s.prepare(ctx, rows.TablePings, pingsColumns, Token(batchID, rows.TablePings, m.yyyymm, part, digest))
+		batch, err := s.prepare(ctx, tables.Pings, pingsColumns, Token(batchID, tables.Pings, m.yyyymm, part, digest))
 		if err != nil {
 			return err
 		}
@@ -294,7 +295,7 @@ func (s *Sink) insertPings(ctx context.Context, batchID, digest string, m month)
 				return consume.Permanent(fmt.Errorf("append pings row of ping %s: %w", p.PingID, err))
 			}
 		}
-		if err := s.send(batch, rows.TablePings, batchID, m.yyyymm, part, end-start); err != nil {
+		if err := s.send(batch, tables.Pings, batchID, m.yyyymm, part, end-start); err != nil {
 			return err
 		}
 	}
@@ -313,7 +314,7 @@ func (s *Sink) insertScores(ctx context.Context, batchID, digest string, m month
 		}
 		if batch == nil {
 			var err error
-			if batch, err = s.prepare(ctx, rows.TableDevOpsScores, scoresColumns(), Token(batchID, rows.TableDevOpsScores, m.yyyymm, 0, digest)); err != nil {
+			if batch, err = s.prepare(ctx, tables.DevOpsScores, scoresColumns(), Token(batchID, tables.DevOpsScores, m.yyyymm, 0, digest)); err != nil {
 				return err
 			}
 		}
@@ -333,7 +334,7 @@ func (s *Sink) insertScores(ctx context.Context, batchID, digest string, m month
 	if batch == nil {
 		return nil
 	}
-	return s.send(batch, rows.TableDevOpsScores, batchID, m.yyyymm, 0, n)
+	return s.send(batch, tables.DevOpsScores, batchID, m.yyyymm, 0, n)
 }
 
 // scoresColumns lists devops_scores' columns in rows.DevOpsScore order.

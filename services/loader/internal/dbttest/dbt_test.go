@@ -368,8 +368,8 @@ func TestDBTBuild(t *testing.T) {
 // share a uuid, which would make the version of a timing ambiguous) a
 // timing report five seconds after the ping was received, for two counters
 // and an object-valued metric, some with an error.
-func generateReports(recs []rows.Record) warehouse.ReportBatch {
-	var b warehouse.ReportBatch
+func generateReports(recs []rows.Record) rows.ReportBatch {
+	var b rows.ReportBatch
 	for i := range numInstances {
 		if i%3 != 0 {
 			continue

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/serviceping/serviceping/services/loader/rows"
-	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
 
 // counterRoots is the dbt var counter_roots: first path segments whose
@@ -441,7 +440,7 @@ type health struct {
 // timings attributed to the version of the instance's ping they follow
 // (in the generated fleet every timing follows a ping of an installation
 // with its own uuid, so its version is that installation's).
-func expectHealth(recs []rows.Record, reports warehouse.ReportBatch) map[healthKey]health {
+func expectHealth(recs []rows.Record, reports rows.ReportBatch) map[healthKey]health {
 	out := map[healthKey]health{}
 	versionPings, versionErrors := map[string]uint64{}, map[string]uint64{}
 	versionOf := map[string]string{} // uuid → version of its pings

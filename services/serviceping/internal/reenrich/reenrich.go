@@ -14,20 +14,23 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tables"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/services/enricher/enricher"
 )
 
-// failedSQL lists failed pings; FINAL so a ping re-enriched since is not listed.
+// failedSQL lists failed pings (the status name is the first parameter);
+// FINAL so a ping re-enriched since is not listed.
 const failedSQL = `SELECT ping_id, usage_data_id, received_at, payload
-FROM pings FINAL
-WHERE enrichment_status = 'failed' AND received_at >= ?
+FROM ` + tables.Pings + ` FINAL
+WHERE enrichment_status = ? AND received_at >= ?
 ORDER BY received_at`
 
 // Failed returns the failed pings received at or after since, as raw pings
 // ready to be re-published (the payload is the one stored byte for byte).
 func Failed(ctx context.Context, conn driver.Conn, since time.Time) ([]*servicepingv1.RawPing, error) {
-	rows, err := conn.Query(ctx, failedSQL, since)
+	failed := streams.StatusName(servicepingv1.EnrichmentStatus_ENRICHMENT_STATUS_FAILED)
+	rows, err := conn.Query(ctx, failedSQL, failed, since)
 	if err != nil {
 		return nil, fmt.Errorf("list failed pings: %w", err)
 	}
@@ -66,7 +69,7 @@ func Failed(ctx context.Context, conn driver.Conn, since time.Time) ([]*servicep
 // returns how many were published.
 func Republish(ctx context.Context, js jetstream.JetStream, pings []*servicepingv1.RawPing, reenrichID string) (int, error) {
 	for i, p := range pings {
-		if err := enricher.Republish(ctx, js, p, reenrichID); err != nil {
+		if err := streams.Republish(ctx, js, p, reenrichID); err != nil {
 			return i, err
 		}
 	}

@@ -17,7 +17,6 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/services/enricher/enricher"
 )
 
 // Options of a replay.
@@ -91,7 +90,7 @@ func Raw(ctx context.Context, js jetstream.JetStream, o Options) (Result, error)
 				seen[raw.PingId] = true
 				res.Pings++
 				if !o.DryRun {
-					if err := enricher.Republish(ctx, js, &raw, o.ID); err != nil {
+					if err := streams.Republish(ctx, js, &raw, o.ID); err != nil {
 						return res, err
 					}
 				}
