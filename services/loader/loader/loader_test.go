@@ -607,7 +607,7 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 
 func TestShutdownFlushesOpenBatch(t *testing.T) {
 	t.Parallel()
-	for _, via := range []string{"context", "Shutdown"} {
+	for _, via := range []string{"context", "Close"} {
 		t.Run(via, func(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
@@ -623,12 +623,10 @@ func TestShutdownFlushesOpenBatch(t *testing.T) {
 				t.Fatalf("flushed before shutdown: %v", files)
 			}
 			var err error
-			if via == "Shutdown" {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				err = r.l.Shutdown(ctx)
-				if err2 := r.l.Shutdown(ctx); err2 != err {
-					t.Errorf("second Shutdown = %v, want %v", err2, err)
+			if via == "Close" {
+				err = r.l.Close()
+				if err2 := r.l.Close(); err2 != err {
+					t.Errorf("second Close = %v, want %v", err2, err)
 				}
 			} else {
 				err = r.shutdown(t)

@@ -78,3 +78,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	return m, nil
 }
+
+// pings are the PINGS consumer's series.
+func (m *metrics) pings() streamMetrics {
+	return streamMetrics{batches: m.batches, messages: m.messages, duration: m.batchDuration,
+		openMessages: m.openPings, openBytes: m.openBytes}
+}
+
+// reports are the REPORTS consumer's series.
+func (m *metrics) reports() streamMetrics {
+	return streamMetrics{batches: m.reportBatches, messages: m.reportMessages}
+}

@@ -3,13 +3,12 @@ package loader
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/tables"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
@@ -30,61 +29,29 @@ type ReportWriter interface {
 
 var _ ReportWriter = (*warehouse.Sink)(nil)
 
-// ReportsConsumerConfig is the durable consumer on REPORTS the loader
-// creates or updates when it loads reports. It shares the pings
-// consumer's name, ack wait and MaxAckPending.
-func (c Config) ReportsConsumerConfig() jetstream.ConsumerConfig {
-	return streams.Consumer(streams.ConsumerLoader, streams.ConsumerOptions{
-		AckWait:       c.AckWait,
-		MaxAckPending: c.MaxAckPending,
-		MaxDeliver:    -1,
-	}, streams.SubjectErrors, streams.SubjectMetadata)
+// reportBatcher is the REPORTS consumer's batcher: messages become
+// rows.Report by their subject, a batch is a rows.ReportBatch written to
+// the ReportWriter. Reports count no payload bytes: BatchMaxPings and
+// BatchMaxAge close their batches.
+type reportBatcher struct {
+	w       ReportWriter
+	rows    *prometheus.CounterVec // table
+	reports []rows.Report          // parallel to the consumer's open messages
 }
 
-// reportLoader batches REPORTS messages into ping_errors and
-// ping_metric_timings. Batches close at BatchMaxPings messages or
-// BatchMaxAge, like the pings'.
-type reportLoader struct {
-	l      *Loader
-	w      ReportWriter
-	settle settler
-	failed int // consecutive failed flushes
-
-	msgs    []jetstream.Msg
-	reports []rows.Report // parallel to msgs
-	started time.Time
-}
-
-func (r *reportLoader) spec() pullSpec {
-	cfg := r.l.cfg
-	return pullSpec{stream: streams.Reports, consumer: cfg.ReportsConsumerConfig(), maxMsgs: cfg.BatchMaxPings, maxAge: cfg.BatchMaxAge}
-}
-
-func (r *reportLoader) run(ctx, flushCtx context.Context, cons jetstream.Consumer) error {
-	r.l.log.Info("loading reports", "stream", streams.Reports, "consumer", streams.ConsumerLoader)
-	r.l.pull(ctx, flushCtx, cons, r.spec(), r)
-	if err := r.flush(flushCtx); err != nil {
-		return fmt.Errorf("flush open reports batch at shutdown: %w", err)
-	}
-	return nil
-}
-
-func (r *reportLoader) pending() (int, time.Time) { return len(r.msgs), r.started }
-func (r *reportLoader) full() bool                { return len(r.msgs) >= r.l.cfg.BatchMaxPings }
-func (r *reportLoader) failures() int             { return r.failed }
-
-// add decodes msg into the open batch, or dead-letters it.
-func (r *reportLoader) add(ctx context.Context, msg jetstream.Msg) {
+func (r *reportBatcher) add(msg jetstream.Msg) (int64, error) {
 	rep, err := decodeReport(msg)
 	if err != nil {
-		r.settle.deadLetter(ctx, msg, err)
-		return
+		return 0, err
 	}
-	if len(r.msgs) == 0 {
-		r.started = time.Now()
-	}
-	r.msgs = append(r.msgs, msg)
 	r.reports = append(r.reports, rep)
+	return 0, nil
+}
+
+func (r *reportBatcher) take() batch {
+	reps := r.reports
+	r.reports = nil
+	return reportBatch{r: r, b: rows.NewReportBatch(reps), reports: reps}
 }
 
 // decodeReport decodes a REPORTS message by its subject. A report without
@@ -129,63 +96,28 @@ func decodeReport(msg jetstream.Msg) (rows.Report, error) {
 	return rep, nil
 }
 
-// flush writes the open batch, retrying as the pings' flush does, then
-// acknowledges its messages; a transient failure Naks them with a delay,
-// a permanent one isolates the report that cannot be written.
-func (r *reportLoader) flush(ctx context.Context) error {
-	if len(r.msgs) == 0 {
-		return nil
-	}
-	msgs, reps := r.msgs, r.reports
-	r.msgs, r.reports = nil, nil
-	l := r.l
-	b := rows.NewReportBatch(reps)
-	err := l.writeRetrying(ctx, &r.settle, msgs, func(ctx context.Context) error { return r.w.WriteReports(ctx, b) },
-		"stream", streams.Reports, "reports", len(msgs))
-	switch {
-	case err == nil:
-		r.failed = 0
-		r.settle.ackAll(ctx, msgs)
-		r.written(b)
-		return nil
-	case consume.IsPermanent(err):
-		l.m.reportBatches.WithLabelValues("failed").Inc()
-		l.log.Warn("reports batch holds a report that cannot be loaded; writing them one by one", "stream", streams.Reports, "reports", len(msgs), "err", err)
-		r.isolate(ctx, msgs, reps)
-	default:
-		r.failed++
-		l.m.reportBatches.WithLabelValues("failed").Inc()
-		l.log.Error("reports batch write failed; its messages will be redelivered", "stream", streams.Reports, "reports", len(msgs), "err", err)
-		r.settle.nakAll(msgs)
-	}
-	return fmt.Errorf("write reports batch: %w", err)
+// reportBatch is a closed batch of reports.
+type reportBatch struct {
+	r       *reportBatcher
+	b       rows.ReportBatch
+	reports []rows.Report // one per message
 }
 
-// isolate writes each report of a batch that failed permanently on its
-// own: one failing permanently again is dead-lettered, one failing
-// transiently Nak'ed, the others acknowledged.
-func (r *reportLoader) isolate(ctx context.Context, msgs []jetstream.Msg, reps []rows.Report) {
-	for i, msg := range msgs {
-		b := rows.NewReportBatch(reps[i : i+1])
-		wctx, cancel := context.WithTimeout(ctx, r.l.cfg.WriteTimeout)
-		err := r.w.WriteReports(wctx, b)
-		cancel()
-		switch {
-		case err == nil:
-			r.settle.ackAll(ctx, msgs[i:i+1])
-			r.written(b)
-		case consume.IsPermanent(err):
-			r.settle.deadLetter(ctx, msg, fmt.Errorf("load report: %w", err))
-		default:
-			r.l.m.reportBatches.WithLabelValues("failed").Inc()
-			r.settle.nakAll(msgs[i : i+1])
-		}
-	}
+func (r reportBatch) write(ctx context.Context) error { return r.r.w.WriteReports(ctx, r.b) }
+func (r reportBatch) logArgs() []any                  { return []any{"reports", len(r.reports)} }
+func (r reportBatch) String() string                  { return "reports batch" }
+
+func (r reportBatch) countRows() {
+	r.r.rows.WithLabelValues(tables.Errors).Add(float64(len(r.b.Errors)))
+	r.r.rows.WithLabelValues(tables.Timings).Add(float64(r.b.NumTimings()))
 }
 
-func (r *reportLoader) written(b rows.ReportBatch) {
-	m := r.l.m
-	m.reportBatches.WithLabelValues("written").Inc()
-	m.rows.WithLabelValues(tables.Errors).Add(float64(len(b.Errors)))
-	m.rows.WithLabelValues(tables.Timings).Add(float64(b.NumTimings()))
+// split makes a part of each report.
+func (r reportBatch) split() []part {
+	parts := make([]part, len(r.reports))
+	for i := range r.reports {
+		one := r.reports[i : i+1]
+		parts[i] = part{batch: reportBatch{r: r.r, b: rows.NewReportBatch(one), reports: one}, msgs: []int{i}, what: "report"}
+	}
+	return parts
 }
