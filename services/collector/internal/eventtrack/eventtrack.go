@@ -24,8 +24,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -107,13 +105,6 @@ func (r *Registry) Get(name string) (Event, bool) {
 	defer r.mu.RUnlock()
 	e, ok := r.events[name]
 	return e, ok
-}
-
-// Names lists the known events, sorted.
-func (r *Registry) Names() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return slices.Sorted(maps.Keys(r.events))
 }
 
 // CounterKey is GitLab's RedisMetric key.
