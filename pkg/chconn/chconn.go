@@ -11,6 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/serviceping/serviceping/pkg/redact"
 )
 
 // DefaultURL is the all-in-one's embedded endpoint.
@@ -29,7 +31,7 @@ func Options(rawURL string) (*clickhouse.Options, error) {
 		return nil, fmt.Errorf("CLICKHOUSE_URL scheme %q: want clickhouse://, http:// or https://", u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("CLICKHOUSE_URL %q has no host", Redact(rawURL))
+		return nil, fmt.Errorf("CLICKHOUSE_URL %q has no host", redact.URL(rawURL))
 	}
 	opts, err := clickhouse.ParseDSN(rawURL)
 	if err != nil {
@@ -52,20 +54,15 @@ func Open(ctx context.Context, rawURL string) (driver.Conn, error) {
 	}
 	conn, err := clickhouse.Open(opts)
 	if err != nil {
-		return nil, fmt.Errorf("open ClickHouse %s: %w", Redact(rawURL), err)
+		return nil, fmt.Errorf("open ClickHouse %s: %w", redact.URL(rawURL), err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ping ClickHouse %s: %w", Redact(rawURL), err)
+		return nil, fmt.Errorf("ping ClickHouse %s: %w", redact.URL(rawURL), err)
 	}
 	return conn, nil
 }
 
-// Redact hides the password of a URL for logs and errors.
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "<unparseable url>"
-	}
-	return u.Redacted()
-}
+// Redact is redact.URL: rawURL with its credentials masked, for logs and
+// errors.
+func Redact(rawURL string) string { return redact.URL(rawURL) }

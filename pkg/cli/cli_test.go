@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/alecthomas/kong"
 
@@ -146,4 +148,29 @@ func TestEnvHelp(t *testing.T) {
 		t.Errorf("EnvHelp:\n%s\nwant:\n%s", got, want)
 	}
 	_ = config{}.ignored
+}
+
+func TestFlagValues(t *testing.T) {
+	type flags struct {
+		Wait    time.Duration `env:"CLITEST_WAIT"`
+		URL     string        `env:"CLITEST_URL"`
+		Unset   string        `env:"CLITEST_UNSET"`
+		NoVar   string
+		Default int `env:"CLITEST_DEFAULT" default:"3"`
+	}
+	t.Setenv("CLITEST_URL", "http://from-the-variable")
+	var f flags
+	parser, err := kong.New(&f, kong.Exit(func(int) { t.Fatal("kong exited") }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, err := parser.Parse([]string{"--wait", "90s", "--no-var", "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := cli.FlagValues(kctx)
+	want := map[string]string{"CLITEST_WAIT": "1m30s", "CLITEST_URL": "http://from-the-variable", "CLITEST_DEFAULT": "3"}
+	if !maps.Equal(got, want) {
+		t.Errorf("FlagValues = %v, want %v", got, want)
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/alecthomas/kong"
 )
 
 // EnvHelp lists the environment variables an env-tagged configuration
@@ -66,4 +68,19 @@ func envFields(t reflect.Type, fn func(name, def string)) {
 		}
 		fn(name, def)
 	}
+}
+
+// FlagValues are the values of kctx's flags that mirror a variable and
+// hold one (from the command line, or from the variable kong read), keyed
+// by the variable: the top source of a configuration read through
+// envconfig, so that a flag wins over its variable.
+func FlagValues(kctx *kong.Context) map[string]string {
+	vars := map[string]string{}
+	for _, f := range kctx.Flags() {
+		if len(f.Envs) == 0 || !f.Target.IsValid() || f.Target.IsZero() {
+			continue
+		}
+		vars[f.Envs[0]] = fmt.Sprint(f.Target.Interface())
+	}
+	return vars
 }

@@ -1,8 +1,9 @@
 // Package service is the process lifecycle every serviceping binary shares:
-// a leveled slog logger, configuration from the environment, a NATS
-// connection that reconnects forever, the streams ensured at start, a
-// /metrics + /healthz listener on a fresh registry, and a supervised group
-// whose first failure stops the rest.
+// a leveled slog logger, configuration from the environment (defaults in
+// the env tags only), a NATS connection that reconnects forever, the
+// streams ensured at start, a /metrics + /healthz listener on a fresh
+// registry, HTTP servers with bounded connections and a graceful drain,
+// and a supervised group whose first failure stops the rest.
 package service
 
 import (
@@ -48,15 +49,41 @@ func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	}
 }
 
-// Common configuration of every pipeline service.
-type Common struct {
-	// MetricsListen serves /metrics and /healthz; empty disables it.
-	MetricsListen string `env:"METRICS_LISTEN"`
+// ReadConfig reads a C, a struct with github.com/sethvargo/go-envconfig
+// `env:"NAME, default=VALUE"` tags, from lookup (nil: the process
+// environment), and validates it when C has a Validate method. A variable
+// that is not set takes the default in its tag: the tags are the one place
+// defaults are written.
+func ReadConfig[C any](ctx context.Context, lookup envconfig.Lookuper) (C, error) {
+	var c, zero C
+	if err := fill(ctx, &c, lookup); err != nil {
+		return zero, err
+	}
+	if v, ok := any(&c).(interface{ Validate() error }); ok {
+		if err := v.Validate(); err != nil {
+			return zero, fmt.Errorf("invalid configuration: %w", err)
+		}
+	}
+	return c, nil
 }
 
-// LoadConfig fills an env-tagged struct (github.com/sethvargo/go-envconfig).
-func LoadConfig(ctx context.Context, cfg any) error {
-	if err := envconfig.Process(ctx, cfg); err != nil {
+// Defaults is a C with the defaults of its tags, as though no variable
+// were set, not validated: the configuration tests and code start from.
+func Defaults[C any]() (C, error) {
+	var c C
+	err := fill(context.Background(), &c, envconfig.MapLookuper(nil))
+	return c, err
+}
+
+// LoadConfig fills cfg, a pointer to an env-tagged struct, from the
+// process environment.
+func LoadConfig(ctx context.Context, cfg any) error { return fill(ctx, cfg, nil) }
+
+func fill(ctx context.Context, cfg any, lookup envconfig.Lookuper) error {
+	if lookup == nil {
+		lookup = envconfig.OsLookuper()
+	}
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: cfg, Lookuper: lookup}); err != nil {
 		return fmt.Errorf("read configuration from the environment: %w", err)
 	}
 	return nil

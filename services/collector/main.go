@@ -28,11 +28,9 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/cli"
+	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/collector/collector"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/dictionary"
@@ -86,40 +84,23 @@ type setup struct {
 	stdout io.Writer
 }
 
-// ProvideSetup gives the commands' Run methods their setup. Flags win over
-// the environment (kong reads it into the flags), the environment over
-// the file.
+// ProvideSetup gives the commands' Run methods their setup: the
+// configuration collector.LoadConfig reads from the file, the environment
+// and the flags, and a logger at its level.
 func (c *commands) ProvideSetup(ctx context.Context, kctx *kong.Context) (*setup, error) {
-	var cfg collector.Config
-	if err := envconfig.Process(ctx, &cfg); err != nil {
-		return nil, cli.Usage(fmt.Errorf("read environment: %w", err))
-	}
-	if c.Config != "" {
-		// The file fills what the environment left at its zero value.
-		var fileCfg collector.Config
-		fileEnabled, err := fileCfg.LoadFile(c.Config)
-		if err != nil {
-			return nil, err
-		}
-		mergeFile(&cfg, fileCfg)
-		if fileEnabled != nil && os.Getenv("USAGE_PING_ENABLED") == "" {
-			cfg.Enabled = *fileEnabled
-		}
-	}
-	mergeFlags(&cfg, collector.Config{
-		DefinitionsDir: c.Definitions, MappingFile: c.Instrumentations, KnownEvents: c.KnownEvents,
-		SchemaDir: c.SchemaDir, DatabaseURL: c.DatabaseURL, RedisURL: c.RedisURL, GatewayURL: c.GatewayURL,
-		PrometheusURL: c.PrometheusURL, Listen: c.Listen, DataDir: c.DataDir, LogLevel: c.LogLevel,
-		MetricTimeout: c.MetricTimeout,
-	})
 	if c.UsagePingEnabled != "" {
-		on, err := strconv.ParseBool(c.UsagePingEnabled)
-		if err != nil {
+		if _, err := strconv.ParseBool(c.UsagePingEnabled); err != nil {
 			return nil, cli.Usage(fmt.Errorf("--usage-ping-enabled %q: want true or false", c.UsagePingEnabled))
 		}
-		cfg.Enabled = on
 	}
-	log := slog.New(slog.NewTextHandler(kctx.Stderr, &slog.HandlerOptions{Level: level(cfg.LogLevel)}))
+	cfg, err := collector.LoadConfig(ctx, c.Config, cli.FlagValues(kctx), nil)
+	if err != nil {
+		return nil, cli.Usage(err)
+	}
+	log, err := service.NewLogger(kctx.Stderr, cfg.LogLevel, "text")
+	if err != nil {
+		return nil, cli.Usage(err)
+	}
 	return &setup{cfg: cfg, log: log, stdout: kctx.Stdout}, nil
 }
 
@@ -188,8 +169,7 @@ type runCmd struct{}
 // Run runs the weekly schedule until ctx ends; with usage ping disabled it
 // keeps serving the event-tracking endpoints.
 func (runCmd) Run(ctx context.Context, s *setup) error {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := service.NewRegistry()
 	app, err := collector.New(ctx, s.cfg, collector.Deps{Log: s.log, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		return err
@@ -213,65 +193,6 @@ type dictionaryCmd struct {
 
 func (c dictionaryCmd) Run(s *setup) error {
 	return writeDictionary(c.Dirs, c.Out, s.cfg.SchemaDir, s.stdout, s.log)
-}
-
-func level(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-// mergeFile copies file values into cfg where cfg holds only the env
-// default or zero. Instance/settings/license/privacy come from the file.
-func mergeFile(cfg *collector.Config, f collector.Config) {
-	str := func(dst *string, v string, envName string) {
-		if v != "" && os.Getenv(envName) == "" {
-			*dst = v
-		}
-	}
-	str(&cfg.DefinitionsDir, f.DefinitionsDir, "COLLECTOR_DEFINITIONS")
-	str(&cfg.SchemaDir, f.SchemaDir, "COLLECTOR_SCHEMA_DIR")
-	str(&cfg.MappingFile, f.MappingFile, "COLLECTOR_INSTRUMENTATIONS")
-	str(&cfg.KnownEvents, f.KnownEvents, "COLLECTOR_KNOWN_EVENTS")
-	str(&cfg.DatabaseURL, f.DatabaseURL, "DATABASE_URL")
-	str(&cfg.RedisURL, f.RedisURL, "REDIS_URL")
-	str(&cfg.RedisPrefix, f.RedisPrefix, "COLLECTOR_REDIS_PREFIX")
-	str(&cfg.GatewayURL, f.GatewayURL, "GATEWAY_URL")
-	str(&cfg.PrometheusURL, f.PrometheusURL, "PROMETHEUS_URL")
-	str(&cfg.Listen, f.Listen, "COLLECTOR_LISTEN")
-	str(&cfg.DataDir, f.DataDir, "COLLECTOR_DATA_DIR")
-	str(&cfg.LogLevel, f.LogLevel, "LOG_LEVEL")
-	if f.MetricTimeout > 0 && os.Getenv("COLLECTOR_METRIC_TIMEOUT") == "" {
-		cfg.MetricTimeout = f.MetricTimeout
-	}
-	if f.StatementTimeout > 0 && os.Getenv("COLLECTOR_STATEMENT_TIMEOUT") == "" {
-		cfg.StatementTimeout = f.StatementTimeout
-	}
-	cfg.Instance, cfg.Settings, cfg.License, cfg.Privacy = f.Instance, f.Settings, f.License, f.Privacy
-}
-
-func mergeFlags(cfg *collector.Config, f collector.Config) {
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&cfg.DefinitionsDir, f.DefinitionsDir)
-	set(&cfg.MappingFile, f.MappingFile)
-	set(&cfg.KnownEvents, f.KnownEvents)
-	set(&cfg.SchemaDir, f.SchemaDir)
-	set(&cfg.DatabaseURL, f.DatabaseURL)
-	set(&cfg.RedisURL, f.RedisURL)
-	set(&cfg.GatewayURL, f.GatewayURL)
-	set(&cfg.PrometheusURL, f.PrometheusURL)
-	set(&cfg.Listen, f.Listen)
-	set(&cfg.DataDir, f.DataDir)
-	set(&cfg.LogLevel, f.LogLevel)
-	if f.MetricTimeout > 0 {
-		cfg.MetricTimeout = f.MetricTimeout
-	}
 }
 
 func seed(ctx context.Context, dbURL string, builds int, log *slog.Logger) error {

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -25,16 +24,10 @@ func main() {
 		Name:        "enricher",
 		Description: "Consumes raw pings from NATS JetStream, adds instance and license fields (directory and CRM lookups) and publishes enriched pings.",
 		Version:     version,
-		Epilog:      cli.EnvHelp(config{}),
+		Epilog:      cli.EnvHelp(enricher.Config{}),
 	}, &command{}, os.Args[1:])
 	stop()
 	os.Exit(code)
-}
-
-// config is what the enricher reads from the environment.
-type config struct {
-	enricher.Config
-	service.Common
 }
 
 // command is the enricher's command line: logging flags; the rest of the
@@ -44,17 +37,14 @@ type command struct {
 }
 
 func (c *command) Run(ctx context.Context, log *slog.Logger) error {
-	var cfg config
-	if err := service.LoadConfig(ctx, &cfg); err != nil {
+	cfg, err := enricher.LoadConfig(ctx, nil)
+	if err != nil {
 		return cli.Usage(err)
-	}
-	if err := cfg.Config.Validate(); err != nil {
-		return cli.Usage(fmt.Errorf("config: %w", err))
 	}
 	return service.Run(ctx, service.Options{
 		Name: "enricher", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsListen, Logger: log,
 	}, func(ctx context.Context, d service.Deps) error {
-		e, err := enricher.New(cfg.Config, enricher.Deps{JS: d.JS, Logger: log, Registerer: d.Registry})
+		e, err := enricher.New(cfg, enricher.Deps{JS: d.JS, Logger: log, Registerer: d.Registry})
 		if err != nil {
 			return err
 		}

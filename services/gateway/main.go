@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -39,12 +38,9 @@ type command struct {
 }
 
 func (c *command) Run(ctx context.Context, log *slog.Logger) error {
-	var cfg gateway.Config
-	if err := service.LoadConfig(ctx, &cfg); err != nil {
+	cfg, err := gateway.LoadConfig(ctx, nil)
+	if err != nil {
 		return cli.Usage(err)
-	}
-	if err := cfg.Validate(); err != nil {
-		return cli.Usage(fmt.Errorf("gateway config: %w", err))
 	}
 	return gateway.Run(ctx, cfg, log, service.NewRegistry())
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"github.com/serviceping/serviceping/pkg/cli"
@@ -20,28 +19,19 @@ type command struct {
 // Run runs the loader until ctx ends; a bad configuration is a usage
 // error.
 func (c *command) Run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := loader.ConfigFromEnv(ctx)
-	if err == nil {
-		err = cfg.Validate()
-	}
-	if err != nil {
-		return cli.Usage(fmt.Errorf("invalid configuration: %w", err))
-	}
 	return run(ctx, log)
 }
 
-// run wires the loader from the environment and runs it until ctx ends.
+// run reads the configuration from the environment (a usage error when it
+// does not validate), then runs the loader until ctx ends.
 func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := loader.ConfigFromEnv(ctx)
+	cfg, err := loader.LoadConfig(ctx, nil, log)
 	if err != nil {
-		return err
+		return cli.Usage(err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("invalid configuration: %w", err)
-	}
-
+	log.Info("loader starting", "config", cfg)
 	return service.Run(ctx, service.Options{
-		Name: "loader", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsAddr, Streams: streams.Defaults(), Logger: log,
+		Name: "loader", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsListen, Streams: streams.Defaults(), Logger: log,
 	}, func(ctx context.Context, d service.Deps) error {
 		sinks, err := loader.OpenSinks(ctx, cfg, log)
 		if err != nil {

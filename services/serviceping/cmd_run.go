@@ -11,6 +11,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/cli"
+	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
@@ -49,11 +50,11 @@ func (c *runCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	nats := p.NATSURL
+	nats := redact.URL(p.NATSURL)
 	if cfg.NATSURL == "" {
 		nats += " (embedded)"
 	}
-	ch := chconn.Redact(p.ClickHouseURL)
+	ch := redact.URL(p.ClickHouseURL)
 	if p.Embedded != nil {
 		ch += " (embedded ClickHouse " + p.Embedded.Version() + ", data in " + filepath.Join(cfg.DataDir, "clickhouse") + ")"
 	}
@@ -73,7 +74,7 @@ func (c *runCmd) Run(ctx context.Context, e *env) error {
 func FirstQueryCommand(url string) string {
 	cmd := "bin/serviceping query"
 	if url != chconn.DefaultURL {
-		cmd += " --clickhouse " + chconn.Redact(url)
+		cmd += " --clickhouse " + redact.URL(url)
 	}
 	return cmd + " \"" + warehouse.FirstQuery + "\""
 }

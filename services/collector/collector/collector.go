@@ -390,7 +390,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
 	}
-	a.log.Info("collector listening", "addr", ln.Addr().String())
+	a.log.Info("collector listening", "addr", ln.Addr().String(), "config", a.cfg)
 	served := make(chan error, 1)
 	go func() { served <- service.SmallHTTP(a.log).Serve(ctx, ln, h) }()
 	slot := schedule.ForUUID(a.UUID())

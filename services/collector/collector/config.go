@@ -5,22 +5,26 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/sethvargo/go-envconfig"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/services/collector/internal/payload"
 )
 
 // Config is the collector's configuration: environment variables (flags
 // mirror them) plus an optional YAML file (--config) for the instance
-// settings, license and privacy rules. Environment/flags win over the file.
+// settings, license and privacy rules; LoadConfig reads them all.
 type Config struct {
 	Enabled          bool          `env:"USAGE_PING_ENABLED, default=true" yaml:"usage_ping_enabled"`
 	DefinitionsDir   string        `env:"COLLECTOR_DEFINITIONS" yaml:"definitions"`
@@ -55,6 +59,42 @@ type Instance struct {
 	InstallationType string `yaml:"installation_type"`
 	Edition          string `yaml:"edition"`
 }
+
+// LoadConfig reads the collector's configuration; each source wins over
+// the ones before it: the defaults in the env tags, the YAML file at path
+// (none when empty), the environment (env; nil: the process's), and flags,
+// the values of the command line's flags keyed by the variable each
+// mirrors. A variable set to the empty string counts as unset. New
+// validates the result: seed and dictionary need only part of it.
+func LoadConfig(ctx context.Context, path string, flags map[string]string, env envconfig.Lookuper) (Config, error) {
+	if env == nil {
+		env = envconfig.OsLookuper()
+	}
+	lookup := envconfig.MultiLookuper(envconfig.MapLookuper(flags), envconfig.LookuperFunc(func(name string) (string, bool) {
+		v, ok := env.Lookup(name)
+		return v, ok && v != ""
+	}))
+	var c Config
+	var fileEnabled *bool
+	if path != "" {
+		var err error
+		if fileEnabled, err = c.LoadFile(path); err != nil {
+			return Config{}, err
+		}
+	}
+	// Overwrite: a variable replaces the file's value; a default fills only
+	// what the file left zero.
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookup, DefaultOverwrite: true}); err != nil {
+		return Config{}, fmt.Errorf("read configuration from the environment: %w", err)
+	}
+	if _, set := lookup.Lookup("USAGE_PING_ENABLED"); fileEnabled != nil && !set {
+		c.Enabled = *fileEnabled // the file's false is zero: the default took its place
+	}
+	return c, nil
+}
+
+// LogValue is the configuration as logged, credentials masked.
+func (c Config) LogValue() slog.Value { return redact.Config(c) }
 
 // LoadFile decodes a YAML config file into c (unknown keys are errors) and
 // reports usage_ping_enabled when the file sets it.
@@ -104,7 +144,7 @@ func (c *Config) Validate() error {
 			continue
 		}
 		if u, err := url.Parse(v); err != nil || u.Scheme == "" {
-			errs = append(errs, fmt.Errorf("%s %q is not a URL", name, redact(v)))
+			errs = append(errs, fmt.Errorf("%s %q is not a URL", name, redact.URL(v)))
 		}
 	}
 	if c.MetricTimeout <= 0 {
@@ -117,13 +157,4 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("submit attempts must be at least 1"))
 	}
 	return errors.Join(errs...)
-}
-
-// redact hides URL credentials for logs and errors.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
 }

@@ -1,19 +1,28 @@
 package enricher
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"strings"
 	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/serviceping/serviceping/pkg/redact"
+	"github.com/serviceping/serviceping/pkg/service"
 )
 
-// Config of the enricher. Fields added after the first cut keep working at
-// their zero value (filled with the documented default), so a Config built
-// in code without them still validates.
+// Config of the enricher; every field has an environment variable, and its
+// default is in the tag. The settings added after the first cut (lookups,
+// cache, CRM workers) keep working at their zero value, which takes the
+// tag's default, so a Config built in code without them still validates.
 type Config struct {
 	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
+	// MetricsListen serves /metrics and /healthz in the standalone binary;
+	// empty: none (the all-in-one serves its metrics on the gateway).
+	MetricsListen string `env:"METRICS_LISTEN"`
 	// Workers process messages concurrently.
 	Workers int `env:"ENRICHER_WORKERS, default=4"`
 	// AckWait is how long a delivered message may stay unacknowledged.
@@ -30,13 +39,13 @@ type Config struct {
 	// api/openapi.yaml). Empty: no lookups, every ping is "skipped".
 	DirectoryURL string `env:"DIRECTORY_URL"`
 	// DirectoryToken is sent as a bearer token to the Licenses API.
-	DirectoryToken string `env:"DIRECTORY_TOKEN"`
+	DirectoryToken string `env:"DIRECTORY_TOKEN" secret:"true"`
 	// CRMURL is the CRM API (account lookups and usage pushes). Empty: the
 	// directory database plays the CRM in postgres mode; with an HTTP
 	// directory, accounts are not looked up (status "partial").
 	CRMURL string `env:"CRM_URL"`
 	// CRMToken is sent as a bearer token to the CRM API.
-	CRMToken string `env:"CRM_TOKEN"`
+	CRMToken string `env:"CRM_TOKEN" secret:"true"`
 	// RedisURL is the lookup cache (redis://host:port/db). Empty: an
 	// in-process LRU of CacheSize entries.
 	RedisURL string `env:"REDIS_URL"`
@@ -65,34 +74,38 @@ type Config struct {
 	CRMWorkers int `env:"ENRICHER_CRM_WORKERS, default=2"`
 }
 
-// withDefaults fills the zero values of the lookup settings.
+// LoadConfig reads the enricher's configuration from lookup (nil: the
+// process environment), unset variables taking the defaults of the tags,
+// and validates it.
+func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+	return service.ReadConfig[Config](ctx, lookup)
+}
+
+// withDefaults gives the settings added after the first cut the defaults of
+// their tags where they are zero. The others keep their zero value, which
+// Validate names.
 func (c Config) withDefaults() Config {
-	set := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
-		}
-	}
-	set(&c.CacheTTL, time.Hour)
-	set(&c.CacheNegativeTTL, 5*time.Minute)
-	set(&c.CacheTimeout, 250*time.Millisecond)
-	set(&c.LookupTimeout, 2*time.Second)
-	set(&c.LookupBudget, 10*time.Second)
-	set(&c.RetryInitial, 100*time.Millisecond)
-	set(&c.RetryMax, 2*time.Second)
-	set(&c.BreakerOpenFor, 30*time.Second)
-	if c.CachePrefix == "" {
-		c.CachePrefix = "serviceping:enricher:"
-	}
-	if c.CacheSize == 0 {
-		c.CacheSize = 100_000
-	}
-	if c.BreakerFailures == 0 {
-		c.BreakerFailures = 5
-	}
-	if c.CRMWorkers == 0 {
-		c.CRMWorkers = 2
-	}
+	d, _ := service.Defaults[Config]() // an error leaves d zero: Validate then names the settings
+	orDefault(&c.CachePrefix, d.CachePrefix)
+	orDefault(&c.CacheSize, d.CacheSize)
+	orDefault(&c.CacheTTL, d.CacheTTL)
+	orDefault(&c.CacheNegativeTTL, d.CacheNegativeTTL)
+	orDefault(&c.CacheTimeout, d.CacheTimeout)
+	orDefault(&c.LookupTimeout, d.LookupTimeout)
+	orDefault(&c.LookupBudget, d.LookupBudget)
+	orDefault(&c.RetryInitial, d.RetryInitial)
+	orDefault(&c.RetryMax, d.RetryMax)
+	orDefault(&c.BreakerFailures, d.BreakerFailures)
+	orDefault(&c.BreakerOpenFor, d.BreakerOpenFor)
+	orDefault(&c.CRMWorkers, d.CRMWorkers)
 	return c
+}
+
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // directoryKind is "postgres", "http" or "" (none).
@@ -129,7 +142,7 @@ func (c Config) Validate() error {
 	}
 	switch c.directoryKind() {
 	case "invalid":
-		errs = append(errs, fmt.Errorf("DIRECTORY_URL %q must be postgres://… or http(s)://…", redactURL(c.DirectoryURL)))
+		errs = append(errs, fmt.Errorf("DIRECTORY_URL %q must be postgres://… or http(s)://…", redact.URL(c.DirectoryURL)))
 	case "postgres", "http":
 		// One ping may spend the lookup budget, then two publishes.
 		if need := c.LookupBudget + 2*c.PublishTimeout; need >= c.AckWait {
@@ -137,10 +150,10 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.CRMURL != "" && !strings.HasPrefix(c.CRMURL, "http://") && !strings.HasPrefix(c.CRMURL, "https://") {
-		errs = append(errs, fmt.Errorf("CRM_URL %q must be http(s)://…", redactURL(c.CRMURL)))
+		errs = append(errs, fmt.Errorf("CRM_URL %q must be http(s)://…", redact.URL(c.CRMURL)))
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") && !strings.HasPrefix(c.RedisURL, "unix://") {
-		errs = append(errs, fmt.Errorf("REDIS_URL %q must be redis://…, rediss://… or unix://…", redactURL(c.RedisURL)))
+		errs = append(errs, fmt.Errorf("REDIS_URL %q must be redis://…, rediss://… or unix://…", redact.URL(c.RedisURL)))
 	}
 	for _, d := range []struct {
 		name string
@@ -170,44 +183,5 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// LogValue renders the configuration with passwords and tokens masked.
-func (c Config) LogValue() slog.Value {
-	c = c.withDefaults()
-	secret := func(s string) string {
-		if s == "" {
-			return ""
-		}
-		return "xxxxx"
-	}
-	return slog.GroupValue(
-		slog.String("nats_url", redactURL(c.NATSURL)),
-		slog.Int("workers", c.Workers),
-		slog.String("directory_url", redactURL(c.DirectoryURL)),
-		slog.String("directory_token", secret(c.DirectoryToken)),
-		slog.String("crm_url", redactURL(c.CRMURL)),
-		slog.String("crm_token", secret(c.CRMToken)),
-		slog.String("redis_url", redactURL(c.RedisURL)),
-		slog.Duration("cache_ttl", c.CacheTTL),
-		slog.Duration("cache_negative_ttl", c.CacheNegativeTTL),
-		slog.Duration("lookup_timeout", c.LookupTimeout),
-		slog.Duration("lookup_budget", c.LookupBudget),
-		slog.Int("breaker_failures", c.BreakerFailures),
-		slog.Duration("breaker_open_for", c.BreakerOpenFor),
-	)
-}
-
-// redactURL masks the password of a URL ("" stays "").
-func redactURL(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	if q := u.Query(); q.Has("password") {
-		q.Set("password", "xxxxx")
-		u.RawQuery = q.Encode()
-	}
-	return u.Redacted()
-}
+// LogValue is the configuration as logged, tokens and credentials masked.
+func (c Config) LogValue() slog.Value { return redact.Config(c.withDefaults()) }

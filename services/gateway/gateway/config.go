@@ -1,10 +1,17 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/serviceping/serviceping/pkg/redact"
+	"github.com/serviceping/serviceping/pkg/service"
 )
 
 // Config of the gateway; every field has an environment variable.
@@ -58,37 +65,21 @@ type Config struct {
 	// DevOpsLeadersTTL is how long the leaders are cached between reads.
 	DevOpsLeadersTTL time.Duration `env:"GATEWAY_DEVOPS_LEADERS_TTL, default=1m"`
 
-	// ReadTimeout bounds reading one request, headers and body (Run only).
+	// ReadTimeout bounds reading one request, headers and body.
 	ReadTimeout time.Duration `env:"GATEWAY_READ_TIMEOUT, default=60s"`
-	// ShutdownTimeout bounds the graceful drain of in-flight requests (Run only).
+	// ShutdownTimeout bounds the graceful drain of in-flight requests.
 	ShutdownTimeout time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT, default=20s"`
 }
 
-// DefaultConfig is the configuration with every default applied.
-func DefaultConfig() Config {
-	return Config{
-		Listen:               "127.0.0.1:8080",
-		NATSURL:              "nats://127.0.0.1:4222",
-		MaxBodyBytes:         2 << 20,
-		MaxDecompressedBytes: 20 << 20,
-		MaxDepth:             32,
-		MaxLeaves:            100_000,
-		PublishTimeout:       5 * time.Second,
-		MaxInflight:          64,
-		InflightWait:         250 * time.Millisecond,
-		RetryAfter:           30 * time.Second,
-		RatePerUUID:          1,
-		BurstPerUUID:         20,
-		RatePerIP:            50,
-		BurstPerIP:           500,
-		RateLimitKeys:        100_000,
-		DevOpsScore:          true,
-		DevOpsTimeout:        250 * time.Millisecond,
-		DevOpsLeadersTTL:     time.Minute,
-		ReadTimeout:          60 * time.Second,
-		ShutdownTimeout:      20 * time.Second,
-	}
+// LoadConfig reads the gateway's configuration from lookup (nil: the
+// process environment), unset variables taking the defaults of the tags,
+// and validates it.
+func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+	return service.ReadConfig[Config](ctx, lookup)
 }
+
+// LogValue is the configuration as logged, credentials masked.
+func (c Config) LogValue() slog.Value { return redact.Config(c) }
 
 // Validate reports every problem at once.
 func (c Config) Validate() error {

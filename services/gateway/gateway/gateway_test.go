@@ -609,8 +609,12 @@ func TestConfig(t *testing.T) {
 	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
 		t.Fatal(err)
 	}
-	if cfg != gateway.DefaultConfig() {
-		t.Fatalf("env defaults differ from DefaultConfig:\n%+v\n%+v", cfg, gateway.DefaultConfig())
+	loaded, loadErr := gateway.LoadConfig(context.Background(), envconfig.MapLookuper(nil))
+	if loadErr != nil {
+		t.Fatalf("defaults rejected by LoadConfig: %v", loadErr)
+	}
+	if cfg != loaded {
+		t.Fatalf("env defaults differ from LoadConfig's:\n%+v\n%+v", cfg, loaded)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/serviceping/serviceping/pkg/ping"
+	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
@@ -34,9 +35,14 @@ type harness struct {
 	reg *prometheus.Registry
 }
 
-// testConfig disables rate limits (tests post many pings from one address).
-func testConfig() gateway.Config {
-	cfg := gateway.DefaultConfig()
+// testConfig is the default configuration (the env tags') with rate limits
+// off (tests post many pings from one address).
+func testConfig(tb testing.TB) gateway.Config {
+	tb.Helper()
+	cfg, err := service.Defaults[gateway.Config]()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	cfg.RatePerUUID, cfg.RatePerIP = 0, 0
 	cfg.PublishTimeout = 2 * time.Second
 	return cfg
@@ -65,7 +71,7 @@ func newHarnessConn(tb testing.TB, nc *nats.Conn, mod func(*gateway.Config, *gat
 		tb.Fatalf("ensure streams: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	cfg := testConfig()
+	cfg := testConfig(tb)
 	deps := gateway.Deps{JS: js, Logger: slog.New(slog.DiscardHandler), Registerer: reg, ScoreJS: scoreJS(tb, nc)}
 	if mod != nil {
 		mod(&cfg, &deps)

@@ -68,7 +68,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 // GATEWAY_READ_TIMEOUT, its answer within that plus
 // GATEWAY_PUBLISH_TIMEOUT and 10s, 64 KiB of headers, 2m idle.
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	g.log.Info("gateway listening", "addr", ln.Addr().String(), "nats_url", g.cfg.NATSURL)
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "config", g.cfg)
 	stop := context.AfterFunc(ctx, func() { g.log.Info("gateway shutting down", "timeout", g.cfg.ShutdownTimeout) })
 	defer stop()
 	return service.HTTPServer{

@@ -21,7 +21,7 @@ import (
 func TestRun(t *testing.T) {
 	t.Parallel()
 	natsAddr, httpAddr, dir := freeAddr(t), freeAddr(t), t.TempDir()
-	cfg := testConfig()
+	cfg := testConfig(t)
 	cfg.Listen, cfg.NATSURL = httpAddr, "nats://"+natsAddr
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

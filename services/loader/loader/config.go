@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -11,6 +12,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/redact"
+	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/loader/lake"
 )
 
@@ -40,8 +43,10 @@ type Config struct {
 	// (LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT); it bounds the loader's
 	// memory while a block is built (~150 B per ping_metrics row).
 	ClickHouseMaxRowsPerInsert int `env:"LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT, default=500000"`
-	// MetricsAddr serves /metrics (LOADER_METRICS_ADDR); empty disables it.
-	MetricsAddr string `env:"LOADER_METRICS_ADDR, default=127.0.0.1:9103"`
+	// MetricsListen serves /metrics and /healthz in the standalone binary
+	// (METRICS_LISTEN, formerly LOADER_METRICS_ADDR); empty disables it.
+	// The all-in-one serves its metrics on the gateway.
+	MetricsListen string `env:"METRICS_LISTEN, default=127.0.0.1:9103"`
 
 	// BatchMaxPings flushes a batch once it holds this many messages.
 	BatchMaxPings int `env:"LOADER_BATCH_MAX_PINGS, default=500"`
@@ -72,14 +77,45 @@ type Config struct {
 	DevOpsLeadersInterval time.Duration `env:"LOADER_DEVOPS_LEADERS_INTERVAL, default=10m"`
 }
 
-// ConfigFromEnv reads the configuration from the environment.
-func ConfigFromEnv(ctx context.Context) (Config, error) {
-	var c Config
-	if err := envconfig.Process(ctx, &c); err != nil {
-		return Config{}, fmt.Errorf("read loader configuration: %w", err)
+// legacyMetricsListen is METRICS_LISTEN's name before it was shared by
+// every service; it is read until the next release.
+const legacyMetricsListen = "LOADER_METRICS_ADDR"
+
+// LoadConfig reads the loader's configuration from lookup (nil: the
+// process environment), unset variables taking the defaults of the tags,
+// and validates it. LOADER_METRICS_ADDR, renamed METRICS_LISTEN, still
+// sets the metrics listener when METRICS_LISTEN is not set; either way its
+// use is logged as a warning on log.
+func LoadConfig(ctx context.Context, lookup envconfig.Lookuper, log *slog.Logger) (Config, error) {
+	if lookup == nil {
+		lookup = envconfig.OsLookuper()
 	}
-	return c, nil
+	return service.ReadConfig[Config](ctx, envconfig.LookuperFunc(func(name string) (string, bool) {
+		v, ok := lookup.Lookup(name)
+		if name != "METRICS_LISTEN" {
+			return v, ok
+		}
+		old, oldOK := lookup.Lookup(legacyMetricsListen)
+		switch {
+		case !oldOK:
+		case ok:
+			log.Warn(legacyMetricsListen+" is ignored: it was renamed METRICS_LISTEN, which is set", "metrics_listen", v)
+		default:
+			log.Warn(legacyMetricsListen+" was renamed METRICS_LISTEN; the old name is read until the next release", "metrics_listen", old)
+			return old, true
+		}
+		return v, ok
+	}))
 }
+
+// ConfigFromEnv is LoadConfig from the process environment, without the
+// warning. Only loader_test.go still calls it; new code calls LoadConfig.
+func ConfigFromEnv(ctx context.Context) (Config, error) {
+	return LoadConfig(ctx, nil, slog.New(slog.DiscardHandler))
+}
+
+// LogValue is the configuration as logged, credentials masked.
+func (c Config) LogValue() slog.Value { return redact.Config(c) }
 
 // Validate reports every problem of the configuration at once.
 func (c Config) Validate() error {

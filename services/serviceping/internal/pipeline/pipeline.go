@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -50,10 +51,11 @@ type Config struct {
 	// ClickHouseListen is the embedded engine's HTTP endpoint address
 	// (ignored with ClickHouseURL); its data lives in <DataDir>/clickhouse.
 	ClickHouseListen string
-	// Gateway, Enricher and Loader are the stages' own configurations; their
-	// connection fields are filled in by Start. The gateway's bounds its
-	// HTTP server like the standalone gateway's (GATEWAY_READ_TIMEOUT,
-	// GATEWAY_SHUTDOWN_TIMEOUT, …).
+	// Gateway, Enricher and Loader are the stages' own configurations
+	// (LoadStageConfigs); Start sets their connection fields — NATS URL,
+	// gateway address, lake, ClickHouse — to the pipeline's. The gateway
+	// bounds its HTTP server like the standalone gateway
+	// (GATEWAY_READ_TIMEOUT, GATEWAY_SHUTDOWN_TIMEOUT, …).
 	Gateway  gateway.Config
 	Enricher enricher.Config
 	Loader   loader.Config
@@ -136,6 +138,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, err
 	}
 	p.scoreNC = snc
+	cfg.Gateway.NATSURL, cfg.Enricher.NATSURL, cfg.Loader.NATSURL = p.NATSURL, p.NATSURL, p.NATSURL
+	cfg.Gateway.Listen = cfg.HTTPListen
 	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Registry, ScoreJS: sjs})
 	if err != nil {
 		return nil, err
@@ -151,8 +155,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 			return nil, err
 		}
 	}
-	cfg.Loader.LakeURL = cfg.LakeURL
-	cfg.Loader.ClickHouseURL = p.ClickHouseURL
+	cfg.Loader.LakeURL, cfg.Loader.ClickHouseURL = cfg.LakeURL, p.ClickHouseURL
+	log.With("service", "loader").Info("loader starting", "config", cfg.Loader)
 	sinks, err := loader.OpenSinks(ctx, cfg.Loader, log.With("service", "loader"))
 	if err != nil {
 		return nil, err
@@ -294,23 +298,38 @@ func (p *Pipeline) JetStream() (jetstream.JetStream, error) {
 	return jetstream.New(p.nc)
 }
 
-// StageConfigs are every stage's configuration, read from the environment
-// through the github.com/sethvargo/go-envconfig tags on each stage's Config.
+// StageConfigs are every stage's configuration.
 type StageConfigs struct {
 	Gateway  gateway.Config
 	Enricher enricher.Config
 	Loader   loader.Config
 }
 
-// LoadStageConfigs fills the stage configurations from lookup (nil: the
-// process environment); unset variables take their documented defaults.
+// ownVariables are the variables the all-in-one reads itself (the flags of
+// serviceping run mirror them) and sets on every stage (Config's
+// connection fields): the stages do not read them.
+var ownVariables = []string{"NATS_URL", "GATEWAY_LISTEN", "LAKE_URL", "CLICKHOUSE_URL"}
+
+// LoadStageConfigs reads every stage's configuration once, from lookup
+// (nil: the process environment), through each stage's LoadConfig: unset
+// variables take the defaults of the tags, and every problem of every stage
+// is reported at once. The all-in-one's own variables are left to it.
 func LoadStageConfigs(ctx context.Context, lookup envconfig.Lookuper) (StageConfigs, error) {
 	if lookup == nil {
 		lookup = envconfig.OsLookuper()
 	}
+	stage := envconfig.LookuperFunc(func(name string) (string, bool) {
+		if slices.Contains(ownVariables, name) {
+			return "", false
+		}
+		return lookup.Lookup(name)
+	})
 	var c StageConfigs
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: lookup}); err != nil {
-		return StageConfigs{}, fmt.Errorf("read stage configuration from the environment: %w", err)
-	}
-	return c, nil
+	var errs [3]error
+	c.Gateway, errs[0] = gateway.LoadConfig(ctx, stage)
+	c.Enricher, errs[1] = enricher.LoadConfig(ctx, stage)
+	// The all-in-one serves metrics on the gateway: the loader's listener
+	// variables, and the warning about the old one, do not apply.
+	c.Loader, errs[2] = loader.LoadConfig(ctx, stage, slog.New(slog.DiscardHandler))
+	return c, errors.Join(errs[:]...)
 }
