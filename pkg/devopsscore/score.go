@@ -217,9 +217,6 @@ func Compute(prev, cur Snapshot, leaders Leaders) Score {
 // instance's clock does not decide, and pings loaded today count today.
 const Window = 30 * 24 * time.Hour
 
-// Table is the warehouse table of answered scores.
-const Table = "devops_scores"
-
 // LeaderQuantile is the quantile of the instances' values that makes the
 // leader, and MinLeaderPopulation the population below which the leader
 // is the maximum instead.
