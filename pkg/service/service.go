@@ -152,7 +152,13 @@ type Options struct {
 	NATSURL       string
 	MetricsListen string
 	Streams       streams.Options
-	Logger        *slog.Logger
+	// StreamsInBackground ensures the streams beside the body instead of
+	// before it: the body starts at once and must cope with streams that do
+	// not exist yet (the gateway serves and answers 503 until they do).
+	StreamsInBackground bool
+	Logger              *slog.Logger
+	// Registry receives the process's metrics; nil: NewRegistry().
+	Registry *prometheus.Registry
 	// ShutdownTimeout bounds the graceful stop of the metrics server
 	// (0: DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
@@ -165,8 +171,9 @@ type Deps struct {
 	Registry *prometheus.Registry
 }
 
-// Run connects, ensures the streams, serves metrics and runs body until ctx
-// ends or body fails; then it drains the NATS connection.
+// Run connects, ensures the streams, serves metrics and runs body until
+// body returns (a stage's Run does when ctx ends) or anything fails; then
+// it drains the NATS connection.
 func Run(ctx context.Context, o Options, body func(context.Context, Deps) error) error {
 	log := o.Logger
 	nc, js, err := Connect(ctx, o.NATSURL, o.Name, log)
@@ -178,14 +185,28 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 			log.Warn("draining nats connection", "err", err)
 		}
 	}()
-	if err := EnsureStreams(ctx, js, o.Streams, log); err != nil {
+	reg := o.Registry
+	if reg == nil {
+		reg = NewRegistry()
+	}
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	g, ctx := errgroup.WithContext(ctx)
+	if o.StreamsInBackground {
+		g.Go(func() error {
+			if err := EnsureStreams(ctx, js, o.Streams, log); err == nil {
+				log.Info("streams ready")
+			}
+			return nil // not yet ready is the body's to answer
+		})
+	} else if err := EnsureStreams(ctx, js, o.Streams, log); err != nil {
 		return err
 	}
-	reg := NewRegistry()
-	g, ctx := errgroup.WithContext(ctx)
 	if o.MetricsListen != "" {
 		ln, err := net.Listen("tcp", o.MetricsListen)
 		if err != nil {
+			stop()
+			_ = g.Wait()
 			return fmt.Errorf("listen for metrics on %s: %w", o.MetricsListen, err)
 		}
 		log.Info("serving metrics", "addr", ln.Addr().String())
@@ -193,7 +214,10 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 		srv.ShutdownTimeout = o.ShutdownTimeout
 		g.Go(func() error { return srv.Serve(ctx, ln, MetricsHandler(reg)) })
 	}
-	g.Go(func() error { return body(ctx, Deps{Conn: nc, JS: js, Registry: reg}) })
+	g.Go(func() error {
+		defer stop() // the body is done: so is everything beside it
+		return body(ctx, Deps{Conn: nc, JS: js, Registry: reg})
+	})
 	return g.Wait()
 }
 

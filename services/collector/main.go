@@ -104,24 +104,24 @@ func (c *commands) ProvideSetup(ctx context.Context, kctx *kong.Context) (*setup
 	return &setup{cfg: cfg, log: log, stdout: kctx.Stdout}, nil
 }
 
-// withApp starts the collector for a command that collects, runs fn with
-// it and closes it.
-func (s *setup) withApp(ctx context.Context, fn func(*collector.App) error) error {
+// withCollector starts the collector for a command that collects, runs fn
+// with it and closes it.
+func (s *setup) withCollector(fn func(*collector.Collector) error) error {
 	if !s.cfg.Enabled {
 		return collector.ErrDisabled
 	}
-	app, err := collector.New(ctx, s.cfg, collector.Deps{Log: s.log})
+	c, err := collector.New(s.cfg, collector.Deps{Log: s.log})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	return fn(app)
+	defer c.Close()
+	return fn(c)
 }
 
 type previewCmd struct{}
 
 func (previewCmd) Run(ctx context.Context, s *setup) error {
-	return s.withApp(ctx, func(app *collector.App) error { return app.Export(ctx, s.stdout) })
+	return s.withCollector(func(col *collector.Collector) error { return col.Export(ctx, s.stdout) })
 }
 
 type exportCmd struct {
@@ -129,12 +129,12 @@ type exportCmd struct {
 }
 
 func (c exportCmd) Run(ctx context.Context, s *setup) error {
-	return s.withApp(ctx, func(app *collector.App) error {
+	return s.withCollector(func(col *collector.Collector) error {
 		f, err := os.Create(c.Out)
 		if err != nil {
 			return fmt.Errorf("create %s: %w", c.Out, err)
 		}
-		if err := app.Export(ctx, f); err != nil {
+		if err := col.Export(ctx, f); err != nil {
 			f.Close()
 			return err
 		}
@@ -149,8 +149,8 @@ func (c exportCmd) Run(ctx context.Context, s *setup) error {
 type sendCmd struct{}
 
 func (sendCmd) Run(ctx context.Context, s *setup) error {
-	return s.withApp(ctx, func(app *collector.App) error {
-		ds, err := app.Send(ctx)
+	return s.withCollector(func(col *collector.Collector) error {
+		ds, err := col.Send(ctx)
 		if err != nil {
 			return err
 		}
@@ -170,12 +170,12 @@ type runCmd struct{}
 // keeps serving the event-tracking endpoints.
 func (runCmd) Run(ctx context.Context, s *setup) error {
 	reg := service.NewRegistry()
-	app, err := collector.New(ctx, s.cfg, collector.Deps{Log: s.log, Registerer: reg, Gatherer: reg})
+	col, err := collector.New(s.cfg, collector.Deps{Log: s.log, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		return err
 	}
-	defer app.Close()
-	return app.Run(ctx)
+	defer col.Close()
+	return col.Run(ctx)
 }
 
 type seedCmd struct {

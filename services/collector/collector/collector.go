@@ -60,8 +60,10 @@ type Deps struct {
 	Topology func(ctx context.Context) map[string]any
 }
 
-// App is the collector.
-type App struct {
+// Collector is the instance side's stage: New(cfg, deps), Run(ctx) for the
+// weekly schedule and the event-tracking endpoints, Close; Build, Export
+// and Send for the commands that collect once.
+type Collector struct {
 	cfg       Config
 	log       *slog.Logger
 	now       func() time.Time
@@ -80,28 +82,28 @@ type App struct {
 
 // New loads definitions and connects to the data sources (lazily: a
 // database or Redis that is down makes its metrics fall back, not New fail).
-func New(ctx context.Context, cfg Config, deps Deps) (*App, error) {
+func New(cfg Config, deps Deps) (*Collector, error) {
 	cfg.Defaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid config: %w", err)
 	}
-	a := &App{cfg: cfg, log: deps.Log, now: deps.Now, reg: deps.Registerer, gatherer: deps.Gatherer}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
+	c := &Collector{cfg: cfg, log: deps.Log, now: deps.Now, reg: deps.Registerer, gatherer: deps.Gatherer}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
 	}
-	if a.now == nil {
-		a.now = time.Now
+	if c.now == nil {
+		c.now = time.Now
 	}
-	if a.reg == nil {
+	if c.reg == nil {
 		r := prometheus.NewRegistry()
-		a.reg, a.gatherer = r, r
+		c.reg, c.gatherer = r, r
 	}
-	a.sends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "collector", Name: "submissions_total",
+	c.sends = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "collector", Name: "submissions_total",
 		Help: "Service Ping submissions by result."}, []string{"result"})
-	a.buildDur = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "collector", Name: "build_duration_seconds",
+	c.buildDur = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "collector", Name: "build_duration_seconds",
 		Help: "Time to compute the payload.", Buckets: prometheus.ExponentialBuckets(0.1, 2, 12)})
-	for _, c := range []prometheus.Collector{a.sends, a.buildDur} {
-		if err := a.reg.Register(c); err != nil {
+	for _, m := range []prometheus.Collector{c.sends, c.buildDur} {
+		if err := c.reg.Register(m); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
 	}
@@ -110,11 +112,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	if a.set, err = v.Load(cfg.DefinitionsDir); err != nil {
+	if c.set, err = v.Load(cfg.DefinitionsDir); err != nil {
 		return nil, err
 	}
-	for _, p := range a.set.Problems {
-		a.log.Warn("metric definition skipped", "file", p.File, "reason", p.Reason)
+	for _, p := range c.set.Problems {
+		c.log.Warn("metric definition skipped", "file", p.File, "reason", p.Reason)
 	}
 	mappingFile := cfg.MappingFile
 	if mappingFile == "" {
@@ -122,11 +124,11 @@ func New(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 			mappingFile = p
 		}
 	}
-	if a.mapping, err = definitions.LoadMapping(mappingFile); err != nil {
+	if c.mapping, err = definitions.LoadMapping(mappingFile); err != nil {
 		return nil, err
 	}
-	a.log.Info("definitions loaded", "files", a.set.Files, "metrics", len(a.set.Metrics),
-		"aggregates", len(a.set.Aggregates), "problems", len(a.set.Problems))
+	c.log.Info("definitions loaded", "files", c.set.Files, "metrics", len(c.set.Metrics),
+		"aggregates", len(c.set.Aggregates), "problems", len(c.set.Problems))
 
 	uuid := cfg.Instance.UUID
 	if uuid == "" {
@@ -150,41 +152,41 @@ func New(ctx context.Context, cfg Config, deps Deps) (*App, error) {
 		}
 		pc.MaxConns = int32(cfg.Concurrency + 1)
 		pc.ConnConfig.RuntimeParams["application_name"] = "serviceping-collector"
-		if a.pool, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
+		if c.pool, err = pgxpool.NewWithConfig(context.Background(), pc); err != nil {
 			return nil, fmt.Errorf("open database pool: %w", err)
 		}
-		env.DB = &database.Counter{Pool: a.pool, StatementTimeout: cfg.StatementTimeout, Now: a.now}
+		env.DB = &database.Counter{Pool: c.pool, StatementTimeout: cfg.StatementTimeout, Now: c.now}
 	}
 	reg := eventtrack.NewRegistry()
 	if cfg.KnownEvents != "" {
 		if err := eventtrack.LoadKnownEvents(reg, cfg.KnownEvents); err != nil {
-			a.Close()
+			c.Close()
 			return nil, err
 		}
 	}
-	instrument.RegisterEvents(reg, a.mapping, a.set.Metrics, a.set.Aggregates)
+	instrument.RegisterEvents(reg, c.mapping, c.set.Metrics, c.set.Aggregates)
 	if cfg.RedisURL != "" {
 		opt, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			a.Close()
+			c.Close()
 			return nil, fmt.Errorf("parse REDIS_URL: %w", err)
 		}
-		a.rdb = redis.NewClient(opt)
-		a.tracker = &eventtrack.Tracker{Redis: a.rdb, Registry: reg, Prefix: cfg.RedisPrefix, Now: a.now}
-		env.Tracker = a.tracker
+		c.rdb = redis.NewClient(opt)
+		c.tracker = &eventtrack.Tracker{Redis: c.rdb, Registry: reg, Prefix: cfg.RedisPrefix, Now: c.now}
+		env.Tracker = c.tracker
 	}
-	a.builder = &payload.Builder{
-		Env: env, Mapping: a.mapping, MetricTimeout: cfg.MetricTimeout, Concurrency: cfg.Concurrency,
-		Privacy: cfg.Privacy, Log: a.log, Now: a.now,
+	c.builder = &payload.Builder{
+		Env: env, Mapping: c.mapping, MetricTimeout: cfg.MetricTimeout, Concurrency: cfg.Concurrency,
+		Privacy: cfg.Privacy, Log: c.log, Now: c.now,
 		Identity: payload.Identity{UUID: uuid, Hostname: cfg.Instance.Hostname, Version: cfg.Instance.Version,
 			InstallationType: cfg.Instance.InstallationType},
 	}
-	if a.submitter, err = submit.New(submit.Config{BaseURL: cfg.GatewayURL, HTTP: deps.HTTP, Attempts: cfg.SubmitAttempts,
-		Backoff: cfg.SubmitBackoff, Log: a.log, Now: a.now}); err != nil {
-		a.Close()
+	if c.submitter, err = submit.New(submit.Config{BaseURL: cfg.GatewayURL, HTTP: deps.HTTP, Attempts: cfg.SubmitAttempts,
+		Backoff: cfg.SubmitBackoff, Log: c.log, Now: c.now}); err != nil {
+		c.Close()
 		return nil, err
 	}
-	return a, nil
+	return c, nil
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
@@ -214,28 +216,28 @@ func instanceUUID(dataDir string) (string, error) {
 }
 
 // Definitions returns the loaded definitions.
-func (a *App) Definitions() *definitions.Set { return a.set }
+func (c *Collector) Definitions() *definitions.Set { return c.set }
 
 // UUID is the instance UUID.
-func (a *App) UUID() string { return a.builder.Identity.UUID }
+func (c *Collector) UUID() string { return c.builder.Identity.UUID }
 
 // Build computes the payload.
-func (a *App) Build(ctx context.Context) (*Payload, error) {
-	if !a.cfg.Enabled {
+func (c *Collector) Build(ctx context.Context) (*Payload, error) {
+	if !c.cfg.Enabled {
 		return nil, ErrDisabled
 	}
-	res, err := a.builder.Build(ctx, a.set)
+	res, err := c.builder.Build(ctx, c.set)
 	if err != nil {
 		return nil, err
 	}
-	a.buildDur.Observe(res.Elapsed.Seconds())
-	a.log.Info("payload built", "metrics", len(res.Metrics), "failed", res.Failed, "elapsed", res.Elapsed)
+	c.buildDur.Observe(res.Elapsed.Seconds())
+	c.log.Info("payload built", "metrics", len(res.Metrics), "failed", res.Failed, "elapsed", res.Elapsed)
 	return res, nil
 }
 
 // Export writes the payload JSON (indented) for manual upload.
-func (a *App) Export(ctx context.Context, w io.Writer) error {
-	res, err := a.Build(ctx)
+func (c *Collector) Export(ctx context.Context, w io.Writer) error {
+	res, err := c.Build(ctx)
 	if err != nil {
 		return err
 	}
@@ -245,7 +247,7 @@ func (a *App) Export(ctx context.Context, w io.Writer) error {
 }
 
 // PingOf turns a built payload into what the submitter sends.
-func (a *App) PingOf(res *Payload) (Ping, error) {
+func (c *Collector) PingOf(res *Payload) (Ping, error) {
 	body, err := res.JSON()
 	if err != nil {
 		return Ping{}, fmt.Errorf("encode payload: %w", err)
@@ -255,7 +257,7 @@ func (a *App) PingOf(res *Payload) (Ping, error) {
 		timings[i] = submit.Timing(t)
 	}
 	host, _ := res.Payload["hostname"].(string) // after privacy rules
-	return Ping{Payload: body, UUID: a.UUID(), Hostname: host, Version: a.builder.Identity.Version,
+	return Ping{Payload: body, UUID: c.UUID(), Hostname: host, Version: c.builder.Identity.Version,
 		Metrics: timings, Started: res.RecordedAt}, nil
 }
 
@@ -268,33 +270,33 @@ type DevOpsScore struct {
 }
 
 // Send collects and submits now, storing the DevOps Score.
-func (a *App) Send(ctx context.Context) (DevOpsScore, error) {
-	if !a.cfg.Enabled {
+func (c *Collector) Send(ctx context.Context) (DevOpsScore, error) {
+	if !c.cfg.Enabled {
 		return DevOpsScore{}, ErrDisabled
 	}
-	started := a.now()
-	res, err := a.Build(ctx)
+	started := c.now()
+	res, err := c.Build(ctx)
 	if err != nil {
-		a.sends.WithLabelValues("collect_error").Inc()
-		m := map[string]any{"hostname": a.builder.Identity.Hostname}
-		payload.ApplyPrivacy(m, a.cfg.Privacy)
+		c.sends.WithLabelValues("collect_error").Inc()
+		m := map[string]any{"hostname": c.builder.Identity.Hostname}
+		payload.ApplyPrivacy(m, c.cfg.Privacy)
 		host, _ := m["hostname"].(string)
-		a.submitter.ReportError(ctx, Ping{UUID: a.UUID(), Hostname: host, Version: a.builder.Identity.Version, Started: started}, err)
+		c.submitter.ReportError(ctx, Ping{UUID: c.UUID(), Hostname: host, Version: c.builder.Identity.Version, Started: started}, err)
 		return DevOpsScore{}, err
 	}
-	p, err := a.PingOf(res)
+	p, err := c.PingOf(res)
 	if err != nil {
 		return DevOpsScore{}, err
 	}
-	sr, err := a.submitter.Submit(ctx, p)
+	sr, err := c.submitter.Submit(ctx, p)
 	if err != nil {
-		a.sends.WithLabelValues("error").Inc()
+		c.sends.WithLabelValues("error").Inc()
 		return DevOpsScore{}, fmt.Errorf("submit usage data: %w", err)
 	}
-	a.sends.WithLabelValues("ok").Inc()
-	ds := DevOpsScore{UsageDataID: sr.UsageDataID, ReceivedAt: a.now().UTC(), ConvIndex: sr.ConvIndex, Score: meanPercentage(sr.ConvIndex)}
-	if err := a.storeScore(ds); err != nil {
-		a.log.Warn("store devops score", "err", err)
+	c.sends.WithLabelValues("ok").Inc()
+	ds := DevOpsScore{UsageDataID: sr.UsageDataID, ReceivedAt: c.now().UTC(), ConvIndex: sr.ConvIndex, Score: meanPercentage(sr.ConvIndex)}
+	if err := c.storeScore(ds); err != nil {
+		c.log.Warn("store devops score", "err", err)
 	}
 	return ds, nil
 }
@@ -325,27 +327,27 @@ func meanPercentage(ci map[string]any) *float64 {
 	return &m
 }
 
-func (a *App) scorePath() string { return filepath.Join(a.cfg.DataDir, "devops_score.json") }
+func (c *Collector) scorePath() string { return filepath.Join(c.cfg.DataDir, "devops_score.json") }
 
-func (a *App) storeScore(ds DevOpsScore) error {
-	if err := os.MkdirAll(a.cfg.DataDir, 0o755); err != nil {
+func (c *Collector) storeScore(ds DevOpsScore) error {
+	if err := os.MkdirAll(c.cfg.DataDir, 0o755); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(ds, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := a.scorePath() + ".tmp"
+	tmp := c.scorePath() + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
 		return err
 	}
-	return os.Rename(tmp, a.scorePath())
+	return os.Rename(tmp, c.scorePath())
 }
 
 // LastScore reads the stored DevOps Score.
-func (a *App) LastScore() (DevOpsScore, error) {
+func (c *Collector) LastScore() (DevOpsScore, error) {
 	var ds DevOpsScore
-	b, err := os.ReadFile(a.scorePath())
+	b, err := os.ReadFile(c.scorePath())
 	if err != nil {
 		return ds, err
 	}
@@ -354,10 +356,10 @@ func (a *App) LastScore() (DevOpsScore, error) {
 
 // Handler serves the tracking endpoints, /metrics, /healthz and
 // GET /usage_data/devops_score.
-func (a *App) Handler() (http.Handler, error) {
+func (c *Collector) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
-	if a.tracker != nil {
-		h, err := eventtrack.NewHandler(a.tracker, a.log, a.reg)
+	if c.tracker != nil {
+		h, err := eventtrack.NewHandler(c.tracker, c.log, c.reg)
 		if err != nil {
 			return nil, err
 		}
@@ -365,7 +367,7 @@ func (a *App) Handler() (http.Handler, error) {
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /usage_data/devops_score", func(w http.ResponseWriter, _ *http.Request) {
-		ds, err := a.LastScore()
+		ds, err := c.LastScore()
 		if err != nil {
 			http.Error(w, `{"error":"not_found","message":"no score yet"}`, http.StatusNotFound)
 			return
@@ -373,31 +375,31 @@ func (a *App) Handler() (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(ds)
 	})
-	if a.gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(a.gatherer, promhttp.HandlerOpts{}))
+	if c.gatherer != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(c.gatherer, promhttp.HandlerOpts{}))
 	}
 	return mux, nil
 }
 
 // Run serves the HTTP endpoints and submits weekly at the UUID's slot
 // until ctx ends. With usage ping disabled only the endpoints run.
-func (a *App) Run(ctx context.Context) error {
-	h, err := a.Handler()
+func (c *Collector) Run(ctx context.Context) error {
+	h, err := c.Handler()
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", a.cfg.Listen)
+	ln, err := net.Listen("tcp", c.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", a.cfg.Listen, err)
+		return fmt.Errorf("listen %s: %w", c.cfg.Listen, err)
 	}
-	a.log.Info("collector listening", "addr", ln.Addr().String(), "config", a.cfg)
+	c.log.Info("collector listening", "addr", ln.Addr().String(), "config", c.cfg)
 	served := make(chan error, 1)
-	go func() { served <- service.SmallHTTP(a.log).Serve(ctx, ln, h) }()
-	slot := schedule.ForUUID(a.UUID())
+	go func() { served <- service.SmallHTTP(c.log).Serve(ctx, ln, h) }()
+	slot := schedule.ForUUID(c.UUID())
 	for {
-		next := slot.Next(a.now())
-		if a.cfg.Enabled {
-			a.log.Info("next service ping", "at", next, "cron", slot.Cron())
+		next := slot.Next(c.now())
+		if c.cfg.Enabled {
+			c.log.Info("next service ping", "at", next, "cron", slot.Cron())
 		}
 		// GitLab sleeps a random 0-60 s after the slot.
 		jitter := time.Duration(mrand.IntN(60)) * time.Second //nolint:gosec // not security
@@ -411,28 +413,28 @@ func (a *App) Run(ctx context.Context) error {
 			return err
 		case <-timer.C:
 		}
-		if !a.cfg.Enabled {
+		if !c.cfg.Enabled {
 			continue
 		}
-		a.sendWithRetries(ctx)
+		c.sendWithRetries(ctx)
 	}
 }
 
 // sendWithRetries retries a failed weekly send 3 times with (n+1)×8h
 // backoff, like the Sidekiq job.
-func (a *App) sendWithRetries(ctx context.Context) {
+func (c *Collector) sendWithRetries(ctx context.Context) {
 	for n := 0; ; n++ {
-		ds, err := a.Send(ctx)
+		ds, err := c.Send(ctx)
 		if err == nil {
-			a.log.Info("service ping sent", "usage_data_id", ds.UsageDataID, "devops_score", ds.Score)
+			c.log.Info("service ping sent", "usage_data_id", ds.UsageDataID, "devops_score", ds.Score)
 			return
 		}
 		if n >= 3 || ctx.Err() != nil {
-			a.log.Error("service ping failed", "err", err)
+			c.log.Error("service ping failed", "err", err)
 			return
 		}
 		wait := time.Duration(n+1) * 8 * time.Hour
-		a.log.Warn("service ping failed, will retry", "in", wait, "err", err)
+		c.log.Warn("service ping failed, will retry", "in", wait, "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -442,11 +444,11 @@ func (a *App) sendWithRetries(ctx context.Context) {
 }
 
 // Close releases connections.
-func (a *App) Close() {
-	if a.pool != nil {
-		a.pool.Close()
+func (c *Collector) Close() {
+	if c.pool != nil {
+		c.pool.Close()
 	}
-	if a.rdb != nil {
-		_ = a.rdb.Close()
+	if c.rdb != nil {
+		_ = c.rdb.Close()
 	}
 }

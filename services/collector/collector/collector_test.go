@@ -27,9 +27,9 @@ func fixedTopology(context.Context) map[string]any {
 	return map[string]any{"duration_s": 0.001, "failures": []any{}, "nodes": []any{map[string]any{"node_cpus": 2}}}
 }
 
-// seededApp returns an App over a freshly seeded instance (PostgreSQL
+// seededCollector returns a Collector over a freshly seeded instance (PostgreSQL
 // database + Redis key space of its own) reading definitionsDir.
-func seededApp(tb testing.TB, definitionsDir string, builds int) (*App, context.Context) {
+func seededCollector(tb testing.TB, definitionsDir string, builds int) (*Collector, context.Context) {
 	tb.Helper()
 	ctx := context.Background()
 	dbURL, pool := testdeps.Postgres(tb)
@@ -59,17 +59,17 @@ func seededApp(tb testing.TB, definitionsDir string, builds int) (*App, context.
 	cfg.Concurrency = 4
 	cfg.SubmitAttempts = 1
 	cfg.Instance.Hostname = "gitlab.example.com"
-	app, err := New(ctx, cfg, Deps{Now: func() time.Time { return ref }, Topology: fixedTopology})
+	col, err := New(cfg, Deps{Now: func() time.Time { return ref }, Topology: fixedTopology})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(app.Close)
-	seedEvents(tb, app)
-	return app, ctx
+	tb.Cleanup(col.Close)
+	seedEvents(tb, col)
+	return col, ctx
 }
 
 // seedEvents tracks a fixed set of events at fixed times.
-func seedEvents(tb testing.TB, a *App) {
+func seedEvents(tb testing.TB, a *Collector) {
 	tb.Helper()
 	ctx := context.Background()
 	t := a.tracker
@@ -114,7 +114,7 @@ func must(tb testing.TB, err error) {
 	}
 }
 
-func build(tb testing.TB, a *App, ctx context.Context) (*Payload, []byte) {
+func build(tb testing.TB, a *Collector, ctx context.Context) (*Payload, []byte) {
 	tb.Helper()
 	res, err := a.Build(ctx)
 	if err != nil {
@@ -131,12 +131,12 @@ func build(tb testing.TB, a *App, ctx context.Context) (*Payload, []byte) {
 
 func TestSeededPayloadGolden(t *testing.T) {
 	t.Parallel()
-	app, ctx := seededApp(t, filepath.Join(repoTestdata, "metrics"), 5_000)
-	if n := len(app.Definitions().Problems); n != 0 {
-		t.Fatalf("testdata definitions have %d problems: %v", n, app.Definitions().Problems)
+	col, ctx := seededCollector(t, filepath.Join(repoTestdata, "metrics"), 5_000)
+	if n := len(col.Definitions().Problems); n != 0 {
+		t.Fatalf("testdata definitions have %d problems: %v", n, col.Definitions().Problems)
 	}
 	emitted := 0
-	for _, m := range app.Definitions().Metrics {
+	for _, m := range col.Definitions().Metrics {
 		if m.Emitted() {
 			emitted++
 		}
@@ -144,7 +144,7 @@ func TestSeededPayloadGolden(t *testing.T) {
 	if emitted < 150 {
 		t.Fatalf("only %d emitted metrics in testdata", emitted)
 	}
-	res, got := build(t, app, ctx)
+	res, got := build(t, col, ctx)
 	// Only the Prometheus metrics may fail: no Prometheus is configured.
 	var failed []string
 	for _, m := range res.Metrics {
@@ -234,11 +234,11 @@ options: {operation: count, table: issues, where: "non_existent_attribute = 1"}
 `
 	must(t, os.WriteFile(filepath.Join(dir, "counts_all", "zz_broken_sql.yml"), []byte(broken), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "counts_all", "zz_garbage.yml"), []byte("key_path: [oops"), 0o644))
-	app, ctx := seededApp(t, dir, 5_000)
-	if p := app.Definitions().Problems; len(p) != 1 || p[0].File != "counts_all/zz_garbage.yml" {
+	col, ctx := seededCollector(t, dir, 5_000)
+	if p := col.Definitions().Problems; len(p) != 1 || p[0].File != "counts_all/zz_garbage.yml" {
 		t.Fatalf("problems %v", p)
 	}
-	res, _ := build(t, app, ctx)
+	res, _ := build(t, col, ctx)
 	got := map[string]any{}
 	flatten("", res.Payload, got)
 	if got["counts.broken_sql"] != -1 {
@@ -276,23 +276,23 @@ func TestDisabledSwitch(t *testing.T) {
 	t.Parallel()
 	cfg := Config{Enabled: false, DefinitionsDir: filepath.Join(repoTestdata, "metrics"), GatewayURL: "http://127.0.0.1:1",
 		MetricTimeout: time.Second, Concurrency: 1, SubmitAttempts: 1, DataDir: t.TempDir()}
-	app, err := New(context.Background(), cfg, Deps{})
+	col, err := New(cfg, Deps{})
 	must(t, err)
-	defer app.Close()
-	if _, err := app.Build(context.Background()); err != ErrDisabled {
+	defer col.Close()
+	if _, err := col.Build(context.Background()); err != ErrDisabled {
 		t.Fatalf("build: %v", err)
 	}
-	if _, err := app.Send(context.Background()); err != ErrDisabled {
+	if _, err := col.Send(context.Background()); err != ErrDisabled {
 		t.Fatalf("send: %v", err)
 	}
 }
 
 func TestPrivacy(t *testing.T) {
 	t.Parallel()
-	app, ctx := seededApp(t, filepath.Join(repoTestdata, "metrics"), 200)
-	app.builder.Privacy.Drop = []string{"hostname"}
-	app.builder.Privacy.Hash = []string{"licensee.Name", "licensee.Email"}
-	res, _ := build(t, app, ctx)
+	col, ctx := seededCollector(t, filepath.Join(repoTestdata, "metrics"), 200)
+	col.builder.Privacy.Drop = []string{"hostname"}
+	col.builder.Privacy.Hash = []string{"licensee.Name", "licensee.Email"}
+	res, _ := build(t, col, ctx)
 	if _, ok := res.Payload["hostname"]; ok {
 		t.Error("hostname not dropped")
 	}
@@ -300,7 +300,7 @@ func TestPrivacy(t *testing.T) {
 	if lic["Name"] == "Example Corp Admin" || len(lic["Name"].(string)) != 64 || lic["Company"] != "Example Corp" {
 		t.Errorf("licensee %v", lic)
 	}
-	p, err := app.PingOf(res)
+	p, err := col.PingOf(res)
 	must(t, err)
 	if p.Hostname != "" || bytes.Contains(p.Payload, []byte("gitlab.example.com")) {
 		t.Error("hostname leaves the instance")
@@ -310,10 +310,10 @@ func TestPrivacy(t *testing.T) {
 // BenchmarkFullPayload computes the full payload on a seeded instance with
 // 1M rows in ci_builds (its largest table).
 func BenchmarkFullPayload(b *testing.B) {
-	app, ctx := seededApp(b, filepath.Join(repoTestdata, "metrics"), 1_000_000)
+	col, ctx := seededCollector(b, filepath.Join(repoTestdata, "metrics"), 1_000_000)
 	b.ResetTimer()
 	for b.Loop() {
-		res, err := app.Build(ctx)
+		res, err := col.Build(ctx)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,8 +4,10 @@
 // publishes them to JetStream with their idempotency key as Nats-Msg-Id,
 // and answers 201 only after JetStream acknowledged the write.
 //
-// New builds the HTTP handler over a JetStream handle owned by the caller
-// (the all-in-one shares its own); Run is the standalone service.
+// A Gateway is a stage like the others: New(cfg, deps) over a JetStream
+// handle the caller owns (the all-in-one shares its own), Run(ctx) serving
+// on GATEWAY_LISTEN until ctx ends, Close. Handler is the API for those who
+// serve it themselves; the package's Run is the standalone service.
 package gateway
 
 import (

@@ -13,51 +13,39 @@ import (
 	"github.com/serviceping/serviceping/pkg/streams"
 )
 
-// Run is the standalone gateway: it connects to NATS (reconnecting forever),
-// makes sure the streams exist, serves HTTP on cfg.Listen until ctx is
-// done, then drains in-flight requests within cfg.ShutdownTimeout.
-// While NATS is unreachable the gateway keeps serving and answers 503.
+// Run is the standalone gateway: a NATS connection that reconnects
+// forever, the streams ensured beside the server (until they exist
+// /readyz reports not ready and pings get 503), a second connection for
+// the DevOps Score's reads, then New and Gateway.Run until ctx ends.
+// reg receives the metrics served on /metrics (nil: a fresh registry).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.Registry) error {
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("gateway config: %w", err)
-	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	nc, js, err := service.Connect(ctx, cfg.NATSURL, "gateway", logger)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	deps := Deps{JS: js, Conn: nc, Logger: logger, Registerer: reg, Gatherer: reg}
-	if cfg.DevOpsScore {
-		snc, sjs, err := service.Connect(ctx, cfg.NATSURL, "gateway-devops-score", logger)
+	return service.Run(ctx, service.Options{
+		Name: "gateway", NATSURL: cfg.NATSURL, Streams: streams.Defaults(), StreamsInBackground: true,
+		Logger: logger, Registry: reg,
+	}, func(ctx context.Context, d service.Deps) error {
+		deps := Deps{JS: d.JS, Conn: d.Conn, Logger: logger, Registerer: d.Registry, Gatherer: d.Registry}
+		if cfg.DevOpsScore {
+			snc, sjs, err := service.Connect(ctx, cfg.NATSURL, "gateway-devops-score", logger)
+			if err != nil {
+				return err
+			}
+			defer snc.Close()
+			deps.ScoreJS = sjs
+		}
+		g, err := New(cfg, deps)
 		if err != nil {
 			return err
 		}
-		defer snc.Close()
-		deps.ScoreJS = sjs
-	}
-	g, err := New(cfg, deps)
-	if err != nil {
-		return err
-	}
-	defer g.Close()
+		defer g.Close()
+		return g.Run(ctx)
+	})
+}
 
-	ensureCtx, stopEnsure := context.WithCancel(ctx)
-	ensured := make(chan struct{})
-	go func() {
-		// Until the streams exist /readyz reports not ready and pings get 503.
-		defer close(ensured)
-		if err := service.EnsureStreams(ensureCtx, js, streams.Defaults(), logger); err == nil {
-			logger.Info("streams ready")
-		}
-	}()
-	defer func() { stopEnsure(); <-ensured }()
-
-	ln, err := net.Listen("tcp", cfg.Listen)
+// Run serves the gateway on GATEWAY_LISTEN until ctx ends (Serve).
+func (g *Gateway) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", g.cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		return fmt.Errorf("listen on %s: %w", g.cfg.Listen, err)
 	}
 	return g.Serve(ctx, ln)
 }

@@ -25,7 +25,7 @@ const testdata = "../../../../testdata/collector"
 
 // newCollector builds a collector over a freshly seeded instance that
 // submits to gatewayURL; edit may adjust its configuration.
-func newCollector(t *testing.T, dbURL, gatewayURL string, edit func(*collector.Config)) *collector.App {
+func newCollector(t *testing.T, dbURL, gatewayURL string, edit func(*collector.Config)) *collector.Collector {
 	t.Helper()
 	var cfg collector.Config
 	if _, err := cfg.LoadFile(filepath.Join(testdata, "config.yml")); err != nil {
@@ -50,12 +50,12 @@ func newCollector(t *testing.T, dbURL, gatewayURL string, edit func(*collector.C
 	if edit != nil {
 		edit(&cfg)
 	}
-	app, err := collector.New(context.Background(), cfg, collector.Deps{})
+	col, err := collector.New(cfg, collector.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(app.Close)
-	return app
+	t.Cleanup(col.Close)
+	return col
 }
 
 // TestCollectorToLake: an instance computes its ping from its own
@@ -70,12 +70,12 @@ func TestCollectorToLake(t *testing.T) {
 	}
 	p := pipelinetest.Start(t, nil)
 
-	app := newCollector(t, dbURL, p.GatewayURL, nil)
-	built, err := app.Build(ctx)
+	col := newCollector(t, dbURL, p.GatewayURL, nil)
+	built, err := col.Build(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	score, err := app.Send(ctx)
+	score, err := col.Send(ctx)
 	if err != nil {
 		t.Fatalf("collector send: %v", err)
 	}
@@ -92,7 +92,7 @@ func TestCollectorToLake(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, pr := range pings {
-			if pr.UUID == app.UUID() {
+			if pr.UUID == col.UUID() {
 				if err := json.Unmarshal([]byte(pr.Payload), &payload); err != nil {
 					t.Fatal(err)
 				}
@@ -129,7 +129,7 @@ func TestCollectorToLake(t *testing.T) {
 	}
 	// Per-metric timings arrive on serviceping.reports.metadata.
 	var timings servicepingv1.MetricTimings
-	waitMessage(t, js, streams.SubjectMetadata, &timings, func() bool { return timings.Uuid == app.UUID() })
+	waitMessage(t, js, streams.SubjectMetadata, &timings, func() bool { return timings.Uuid == col.UUID() })
 	if len(timings.Metrics) < 100 {
 		t.Errorf("metadata lists %d metric timings, want one per metric (>=100)", len(timings.Metrics))
 	}

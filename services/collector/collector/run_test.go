@@ -1,0 +1,63 @@
+package collector
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// TestRun: Run serves the endpoints on COLLECTOR_LISTEN (usage ping off:
+// only them) and returns nil once ctx ends and they have drained.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	addr := ln.Addr().String()
+	ln.Close()
+	reg := prometheus.NewRegistry()
+	col, err := New(Config{Enabled: false, DefinitionsDir: filepath.Join(repoTestdata, "metrics"), GatewayURL: "http://127.0.0.1:1",
+		Listen: addr, MetricTimeout: time.Second, Concurrency: 1, SubmitAttempts: 1, DataDir: t.TempDir()},
+		Deps{Registerer: reg, Gatherer: reg})
+	must(t, err)
+	defer col.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- col.Run(ctx) }()
+
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, ""
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for code, _ := get("/healthz"); code != http.StatusOK; code, _ = get("/healthz") {
+		if time.Now().After(deadline) {
+			t.Fatal("the endpoints never answered")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "collector_build_duration_seconds") {
+		t.Errorf("/metrics: %d\n%s", code, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Run did not return after ctx ended")
+	}
+}
