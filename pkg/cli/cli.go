@@ -16,7 +16,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // Exit codes of every serviceping binary.
@@ -214,12 +214,12 @@ type Logging struct {
 // Validate rejects a level or format the logger does not know, as a
 // usage error before anything starts.
 func (l *Logging) Validate() error {
-	_, err := service.NewLogger(io.Discard, l.LogLevel, l.LogFormat)
+	_, err := lifecycle.NewLogger(io.Discard, l.LogLevel, l.LogFormat)
 	return err
 }
 
 // ProvideLogger is the logger for the commands' Run methods, writing to
 // the binary's stderr.
 func (l *Logging) ProvideLogger(kctx *kong.Context) (*slog.Logger, error) {
-	return service.NewLogger(kctx.Stderr, l.LogLevel, l.LogFormat)
+	return lifecycle.NewLogger(kctx.Stderr, l.LogLevel, l.LogFormat)
 }

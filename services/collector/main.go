@@ -30,7 +30,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/serviceping/serviceping/pkg/cli"
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/collector/collector"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/dictionary"
@@ -97,7 +97,7 @@ func (c *commands) ProvideSetup(ctx context.Context, kctx *kong.Context) (*setup
 	if err != nil {
 		return nil, cli.Usage(err)
 	}
-	log, err := service.NewLogger(kctx.Stderr, cfg.LogLevel, "text")
+	log, err := lifecycle.NewLogger(kctx.Stderr, cfg.LogLevel, "text")
 	if err != nil {
 		return nil, cli.Usage(err)
 	}
@@ -169,7 +169,7 @@ type runCmd struct{}
 // Run runs the weekly schedule until ctx ends; with usage ping disabled it
 // keeps serving the event-tracking endpoints.
 func (runCmd) Run(ctx context.Context, s *setup) error {
-	reg := service.NewRegistry()
+	reg := lifecycle.NewRegistry()
 	col, err := collector.New(s.cfg, collector.Deps{Log: s.log, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		return err

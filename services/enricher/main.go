@@ -11,7 +11,7 @@ import (
 	"syscall"
 
 	"github.com/serviceping/serviceping/pkg/cli"
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 )
 
@@ -41,9 +41,9 @@ func (c *command) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return cli.Usage(err)
 	}
-	return service.Run(ctx, service.Options{
+	return lifecycle.Run(ctx, lifecycle.Options{
 		Name: "enricher", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsListen, Logger: log,
-	}, func(ctx context.Context, d service.Deps) error {
+	}, func(ctx context.Context, d lifecycle.Deps) error {
 		e, err := enricher.New(cfg, enricher.Deps{JS: d.JS, Logger: log, Registerer: d.Registry})
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 	"syscall"
 
 	"github.com/serviceping/serviceping/pkg/cli"
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
@@ -42,5 +42,5 @@ func (c *command) Run(ctx context.Context, log *slog.Logger) error {
 	if err != nil {
 		return cli.Usage(err)
 	}
-	return gateway.Run(ctx, cfg, log, service.NewRegistry())
+	return gateway.Run(ctx, cfg, log, lifecycle.NewRegistry())
 }

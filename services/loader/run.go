@@ -5,7 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/serviceping/serviceping/pkg/cli"
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/loader/loader"
 )
@@ -30,9 +30,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return cli.Usage(err)
 	}
 	log.Info("loader starting", "config", cfg)
-	return service.Run(ctx, service.Options{
+	return lifecycle.Run(ctx, lifecycle.Options{
 		Name: "loader", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsListen, Streams: streams.Defaults(), Logger: log,
-	}, func(ctx context.Context, d service.Deps) error {
+	}, func(ctx context.Context, d lifecycle.Deps) error {
 		sinks, err := loader.OpenSinks(ctx, cfg, log)
 		if err != nil {
 			return err

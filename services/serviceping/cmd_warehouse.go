@@ -9,7 +9,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/chdb"
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
@@ -26,7 +26,7 @@ func (c *warehouseCmd) Run(ctx context.Context, e *env) error {
 	if err := os.MkdirAll(c.Path, 0o755); err != nil {
 		return fmt.Errorf("create warehouse directory: %w", err)
 	}
-	s, err := warehouse.Open(c.Path, c.Listen, e.log, service.NewRegistry())
+	s, err := warehouse.Open(c.Path, c.Listen, e.log, lifecycle.NewRegistry())
 	if err != nil {
 		return err
 	}

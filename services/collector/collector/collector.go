@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/collector/internal/database"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/eventtrack"
@@ -394,7 +394,7 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 	c.log.Info("collector listening", "addr", ln.Addr().String(), "config", c.cfg)
 	served := make(chan error, 1)
-	go func() { served <- service.SmallHTTP(c.log).Serve(ctx, ln, h) }()
+	go func() { served <- lifecycle.SmallHTTP(c.log).Serve(ctx, ln, h) }()
 	slot := schedule.ForUUID(c.UUID())
 	for {
 		next := slot.Next(c.now())

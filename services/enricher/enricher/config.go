@@ -10,8 +10,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
-	"github.com/serviceping/serviceping/pkg/service"
 )
 
 // Config of the enricher; every field has an environment variable, and its
@@ -78,14 +78,14 @@ type Config struct {
 // process environment), unset variables taking the defaults of the tags,
 // and validates it.
 func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
-	return service.ReadConfig[Config](ctx, lookup)
+	return lifecycle.ReadConfig[Config](ctx, lookup)
 }
 
 // withDefaults gives the settings added after the first cut the defaults of
 // their tags where they are zero. The others keep their zero value, which
 // Validate names.
 func (c Config) withDefaults() Config {
-	d, _ := service.Defaults[Config]() // an error leaves d zero: Validate then names the settings
+	d, _ := lifecycle.Defaults[Config]() // an error leaves d zero: Validate then names the settings
 	orDefault(&c.CachePrefix, d.CachePrefix)
 	orDefault(&c.CacheSize, d.CacheSize)
 	orDefault(&c.CacheTTL, d.CacheTTL)

@@ -12,7 +12,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 )
 
-// Error codes answered by the HTTP layer (validation codes live in internal/payload).
+// Error codes answered by the HTTP layer (validation codes live in internal/validate).
 const (
 	codeTooLarge            = "payload_too_large"
 	codeInvalidGzip         = "invalid_gzip"

@@ -10,8 +10,8 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
-	"github.com/serviceping/serviceping/pkg/service"
 )
 
 // Config of the gateway; every field has an environment variable.
@@ -75,7 +75,7 @@ type Config struct {
 // process environment), unset variables taking the defaults of the tags,
 // and validates it.
 func LoadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
-	return service.ReadConfig[Config](ctx, lookup)
+	return lifecycle.ReadConfig[Config](ctx, lookup)
 }
 
 // LogValue is the configuration as logged, credentials masked.

@@ -36,7 +36,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/streams"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
-	"github.com/serviceping/serviceping/services/gateway/internal/payload"
+	"github.com/serviceping/serviceping/services/gateway/internal/validate"
 )
 
 // Deps are the parts the caller owns.
@@ -70,7 +70,7 @@ type Gateway struct {
 	m        *metrics
 	gatherer prometheus.Gatherer
 	now      func() time.Time
-	limits   payload.Limits
+	limits   validate.Limits
 	slots    chan struct{}
 	perUUID  *keyedLimiter
 	perIP    *keyedLimiter
@@ -89,7 +89,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 	}
 	g := &Gateway{
 		cfg: cfg, js: deps.JS, nc: deps.Conn, log: deps.Logger, now: deps.Now,
-		limits:  payload.Limits{MaxDepth: cfg.MaxDepth, MaxLeaves: cfg.MaxLeaves},
+		limits:  validate.Limits{MaxDepth: cfg.MaxDepth, MaxLeaves: cfg.MaxLeaves},
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		perUUID: newKeyedLimiter(cfg.RatePerUUID, cfg.BurstPerUUID, cfg.RateLimitKeys),
 		perIP:   newKeyedLimiter(cfg.RatePerIP, cfg.BurstPerIP, cfg.RateLimitKeys),
@@ -230,11 +230,11 @@ type apiError struct {
 func (e *apiError) Error() string { return e.code + ": " + e.message }
 
 func fromPayload(err error) *apiError {
-	var perr *payload.Error
+	var perr *validate.Error
 	if errors.As(err, &perr) {
 		return &apiError{status: http.StatusBadRequest, code: perr.Code, message: perr.Message}
 	}
-	return &apiError{status: http.StatusBadRequest, code: payload.CodeInvalidJSON, message: "the body is not valid"}
+	return &apiError{status: http.StatusBadRequest, code: validate.CodeInvalidJSON, message: "the body is not valid"}
 }
 
 // fail writes the JSON error body and counts the rejection.
@@ -374,7 +374,7 @@ func (a accepted) convIndex() []byte {
 
 // acceptPing validates, scores and publishes one ping.
 func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, route string) (accepted, *apiError) {
-	p, err := payload.DecodePing(b.data, g.limits)
+	p, err := validate.DecodePing(b.data, g.limits)
 	if err != nil {
 		return accepted{}, fromPayload(err)
 	}
@@ -474,7 +474,7 @@ func (g *Gateway) warnPublish(subject string, err error) {
 // errorReport is POST /usage_ping_errors.
 func (g *Gateway) errorReport(w http.ResponseWriter, r *http.Request) {
 	g.report(w, r, func(data []byte, reportID string, now time.Time) (string, proto.Message, error) {
-		rep, err := payload.DecodeErrorReport(data, g.limits)
+		rep, err := validate.DecodeErrorReport(data, g.limits)
 		if err != nil {
 			return "", nil, err
 		}
@@ -489,7 +489,7 @@ func (g *Gateway) errorReport(w http.ResponseWriter, r *http.Request) {
 // metadata is POST /usage_ping_metadata.
 func (g *Gateway) metadata(w http.ResponseWriter, r *http.Request) {
 	g.report(w, r, func(data []byte, reportID string, now time.Time) (string, proto.Message, error) {
-		md, err := payload.DecodeMetadata(data, g.limits)
+		md, err := validate.DecodeMetadata(data, g.limits)
 		if err != nil {
 			return "", nil, err
 		}

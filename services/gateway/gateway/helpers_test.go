@@ -17,8 +17,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/ping"
-	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
@@ -39,7 +39,7 @@ type harness struct {
 // off (tests post many pings from one address).
 func testConfig(tb testing.TB) gateway.Config {
 	tb.Helper()
-	cfg, err := service.Defaults[gateway.Config]()
+	cfg, err := lifecycle.Defaults[gateway.Config]()
 	if err != nil {
 		tb.Fatal(err)
 	}

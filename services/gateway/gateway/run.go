@@ -9,7 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/streams"
 )
 
@@ -19,13 +19,13 @@ import (
 // the DevOps Score's reads, then New and Gateway.Run until ctx ends.
 // reg receives the metrics served on /metrics (nil: a fresh registry).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.Registry) error {
-	return service.Run(ctx, service.Options{
+	return lifecycle.Run(ctx, lifecycle.Options{
 		Name: "gateway", NATSURL: cfg.NATSURL, Streams: streams.Defaults(), StreamsInBackground: true,
 		Logger: logger, Registry: reg,
-	}, func(ctx context.Context, d service.Deps) error {
+	}, func(ctx context.Context, d lifecycle.Deps) error {
 		deps := Deps{JS: d.JS, Conn: d.Conn, Logger: logger, Registerer: d.Registry, Gatherer: d.Registry}
 		if cfg.DevOpsScore {
-			snc, sjs, err := service.Connect(ctx, cfg.NATSURL, "gateway-devops-score", logger)
+			snc, sjs, err := lifecycle.Connect(ctx, cfg.NATSURL, "gateway-devops-score", logger)
 			if err != nil {
 				return err
 			}
@@ -59,7 +59,7 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 	g.log.Info("gateway listening", "addr", ln.Addr().String(), "config", g.cfg)
 	stop := context.AfterFunc(ctx, func() { g.log.Info("gateway shutting down", "timeout", g.cfg.ShutdownTimeout) })
 	defer stop()
-	return service.HTTPServer{
+	return lifecycle.HTTPServer{
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       g.cfg.ReadTimeout,
 		WriteTimeout:      g.cfg.ReadTimeout + g.cfg.PublishTimeout + 10*time.Second,

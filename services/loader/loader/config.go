@@ -12,8 +12,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
-	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/services/loader/lake"
 )
 
@@ -90,7 +90,7 @@ func LoadConfig(ctx context.Context, lookup envconfig.Lookuper, log *slog.Logger
 	if lookup == nil {
 		lookup = envconfig.OsLookuper()
 	}
-	return service.ReadConfig[Config](ctx, envconfig.LookuperFunc(func(name string) (string, bool) {
+	return lifecycle.ReadConfig[Config](ctx, envconfig.LookuperFunc(func(name string) (string, bool) {
 		v, ok := lookup.Lookup(name)
 		if name != "METRICS_LISTEN" {
 			return v, ok

@@ -24,8 +24,8 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/natsembed"
-	"github.com/serviceping/serviceping/pkg/service"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
@@ -105,7 +105,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	p := &Pipeline{log: log, Registry: service.NewRegistry(), LakeURL: cfg.LakeURL}
+	p := &Pipeline{log: log, Registry: lifecycle.NewRegistry(), LakeURL: cfg.LakeURL}
 
 	p.NATSURL = cfg.NATSURL
 	if p.NATSURL == "" {
@@ -122,18 +122,18 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		}
 	}()
 
-	nc, js, err := service.Connect(ctx, p.NATSURL, "allinone", log)
+	nc, js, err := lifecycle.Connect(ctx, p.NATSURL, "allinone", log)
 	if err != nil {
 		return nil, err
 	}
 	p.nc = nc
-	if err := service.EnsureStreams(ctx, js, streams.Options{}, log); err != nil {
+	if err := lifecycle.EnsureStreams(ctx, js, streams.Options{}, log); err != nil {
 		return nil, err
 	}
 
 	// The gateway reads the DevOps Score state on a connection of its own
 	// (small requests that must not queue behind ping publishes).
-	snc, sjs, err := service.Connect(ctx, p.NATSURL, "allinone-devops-score", log)
+	snc, sjs, err := lifecycle.Connect(ctx, p.NATSURL, "allinone-devops-score", log)
 	if err != nil {
 		return nil, err
 	}

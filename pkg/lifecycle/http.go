@@ -1,4 +1,4 @@
-package service
+package lifecycle
 
 import (
 	"context"
@@ -100,10 +100,4 @@ func (s HTTPServer) Serve(ctx context.Context, ln net.Listener, h http.Handler) 
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
 	}
 	return nil
-}
-
-// Serve is HTTPServer{ShutdownTimeout: timeout}.Serve: ln answered with h
-// until ctx ends, then a graceful stop within timeout.
-func Serve(ctx context.Context, ln net.Listener, h http.Handler, timeout time.Duration) error {
-	return HTTPServer{ShutdownTimeout: timeout}.Serve(ctx, ln, h)
 }

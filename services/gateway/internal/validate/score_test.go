@@ -1,4 +1,4 @@
-package payload_test
+package validate_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/devopsscore"
-	"github.com/serviceping/serviceping/services/gateway/internal/payload"
+	"github.com/serviceping/serviceping/services/gateway/internal/validate"
 )
 
 // TestDecodePingScoreFields: DecodePing picks what the DevOps Score reads
@@ -29,13 +29,13 @@ func TestDecodePingScoreFields(t *testing.T) {
 		{name: "fallback is absent", body: `"active_user_count":-1,"counts":{"issues":-1}}`},
 		{name: "nested counts ignored", body: `"usage_activity_by_stage":{"counts":{"issues":7}},"counts":{}}`},
 		{name: "counts null", body: `"counts":null}`},
-		{name: "out of range", body: `"counts":{"issues":1e999}}`, code: payload.CodeNumberOutOfRange},
-		{name: "duplicate counter", body: `"counts":{"issues":1,"issues":2}}`, code: payload.CodeInvalidJSON},
+		{name: "out of range", body: `"counts":{"issues":1e999}}`, code: validate.CodeNumberOutOfRange},
+		{name: "duplicate counter", body: `"counts":{"issues":1,"issues":2}}`, code: validate.CodeInvalidJSON},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, err := payload.DecodePing([]byte(head+tc.body), payload.DefaultLimits())
+			p, err := validate.DecodePing([]byte(head+tc.body), validate.DefaultLimits())
 			if tc.code != "" {
-				var perr *payload.Error
+				var perr *validate.Error
 				if !errors.As(err, &perr) || perr.Code != tc.code {
 					t.Fatalf("err = %v, want %s", err, tc.code)
 				}

@@ -1,4 +1,4 @@
-package service_test
+package lifecycle_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 type testConfig struct {
@@ -28,18 +28,18 @@ func (c testConfig) Validate() error {
 func TestReadConfig(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	def, err := service.Defaults[testConfig]()
+	def, err := lifecycle.Defaults[testConfig]()
 	if err != nil || def != (testConfig{Listen: "127.0.0.1:1", Wait: 2 * time.Second}) {
 		t.Fatalf("Defaults = %+v, %v", def, err)
 	}
-	got, err := service.ReadConfig[testConfig](ctx, envconfig.MapLookuper(map[string]string{"TEST_NAME": "n", "TEST_WAIT": "3s"}))
+	got, err := lifecycle.ReadConfig[testConfig](ctx, envconfig.MapLookuper(map[string]string{"TEST_NAME": "n", "TEST_WAIT": "3s"}))
 	if err != nil || got != (testConfig{Listen: "127.0.0.1:1", Wait: 3 * time.Second, Name: "n"}) {
 		t.Errorf("ReadConfig = %+v, %v", got, err)
 	}
-	if _, err := service.ReadConfig[testConfig](ctx, envconfig.MapLookuper(map[string]string{"TEST_WAIT": "0s"})); err == nil || !strings.Contains(err.Error(), "TEST_WAIT must be positive") {
+	if _, err := lifecycle.ReadConfig[testConfig](ctx, envconfig.MapLookuper(map[string]string{"TEST_WAIT": "0s"})); err == nil || !strings.Contains(err.Error(), "TEST_WAIT must be positive") {
 		t.Errorf("invalid configuration: %v", err)
 	}
-	if _, err := service.ReadConfig[testConfig](ctx, envconfig.MapLookuper(map[string]string{"TEST_WAIT": "soon"})); err == nil || !strings.Contains(err.Error(), `"soon"`) {
+	if _, err := lifecycle.ReadConfig[testConfig](ctx, envconfig.MapLookuper(map[string]string{"TEST_WAIT": "soon"})); err == nil || !strings.Contains(err.Error(), `"soon"`) {
 		t.Errorf("unreadable variable: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package payload_test
+package validate_test
 
 import (
 	"encoding/json"
@@ -12,7 +12,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/serviceping/serviceping/pkg/pinggen"
-	"github.com/serviceping/serviceping/services/gateway/internal/payload"
+	"github.com/serviceping/serviceping/services/gateway/internal/validate"
 )
 
 const docsExamplePath = "../../../../testdata/payloads/docs_example.json"
@@ -20,27 +20,27 @@ const docsExamplePath = "../../../../testdata/payloads/docs_example.json"
 func TestDecodePingLimits(t *testing.T) {
 	t.Parallel()
 	base := `"uuid":"u-1","recorded_at":"2026-01-05 10:00:00 UTC","version":"18.0.0"`
-	lim := payload.Limits{MaxDepth: 3, MaxLeaves: 50}
+	lim := validate.Limits{MaxDepth: 3, MaxLeaves: 50}
 	cases := []struct {
 		name, body, code string
 	}{
 		{"at the depth limit", `{` + base + `,"a":{"b":[1]}}`, ""},
-		{"over the depth limit", `{` + base + `,"a":{"b":[[1]]}}`, payload.CodeTooDeep},
+		{"over the depth limit", `{` + base + `,"a":{"b":[[1]]}}`, validate.CodeTooDeep},
 		{"at the leaf limit", `{` + base + `,"a":{"b":[1,null` + strings.Repeat(",0", 45) + `]}}`, ""},
-		{"over the leaf limit", `{` + base + `,"a":{"b":[1,null,true` + strings.Repeat(",0", 45) + `]}}`, payload.CodeTooManyLeaves},
+		{"over the leaf limit", `{` + base + `,"a":{"b":[1,null,true` + strings.Repeat(",0", 45) + `]}}`, validate.CodeTooManyLeaves},
 		{"names are not leaves", `{` + base + `,"a":{"b":{},"c":{},"d":"x"}}`, ""},
 		{"null section", `{` + base + `,"counts":null}`, ""},
-		{"section of wrong type", `{` + base + `,"license":"x"}`, payload.CodeInvalidSection},
-		{"escaped duplicate", `{` + base + `,"a":{"b":1,"\u0062":2}}`, payload.CodeInvalidJSON},
-		{"duplicate in a big object", `{` + base + `,"a":{` + manyNames(40) + `,"n7":0}}`, payload.CodeInvalidJSON},
+		{"section of wrong type", `{` + base + `,"license":"x"}`, validate.CodeInvalidSection},
+		{"escaped duplicate", `{` + base + `,"a":{"b":1,"\u0062":2}}`, validate.CodeInvalidJSON},
+		{"duplicate in a big object", `{` + base + `,"a":{` + manyNames(40) + `,"n7":0}}`, validate.CodeInvalidJSON},
 		{"big object without duplicates", `{` + base + `,"a":{` + manyNames(40) + `}}`, ""},
-		{"duplicate in a nested object", `{` + base + `,"a":{"b":{"c":1,"c":2}}}`, payload.CodeInvalidJSON},
+		{"duplicate in a nested object", `{` + base + `,"a":{"b":{"c":1,"c":2}}}`, validate.CodeInvalidJSON},
 		{"same name in sibling objects", `{` + base + `,"a":{"c":1},"b":{"c":2}}`, ""},
 		{"non-section of any type", `{` + base + `,"licensee":"x"}`, ""},
 	}
 	for _, tc := range cases {
-		_, err := payload.DecodePing([]byte(tc.body), lim)
-		var perr *payload.Error
+		_, err := validate.DecodePing([]byte(tc.body), lim)
+		var perr *validate.Error
 		switch {
 		case tc.code == "" && err != nil:
 			t.Errorf("%s: %v", tc.name, err)
@@ -64,7 +64,7 @@ func TestDecodeDocsExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := payload.DecodePing(b, payload.DefaultLimits())
+	p, err := validate.DecodePing(b, validate.DefaultLimits())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,11 +92,11 @@ func FuzzDecode(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	lim := payload.Limits{MaxDepth: 8, MaxLeaves: 200}
+	lim := validate.Limits{MaxDepth: 8, MaxLeaves: 200}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p, err := payload.DecodePing(data, lim)
+		p, err := validate.DecodePing(data, lim)
 		if err != nil {
-			var perr *payload.Error
+			var perr *validate.Error
 			if !errors.As(err, &perr) || perr.Code == "" || perr.Message == "" {
 				t.Fatalf("error is not a client error: %#v", err)
 			}
@@ -113,12 +113,12 @@ func FuzzDecode(f *testing.F) {
 		if m["uuid"] != p.UUID || m["recorded_at"] != p.RecordedAt || m["version"] != p.Version {
 			t.Fatalf("fields %+v differ from %v", p, m)
 		}
-		if payload.CheckUUID(p.UUID) != nil || p.Version == "" || len(p.Version) > payload.MaxVersionLen {
+		if validate.CheckUUID(p.UUID) != nil || p.Version == "" || len(p.Version) > validate.MaxVersionLen {
 			t.Fatalf("accepted invalid fields %+v", p)
 		}
 		// The report decoders must not panic either.
-		_, _ = payload.DecodeErrorReport(data, lim)
-		_, _ = payload.DecodeMetadata(data, lim)
+		_, _ = validate.DecodeErrorReport(data, lim)
+		_, _ = validate.DecodeMetadata(data, lim)
 	})
 }
 
@@ -128,12 +128,12 @@ func BenchmarkDecodePing(b *testing.B) {
 		b.Fatal(err)
 	}
 	body := gen.JSON(pinggen.Spec{Instance: 3})
-	lim := payload.DefaultLimits()
+	lim := validate.DefaultLimits()
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {
-		if _, err := payload.DecodePing(body, lim); err != nil {
+		if _, err := validate.DecodePing(body, lim); err != nil {
 			b.Fatal(err)
 		}
 		n++

@@ -1,10 +1,10 @@
-// Package payload validates the JSON bodies the gateway accepts: Service
+// Package validate checks the JSON bodies the gateway accepts: Service
 // Pings, collection error reports and per-metric timing metadata. One
 // streaming pass over the bytes checks strict JSON (no duplicate names, no
 // invalid UTF-8 or lone surrogates, no trailing data, numbers within
 // float64), bounds nesting and leaf count, and extracts the few fields the
 // gateway needs; the body itself is never rewritten.
-package payload
+package validate
 
 import (
 	"bytes"
