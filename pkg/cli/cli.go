@@ -44,6 +44,9 @@ type App struct {
 	// LogFormat is the default of --log-format (LOG_FORMAT) for a grammar
 	// that embeds Logging; empty means json.
 	LogFormat string
+	// Vars are the grammar's ${name} values, such as a flag's default
+	// taken from the env tag of the configuration it sets.
+	Vars map[string]string
 	// Stdout receives help, version and the commands' output; Stderr
 	// errors and logs. Nil: the process's.
 	Stdout, Stderr io.Writer
@@ -111,6 +114,7 @@ func parse(app App, grammar any, args []string) (kctx *kong.Context, code int) {
 		kong.Writers(app.Stdout, app.Stderr),
 		kong.Exit(func(code int) { panic(exit(code)) }),
 		kong.Embed(&versionFlag{}),
+		kong.Vars(app.Vars),
 		kong.Vars{"version": app.Name + " " + app.Version, "log_format": logFormat},
 		kong.ConfigureHelp(kong.HelpOptions{WrapUpperBound: 100}),
 		kong.ValueFormatter(helpValue),

@@ -19,7 +19,7 @@ import (
 
 type runCmd struct {
 	Data             string `env:"SERVICEPING_DATA" default:"./data" placeholder:"DIR" help:"Data directory: NATS store and the default lake."`
-	HTTP             string `name:"http" env:"GATEWAY_LISTEN" default:"127.0.0.1:8080" placeholder:"ADDR" help:"Gateway listen address."`
+	HTTP             string `name:"http" env:"GATEWAY_LISTEN" default:"${gateway_listen}" placeholder:"ADDR" help:"Gateway listen address."`
 	NATSListen       string `name:"nats-listen" env:"NATS_LISTEN" default:"127.0.0.1:4223" placeholder:"ADDR" help:"Embedded NATS listen address."`
 	NATS             string `name:"nats" env:"NATS_URL" placeholder:"URL" help:"Use this NATS server instead of embedding one."`
 	Lake             string `env:"LAKE_URL" placeholder:"URL" help:"Lake root, a directory or s3://bucket/prefix; default <data>/lake."`
@@ -28,6 +28,16 @@ type runCmd struct {
 	chdbLib
 	Demo     bool   `default:"true" negatable:"" help:"Load the demo pings from testdata/ at start (once per data directory)."`
 	Testdata string `default:"testdata" placeholder:"DIR" help:"The repository's testdata directory, for the demo pings."`
+}
+
+// runVars are the defaults of run's flags that set a stage's variable: the
+// stage's own, from its env tags.
+func runVars() (map[string]string, error) {
+	d, err := pipeline.StageDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"gateway_listen": d.Gateway.Listen}, nil
 }
 
 func (c *runCmd) Run(ctx context.Context, e *env) error {

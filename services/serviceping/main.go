@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -30,12 +31,18 @@ import (
 var version = "dev"
 
 func main() {
+	vars, err := runVars()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serviceping:", err)
+		os.Exit(cli.ExitFailure)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	code := cli.Run(ctx, cli.App{
 		Name:        "serviceping",
 		Description: "GitLab's Service Ping pipeline: the all-in-one receiving side (run) and the operator and analyst commands.",
 		Version:     version,
 		LogFormat:   "text", // a person reads this CLI's logs
+		Vars:        vars,
 	}, &commands{}, os.Args[1:])
 	stop()
 	os.Exit(code)

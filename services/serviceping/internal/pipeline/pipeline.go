@@ -305,6 +305,17 @@ type StageConfigs struct {
 	Loader   loader.Config
 }
 
+// StageDefaults are the stages' configurations with the defaults of their
+// tags, as though no variable were set.
+func StageDefaults() (StageConfigs, error) {
+	var c StageConfigs
+	var errs [3]error
+	c.Gateway, errs[0] = lifecycle.Defaults[gateway.Config]()
+	c.Enricher, errs[1] = lifecycle.Defaults[enricher.Config]()
+	c.Loader, errs[2] = lifecycle.Defaults[loader.Config]()
+	return c, errors.Join(errs[:]...)
+}
+
 // ownVariables are the variables the all-in-one reads itself (the flags of
 // serviceping run mirror them) and sets on every stage (Config's
 // connection fields): the stages do not read them.
