@@ -12,7 +12,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -65,6 +67,27 @@ func Usage(err error) error {
 	}
 	return usageError{err}
 }
+
+// Main runs the process's command line with Run until SIGINT or SIGTERM
+// ends the context, and returns the exit code for main to exit with.
+func Main(app App, grammar any) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, app, grammar, os.Args[1:])
+}
+
+// Service is the command line of a binary configured from the environment
+// alone (gateway, enricher, loader): the logging flags, no arguments.
+func Service(run func(context.Context, *slog.Logger) error) any {
+	return &service{run: run}
+}
+
+type service struct {
+	Logging
+	run func(context.Context, *slog.Logger) error
+}
+
+func (s *service) Run(ctx context.Context, log *slog.Logger) error { return s.run(ctx, log) }
 
 // Run parses args into grammar (a kong grammar: a struct of flags,
 // arguments and `cmd:""` commands) and calls the selected command's Run

@@ -174,3 +174,25 @@ func TestFlagValues(t *testing.T) {
 		t.Errorf("FlagValues = %v, want %v", got, want)
 	}
 }
+
+func TestService(t *testing.T) {
+	ran := 0
+	svc := cli.Service(func(ctx context.Context, log *slog.Logger) error {
+		if ctx == nil || log == nil {
+			return errors.New("context or logger not bound")
+		}
+		ran++
+		return nil
+	})
+	run := func(args ...string) (int, string) {
+		var out, errw bytes.Buffer
+		code := cli.Run(context.Background(), cli.App{Name: "svc", Stdout: &out, Stderr: &errw}, svc, args)
+		return code, errw.String()
+	}
+	if code, stderr := run("--log-level", "warn"); code != 0 || ran != 1 {
+		t.Errorf("run: exit %d, ran %d times, stderr %s", code, ran, stderr)
+	}
+	if code, stderr := run("extra"); code != 2 || ran != 1 || !strings.Contains(stderr, "unexpected argument extra") {
+		t.Errorf("an argument: exit %d, ran %d times, stderr %s", code, ran, stderr)
+	}
+}

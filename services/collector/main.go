@@ -21,10 +21,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/alecthomas/kong"
@@ -40,14 +38,11 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := cli.Run(ctx, cli.App{
+	os.Exit(cli.Main(cli.App{
 		Name:        "collector",
 		Description: "The instance side of Service Ping: computes the payload from the instance's PostgreSQL and Redis and submits it to a gateway. Configuration: flags, then the environment, then --config FILE.",
 		Version:     version,
-	}, &commands{}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	}, &commands{}))
 }
 
 // commands is the collector's command line; its flags apply to every

@@ -7,8 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
@@ -19,24 +17,17 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := cli.Run(ctx, cli.App{
+	os.Exit(cli.Main(cli.App{
 		Name:        "enricher",
 		Description: "Consumes raw pings from NATS JetStream, adds instance and license fields (directory and CRM lookups) and publishes enriched pings.",
 		Version:     version,
 		Epilog:      cli.EnvHelp(enricher.Config{}),
-	}, &command{}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	}, cli.Service(run)))
 }
 
-// command is the enricher's command line: logging flags; the rest of the
-// configuration comes from the environment.
-type command struct {
-	cli.Logging
-}
-
-func (c *command) Run(ctx context.Context, log *slog.Logger) error {
+// run reads the configuration (a usage error when it does not validate)
+// and runs the enricher until ctx ends.
+func run(ctx context.Context, log *slog.Logger) error {
 	cfg, err := enricher.LoadConfig(ctx, nil)
 	if err != nil {
 		return cli.Usage(err)

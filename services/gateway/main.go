@@ -8,8 +8,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
@@ -20,24 +18,17 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := cli.Run(ctx, cli.App{
+	os.Exit(cli.Main(cli.App{
 		Name:        "gateway",
 		Description: "The HTTP gateway of GitLab's Versions application: receives Service Pings (POST /usage_data) and publishes them to NATS JetStream.",
 		Version:     version,
 		Epilog:      cli.EnvHelp(gateway.Config{}),
-	}, &command{}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	}, cli.Service(run)))
 }
 
-// command is the gateway's command line: logging flags; the rest of the
-// configuration comes from the environment.
-type command struct {
-	cli.Logging
-}
-
-func (c *command) Run(ctx context.Context, log *slog.Logger) error {
+// run reads the configuration (a usage error when it does not validate)
+// and runs the gateway until ctx ends.
+func run(ctx context.Context, log *slog.Logger) error {
 	cfg, err := gateway.LoadConfig(ctx, nil)
 	if err != nil {
 		return cli.Usage(err)

@@ -4,10 +4,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/services/loader/loader"
@@ -17,13 +14,10 @@ import (
 var version = "dev"
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := cli.Run(ctx, cli.App{
+	os.Exit(cli.Main(cli.App{
 		Name:        "loader",
 		Description: "Consumes enriched pings from NATS JetStream and loads them into the Parquet lake (a directory or S3) and ClickHouse; acks only when every sink is durable.",
 		Version:     version,
 		Epilog:      cli.EnvHelp(loader.Config{}),
-	}, &command{}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	}, cli.Service(run)))
 }

@@ -10,20 +10,8 @@ import (
 	"github.com/serviceping/serviceping/services/loader/loader"
 )
 
-// command is the loader's command line: logging flags; the rest of the
-// configuration comes from the environment.
-type command struct {
-	cli.Logging
-}
-
-// Run runs the loader until ctx ends; a bad configuration is a usage
-// error.
-func (c *command) Run(ctx context.Context, log *slog.Logger) error {
-	return run(ctx, log)
-}
-
-// run reads the configuration from the environment (a usage error when it
-// does not validate), then runs the loader until ctx ends.
+// run reads the configuration (a usage error when it does not validate)
+// and runs the loader until ctx ends.
 func run(ctx context.Context, log *slog.Logger) error {
 	cfg, err := loader.LoadConfig(ctx, nil, log)
 	if err != nil {

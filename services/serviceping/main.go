@@ -14,13 +14,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 
@@ -36,16 +33,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "serviceping:", err)
 		os.Exit(cli.ExitFailure)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	code := cli.Run(ctx, cli.App{
+	os.Exit(cli.Main(cli.App{
 		Name:        "serviceping",
 		Description: "GitLab's Service Ping pipeline: the all-in-one receiving side (run) and the operator and analyst commands.",
 		Version:     version,
 		LogFormat:   "text", // a person reads this CLI's logs
 		Vars:        vars,
-	}, &commands{}, os.Args[1:])
-	stop()
-	os.Exit(code)
+	}, &commands{}))
 }
 
 // commands is serviceping's command line.
