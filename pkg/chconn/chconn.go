@@ -62,7 +62,3 @@ func Open(ctx context.Context, rawURL string) (driver.Conn, error) {
 	}
 	return conn, nil
 }
-
-// Redact is redact.URL: rawURL with its credentials masked, for logs and
-// errors.
-func Redact(rawURL string) string { return redact.URL(rawURL) }

@@ -43,9 +43,6 @@ type (
 	Payload      = payload.Result
 )
 
-// NewSubmitter returns GitLab's client contract against baseURL's gateway.
-func NewSubmitter(cfg SubmitConfig) (*Submitter, error) { return submit.New(cfg) }
-
 // ErrDisabled is returned by Send/Build when usage ping is switched off.
 var ErrDisabled = errors.New("usage ping is disabled (USAGE_PING_ENABLED=false)")
 

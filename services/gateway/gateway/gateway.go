@@ -12,8 +12,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -512,8 +510,7 @@ func (g *Gateway) report(w http.ResponseWriter, r *http.Request, build func(data
 		return
 	}
 	defer done()
-	sum := sha256.Sum256(b.data)
-	reportID := hex.EncodeToString(sum[:])
+	reportID := streams.ReportMsgID(b.data)
 	subject, msg, err := build(b.data, reportID, g.now())
 	if err != nil {
 		g.fail(w, r, fromPayload(err))

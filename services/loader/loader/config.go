@@ -108,12 +108,6 @@ func LoadConfig(ctx context.Context, lookup envconfig.Lookuper, log *slog.Logger
 	}))
 }
 
-// ConfigFromEnv is LoadConfig from the process environment, without the
-// warning. Only loader_test.go still calls it; new code calls LoadConfig.
-func ConfigFromEnv(ctx context.Context) (Config, error) {
-	return LoadConfig(ctx, nil, slog.New(slog.DiscardHandler))
-}
-
 // LogValue is the configuration as logged, credentials masked.
 func (c Config) LogValue() slog.Value { return redact.Config(c) }
 

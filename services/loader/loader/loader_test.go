@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -738,7 +739,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 		os.Unsetenv(k) // restored by t.Setenv's cleanup
 	}
 	t.Setenv("LOADER_BATCH_MAX_PINGS", "7")
-	c, err := ConfigFromEnv(context.Background())
+	c, err := LoadConfig(context.Background(), nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
@@ -98,14 +98,14 @@ func OpenSinks(ctx context.Context, cfg Config, log *slog.Logger) (*Sinks, error
 		cancel()
 		if err == nil {
 			s.Warehouse = w
-			log.Info("warehouse ready", "clickhouse", chconn.Redact(cfg.ClickHouseURL), "database", w.Database())
+			log.Info("warehouse ready", "clickhouse", redact.URL(cfg.ClickHouseURL), "database", w.Database())
 			return s, nil
 		}
 		if errors.Is(err, migrate.ErrChecksum) || ctx.Err() != nil {
 			return nil, err
 		}
 		delay := min(time.Duration(attempt)*time.Second, 10*time.Second)
-		log.Warn("warehouse not ready, retrying", "clickhouse", chconn.Redact(cfg.ClickHouseURL), "attempt", attempt, "retry_in", delay, "err", err)
+		log.Warn("warehouse not ready, retrying", "clickhouse", redact.URL(cfg.ClickHouseURL), "attempt", attempt, "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("open warehouse: %w", err)

@@ -32,6 +32,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
+	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
 	"github.com/serviceping/serviceping/services/loader/rows"
@@ -74,11 +75,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
 	chOpts.Auth.Database = "default"
 	conn, err := clickhouse.Open(chOpts)
 	if err != nil {
-		return nil, fmt.Errorf("open ClickHouse %s: %w", chconn.Redact(rawURL), err)
+		return nil, fmt.Errorf("open ClickHouse %s: %w", redact.URL(rawURL), err)
 	}
 	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("ping ClickHouse %s: %w", chconn.Redact(rawURL), err)
+		return nil, fmt.Errorf("ping ClickHouse %s: %w", redact.URL(rawURL), err)
 	}
 	s, err := New(ctx, conn, db, opts)
 	if err != nil {

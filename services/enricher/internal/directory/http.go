@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/consume"
+
+	"github.com/serviceping/serviceping/pkg/redact"
 )
 
 // maxBody bounds what is read of an API answer.
@@ -29,7 +31,7 @@ type client struct {
 func newClient(rawURL, token string) (client, error) {
 	u, err := url.Parse(strings.TrimSuffix(rawURL, "/"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return client{}, fmt.Errorf("API URL %q must be http(s)://host[:port][/base]", redact(rawURL))
+		return client{}, fmt.Errorf("API URL %q must be http(s)://host[:port][/base]", redact.URL(rawURL))
 	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
@@ -42,13 +44,6 @@ func newClient(rawURL, token string) (client, error) {
 	}
 	// No client-wide timeout: every call carries a per-attempt deadline.
 	return client{base: u, token: token, hc: &http.Client{Transport: tr}}, nil
-}
-
-func redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	return "(unparsable URL)"
 }
 
 // do sends a request and decodes a 2xx JSON answer into out (when not nil).

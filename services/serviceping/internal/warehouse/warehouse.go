@@ -18,7 +18,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/chdb"
 	"github.com/serviceping/serviceping/pkg/chhttp"
-	"github.com/serviceping/serviceping/pkg/service"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // FirstQuery is the query `serviceping run` suggests to an analyst: the
@@ -55,7 +55,7 @@ type Config struct {
 // LoadConfig reads Config from the environment and validates it.
 func LoadConfig(ctx context.Context) (Config, error) {
 	var c Config
-	if err := service.LoadConfig(ctx, &c); err != nil {
+	if err := lifecycle.LoadConfig(ctx, &c); err != nil {
 		return Config{}, err
 	}
 	return c, c.Validate()
@@ -161,5 +161,5 @@ func (s *Server) Version() string { return s.engine.Version() }
 func (s *Server) Serve(ctx context.Context) error {
 	defer s.engine.Close()
 	defer s.h.Close()
-	return service.Serve(ctx, s.ln, s.h, service.DefaultShutdownTimeout)
+	return lifecycle.HTTPServer{ShutdownTimeout: lifecycle.DefaultShutdownTimeout}.Serve(ctx, s.ln, s.h)
 }
