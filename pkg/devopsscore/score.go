@@ -263,13 +263,3 @@ func quantile(sorted []float64) float64 {
 	}
 	return sorted[lo] + (h-float64(lo))*(sorted[lo+1]-sorted[lo])
 }
-
-// Overall is the DevOps Score shown on GitLab's DevOps Report: the mean of
-// the ten percentages.
-func Overall(pct Values) float64 {
-	s := 0.0
-	for _, p := range pct {
-		s += p
-	}
-	return s / NumFeatures
-}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
 // devopsPing is a small valid ping of instance uuid with counts.issues.
@@ -147,33 +148,11 @@ func TestDevOpsScoreReplica(t *testing.T) {
 
 func stateReads(tb testing.TB, h *harness, source string) float64 {
 	tb.Helper()
-	return counter(tb, h, "serviceping_gateway_devops_state_reads_total", "source", source)
+	return testinfra.Metric(tb, h.reg, "serviceping_gateway_devops_state_reads_total", map[string]string{"source": source})
 }
 
 // scoreOutcomes reads serviceping_gateway_devops_scores_total{outcome}.
 func scoreOutcomes(tb testing.TB, h *harness, outcome string) float64 {
 	tb.Helper()
-	return counter(tb, h, "serviceping_gateway_devops_scores_total", "outcome", outcome)
-}
-
-// counter reads one labelled counter from the harness's registry.
-func counter(tb testing.TB, h *harness, name, label, value string) float64 {
-	tb.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return testinfra.Metric(tb, h.reg, "serviceping_gateway_devops_scores_total", map[string]string{"outcome": outcome})
 }
