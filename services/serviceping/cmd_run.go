@@ -113,7 +113,7 @@ func loadDemo(ctx context.Context, e *env, p *pipeline.Pipeline, dataDir, testda
 			wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 			err := p.WaitIdle(wctx)
 			if err == nil {
-				err = p.RefreshDevOpsLeaders(wctx)
+				_, err = p.RefreshDevOpsLeaders(wctx)
 			}
 			cancel()
 			if err != nil {

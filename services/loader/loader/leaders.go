@@ -3,6 +3,7 @@ package loader
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,7 +26,7 @@ type leaders struct {
 	interval time.Duration
 	now      func() time.Time
 	refresh  *prometheus.CounterVec // result: ok|failed
-	l        *Loader
+	log      *slog.Logger
 }
 
 // run refreshes at start and then every interval until ctx ends.
@@ -48,13 +49,13 @@ func (r *leaders) once(parent context.Context) {
 	l, err := r.compute(ctx)
 	if err != nil {
 		if parent.Err() == nil { // not shutting down
-			r.l.log.Warn("devops score leaders not refreshed; the gateways keep the last ones", "err", err)
+			r.log.Warn("devops score leaders not refreshed; the gateways keep the last ones", "err", err)
 		}
 		r.refresh.WithLabelValues("failed").Inc()
 		return
 	}
 	r.refresh.WithLabelValues("ok").Inc()
-	r.l.log.Debug("devops score leaders refreshed", "instances", l.Instances)
+	r.log.Debug("devops score leaders refreshed", "instances", l.Instances)
 }
 
 func (r *leaders) compute(ctx context.Context) (devopsscore.Leaders, error) {

@@ -136,7 +136,7 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 			now = time.Now
 		}
 		l.leaders = &leaders{pop: deps.Population, bucket: devopsscore.Opener{JS: deps.JS}, interval: cfg.DevOpsLeadersInterval,
-			now: now, refresh: m.leadersRefresh, l: l}
+			now: now, refresh: m.leadersRefresh, log: log}
 	}
 	return l, nil
 }

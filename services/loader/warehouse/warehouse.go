@@ -123,27 +123,21 @@ func (s *Sink) Database() string { return s.db }
 func (s *Sink) Conn() driver.Conn { return s.conn }
 
 // DevOpsPopulation reads the DevOps Score leaders' population from the
-// sink's database (see DevOpsPopulation).
-func (s *Sink) DevOpsPopulation(ctx context.Context, now time.Time) ([]devopsscore.Values, error) {
-	return DevOpsPopulation(ctx, s.conn, s.db, now)
-}
-
-// DevOpsPopulation reads the leaders' population from the warehouse
-// database db: for every instance with a score received within
+// sink's database: for every instance with a score received within
 // devopsscore.Window before now, the instance values of its most recent
 // score (by recorded_at; docs/devops-score.md).
-func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]devopsscore.Values, error) {
+func (s *Sink) DevOpsPopulation(ctx context.Context, now time.Time) ([]devopsscore.Values, error) {
 	names := devopsscore.FeatureNames()
 	cols := make([]string, len(names))
 	for f, name := range names {
 		cols[f] = "argMax(instance_" + name + ", (recorded_at, ping_id))"
 	}
 	from := now.Add(-devopsscore.Window).UTC().Format("2006-01-02 15:04:05.000")
-	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + db + "." + tables.DevOpsScores +
+	query := "SELECT " + strings.Join(cols, ", ") + " FROM " + s.db + "." + tables.DevOpsScores +
 		" FINAL WHERE received_at >= toDateTime64('" + from + "', 3, 'UTC') GROUP BY uuid"
-	rs, err := conn.Query(ctx, query)
+	rs, err := s.conn.Query(ctx, query)
 	if err != nil {
-		return nil, Classify(fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, tables.DevOpsScores, err))
+		return nil, Classify(fmt.Errorf("read the devops score leaders' population from %s.%s: %w", s.db, tables.DevOpsScores, err))
 	}
 	defer rs.Close()
 	var out []devopsscore.Values
@@ -159,7 +153,7 @@ func DevOpsPopulation(ctx context.Context, conn driver.Conn, db string, now time
 		out = append(out, v)
 	}
 	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("read the devops score leaders' population from %s.%s: %w", db, tables.DevOpsScores, err)
+		return nil, fmt.Errorf("read the devops score leaders' population from %s.%s: %w", s.db, tables.DevOpsScores, err)
 	}
 	return out, nil
 }

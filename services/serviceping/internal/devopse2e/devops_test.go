@@ -20,10 +20,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
-	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/testinfra"
-	"github.com/serviceping/serviceping/services/loader/warehouse"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 )
@@ -260,14 +258,6 @@ func TestDevOpsScore(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	js, err := p.JetStream()
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := (&devopsscore.Opener{JS: js}).Store(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	g, err := pinggen.New()
 	if err != nil {
 		t.Fatal(err)
@@ -331,17 +321,12 @@ func TestDevOpsScore(t *testing.T) {
 			}
 		}
 		// The round is in the warehouse (and so remembered by the enricher),
-		// then the leaders are refreshed from it as the loader's job does
-		// (loader/leaders.go: population, ComputeLeaders, SetLeaders).
+		// then the loader refreshes the leaders from it, as its periodic job
+		// does; the gateway sees them through its watch of the bucket.
 		waitCount(t, ctx, conn, "SELECT count() FROM serviceping.pings_latest WHERE startsWith(uuid, 'fleet-') OR startsWith(uuid, 'edge-')", uint64(posted))
 		waitCount(t, ctx, conn, "SELECT count() FROM serviceping.devops_scores_latest", uint64(scored))
-		now := time.Now()
-		pop0, err := warehouse.DevOpsPopulation(ctx, conn, "serviceping", now)
+		l, err := p.RefreshDevOpsLeaders(ctx)
 		if err != nil {
-			t.Fatal(err)
-		}
-		l := devopsscore.ComputeLeaders(pop0, now)
-		if err := store.SetLeaders(ctx, l); err != nil {
 			t.Fatal(err)
 		}
 		var pop []map[string]float64

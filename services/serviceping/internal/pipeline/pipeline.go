@@ -24,6 +24,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/natsembed"
 	"github.com/serviceping/serviceping/pkg/streams"
@@ -238,9 +239,8 @@ func (p *Pipeline) WaitIdle(ctx context.Context) error {
 
 // RefreshDevOpsLeaders recomputes the DevOps Score leaders from the
 // warehouse now, as the loader does every LOADER_DEVOPS_LEADERS_INTERVAL.
-func (p *Pipeline) RefreshDevOpsLeaders(ctx context.Context) error {
-	_, err := p.ld.RefreshLeaders(ctx)
-	return err
+func (p *Pipeline) RefreshDevOpsLeaders(ctx context.Context) (devopsscore.Leaders, error) {
+	return p.ld.RefreshLeaders(ctx)
 }
 
 // Wait blocks until the pipeline stops (ctx cancelled, Close, or a stage
