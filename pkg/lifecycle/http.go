@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,20 @@ type HTTPServer struct {
 	// Logger receives the server's own errors (a failed TLS handshake, a
 	// handler's panic) at warn level; nil: net/http's default logger.
 	Logger *slog.Logger
+	// TLS, when set, makes Serve answer HTTPS only, offering HTTP/2 and
+	// HTTP/1.1 (ALPN); nil: plain HTTP/1.1. LoadTLS builds one from files.
+	TLS *tls.Config
+}
+
+// LoadTLS is the server TLS configuration of a PEM certificate (chain)
+// file and its key file: TLS 1.2 at least. It fails when either file
+// cannot be read or they do not hold a matching pair.
+func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("load TLS certificate %s and key %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
 
 // SmallHTTP is the HTTPServer of an endpoint whose requests and answers are
@@ -70,6 +85,9 @@ func (s HTTPServer) server(ctx context.Context, h http.Handler) *http.Server {
 	if s.Logger != nil {
 		srv.ErrorLog = slog.NewLogLogger(s.Logger.Handler(), slog.LevelWarn)
 	}
+	if s.TLS != nil {
+		srv.TLSConfig = s.TLS.Clone() // ServeTLS adds "h2" and "http/1.1" to its NextProtos
+	}
 	return srv
 }
 
@@ -80,7 +98,13 @@ func (s HTTPServer) server(ctx context.Context, h http.Handler) *http.Server {
 func (s HTTPServer) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := s.server(ctx, h)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve http on %s: %w", ln.Addr(), err)
