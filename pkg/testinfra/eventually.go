@@ -1,0 +1,38 @@
+package testinfra
+
+import (
+	"testing"
+	"time"
+)
+
+// Polling intervals of Eventually: the first retry comes quickly, later
+// ones back off so a long wait does not load the machine it waits on.
+const (
+	firstPoll = 10 * time.Millisecond
+	maxPoll   = 100 * time.Millisecond
+)
+
+// Eventually calls cond until it returns nil, first at once, then every
+// 10 ms backing off to every 100 ms, and fails tb with cond's last error
+// when timeout has passed without that. The error should say what was
+// observed ("2 of 5 pings in the lake"): it is the failure message.
+//
+// cond runs on the calling goroutine, so it may call tb.Fatal itself to
+// stop at once on a state that can no longer turn good.
+func Eventually(tb testing.TB, timeout time.Duration, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	interval := firstPoll
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			tb.Fatalf("not within %s: %v", timeout, err)
+			return
+		}
+		time.Sleep(interval)
+		interval = min(2*interval, maxPoll)
+	}
+}
