@@ -1,7 +1,6 @@
 package testinfra
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -21,45 +20,43 @@ func (r *recorder) Fatalf(format string, args ...any) {
 	r.failed = fmt.Sprintf(format, args...)
 }
 
+// poll runs Eventually with a cond that fails until call okAt (never when
+// okAt is 0) and returns the failure, the calls made and the time taken.
+func poll(t *testing.T, timeout time.Duration, okAt int) (failed string, calls int, took time.Duration) {
+	r := &recorder{TB: t}
+	start := time.Now()
+	Eventually(r, timeout, func() error {
+		calls++
+		if calls == okAt {
+			return nil
+		}
+		return fmt.Errorf("%d pings in the lake", calls)
+	})
+	return r.failed, calls, time.Since(start)
+}
+
 func TestEventuallyReturnsOnceCondHolds(t *testing.T) {
 	t.Parallel()
-	r := &recorder{TB: t}
-	calls := 0
-	start := time.Now()
-	Eventually(r, 10*time.Second, func() error {
-		calls++
-		if calls < 4 {
-			return fmt.Errorf("%d calls", calls)
-		}
-		return nil
-	})
-	if r.failed != "" {
-		t.Fatalf("failed although cond held: %s", r.failed)
+	failed, calls, took := poll(t, 10*time.Second, 4)
+	if failed != "" {
+		t.Fatalf("failed although cond held: %s", failed)
 	}
 	if calls != 4 {
 		t.Errorf("cond called %d times, want 4 (no call after it held)", calls)
 	}
-	if took := time.Since(start); took > 2*time.Second {
+	if took > 2*time.Second {
 		t.Errorf("three retries took %s: the first intervals are not short", took)
 	}
 }
 
 func TestEventuallyFailsWithLastError(t *testing.T) {
 	t.Parallel()
-	r := &recorder{TB: t}
-	calls := 0
-	start := time.Now()
-	Eventually(r, 300*time.Millisecond, func() error {
-		calls++
-		return fmt.Errorf("%d pings in the lake", calls)
-	})
-	took := time.Since(start)
+	failed, calls, took := poll(t, 300*time.Millisecond, 0)
 	if took < 300*time.Millisecond || took > 5*time.Second {
 		t.Errorf("gave up after %s, want just after 300ms", took)
 	}
-	want := fmt.Sprintf("not within 300ms: %d pings in the lake", calls)
-	if r.failed != want {
-		t.Errorf("failure %q, want %q (the last error)", r.failed, want)
+	if want := fmt.Sprintf("not within 300ms: %d pings in the lake", calls); failed != want {
+		t.Errorf("failure %q, want %q (the last error)", failed, want)
 	}
 	if calls < 3 {
 		t.Errorf("cond called %d times in 300ms", calls)
@@ -68,13 +65,8 @@ func TestEventuallyFailsWithLastError(t *testing.T) {
 
 func TestEventuallyCallsCondAtOnce(t *testing.T) {
 	t.Parallel()
-	r := &recorder{TB: t}
-	calls := 0
-	Eventually(r, 0, func() error {
-		calls++
-		return errors.New("never")
-	})
-	if calls != 1 || !strings.Contains(r.failed, "never") {
-		t.Errorf("with no time left: %d calls, failure %q; want one call and its error", calls, r.failed)
+	failed, calls, _ := poll(t, 0, 0)
+	if calls != 1 || !strings.Contains(failed, "1 pings in the lake") {
+		t.Errorf("with no time left: %d calls, failure %q; want one call and its error", calls, failed)
 	}
 }
