@@ -13,13 +13,13 @@ const (
 )
 
 // Eventually calls cond until it returns nil, first at once, then every
-// 10 ms backing off to every 100 ms, and fails tb with cond's last error
-// when timeout has passed without that. The error should say what was
-// observed ("2 of 5 pings in the lake"): it is the failure message.
+// 10 ms backing off to every 100 ms, and fails tb when timeout has passed
+// without that, with what it waited for and cond's last error. The error
+// should say what was observed ("2 of 5 pings in the lake").
 //
 // cond runs on the calling goroutine, so it may call tb.Fatal itself to
 // stop at once on a state that can no longer turn good.
-func Eventually(tb testing.TB, timeout time.Duration, cond func() error) {
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	interval := firstPoll
@@ -29,7 +29,7 @@ func Eventually(tb testing.TB, timeout time.Duration, cond func() error) {
 			return
 		}
 		if !time.Now().Before(deadline) {
-			tb.Fatalf("not within %s: %v", timeout, err)
+			tb.Fatalf("%s: not within %s: %v", what, timeout, err)
 			return
 		}
 		time.Sleep(interval)

@@ -25,7 +25,7 @@ func (r *recorder) Fatalf(format string, args ...any) {
 func poll(t *testing.T, timeout time.Duration, okAt int) (failed string, calls int, took time.Duration) {
 	r := &recorder{TB: t}
 	start := time.Now()
-	Eventually(r, timeout, func() error {
+	Eventually(r, timeout, "the pings", func() error {
 		calls++
 		if calls == okAt {
 			return nil
@@ -55,8 +55,8 @@ func TestEventuallyFailsWithLastError(t *testing.T) {
 	if took < 300*time.Millisecond || took > 5*time.Second {
 		t.Errorf("gave up after %s, want just after 300ms", took)
 	}
-	if want := fmt.Sprintf("not within 300ms: %d pings in the lake", calls); failed != want {
-		t.Errorf("failure %q, want %q (the last error)", failed, want)
+	if want := fmt.Sprintf("the pings: not within 300ms: %d pings in the lake", calls); failed != want {
+		t.Errorf("failure %q, want %q (what and the last error)", failed, want)
 	}
 	if calls < 3 {
 		t.Errorf("cond called %d times in 300ms", calls)
