@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -69,6 +70,37 @@ type Config struct {
 	ReadTimeout time.Duration `env:"GATEWAY_READ_TIMEOUT, default=60s"`
 	// ShutdownTimeout bounds the graceful drain of in-flight requests.
 	ShutdownTimeout time.Duration `env:"GATEWAY_SHUTDOWN_TIMEOUT, default=20s"`
+
+	// TLSCert and TLSKey are PEM files: the certificate (chain, leaf
+	// first) and its private key. Both set: the gateway serves HTTPS only,
+	// HTTP/2 and HTTP/1.1; neither: plain HTTP. They are read at start (a
+	// renewed certificate takes a restart).
+	TLSCert string `env:"GATEWAY_TLS_CERT"`
+	TLSKey  string `env:"GATEWAY_TLS_KEY"`
+}
+
+// TLS is the server TLS configuration of GATEWAY_TLS_CERT and
+// GATEWAY_TLS_KEY, nil when neither is set.
+func (c Config) TLS() (*tls.Config, error) {
+	switch {
+	case c.TLSCert == "" && c.TLSKey == "":
+		return nil, nil
+	case c.TLSCert == "" || c.TLSKey == "":
+		return nil, errors.New("GATEWAY_TLS_CERT and GATEWAY_TLS_KEY go together: set both to serve HTTPS, or neither")
+	}
+	t, err := lifecycle.LoadTLS(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("GATEWAY_TLS_CERT, GATEWAY_TLS_KEY: %w", err)
+	}
+	return t, nil
+}
+
+// Scheme is the gateway's URL scheme: https with TLS, http without.
+func (c Config) Scheme() string {
+	if c.TLSCert != "" {
+		return "https"
+	}
+	return "http"
 }
 
 // LoadConfig reads the gateway's configuration from lookup (nil: the
@@ -134,6 +166,9 @@ func (c Config) Validate() error {
 	}
 	if c.ReadTimeout < 0 || c.ShutdownTimeout < 0 {
 		errs = append(errs, errors.New("GATEWAY_READ_TIMEOUT and GATEWAY_SHUTDOWN_TIMEOUT must not be negative"))
+	}
+	if _, err := c.TLS(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

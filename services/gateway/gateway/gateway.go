@@ -12,6 +12,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -74,6 +75,7 @@ type Gateway struct {
 	perIP    *keyedLimiter
 	handler  http.Handler
 	scores   *scorer      // nil when the DevOps Score is off
+	tls      *tls.Config  // nil: plain HTTP
 	lastWarn atomic.Int64 // unix nanos of the last publish-failure log
 }
 
@@ -91,6 +93,10 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		perUUID: newKeyedLimiter(cfg.RatePerUUID, cfg.BurstPerUUID, cfg.RateLimitKeys),
 		perIP:   newKeyedLimiter(cfg.RatePerIP, cfg.BurstPerIP, cfg.RateLimitKeys),
+	}
+	var err error
+	if g.tls, err = cfg.TLS(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
 	}
 	if g.nc == nil {
 		g.nc = deps.JS.Conn()

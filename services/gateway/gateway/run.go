@@ -54,9 +54,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 // the requests in flight within GATEWAY_SHUTDOWN_TIMEOUT. Each connection
 // is bounded: headers within 10s, a whole request within
 // GATEWAY_READ_TIMEOUT, its answer within that plus
-// GATEWAY_PUBLISH_TIMEOUT and 10s, 64 KiB of headers, 2m idle.
+// GATEWAY_PUBLISH_TIMEOUT and 10s, 64 KiB of headers, 2m idle. With
+// GATEWAY_TLS_CERT and GATEWAY_TLS_KEY it answers HTTPS only (HTTP/2 and
+// HTTP/1.1).
 func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
-	g.log.Info("gateway listening", "addr", ln.Addr().String(), "config", g.cfg)
+	g.log.Info("gateway listening", "addr", ln.Addr().String(), "scheme", g.cfg.Scheme(), "config", g.cfg)
 	stop := context.AfterFunc(ctx, func() { g.log.Info("gateway shutting down", "timeout", g.cfg.ShutdownTimeout) })
 	defer stop()
 	return lifecycle.HTTPServer{
@@ -67,5 +69,6 @@ func (g *Gateway) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ShutdownTimeout:   g.cfg.ShutdownTimeout,
 		Logger:            g.log,
+		TLS:               g.tls,
 	}.Serve(ctx, ln, g.handler)
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// ClickHouseListen is the embedded engine's HTTP endpoint address
 	// (ignored with ClickHouseURL); its data lives in <DataDir>/clickhouse.
 	ClickHouseListen string
+	// Warehouse tunes the embedded engine (WAREHOUSE_*), which runs in a
+	// child process of its own (warehouse.Supervisor).
+	Warehouse warehouse.Config
 	// Gateway, Enricher and Loader are the stages' own configurations
 	// (LoadStageConfigs); Start sets their connection fields — NATS URL,
 	// gateway address, lake, ClickHouse — to the pipeline's. The gateway
@@ -73,10 +76,13 @@ type Pipeline struct {
 	// ClickHouseURL is the warehouse the loader writes (CLICKHOUSE_URL form,
 	// with the database).
 	ClickHouseURL string
-	// Embedded is the embedded warehouse, nil with Config.ClickHouseURL.
-	Embedded *warehouse.Server
-	// Registry holds every stage's metrics.
+	// Embedded is the embedded warehouse's supervisor, nil with
+	// Config.ClickHouseURL.
+	Embedded *warehouse.Supervisor
+	// Registry holds every stage's metrics; Gatherer gathers them with the
+	// embedded engine's (what the gateway's /metrics serves).
 	Registry *prometheus.Registry
+	Gatherer prometheus.Gatherer
 
 	log     *slog.Logger
 	srv     *server.Server
@@ -107,6 +113,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
 	p := &Pipeline{log: log, Registry: lifecycle.NewRegistry(), LakeURL: cfg.LakeURL}
+	p.Gatherer = p.Registry
+	ok := false
+	defer func() {
+		if !ok {
+			p.shutdownBus()
+		}
+	}()
+	// The engine starts first, beside the bus; the loader waits for it.
+	p.ClickHouseURL = cfg.ClickHouseURL
+	if p.ClickHouseURL == "" {
+		if err := p.startWarehouse(cfg, log); err != nil {
+			return nil, err
+		}
+	}
 
 	p.NATSURL = cfg.NATSURL
 	if p.NATSURL == "" {
@@ -116,12 +136,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		}
 		p.srv, p.NATSURL = srv, srv.ClientURL()
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			p.shutdownBus()
-		}
-	}()
 
 	nc, js, err := lifecycle.Connect(ctx, p.NATSURL, "allinone", log)
 	if err != nil {
@@ -141,7 +155,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	p.scoreNC = snc
 	cfg.Gateway.NATSURL, cfg.Enricher.NATSURL, cfg.Loader.NATSURL = p.NATSURL, p.NATSURL, p.NATSURL
 	cfg.Gateway.Listen = cfg.HTTPListen
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Registry, ScoreJS: sjs})
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Gatherer, ScoreJS: sjs})
 	if err != nil {
 		return nil, err
 	}
@@ -150,9 +164,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	if err != nil {
 		return nil, err
 	}
-	p.ClickHouseURL = cfg.ClickHouseURL
-	if p.ClickHouseURL == "" {
-		if err := p.startWarehouse(cfg, log); err != nil {
+	if p.Embedded != nil {
+		if err := p.Embedded.Ready(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -172,7 +185,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	if err != nil {
 		return nil, fmt.Errorf("listen for the gateway on %s: %w", cfg.HTTPListen, err)
 	}
-	p.GatewayURL = "http://" + ln.Addr().String()
+	p.GatewayURL = cfg.Gateway.Scheme() + "://" + ln.Addr().String()
 
 	runCtx, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
@@ -185,9 +198,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	return p, nil
 }
 
-// startWarehouse opens the embedded engine in <DataDir>/clickhouse and
-// serves its HTTP endpoint until the pipeline's stages have stopped (the
-// loader's last flush still writes to it).
+// startWarehouse starts the embedded engine, in a child process on
+// <DataDir>/clickhouse, which serves its HTTP endpoint until the pipeline's
+// stages have stopped (the loader's last flush still writes to it).
 func (p *Pipeline) startWarehouse(cfg Config, log *slog.Logger) error {
 	path := filepath.Join(cfg.DataDir, "clickhouse")
 	if err := os.MkdirAll(path, 0o755); err != nil {
@@ -197,14 +210,16 @@ func (p *Pipeline) startWarehouse(cfg Config, log *slog.Logger) error {
 	if listen == "" {
 		listen = "127.0.0.1:8123"
 	}
-	wh, err := warehouse.Open(path, listen, log.With("service", "warehouse"), p.Registry)
+	sup, err := warehouse.NewSupervisor(warehouse.SupervisorConfig{Path: path, Listen: listen, Engine: cfg.Warehouse},
+		warehouse.SupervisorDeps{Logger: log.With("service", "warehouse"), Registerer: p.Registry})
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.Embedded, p.whStop, p.whDone = wh, cancel, make(chan error, 1)
-	go func() { p.whDone <- wh.Serve(ctx) }()
-	p.ClickHouseURL = wh.URL + "/serviceping"
+	p.Embedded, p.whStop, p.whDone = sup, cancel, make(chan error, 1)
+	go func() { p.whDone <- sup.Run(ctx) }()
+	p.ClickHouseURL = sup.URL + "/serviceping"
+	p.Gatherer = prometheus.Gatherers{p.Registry, sup.Gatherer()}
 	return nil
 }
 
@@ -269,9 +284,10 @@ func (p *Pipeline) shutdownBus() {
 	}
 	if p.whStop != nil {
 		p.whStop()
-		if err := <-p.whDone; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, context.Canceled) {
+		if err := <-p.whDone; err != nil {
 			p.log.Warn("embedded warehouse stopped with an error", "err", err)
 		}
+		_ = p.Embedded.Close()
 		p.whStop = nil
 	}
 	if p.gw != nil {
@@ -300,19 +316,21 @@ func (p *Pipeline) JetStream() (jetstream.JetStream, error) {
 
 // StageConfigs are every stage's configuration.
 type StageConfigs struct {
-	Gateway  gateway.Config
-	Enricher enricher.Config
-	Loader   loader.Config
+	Gateway   gateway.Config
+	Enricher  enricher.Config
+	Loader    loader.Config
+	Warehouse warehouse.Config
 }
 
 // StageDefaults are the stages' configurations with the defaults of their
 // tags, as though no variable were set.
 func StageDefaults() (StageConfigs, error) {
 	var c StageConfigs
-	var errs [3]error
+	var errs [4]error
 	c.Gateway, errs[0] = lifecycle.Defaults[gateway.Config]()
 	c.Enricher, errs[1] = lifecycle.Defaults[enricher.Config]()
 	c.Loader, errs[2] = lifecycle.Defaults[loader.Config]()
+	c.Warehouse, errs[3] = lifecycle.Defaults[warehouse.Config]()
 	return c, errors.Join(errs[:]...)
 }
 
@@ -336,11 +354,12 @@ func LoadStageConfigs(ctx context.Context, lookup envconfig.Lookuper) (StageConf
 		return lookup.Lookup(name)
 	})
 	var c StageConfigs
-	var errs [3]error
+	var errs [4]error
 	c.Gateway, errs[0] = gateway.LoadConfig(ctx, stage)
 	c.Enricher, errs[1] = enricher.LoadConfig(ctx, stage)
 	// The all-in-one serves metrics on the gateway: the loader's listener
 	// variables, and the warning about the old one, do not apply.
 	c.Loader, errs[2] = loader.LoadConfig(ctx, stage, slog.New(slog.DiscardHandler))
+	c.Warehouse, errs[3] = warehouse.ReadConfig(ctx, stage)
 	return c, errors.Join(errs[:]...)
 }
