@@ -2,6 +2,7 @@ package enricher_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -64,8 +65,7 @@ func rawPing(t *testing.T, payload []byte, uuid, recordedAt string) []byte {
 func waitCount(t *testing.T, js jetstream.JetStream, stream, subject string, want uint64) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	testinfra.Eventually(t, 15*time.Second, fmt.Sprintf("%d messages on %s", want, subject), func() error {
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			t.Fatal(err)
@@ -75,14 +75,14 @@ func waitCount(t *testing.T, js jetstream.JetStream, stream, subject string, wan
 			t.Fatal(err)
 		}
 		got := info.State.Subjects[subject]
-		if got == want {
-			return
-		}
-		if got > want || time.Now().After(deadline) {
+		if got > want {
 			t.Fatalf("%s holds %d messages, want %d", subject, got, want)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		if got < want {
+			return fmt.Errorf("%s holds %d messages", subject, got)
+		}
+		return nil
+	})
 }
 
 func TestEnrichesGeneratedPings(t *testing.T) {
@@ -201,20 +201,16 @@ func TestUndecodableGoesToDLQWithReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testinfra.Eventually(t, 10*time.Second, "every dead letter terminated", func() error {
 		info, err := c.Info(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if info.NumAckPending == 0 && info.NumPending == 0 {
-			break
+		if info.NumAckPending != 0 || info.NumPending != 0 {
+			return fmt.Errorf("consumer still has %d ack-pending, %d pending", info.NumAckPending, info.NumPending)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer still has %d ack-pending, %d pending", info.NumAckPending, info.NumPending)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 }
 
 func TestConfigValidate(t *testing.T) {

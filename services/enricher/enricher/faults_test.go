@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/enricher/internal/seed"
 )
@@ -71,7 +72,7 @@ func TestRedisDown(t *testing.T) {
 	// Pings keep coming; once the breaker lets Redis in again, answers are
 	// cached and then served from the cache.
 	week, total := 1, 30
-	eventually(t, 15*time.Second, "Redis used again after restart", func() error {
+	testinfra.Eventually(t, 15*time.Second, "Redis used again after restart", func() error {
 		batch(30, 32, week)
 		week++
 		total += 2
@@ -144,7 +145,7 @@ func TestDirectoryDown(t *testing.T) {
 	// The directory returns; the operator re-enriches the failed pings.
 	lic.Open()
 	total := len(eps)
-	eventually(t, 10*time.Second, "directory answers again", func() error {
+	testinfra.Eventually(t, 10*time.Second, "directory answers again", func() error {
 		probe := rawOf(t, 0, 1)
 		total++
 		if err := streams.Republish(context.Background(), js, probe, fmt.Sprintf("probe-%d", total)); err != nil {
@@ -228,14 +229,14 @@ func TestCRMDown(t *testing.T) {
 	batch(0)
 	checkExpected(t, readEnriched(t, js, 12, 15*time.Second), inst)
 	first := len(matchedRaw)
-	eventually(t, 10*time.Second, "usage delivered", delivered(first))
+	testinfra.Eventually(t, 10*time.Second, "usage delivered", delivered(first))
 
 	// Down: accounts come from the cache, pushes queue up.
 	crm.SetDown(true)
 	batch(1)
 	checkExpected(t, readEnriched(t, js, 24, 15*time.Second), inst)
 	readSubject(t, js, streams.CRM, streams.SubjectCRMUsage, len(matchedRaw), 10*time.Second)
-	eventually(t, 10*time.Second, "pushes refused while down", func() error {
+	testinfra.Eventually(t, 10*time.Second, "pushes refused while down", func() error {
 		if crm.Calls("pushAccountUsage") <= int64(first) {
 			return errNotYet
 		}
@@ -246,7 +247,7 @@ func TestCRMDown(t *testing.T) {
 	}
 
 	crm.SetDown(false)
-	eventually(t, 15*time.Second, "queued usage delivered after the CRM returned", delivered(len(matchedRaw)))
+	testinfra.Eventually(t, 15*time.Second, "queued usage delivered after the CRM returned", delivered(len(matchedRaw)))
 	for id := range matchedRaw {
 		if _, ok := crm.Usage()[id]; !ok {
 			t.Errorf("usage of ping %s never delivered", id)
@@ -264,7 +265,7 @@ func TestCRMDown(t *testing.T) {
 		}
 		break
 	}
-	eventually(t, 10*time.Second, "repeated push answered as duplicate", func() error {
+	testinfra.Eventually(t, 10*time.Second, "repeated push answered as duplicate", func() error {
 		if crm.Calls("pushAccountUsage:duplicate") != 1 {
 			return errNotYet
 		}

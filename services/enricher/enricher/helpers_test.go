@@ -172,7 +172,7 @@ func (r *redisServer) Start() {
 	r.cmd = cmd
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", r.port)})
 	defer c.Close()
-	eventually(r.t, 10*time.Second, "redis-server answers", func() error { return c.Ping(context.Background()).Err() })
+	testinfra.Eventually(r.t, 10*time.Second, "redis-server answers", func() error { return c.Ping(context.Background()).Err() })
 }
 
 func (r *redisServer) Stop() {
@@ -284,22 +284,6 @@ func publishRaw(t testing.TB, js jetstream.JetStream, raws ...*servicepingv1.Raw
 	}
 }
 
-// eventually polls cond until it returns nil or timeout passes.
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
-}
-
 // enrichedPing is one message on serviceping.pings.enriched.
 type enrichedPing struct {
 	*servicepingv1.EnrichedPing
@@ -310,7 +294,7 @@ type enrichedPing struct {
 func readSubject(t *testing.T, js jetstream.JetStream, stream, subject string, want int, timeout time.Duration) []jetstream.Msg {
 	t.Helper()
 	ctx := context.Background()
-	eventually(t, timeout, fmt.Sprintf("%d messages on %s", want, subject), func() error {
+	testinfra.Eventually(t, timeout, fmt.Sprintf("%d messages on %s", want, subject), func() error {
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			return err

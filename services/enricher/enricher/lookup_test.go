@@ -12,6 +12,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/enricher/internal/seed"
 )
@@ -132,7 +133,7 @@ func TestStatuses(t *testing.T) {
 			// Every matched ping's usage reaches the CRM, once.
 			inst0 := pinggen.InstanceOf(0)
 			latest := pinggen.Epoch.AddDate(0, 0, 35) // week 5 of installation 0
-			eventually(t, 15*time.Second, "usage of every matched ping delivered", func() error {
+			testinfra.Eventually(t, 15*time.Second, "usage of every matched ping delivered", func() error {
 				var pushed map[string]string
 				if mode == "postgres" {
 					pushed = accountUsage(t, db)
