@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -126,10 +127,13 @@ func TestDevOpsScoreReplica(t *testing.T) {
 		return convIndex(t, rec.Body.Bytes())
 	}
 	bucketAnswer := post("rep-b", t0.Add(week), 170)
-	poll(t, 5*time.Second, "the replica to sync", func() bool {
+	testinfra.Eventually(t, 5*time.Second, "the replica to sync", func() error {
 		before := stateReads(t, h, "replica")
 		a := post("rep-a", t0.Add(week).Add(time.Duration(stateReads(t, h, "bucket"))*time.Second), 170)
-		return stateReads(t, h, "replica") > before && a["instance_issues"] > 0
+		if after := stateReads(t, h, "replica"); after <= before || a["instance_issues"] <= 0 {
+			return fmt.Errorf("replica reads %v then %v, answer %v", before, after, a)
+		}
+		return nil
 	})
 	replicaAnswer := post("rep-a", t0.Add(week), 170)
 	if bucketAnswer["instance_issues"] != 30 || replicaAnswer["instance_issues"] != bucketAnswer["instance_issues"] ||

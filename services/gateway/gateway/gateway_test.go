@@ -22,6 +22,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
@@ -291,8 +292,8 @@ func TestJetStreamOutageAndRecovery(t *testing.T) {
 
 	srv.Shutdown()
 	srv.WaitForShutdown()
-	poll(t, 10*time.Second, "readyz to fail", func() bool {
-		return h.do(t, req{method: http.MethodGet, path: "/readyz"}).Code == http.StatusServiceUnavailable
+	testinfra.Eventually(t, 10*time.Second, "readyz to fail", func() error {
+		return wantCode(h.do(t, req{method: http.MethodGet, path: "/readyz"}), http.StatusServiceUnavailable)
 	})
 	second := []byte(`{"uuid":"4f9a-77b2","recorded_at":"2026-01-12 10:00:00 UTC","version":"18.2.0-ee"}`)
 	for range 5 {
@@ -318,17 +319,17 @@ func TestJetStreamOutageAndRecovery(t *testing.T) {
 
 	startNATS(t, addr, dir)
 	var codes []int
-	poll(t, 30*time.Second, "a 201 after NATS came back", func() bool {
+	testinfra.Eventually(t, 30*time.Second, "a 201 after NATS came back", func() error {
 		rec := h.postPing(t, second, false)
 		if rec.Code != http.StatusCreated && rec.Code != http.StatusServiceUnavailable {
 			t.Fatalf("while recovering: unexpected status %d %s", rec.Code, rec.Body)
 		}
 		codes = append(codes, rec.Code)
-		return rec.Code == http.StatusCreated
+		return wantCode(rec, http.StatusCreated)
 	})
 	t.Logf("recovered after %d attempts", len(codes))
-	poll(t, 10*time.Second, "readyz to recover", func() bool {
-		return h.do(t, req{method: http.MethodGet, path: "/readyz"}).Code == http.StatusOK
+	testinfra.Eventually(t, 10*time.Second, "readyz to recover", func() error {
+		return wantCode(h.do(t, req{method: http.MethodGet, path: "/readyz"}), http.StatusOK)
 	})
 	if n := h.msgCount(t, streams.Pings); n != 2 {
 		t.Fatalf("stream holds %d messages after recovery, want 2 (the first survived the restart)", n)
@@ -542,8 +543,11 @@ func TestOverloadAnswers503(t *testing.T) {
 		h.h.ServeHTTP(rec, slow)
 		done <- rec.Code
 	}()
-	poll(t, 5*time.Second, "the slow request to hold the slot", func() bool {
-		return gaugeValue(t, h, "serviceping_gateway_inflight_requests") == 1
+	testinfra.Eventually(t, 5*time.Second, "the slow request to hold the slot", func() error {
+		if n := gaugeValue(t, h, "serviceping_gateway_inflight_requests"); n != 1 {
+			return fmt.Errorf("%v requests in flight", n)
+		}
+		return nil
 	})
 	rec := h.postPing(t, validPing(""), false)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") != "3" || decodeError(t, rec).Error != "overloaded" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -104,6 +105,14 @@ type req struct {
 	method, path string
 	body         []byte
 	header       map[string]string
+}
+
+// wantCode is nil when rec has status code, else says what it answered.
+func wantCode(rec *httptest.ResponseRecorder, code int) error {
+	if rec.Code != code {
+		return fmt.Errorf("status %d, body %s", rec.Code, rec.Body)
+	}
+	return nil
 }
 
 func (h *harness) do(tb testing.TB, r req) *httptest.ResponseRecorder {
@@ -248,16 +257,4 @@ func (z *zeroReader) Read(p []byte) (int, error) {
 	clear(p)
 	z.n -= int64(len(p))
 	return len(p), nil
-}
-
-// poll retries f every 20 ms until it returns true or the deadline passes.
-func poll(tb testing.TB, within time.Duration, what string, f func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(within)
-	for !f() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

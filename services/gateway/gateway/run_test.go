@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
@@ -51,7 +53,15 @@ func TestRun(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
-	poll(t, 10*time.Second, "healthz", func() bool { return status(http.MethodGet, "/healthz", nil) == http.StatusOK })
+	answers := func(path string, want int) func() error {
+		return func() error {
+			if got := status(http.MethodGet, path, nil); got != want {
+				return fmt.Errorf("%s answered %d (0: no answer)", path, got)
+			}
+			return nil
+		}
+	}
+	testinfra.Eventually(t, 10*time.Second, "healthz", answers("/healthz", http.StatusOK))
 	if got := status(http.MethodGet, "/readyz", nil); got != http.StatusServiceUnavailable {
 		t.Fatalf("readyz without NATS: %d", got)
 	}
@@ -60,7 +70,7 @@ func TestRun(t *testing.T) {
 	}
 
 	startNATS(t, natsAddr, dir)
-	poll(t, 30*time.Second, "readyz once NATS is up", func() bool { return status(http.MethodGet, "/readyz", nil) == http.StatusOK })
+	testinfra.Eventually(t, 30*time.Second, "readyz once NATS is up", answers("/readyz", http.StatusOK))
 	if got := status(http.MethodPost, "/usage_data", validPing("")); got != http.StatusCreated {
 		t.Fatalf("POST with NATS: %d", got)
 	}
