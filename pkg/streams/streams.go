@@ -11,9 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sethvargo/go-envconfig"
 )
 
 // Stream names.
@@ -47,49 +50,107 @@ const (
 	ConsumerCRM = "crm"
 )
 
-// Options tune the streams; the zero value is replaced by Defaults.
+// Options are the stream settings, the same for every stream: read from
+// the environment (one variable per setting, its default in the tag) by
+// every service that connects to NATS. A zero field takes the default of
+// its tag. They describe the streams a service creates; an existing stream
+// belongs to the operator (Ensure).
 type Options struct {
+	// Replicas is the number of copies of each stream (3 on a 3-node
+	// cluster; 1 on a single server). A service raises an existing stream
+	// to it, never lowers one.
+	Replicas int `env:"STREAM_REPLICAS, default=1"`
 	// MaxAge bounds how long messages are kept for replay.
-	MaxAge time.Duration
-	// Duplicates is the Nats-Msg-Id de-duplication window (>= 24h).
-	Duplicates time.Duration
-	// Replicas for clustered JetStream (1 when embedded).
-	Replicas int
-	// MaxBytes caps each stream's size; -1 is unlimited.
-	MaxBytes int64
+	MaxAge time.Duration `env:"STREAM_MAX_AGE, default=720h"`
+	// MaxBytes caps each stream's size; -1 is unlimited. The oldest
+	// messages are discarded past it.
+	MaxBytes int64 `env:"STREAM_MAX_BYTES, default=-1"`
+	// Duplicates is the Nats-Msg-Id de-duplication window (>= 24h). A
+	// service raises an existing stream's shorter window to it, never
+	// lowers one.
+	Duplicates time.Duration `env:"STREAM_DUPLICATE_WINDOW, default=48h"`
+	// Storage is "file" or "memory".
+	Storage string `env:"STREAM_STORAGE, default=file"`
+	// Compression of the stored messages: "none" or "s2".
+	Compression string `env:"STREAM_COMPRESSION, default=none"`
 }
 
-// Defaults are the production defaults: 30 days of replay, a 48 h duplicate window.
+// Defaults are the options with the defaults of their tags, as though no
+// variable were set.
 func Defaults() Options {
-	return Options{MaxAge: 30 * 24 * time.Hour, Duplicates: 48 * time.Hour, Replicas: 1, MaxBytes: -1}
+	var o Options
+	// The tags are constant: a default that does not parse fails
+	// TestDefaultsParse, and would leave the field zero here.
+	_ = envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &o, Lookuper: envconfig.MapLookuper(nil)})
+	return o
 }
 
 func (o Options) withDefaults() Options {
 	d := Defaults()
-	if o.MaxAge == 0 {
-		o.MaxAge = d.MaxAge
-	}
-	if o.Duplicates == 0 {
-		o.Duplicates = d.Duplicates
-	}
 	if o.Replicas == 0 {
 		o.Replicas = d.Replicas
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = d.MaxAge
 	}
 	if o.MaxBytes == 0 {
 		o.MaxBytes = d.MaxBytes
 	}
+	if o.Duplicates == 0 {
+		o.Duplicates = d.Duplicates
+	}
+	if o.Storage == "" {
+		o.Storage = d.Storage
+	}
+	if o.Compression == "" {
+		o.Compression = d.Compression
+	}
 	return o
 }
 
-// Validate reports options that would break the contract.
+// storageType is the jetstream storage named by STREAM_STORAGE.
+func storageType(name string) (jetstream.StorageType, bool) {
+	switch name {
+	case "file":
+		return jetstream.FileStorage, true
+	case "memory":
+		return jetstream.MemoryStorage, true
+	}
+	return 0, false
+}
+
+// compression is the jetstream compression named by STREAM_COMPRESSION.
+func compression(name string) (jetstream.StoreCompression, bool) {
+	switch name {
+	case "none":
+		return jetstream.NoCompression, true
+	case "s2":
+		return jetstream.S2Compression, true
+	}
+	return 0, false
+}
+
+// Validate reports every setting that would break the contract.
 func (o Options) Validate() error {
 	o = o.withDefaults()
 	var errs []error
+	if o.Replicas < 1 || o.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("STREAM_REPLICAS %d must be within 1..5", o.Replicas))
+	}
 	if o.Duplicates < 24*time.Hour {
-		errs = append(errs, fmt.Errorf("duplicate window %s is shorter than 24h", o.Duplicates))
+		errs = append(errs, fmt.Errorf("STREAM_DUPLICATE_WINDOW %s is shorter than 24h", o.Duplicates))
 	}
 	if o.MaxAge < o.Duplicates {
-		errs = append(errs, fmt.Errorf("max age %s is shorter than the duplicate window %s", o.MaxAge, o.Duplicates))
+		errs = append(errs, fmt.Errorf("STREAM_MAX_AGE %s is shorter than STREAM_DUPLICATE_WINDOW %s", o.MaxAge, o.Duplicates))
+	}
+	if o.MaxBytes < -1 {
+		errs = append(errs, fmt.Errorf("STREAM_MAX_BYTES %d must be -1 (unlimited) or positive", o.MaxBytes))
+	}
+	if _, ok := storageType(o.Storage); !ok {
+		errs = append(errs, fmt.Errorf("STREAM_STORAGE %q: want file or memory", o.Storage))
+	}
+	if _, ok := compression(o.Compression); !ok {
+		errs = append(errs, fmt.Errorf("STREAM_COMPRESSION %q: want none or s2", o.Compression))
 	}
 	return errors.Join(errs...)
 }
@@ -97,12 +158,15 @@ func (o Options) Validate() error {
 // Configs returns the stream configurations.
 func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
+	storage, _ := storageType(o.Storage)      // Validate names a bad one
+	compress, _ := compression(o.Compression) // likewise
 	mk := func(name, desc string, subjects ...string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,
 			Description: desc,
 			Subjects:    subjects,
-			Storage:     jetstream.FileStorage,
+			Storage:     storage,
+			Compression: compress,
 			Retention:   jetstream.LimitsPolicy,
 			Discard:     jetstream.DiscardOld,
 			MaxAge:      o.MaxAge,
@@ -119,17 +183,110 @@ func Configs(o Options) []jetstream.StreamConfig {
 	}
 }
 
-// Ensure creates or updates every stream; safe to call from every service at start.
+// Ensure is EnsureWithLog without a log, for tests and tools that create
+// the streams of a fresh server.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
+	return EnsureWithLog(ctx, js, o, nil)
+}
+
+// EnsureWithLog creates every missing stream with the options, and brings an
+// existing one up to what the pipeline needs without undoing what an
+// operator set: it adds missing subjects and raises replicas and the
+// duplicate window to the options, never lowering them; any other setting
+// that differs (max age, max bytes, storage, compression, and replicas or
+// a window above the options) is kept and logged on log (nil: not logged).
+// Safe to call from every service at start, from many replicas at once.
+func EnsureWithLog(ctx context.Context, js jetstream.JetStream, o Options, log *slog.Logger) error {
 	if err := o.Validate(); err != nil {
 		return fmt.Errorf("stream options: %w", err)
 	}
-	for _, cfg := range Configs(o) {
-		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, want := range Configs(o) {
+		if err := ensure(ctx, js, want, log); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+func ensure(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *slog.Logger) error {
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if err == nil {
+			log.Info("stream created", "stream", want.Name, "replicas", want.Replicas)
+			return nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			return fmt.Errorf("create stream %s: %w", want.Name, err)
+		}
+		s, err = js.Stream(ctx, want.Name) // another service created it first
+	}
+	if err != nil {
+		return fmt.Errorf("look up stream %s: %w", want.Name, err)
+	}
+	next, changed := Reconcile(s.CachedInfo().Config, want, log)
+	if !changed {
+		return nil
+	}
+	if _, err := js.UpdateStream(ctx, next); err != nil {
+		return fmt.Errorf("update stream %s: %w", want.Name, err)
+	}
+	log.Info("stream updated", "stream", want.Name, "replicas", next.Replicas, "subjects", next.Subjects, "duplicate_window", next.Duplicates)
+	return nil
+}
+
+// Reconcile returns cur brought up to want as Ensure does, and whether
+// that changed anything; each setting of cur kept although it differs from
+// want is logged once on log, with the variable that configures it.
+func Reconcile(cur, want jetstream.StreamConfig, log *slog.Logger) (jetstream.StreamConfig, bool) {
+	next, changed := cur, false
+	keep := func(variable string, current, configured any) {
+		log.Info("stream setting differs from the configuration; the stream keeps its own",
+			"stream", cur.Name, "variable", variable, "stream_value", current, "configured", configured)
+	}
+	for _, subj := range want.Subjects {
+		if !slices.Contains(next.Subjects, subj) {
+			next.Subjects = append(slices.Clip(next.Subjects), subj)
+			changed = true
+		}
+	}
+	switch {
+	case cur.Replicas < want.Replicas:
+		next.Replicas, changed = want.Replicas, true
+	case cur.Replicas > want.Replicas:
+		keep("STREAM_REPLICAS", cur.Replicas, want.Replicas)
+	}
+	switch {
+	case cur.Duplicates > want.Duplicates:
+		keep("STREAM_DUPLICATE_WINDOW", cur.Duplicates, want.Duplicates)
+	case cur.Duplicates < want.Duplicates:
+		window := want.Duplicates
+		if cur.MaxAge > 0 {
+			window = min(window, cur.MaxAge) // the server refuses a window past the max age
+		}
+		if cur.Duplicates < window {
+			next.Duplicates, changed = window, true
+		}
+		if window < want.Duplicates {
+			keep("STREAM_DUPLICATE_WINDOW", next.Duplicates, want.Duplicates)
+		}
+	}
+	if cur.MaxAge != want.MaxAge {
+		keep("STREAM_MAX_AGE", cur.MaxAge, want.MaxAge)
+	}
+	if cur.MaxBytes != want.MaxBytes {
+		keep("STREAM_MAX_BYTES", cur.MaxBytes, want.MaxBytes)
+	}
+	if cur.Storage != want.Storage {
+		keep("STREAM_STORAGE", cur.Storage.String(), want.Storage.String())
+	}
+	if cur.Compression != want.Compression {
+		keep("STREAM_COMPRESSION", cur.Compression.String(), want.Compression.String())
+	}
+	return next, changed
 }
 
 // ConsumerOptions tune a durable pull consumer.

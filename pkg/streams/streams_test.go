@@ -1,7 +1,12 @@
 package streams
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,16 +57,174 @@ func TestEnsureIsIdempotent(t *testing.T) {
 			t.Errorf("stream %s: storage %v, duplicates %s, max age %s", cfg.Name, got.Storage, got.Duplicates, got.MaxAge)
 		}
 	}
-	// A changed option updates the stream in place.
-	if err := Ensure(ctx, js, Options{MaxAge: 90 * 24 * time.Hour}); err != nil {
-		t.Fatal(err)
-	}
-	s, _ := js.Stream(ctx, Pings)
-	if s.CachedInfo().Config.MaxAge != 90*24*time.Hour {
-		t.Errorf("max age not updated: %s", s.CachedInfo().Config.MaxAge)
-	}
 	if err := Ensure(ctx, js, Options{Duplicates: time.Hour}); err == nil {
 		t.Error("a duplicate window under 24h was accepted")
+	}
+}
+
+// TestEnsureCreatesWithTheOptions: a missing stream is created with every
+// configured setting.
+func TestEnsureCreatesWithTheOptions(t *testing.T) {
+	t.Parallel()
+	js := startJetStream(t)
+	ctx := context.Background()
+	o := Options{MaxAge: 90 * 24 * time.Hour, MaxBytes: 1 << 30, Duplicates: 72 * time.Hour, Storage: "memory", Compression: "s2"}
+	if err := Ensure(ctx, js, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range Configs(o) {
+		s, err := js.Stream(ctx, want.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := s.CachedInfo().Config
+		if got.MaxAge != o.MaxAge || got.MaxBytes != o.MaxBytes || got.Duplicates != o.Duplicates ||
+			got.Storage != jetstream.MemoryStorage || got.Compression != jetstream.S2Compression || got.Replicas != 1 {
+			t.Errorf("stream %s created with max age %s, max bytes %d, window %s, storage %s, compression %s, replicas %d; want %+v",
+				want.Name, got.MaxAge, got.MaxBytes, got.Duplicates, got.Storage, got.Compression, got.Replicas, o)
+		}
+	}
+}
+
+// TestEnsureKeepsWhatAnOperatorSet: a service started with the defaults
+// leaves the limits an operator changed on a stream as they are, logs each
+// difference with its variable, and adds back a subject the stream lacks.
+func TestEnsureKeepsWhatAnOperatorSet(t *testing.T) {
+	t.Parallel()
+	js := startJetStream(t)
+	ctx := context.Background()
+	if err := Ensure(ctx, js, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := js.Stream(ctx, Pings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := s.CachedInfo().Config
+	op.MaxBytes = 10 << 30
+	op.MaxAge = 90 * 24 * time.Hour
+	op.Duplicates = 72 * time.Hour
+	op.Compression = jetstream.S2Compression
+	op.Subjects = []string{SubjectRaw, "serviceping.pings.extra"}
+	if _, err := js.UpdateStream(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs bytes.Buffer
+	if err := EnsureWithLog(ctx, js, Defaults(), slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	info, err := js.Stream(ctx, Pings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := info.CachedInfo().Config
+	if got.MaxBytes != op.MaxBytes || got.MaxAge != op.MaxAge || got.Duplicates != op.Duplicates || got.Compression != op.Compression {
+		t.Errorf("operator's settings changed: max bytes %d, max age %s, window %s, compression %s", got.MaxBytes, got.MaxAge, got.Duplicates, got.Compression)
+	}
+	if want := []string{SubjectRaw, "serviceping.pings.extra", SubjectEnriched}; !slices.Equal(got.Subjects, want) {
+		t.Errorf("subjects %v, want %v (the missing one added, the operator's kept)", got.Subjects, want)
+	}
+	for _, v := range []string{"STREAM_MAX_BYTES", "STREAM_MAX_AGE", "STREAM_DUPLICATE_WINDOW", "STREAM_COMPRESSION"} {
+		if !strings.Contains(logs.String(), "stream="+Pings+" variable="+v+" ") {
+			t.Errorf("the difference in %s is not logged:\n%s", v, logs.String())
+		}
+	}
+	if strings.Contains(logs.String(), "variable=STREAM_REPLICAS") || strings.Contains(logs.String(), "stream="+Reports+" variable=") {
+		t.Errorf("a setting that does not differ is logged:\n%s", logs.String())
+	}
+}
+
+func TestReconcile(t *testing.T) {
+	t.Parallel()
+	base := Configs(Defaults())[0]
+	with := func(f func(*jetstream.StreamConfig)) jetstream.StreamConfig {
+		c := base
+		c.Subjects = slices.Clone(base.Subjects)
+		f(&c)
+		return c
+	}
+	for _, tt := range []struct {
+		name        string
+		cur, want   jetstream.StreamConfig
+		next        jetstream.StreamConfig
+		changed     bool
+		loggedNames []string
+	}{
+		{name: "equal", cur: base, want: base, next: base},
+		{
+			name: "replicas raised to the configuration",
+			cur:  base, want: with(func(c *jetstream.StreamConfig) { c.Replicas = 3 }),
+			next: with(func(c *jetstream.StreamConfig) { c.Replicas = 3 }), changed: true,
+		},
+		{
+			name: "replicas an operator raised kept",
+			cur:  with(func(c *jetstream.StreamConfig) { c.Replicas = 3 }), want: base,
+			next: with(func(c *jetstream.StreamConfig) { c.Replicas = 3 }), loggedNames: []string{"STREAM_REPLICAS"},
+		},
+		{
+			name: "a shorter window raised",
+			cur:  with(func(c *jetstream.StreamConfig) { c.Duplicates = 24 * time.Hour }), want: base,
+			next: base, changed: true,
+		},
+		{
+			name: "a window raised no further than the stream's max age",
+			cur: with(func(c *jetstream.StreamConfig) {
+				c.Duplicates, c.MaxAge = 24*time.Hour, 36*time.Hour
+			}),
+			want: base,
+			next: with(func(c *jetstream.StreamConfig) {
+				c.Duplicates, c.MaxAge = 36*time.Hour, 36*time.Hour
+			}),
+			changed: true, loggedNames: []string{"STREAM_DUPLICATE_WINDOW", "STREAM_MAX_AGE"},
+		},
+		{
+			name: "a missing subject added",
+			cur:  with(func(c *jetstream.StreamConfig) { c.Subjects = c.Subjects[:1] }), want: base,
+			next: base, changed: true,
+		},
+		{
+			name: "storage kept",
+			cur:  with(func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }), want: base,
+			next: with(func(c *jetstream.StreamConfig) { c.Storage = jetstream.MemoryStorage }), loggedNames: []string{"STREAM_STORAGE"},
+		},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			next, changed := Reconcile(tt.cur, tt.want, slog.New(slog.NewTextHandler(&logs, nil)))
+			if changed != tt.changed {
+				t.Errorf("changed = %v, want %v", changed, tt.changed)
+			}
+			if !reflect.DeepEqual(next, tt.next) {
+				t.Errorf("next = %+v\nwant %+v", next, tt.next)
+			}
+			var logged []string
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				if _, v, ok := strings.Cut(line, "variable="); ok {
+					logged = append(logged, strings.Fields(v)[0])
+				}
+			}
+			slices.Sort(logged)
+			if !slices.Equal(logged, tt.loggedNames) {
+				t.Errorf("logged %v, want %v", logged, tt.loggedNames)
+			}
+		})
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	if err := Defaults().Validate(); err != nil {
+		t.Fatalf("the defaults of the tags do not validate: %v", err)
+	}
+	if d := Defaults(); d.Replicas != 1 || d.Storage != "file" {
+		t.Errorf("defaults %+v: want STREAM_REPLICAS 1 on file storage", d)
+	}
+	err := Options{Replicas: 7, MaxBytes: -2, Storage: "disk", Compression: "zstd", MaxAge: 30 * time.Hour, Duplicates: 48 * time.Hour}.Validate()
+	for _, v := range []string{"STREAM_REPLICAS", "STREAM_MAX_BYTES", "STREAM_STORAGE", "STREAM_COMPRESSION", "STREAM_MAX_AGE"} {
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Errorf("Validate() = %v, want it to name %s", err, v)
+		}
 	}
 }
 
