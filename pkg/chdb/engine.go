@@ -1,25 +1,3 @@
-// Package chdb embeds the ClickHouse engine of chDB (libchdb.so) in a Go
-// process without cgo: the library is loaded with purego and driven through
-// its C API.
-//
-// One engine (one data path) runs per process. Each Conn is a connection to
-// it with a session of its own — settings changed with SET, the current
-// database, temporary tables — and runs one statement at a time; different
-// Conns run statements concurrently. chDB 26.7 serves any number of
-// connections to the same path, each a ClickHouse session (a ChdbClient) of
-// the one embedded server: TestConnections shows a SELECT answering in
-// milliseconds on one connection while another runs sleep(2), and SET and
-// temporary tables staying in their connection. The Engine keeps one
-// connection open for its whole life, because closing the last one shuts
-// the embedded server down, and uses it for Engine.Exec and friends, which
-// are serialized.
-//
-// Results are either materialized (Exec) or streamed block by block
-// (Conn.Query, chdb_stream_query): a streamed query holds one block in
-// memory at a time and is killed when its context ends, even while the
-// engine is still computing the next block — KILL QUERY from a control
-// connection, matching a marker comment appended to the statement, because
-// chdb_stream_cancel_query cannot interrupt a fetch in progress.
 package chdb
 
 import (
