@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
 func TestHTTPServerBounds(t *testing.T) {
@@ -86,18 +88,14 @@ func TestHTTPServerDrains(t *testing.T) {
 	}()
 	<-entered
 	cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for { // poll until the listener is closed
+	testinfra.Eventually(t, 10*time.Second, "the listener closed", func() error {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
-			break
+			return nil
 		}
 		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("still accepting connections after ctx ended")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return errors.New("still accepting connections after ctx ended")
+	})
 	select {
 	case err := <-done:
 		t.Fatalf("Serve returned before the request in flight finished: %v", err)

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
 // TestRun: Run serves the endpoints on COLLECTOR_LISTEN (usage ping off:
@@ -41,13 +44,12 @@ func TestRun(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for code, _ := get("/healthz"); code != http.StatusOK; code, _ = get("/healthz") {
-		if time.Now().After(deadline) {
-			t.Fatal("the endpoints never answered")
+	testinfra.Eventually(t, 10*time.Second, "the endpoints to answer", func() error {
+		if code, body := get("/healthz"); code != http.StatusOK {
+			return fmt.Errorf("/healthz: %d (0: no answer) %s", code, body)
 		}
-		time.Sleep(10 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "collector_build_duration_seconds") {
 		t.Errorf("/metrics: %d\n%s", code, body)
 	}
