@@ -54,7 +54,7 @@ func (c *runCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return cli.Usage(err)
 	}
-	cfg.Gateway, cfg.Enricher, cfg.Loader = stages.Gateway, stages.Enricher, stages.Loader
+	cfg.Gateway, cfg.Enricher, cfg.Loader, cfg.Warehouse = stages.Gateway, stages.Enricher, stages.Loader, stages.Warehouse
 
 	p, err := pipeline.Start(ctx, cfg, e.log)
 	if err != nil {

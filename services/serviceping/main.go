@@ -22,12 +22,14 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/serviceping/serviceping/pkg/cli"
+	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
 // version is set by the build: -ldflags "-X main.version=…".
 var version = "dev"
 
 func main() {
+	warehouse.RunIfChild() // the embedded engine's process of `serviceping run`
 	vars, err := runVars()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "serviceping:", err)

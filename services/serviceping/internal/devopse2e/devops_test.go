@@ -26,6 +26,9 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 )
 
+// TestMain lets the test binary serve as the embedded engine's process.
+func TestMain(m *testing.M) { pipelinetest.Main(m) }
+
 // features in GitLab's order, written out again here: the test computes
 // its expectations from docs/devops-score.md, not from the package.
 var features = []string{"issues", "notes", "milestones", "boards", "merge_requests", "ci_pipelines",

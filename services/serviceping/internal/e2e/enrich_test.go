@@ -23,6 +23,9 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/replay"
 )
 
+// TestMain lets the test binary serve as the embedded engine's process.
+func TestMain(m *testing.M) { pipelinetest.Main(m) }
+
 // directoryDB creates a fresh directory database with the DDL of
 // deploy/postgres and the seed of testdata/directory.
 func directoryDB(t *testing.T) string {

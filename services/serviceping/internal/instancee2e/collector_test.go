@@ -21,6 +21,9 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 )
 
+// TestMain lets the test binary serve as the embedded engine's process.
+func TestMain(m *testing.M) { pipelinetest.Main(m) }
+
 const testdata = "../../../../testdata/collector"
 
 // newCollector builds a collector over a freshly seeded instance that

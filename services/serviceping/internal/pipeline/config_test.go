@@ -57,7 +57,7 @@ func TestStagesLogTheirConfiguration(t *testing.T) {
 	var logs syncBuffer
 	p, err := pipeline.Start(ctx, pipeline.Config{
 		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
-		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
+		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader, Warehouse: stages.Warehouse,
 	}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
 		t.Fatal(err)

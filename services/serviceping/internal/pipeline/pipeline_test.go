@@ -27,6 +27,9 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
+// TestMain lets the test binary serve as the embedded engine's process.
+func TestMain(m *testing.M) { pipelinetest.Main(m) }
+
 type sent struct {
 	payload []byte
 	pingID  string

@@ -13,7 +13,16 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
+	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
+
+// Main runs a test package that starts the pipeline: its embedded engine
+// runs in a child process, which is the test binary started again
+// (warehouse.RunIfChild). Call it from the package's TestMain.
+func Main(m *testing.M) {
+	warehouse.RunIfChild()
+	os.Exit(m.Run())
+}
 
 // Start runs the pipeline until the test ends. env holds stage settings
 // (e.g. LOADER_BATCH_MAX_AGE); the loader's batch age defaults to 200ms so
@@ -33,7 +42,7 @@ func Start(tb testing.TB, env map[string]string) *pipeline.Pipeline {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	p, err := pipeline.Start(ctx, pipeline.Config{
 		DataDir: tb.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
-		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader,
+		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader, Warehouse: stages.Warehouse,
 	}, log)
 	if err != nil {
 		tb.Fatal(err)

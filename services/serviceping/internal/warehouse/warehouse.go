@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/chdb"
 	"github.com/serviceping/serviceping/pkg/chhttp"
@@ -33,6 +34,10 @@ const FirstQuery = "SELECT key_path, count() AS pings, round(avg(value), 1) AS a
 type Config struct {
 	// MaxMemoryUsage is max_memory_usage, in bytes.
 	MaxMemoryUsage int64 `env:"WAREHOUSE_MAX_MEMORY_USAGE, default=4294967296"`
+	// MaxServerMemoryUsage bounds the memory of the whole engine, every
+	// statement together (ClickHouse's max_server_memory_usage), in bytes;
+	// 0: serverMemoryRatio of the machine's memory.
+	MaxServerMemoryUsage int64 `env:"WAREHOUSE_MAX_SERVER_MEMORY_USAGE, default=0"`
 	// MaxResultRows and MaxResultBytes are max_result_rows and
 	// max_result_bytes of SELECT-like statements.
 	MaxResultRows  int64 `env:"WAREHOUSE_MAX_RESULT_ROWS, default=1000000000"`
@@ -53,19 +58,20 @@ type Config struct {
 }
 
 // LoadConfig reads Config from the environment and validates it.
-func LoadConfig(ctx context.Context) (Config, error) {
-	var c Config
-	if err := lifecycle.LoadConfig(ctx, &c); err != nil {
-		return Config{}, err
-	}
-	return c, c.Validate()
+func LoadConfig(ctx context.Context) (Config, error) { return ReadConfig(ctx, nil) }
+
+// ReadConfig reads Config from lookup (nil: the environment) and validates
+// it.
+func ReadConfig(ctx context.Context, lookup envconfig.Lookuper) (Config, error) {
+	return lifecycle.ReadConfig[Config](ctx, lookup)
 }
 
 // Validate names every bad variable.
 func (c Config) Validate() error {
 	var errs []error
 	for name, v := range map[string]int64{
-		"WAREHOUSE_MAX_MEMORY_USAGE": c.MaxMemoryUsage, "WAREHOUSE_MAX_RESULT_ROWS": c.MaxResultRows,
+		"WAREHOUSE_MAX_MEMORY_USAGE": c.MaxMemoryUsage, "WAREHOUSE_MAX_SERVER_MEMORY_USAGE": c.MaxServerMemoryUsage,
+		"WAREHOUSE_MAX_RESULT_ROWS":  c.MaxResultRows,
 		"WAREHOUSE_MAX_RESULT_BYTES": c.MaxResultBytes,
 	} {
 		if v < 0 {
@@ -91,6 +97,19 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("WAREHOUSE_SESSION_TIMEOUT (%v) exceeds WAREHOUSE_MAX_SESSION_TIMEOUT (%v)", c.SessionTimeout, c.MaxSessionTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// serverMemoryRatio is the share of the machine's memory the engine may use
+// when WAREHOUSE_MAX_SERVER_MEMORY_USAGE is 0: the rest is left to the
+// pipeline beside it and to the system.
+const serverMemoryRatio = "0.5"
+
+// engineArgs are the engine's server-level options for c.
+func (c Config) engineArgs() []string {
+	if c.MaxServerMemoryUsage > 0 {
+		return []string{"--max_server_memory_usage=" + strconv.FormatInt(c.MaxServerMemoryUsage, 10)}
+	}
+	return []string{"--max_server_memory_usage_to_ram_ratio=" + serverMemoryRatio}
 }
 
 // options are the endpoint's options for c.
@@ -132,11 +151,25 @@ func OpenConfig(cfg Config, path, addr string, log *slog.Logger, reg prometheus.
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("warehouse configuration: %w", err)
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for ClickHouse HTTP on %s: %w", addr, err)
+	}
+	s, err := openOn(cfg, path, ln, log, reg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openOn opens the engine on path behind an endpoint that will serve ln.
+func openOn(cfg Config, path string, ln net.Listener, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
 	lib, err := chdb.LibPath()
 	if err != nil {
 		return nil, err
 	}
-	engine, err := chdb.Open(lib, path)
+	engine, err := chdb.Open(lib, path, chdb.WithArgs(cfg.engineArgs()...))
 	if err != nil {
 		return nil, fmt.Errorf("open embedded ClickHouse at %s: %w", path, err)
 	}
@@ -144,11 +177,6 @@ func OpenConfig(cfg Config, path, addr string, log *slog.Logger, reg prometheus.
 	if err != nil {
 		engine.Close()
 		return nil, err
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		engine.Close()
-		return nil, fmt.Errorf("listen for ClickHouse HTTP on %s: %w", addr, err)
 	}
 	return &Server{URL: "http://" + ln.Addr().String(), engine: engine, ln: ln, h: h}, nil
 }
