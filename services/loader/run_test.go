@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -54,16 +55,22 @@ func TestRunLoadsIntoDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "streams created by run", func() bool {
+	testinfra.Eventually(t, 20*time.Second, "streams created by run", func() error {
 		_, err := js.Stream(context.Background(), streams.Pings)
-		return err == nil
+		return err
 	})
 	if _, err := js.Publish(context.Background(), streams.SubjectEnriched, data, jetstream.WithMsgID(ep.GetPingId())); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, "the ping in the lake", func() bool {
+	testinfra.Eventually(t, 20*time.Second, "the ping in the lake", func() error {
 		pings, _, err := lake.ReadDir(root)
-		return err == nil && len(pings) == 1 && pings[0].PingID == ep.GetPingId()
+		if err != nil {
+			return err
+		}
+		if len(pings) != 1 || pings[0].PingID != ep.GetPingId() {
+			return fmt.Errorf("the lake holds %d pings, want only %s", len(pings), ep.GetPingId())
+		}
+		return nil
 	})
 	cancel()
 	select {
@@ -82,16 +89,5 @@ func TestRunRejectsInvalidConfig(t *testing.T) {
 	err := run(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err == nil || !strings.Contains(err.Error(), "LAKE_URL") || !strings.Contains(err.Error(), "CLICKHOUSE_URL") {
 		t.Fatalf("run = %v, want both problems reported", err)
-	}
-}
-
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

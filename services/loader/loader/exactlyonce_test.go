@@ -16,6 +16,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
@@ -85,10 +86,7 @@ func checkWarehouse(t *testing.T, s *warehouse.Sink, want []*servicepingv1.Enric
 
 func waitAcked(t *testing.T, e *env, n uint64, within time.Duration) {
 	t.Helper()
-	eventually(t, within, "every message acked", func() bool {
-		info := e.consumerInfo(t)
-		return info.NumAckPending == 0 && info.AckFloor.Stream == n && info.NumPending == 0
-	})
+	testinfra.Eventually(t, within, "every message acked", func() error { return drainedTo(e.consumerInfo(t), n) })
 }
 
 // TestExactlyOnceDeliveredTwice: every ping is published twice (a

@@ -2,13 +2,17 @@ package loader
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/faultproxy"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/internal/miniotest"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
@@ -65,6 +69,14 @@ func faultConfig(root string) Config {
 	cfg.WriteTimeout, cfg.AckWait = 3*time.Second, 10*time.Second
 	cfg.WriteAttempts = 2
 	return cfg
+}
+
+// firstAcked is nil once info's ack floor has moved.
+func firstAcked(info *jetstream.ConsumerInfo) error {
+	if info.AckFloor.Stream == 0 {
+		return fmt.Errorf("nothing acked: %d awaiting ack, %d pending", info.NumAckPending, info.NumPending)
+	}
+	return nil
 }
 
 // outage checks, while a sink is down, that the ack floor does not move
@@ -126,7 +138,7 @@ func TestClickHouseDownUnderFlow(t *testing.T) {
 	dir := newDir(t)
 	e.start(t, faultConfig(dir.Root()), dir, wh)
 	f := e.steadyFlow(t, 60, 50*time.Millisecond)
-	eventually(t, 20*time.Second, "first batch acked", func() bool { return e.consumerInfo(t).AckFloor.Stream > 0 })
+	testinfra.Eventually(t, 20*time.Second, "first batch acked", func() error { return firstAcked(e.consumerInfo(t)) })
 
 	proxy.Cut()
 	outage(t, e, wh, 2*time.Second)
@@ -166,7 +178,7 @@ func TestS3DownUnderFlow(t *testing.T) {
 	cfg.S3Endpoint = m.Endpoint
 	e.start(t, cfg, s3lake, wh)
 	f := e.steadyFlow(t, 60, 50*time.Millisecond)
-	eventually(t, 20*time.Second, "first batch acked", func() bool { return e.consumerInfo(t).AckFloor.Stream > 0 })
+	testinfra.Eventually(t, 20*time.Second, "first batch acked", func() error { return firstAcked(e.consumerInfo(t)) })
 
 	m.Stop()
 	outage(t, e, wh, 2*time.Second)

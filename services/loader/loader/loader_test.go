@@ -145,12 +145,12 @@ func (e *env) startDeps(t *testing.T, cfg Config, deps Deps) *running {
 		cancel()
 		<-r.errc
 	})
-	eventually(t, 10*time.Second, "consumers created", func() bool {
+	testinfra.Eventually(t, 10*time.Second, "consumers created", func() error {
 		_, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
 		if err == nil && deps.Reports != nil {
 			_, err = e.js.Consumer(context.Background(), streams.Reports, streams.ConsumerLoader)
 		}
-		return err == nil
+		return err
 	})
 	return r
 }
@@ -194,15 +194,40 @@ func (r *running) metric(t *testing.T, name, label string) float64 {
 	return 0
 }
 
-// eventually polls cond every 20ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+// ackedTo is nil once info shows every message up to floor acked and
+// none awaiting an ack, else says where the consumer stands.
+func ackedTo(info *jetstream.ConsumerInfo, floor uint64) error {
+	if info.NumAckPending != 0 || info.AckFloor.Stream != floor {
+		return fmt.Errorf("ack floor %d (want %d), %d awaiting ack, %d pending", info.AckFloor.Stream, floor, info.NumAckPending, info.NumPending)
+	}
+	return nil
+}
+
+// drainedTo is ackedTo with nothing left to deliver either.
+func drainedTo(info *jetstream.ConsumerInfo, floor uint64) error {
+	if err := ackedTo(info, floor); err != nil || info.NumPending == 0 {
+		return err
+	}
+	return fmt.Errorf("%d messages still to deliver", info.NumPending)
+}
+
+// lakeHolds is nil once the lake under root holds n pings.
+func lakeHolds(t *testing.T, root string, n int) func() error {
+	return func() error {
+		if p, _ := readLake(t, root); len(p) != n {
+			return fmt.Errorf("%d pings in the lake", len(p))
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	}
+}
+
+// metricIs is nil once r's metric name (with label, as for metric) is want.
+func (r *running) metricIs(t *testing.T, name, label string, want float64) func() error {
+	return func() error {
+		if got := r.metric(t, name, label); got != want {
+			return fmt.Errorf("%s{%s} = %v", name, label, got)
+		}
+		return nil
 	}
 }
 
@@ -334,14 +359,8 @@ func TestLoadsEveryLeafExactlyOnce(t *testing.T) {
 	dir := newDir(t)
 	r := e.start(t, testConfig(dir.Root()), dir)
 
-	eventually(t, 30*time.Second, "25 pings in the lake", func() bool {
-		p, _ := readLake(t, dir.Root())
-		return len(p) == 25
-	})
-	eventually(t, 10*time.Second, "every message acked", func() bool {
-		info := e.consumerInfo(t)
-		return info.NumAckPending == 0 && info.NumPending == 0 && info.AckFloor.Stream == 25
-	})
+	testinfra.Eventually(t, 30*time.Second, "25 pings in the lake", lakeHolds(t, dir.Root(), 25))
+	testinfra.Eventually(t, 10*time.Second, "every message acked", func() error { return drainedTo(e.consumerInfo(t), 25) })
 	checkLake(t, dir.Root(), want)
 	if got := r.metric(t, "serviceping_loader_messages_total", "ack"); got != 25 {
 		t.Errorf("acked %v messages, want 25", got)
@@ -386,14 +405,9 @@ func TestFlushTriggers(t *testing.T) {
 			}
 			tt.tune(&cfg, sizes)
 			r := e.start(t, cfg, dir)
-			eventually(t, 30*time.Second, "all pings flushed", func() bool {
-				p, _ := readLake(t, dir.Root())
-				return len(p) == tt.publish
-			})
+			testinfra.Eventually(t, 30*time.Second, "all pings flushed", lakeHolds(t, dir.Root(), tt.publish))
 			checkLake(t, dir.Root(), want)
-			eventually(t, 5*time.Second, "batches counted", func() bool {
-				return r.metric(t, "serviceping_loader_batches_total", "written") == tt.batches
-			})
+			testinfra.Eventually(t, 5*time.Second, "batches counted", r.metricIs(t, "serviceping_loader_batches_total", "written", tt.batches))
 			files, _ := lake.Files(dir.Root())
 			if len(files) != 2*int(tt.batches) {
 				t.Errorf("files = %v, want %v batches × 2 tables", files, tt.batches)
@@ -462,10 +476,7 @@ func TestTransientSinkFailureRetriesSameBatch(t *testing.T) {
 	cfg.BatchMaxAge, cfg.AckWait = time.Hour, 2*time.Hour // flush by count only: 2 batches of 10
 	r := e.start(t, cfg, sink)
 
-	eventually(t, 30*time.Second, "every message acked", func() bool {
-		info := e.consumerInfo(t)
-		return info.NumAckPending == 0 && info.AckFloor.Stream == 20
-	})
+	testinfra.Eventually(t, 30*time.Second, "every message acked", func() error { return ackedTo(e.consumerInfo(t), 20) })
 	mu.Lock()
 	for i, info := range observed {
 		if info.AckFloor.Stream != 0 || info.NumAckPending < 10 {
@@ -507,10 +518,7 @@ func TestTransientSinkFailureNaksAndRedelivers(t *testing.T) {
 	cfg.WriteAttempts = 1 // Nak at the first failure
 	r := e.start(t, cfg, sink)
 
-	eventually(t, 30*time.Second, "every message acked", func() bool {
-		info := e.consumerInfo(t)
-		return info.NumAckPending == 0 && info.AckFloor.Stream == 10
-	})
+	testinfra.Eventually(t, 30*time.Second, "every message acked", func() error { return ackedTo(e.consumerInfo(t), 10) })
 	mu.Lock()
 	if len(observed) != 2 {
 		t.Fatalf("observed %d failures, want 2", len(observed))
@@ -541,9 +549,15 @@ func (e *env) deadLetters(t *testing.T, n int) []*servicepingv1.DeadLetter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, fmt.Sprintf("%d dead letters", n), func() bool {
+	testinfra.Eventually(t, 10*time.Second, fmt.Sprintf("%d dead letters", n), func() error {
 		info, err := dlq.Info(context.Background())
-		return err == nil && info.State.Msgs == uint64(n)
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != uint64(n) {
+			return fmt.Errorf("%d dead letters", info.State.Msgs)
+		}
+		return nil
 	})
 	var out []*servicepingv1.DeadLetter
 	for seq := uint64(1); seq <= uint64(n); seq++ {
@@ -581,10 +595,7 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 	dir := newDir(t)
 	cfg := testConfig(dir.Root())
 	r := e.start(t, cfg, dir)
-	eventually(t, 30*time.Second, "good pings loaded", func() bool {
-		p, _ := readLake(t, dir.Root())
-		return len(p) == 4
-	})
+	testinfra.Eventually(t, 30*time.Second, "good pings loaded", lakeHolds(t, dir.Root(), 4))
 	checkLake(t, dir.Root(), good)
 
 	var reasons []string
@@ -597,10 +608,7 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 	if !strings.Contains(reasons[0], "decode enriched ping") || !strings.Contains(reasons[1], "flatten payload") {
 		t.Errorf("reasons = %q", reasons)
 	}
-	eventually(t, 10*time.Second, "all six settled", func() bool {
-		info := e.consumerInfo(t)
-		return info.NumAckPending == 0 && info.AckFloor.Stream == 6
-	})
+	testinfra.Eventually(t, 10*time.Second, "all six settled", func() error { return ackedTo(e.consumerInfo(t), 6) })
 	if got := r.metric(t, "serviceping_loader_messages_total", "dlq"); got != 2 {
 		t.Errorf("dlq outcome %v, want 2", got)
 	}
@@ -617,9 +625,7 @@ func TestShutdownFlushesOpenBatch(t *testing.T) {
 			cfg := testConfig(dir.Root())
 			cfg.BatchMaxPings, cfg.BatchMaxAge, cfg.AckWait = 100, time.Hour, 2*time.Hour
 			r := e.start(t, cfg, dir)
-			eventually(t, 10*time.Second, "3 messages in the open batch", func() bool {
-				return r.metric(t, "serviceping_loader_open_batch_messages", "") == 3
-			})
+			testinfra.Eventually(t, 10*time.Second, "3 messages in the open batch", r.metricIs(t, "serviceping_loader_open_batch_messages", "", 3))
 			if files, _ := lake.Files(dir.Root()); len(files) != 0 {
 				t.Fatalf("flushed before shutdown: %v", files)
 			}
@@ -650,9 +656,7 @@ func TestShutdownWithFailingSinkNaks(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.BatchMaxPings, cfg.BatchMaxAge, cfg.AckWait = 100, time.Hour, 2*time.Hour
 	r := e.start(t, cfg, SinkFunc(func(context.Context, rows.Batch) error { return errors.New("down") }))
-	eventually(t, 10*time.Second, "2 messages in the open batch", func() bool {
-		return r.metric(t, "serviceping_loader_open_batch_messages", "") == 2
-	})
+	testinfra.Eventually(t, 10*time.Second, "2 messages in the open batch", r.metricIs(t, "serviceping_loader_open_batch_messages", "", 2))
 	if err := r.shutdown(t); err == nil {
 		t.Fatal("Run returned nil although the last flush failed")
 	}
@@ -671,13 +675,13 @@ func TestConsumerConfig(t *testing.T) {
 	cfg := testConfig(dir.Root())
 	r := e.start(t, cfg, dir)
 	var info *jetstream.ConsumerInfo
-	eventually(t, 10*time.Second, "consumer created", func() bool {
+	testinfra.Eventually(t, 10*time.Second, "consumer created", func() error {
 		c, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
 		if err != nil {
-			return false
+			return err
 		}
 		info, err = c.Info(context.Background())
-		return err == nil
+		return err
 	})
 	c := info.Config
 	if c.Durable != streams.ConsumerLoader || c.FilterSubject != streams.SubjectEnriched || c.AckPolicy != jetstream.AckExplicitPolicy ||

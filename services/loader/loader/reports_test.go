@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
@@ -77,10 +79,7 @@ func (e *env) startReports(t *testing.T, cfg Config, wh *warehouse.Sink) *runnin
 
 func waitReportsAcked(t *testing.T, e *env, n uint64, within time.Duration) {
 	t.Helper()
-	eventually(t, within, "reports acked", func() bool {
-		info := e.streamConsumerInfo(t, streams.Reports)
-		return info.AckFloor.Stream == n && info.NumAckPending == 0
-	})
+	testinfra.Eventually(t, within, "reports acked", func() error { return ackedTo(e.streamConsumerInfo(t, streams.Reports), n) })
 }
 
 type errorRow struct {
@@ -262,9 +261,11 @@ func TestReportsDeadLetterNextToPings(t *testing.T) {
 	cfg.MaxAckPending = 150
 	e.startReports(t, cfg, wh)
 	var c jetstream.ConsumerConfig
-	eventually(t, 10*time.Second, "reports consumer updated", func() bool {
-		c = e.streamConsumerInfo(t, streams.Reports).Config
-		return c.MaxAckPending == 150
+	testinfra.Eventually(t, 10*time.Second, "reports consumer updated", func() error {
+		if c = e.streamConsumerInfo(t, streams.Reports).Config; c.MaxAckPending != 150 {
+			return fmt.Errorf("max ack pending %d", c.MaxAckPending)
+		}
+		return nil
 	})
 	if c.Durable != streams.ConsumerLoader || c.AckPolicy != jetstream.AckExplicitPolicy || c.AckWait != cfg.AckWait ||
 		c.MaxAckPending != 150 || c.MaxDeliver != -1 ||
