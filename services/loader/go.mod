@@ -6,7 +6,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/parquet-go/parquet-go v0.32.0
 	github.com/prometheus/client_golang v1.25.0
-	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/serviceping/serviceping/pkg v0.0.0
 	github.com/serviceping/serviceping/proto v0.0.0
 	github.com/sethvargo/go-envconfig v1.4.3

@@ -256,7 +256,7 @@ func TestPermanentSinkErrorDeadLettersOnlyThePoisonPing(t *testing.T) {
 	if !strings.Contains(dl.GetReason(), poison) || !strings.Contains(dl.GetReason(), "OUT_OF_RANGE") {
 		t.Errorf("dead letter reason %q", dl.GetReason())
 	}
-	if got := r.metric(t, "serviceping_loader_messages_total", "dlq"); got != 1 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "dlq"}); got != 1 {
 		t.Errorf("dlq outcome %v, want 1", got)
 	}
 }

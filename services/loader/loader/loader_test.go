@@ -19,7 +19,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/serviceping/serviceping/pkg/pinggen"
@@ -169,31 +168,6 @@ func (r *running) shutdown(t *testing.T) error {
 	}
 }
 
-func (r *running) metric(t *testing.T, name, label string) float64 {
-	t.Helper()
-	mfs, err := r.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label != "" && !slices.ContainsFunc(m.GetLabel(), func(lp *dto.LabelPair) bool { return lp.GetValue() == label }) {
-				continue
-			}
-			switch {
-			case m.GetCounter() != nil:
-				return m.GetCounter().GetValue()
-			case m.GetGauge() != nil:
-				return m.GetGauge().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
 // ackedTo is nil once info shows every message up to floor acked and
 // none awaiting an ack, else says where the consumer stands.
 func ackedTo(info *jetstream.ConsumerInfo, floor uint64) error {
@@ -221,11 +195,12 @@ func lakeHolds(t *testing.T, root string, n int) func() error {
 	}
 }
 
-// metricIs is nil once r's metric name (with label, as for metric) is want.
-func (r *running) metricIs(t *testing.T, name, label string, want float64) func() error {
+// metricIs is nil once r's metric name (the samples with labels, as
+// testinfra.Metric sums them) is want.
+func (r *running) metricIs(t *testing.T, name string, labels map[string]string, want float64) func() error {
 	return func() error {
-		if got := r.metric(t, name, label); got != want {
-			return fmt.Errorf("%s{%s} = %v", name, label, got)
+		if got := testinfra.Metric(t, r.reg, name, labels); got != want {
+			return fmt.Errorf("%s%v = %v", name, labels, got)
 		}
 		return nil
 	}
@@ -362,10 +337,10 @@ func TestLoadsEveryLeafExactlyOnce(t *testing.T) {
 	testinfra.Eventually(t, 30*time.Second, "25 pings in the lake", lakeHolds(t, dir.Root(), 25))
 	testinfra.Eventually(t, 10*time.Second, "every message acked", func() error { return drainedTo(e.consumerInfo(t), 25) })
 	checkLake(t, dir.Root(), want)
-	if got := r.metric(t, "serviceping_loader_messages_total", "ack"); got != 25 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "ack"}); got != 25 {
 		t.Errorf("acked %v messages, want 25", got)
 	}
-	if got := r.metric(t, "serviceping_loader_rows_written_total", "pings"); got != 25 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_rows_written_total", map[string]string{"table": "pings"}); got != 25 {
 		t.Errorf("rows_written_total{table=pings} = %v", got)
 	}
 	if err := r.shutdown(t); err != nil {
@@ -407,7 +382,7 @@ func TestFlushTriggers(t *testing.T) {
 			r := e.start(t, cfg, dir)
 			testinfra.Eventually(t, 30*time.Second, "all pings flushed", lakeHolds(t, dir.Root(), tt.publish))
 			checkLake(t, dir.Root(), want)
-			testinfra.Eventually(t, 5*time.Second, "batches counted", r.metricIs(t, "serviceping_loader_batches_total", "written", tt.batches))
+			testinfra.Eventually(t, 5*time.Second, "batches counted", r.metricIs(t, "serviceping_loader_batches_total", map[string]string{"result": "written"}, tt.batches))
 			files, _ := lake.Files(dir.Root())
 			if len(files) != 2*int(tt.batches) {
 				t.Errorf("files = %v, want %v batches × 2 tables", files, tt.batches)
@@ -496,7 +471,7 @@ func TestTransientSinkFailureRetriesSameBatch(t *testing.T) {
 		t.Errorf("files = %v, want 2 batches × 2 tables", files)
 	}
 	checkLake(t, dir.Root(), want)
-	if got := r.metric(t, "serviceping_loader_messages_total", "nak"); got != 0 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "nak"}); got != 0 {
 		t.Errorf("naked %v messages; a retried batch needs no Nak", got)
 	}
 }
@@ -532,10 +507,10 @@ func TestTransientSinkFailureNaksAndRedelivers(t *testing.T) {
 		t.Errorf("second failure: %d redelivered, want 10", observed[1].NumRedelivered)
 	}
 	mu.Unlock()
-	if got := r.metric(t, "serviceping_loader_messages_total", "nak"); got != 20 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "nak"}); got != 20 {
 		t.Errorf("naked %v messages, want 20", got)
 	}
-	if got := r.metric(t, "serviceping_loader_batches_total", "failed"); got != 2 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_batches_total", map[string]string{"result": "failed"}); got != 2 {
 		t.Errorf("failed batches %v, want 2", got)
 	}
 	checkLake(t, dir.Root(), want)
@@ -609,7 +584,7 @@ func TestUndecodableGoesToDLQ(t *testing.T) {
 		t.Errorf("reasons = %q", reasons)
 	}
 	testinfra.Eventually(t, 10*time.Second, "all six settled", func() error { return ackedTo(e.consumerInfo(t), 6) })
-	if got := r.metric(t, "serviceping_loader_messages_total", "dlq"); got != 2 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "dlq"}); got != 2 {
 		t.Errorf("dlq outcome %v, want 2", got)
 	}
 }
@@ -625,7 +600,7 @@ func TestShutdownFlushesOpenBatch(t *testing.T) {
 			cfg := testConfig(dir.Root())
 			cfg.BatchMaxPings, cfg.BatchMaxAge, cfg.AckWait = 100, time.Hour, 2*time.Hour
 			r := e.start(t, cfg, dir)
-			testinfra.Eventually(t, 10*time.Second, "3 messages in the open batch", r.metricIs(t, "serviceping_loader_open_batch_messages", "", 3))
+			testinfra.Eventually(t, 10*time.Second, "3 messages in the open batch", r.metricIs(t, "serviceping_loader_open_batch_messages", nil, 3))
 			if files, _ := lake.Files(dir.Root()); len(files) != 0 {
 				t.Fatalf("flushed before shutdown: %v", files)
 			}
@@ -656,11 +631,11 @@ func TestShutdownWithFailingSinkNaks(t *testing.T) {
 	cfg := testConfig(t.TempDir())
 	cfg.BatchMaxPings, cfg.BatchMaxAge, cfg.AckWait = 100, time.Hour, 2*time.Hour
 	r := e.start(t, cfg, SinkFunc(func(context.Context, rows.Batch) error { return errors.New("down") }))
-	testinfra.Eventually(t, 10*time.Second, "2 messages in the open batch", r.metricIs(t, "serviceping_loader_open_batch_messages", "", 2))
+	testinfra.Eventually(t, 10*time.Second, "2 messages in the open batch", r.metricIs(t, "serviceping_loader_open_batch_messages", nil, 2))
 	if err := r.shutdown(t); err == nil {
 		t.Fatal("Run returned nil although the last flush failed")
 	}
-	if got := r.metric(t, "serviceping_loader_messages_total", "nak"); got != 2 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "nak"}); got != 2 {
 		t.Errorf("naked %v, want 2", got)
 	}
 	if info := e.consumerInfo(t); info.AckFloor.Stream != 0 {

@@ -225,10 +225,10 @@ func TestReportsLand(t *testing.T) {
 		!strings.Contains(dl.GetReason(), "decode report") || dl.GetStreamSequence() != 7 {
 		t.Errorf("dead letter %+v", dl)
 	}
-	if got := r.metric(t, "serviceping_loader_report_messages_total", "dlq"); got != 1 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_report_messages_total", map[string]string{"outcome": "dlq"}); got != 1 {
 		t.Errorf("dlq outcome %v, want 1", got)
 	}
-	if got := r.metric(t, "serviceping_loader_rows_written_total", "ping_errors"); got < 2 {
+	if got := testinfra.Metric(t, r.reg, "serviceping_loader_rows_written_total", map[string]string{"table": "ping_errors"}); got < 2 {
 		t.Errorf("ping_errors rows written %v, want at least 2", got)
 	}
 }
