@@ -462,20 +462,21 @@ func scoreRows(t *testing.T, ctx context.Context, conn driver.Conn, query string
 	return out
 }
 
-// waitCount polls until query returns want.
+// waitCount polls until query returns want, at the latest until ctx's
+// deadline.
 func waitCount(t *testing.T, ctx context.Context, conn driver.Conn, query string, want uint64) {
 	t.Helper()
-	var n uint64
-	for {
-		if err := conn.QueryRow(ctx, query).Scan(&n); err == nil && n == want {
-			return
+	deadline, _ := ctx.Deadline()
+	testinfra.Eventually(t, time.Until(deadline), fmt.Sprintf("%s = %d", query, want), func() error {
+		var n uint64
+		if err := conn.QueryRow(ctx, query).Scan(&n); err != nil {
+			return err
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s = %d, want %d", query, n, want)
-		case <-time.After(100 * time.Millisecond): // polling interval
+		if n != want {
+			return fmt.Errorf("%d", n)
 		}
-	}
+		return nil
+	})
 }
 
 // runDBT builds mart_devops_score and what it reads with the repository's

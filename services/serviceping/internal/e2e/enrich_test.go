@@ -107,17 +107,14 @@ func warehouseRows(t *testing.T, conn driver.Conn) map[string]versioned {
 // waitRows polls the warehouse until cond holds for its rows.
 func waitRows(t *testing.T, conn driver.Conn, what string, cond func(map[string]versioned) bool) map[string]versioned {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		rows := warehouseRows(t, conn)
-		if cond(rows) {
-			return rows
+	var rows map[string]versioned
+	testinfra.Eventually(t, 90*time.Second, what, func() error {
+		if rows = warehouseRows(t, conn); !cond(rows) {
+			return fmt.Errorf("warehouse holds %v", rows)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: warehouse holds %v", what, rows)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
+	return rows
 }
 
 // TestEnrichmentEndToEnd: pings with known licenses land in

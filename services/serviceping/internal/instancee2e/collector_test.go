@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -87,9 +88,8 @@ func TestCollectorToLake(t *testing.T) {
 	}
 
 	// The ping in the lake: the collector's uuid, and the values it computed.
-	deadline := time.Now().Add(60 * time.Second)
 	var payload map[string]any
-	for payload == nil {
+	testinfra.Eventually(t, 60*time.Second, "the collector's ping in the lake", func() error {
 		pings, _, err := lake.ReadDir(p.LakeURL)
 		if err != nil {
 			t.Fatal(err)
@@ -105,11 +105,11 @@ func TestCollectorToLake(t *testing.T) {
 				}
 			}
 		}
-		if payload == nil && time.Now().After(deadline) {
-			t.Fatal("the collector's ping did not reach the lake within 60s")
+		if payload == nil {
+			return fmt.Errorf("%d pings in the lake, none from %s", len(pings), col.UUID())
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	// Counts computed from the seeded database are what the collector built
 	// (the built payload and the sent one were computed from the same data).
 	wantCounts, _ := built.Payload["counts"].(map[string]any)
@@ -163,8 +163,7 @@ func jsonNumber(v any) string {
 func waitMessage(t *testing.T, js jetstream.JetStream, subject string, m proto.Message, ok func() bool) {
 	t.Helper()
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	testinfra.Eventually(t, 30*time.Second, "a matching message on "+subject, func() error {
 		cons, err := js.OrderedConsumer(ctx, streams.Reports, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
 		if err != nil {
 			t.Fatal(err)
@@ -173,15 +172,16 @@ func waitMessage(t *testing.T, js jetstream.JetStream, subject string, m proto.M
 		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
 			t.Fatal(err)
 		}
+		seen := 0
 		for msg := range batch.Messages() {
 			if err := proto.Unmarshal(msg.Data(), m); err != nil {
 				t.Fatal(err)
 			}
 			if ok() {
-				return
+				return nil
 			}
+			seen++
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
-	t.Fatalf("no matching message on %s within 30s", subject)
+		return fmt.Errorf("none of the %d messages on %s matches", seen, subject)
+	})
 }
