@@ -294,7 +294,9 @@ func EntryFromProto(p *servicepingv1.DevOpsScoreEntry) (Snapshot, *Score) {
 // Opener opens the bucket on first use (creating it when missing) and
 // keeps the store. It is safe for concurrent use.
 type Opener struct {
-	JS       jetstream.JetStream
+	JS jetstream.JetStream
+	// Replicas of the bucket it creates (STREAM_REPLICAS); a bucket that
+	// exists is used as it is.
 	Replicas int
 
 	mu    sync.Mutex

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/streams"
 )
 
@@ -90,13 +92,69 @@ func fill(ctx context.Context, cfg any, lookup envconfig.Lookuper) error {
 	return nil
 }
 
-// Connect dials NATS with unlimited reconnects, so a restart of the server
-// is survived, and returns the connection and its JetStream handle.
-func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
-	nc, err := nats.Connect(url,
-		nats.Name("serviceping-"+name),
+// NATSAuth is how a process proves itself to NATS and checks the server,
+// beside NATS_URL (one server, or the comma-separated servers of a
+// cluster): a credentials file and TLS. Every service that connects reads
+// it from the environment; unset, the connection is plain and anonymous.
+type NATSAuth struct {
+	// Creds is a credentials file (a user JWT and its NKey seed), for a
+	// server in operator mode.
+	Creds string `env:"NATS_CREDS"`
+	// TLSCA is a PEM file of the CA certificates that verify the server
+	// (setting it turns TLS on); empty: the system's roots, when the
+	// server asks for TLS or the URL is tls://.
+	TLSCA string `env:"NATS_TLS_CA"`
+	// TLSCert and TLSKey are the client certificate and its key (PEM
+	// files), for a server that verifies its clients.
+	TLSCert string `env:"NATS_TLS_CERT"`
+	TLSKey  string `env:"NATS_TLS_KEY"`
+}
+
+// Validate reports a certificate without its key (or the reverse) and a
+// file that cannot be read.
+func (a NATSAuth) Validate() error {
+	var errs []error
+	if (a.TLSCert == "") != (a.TLSKey == "") {
+		errs = append(errs, errors.New("NATS_TLS_CERT and NATS_TLS_KEY must be set together"))
+	}
+	for _, f := range []struct{ name, path string }{
+		{"NATS_CREDS", a.Creds}, {"NATS_TLS_CA", a.TLSCA}, {"NATS_TLS_CERT", a.TLSCert}, {"NATS_TLS_KEY", a.TLSKey},
+	} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", f.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// options are the nats.go options of a.
+func (a NATSAuth) options() []nats.Option {
+	var opts []nats.Option
+	if a.Creds != "" {
+		opts = append(opts, nats.UserCredentials(a.Creds))
+	}
+	if a.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(a.TLSCA))
+	}
+	if a.TLSCert != "" {
+		opts = append(opts, nats.ClientCert(a.TLSCert, a.TLSKey))
+	}
+	return opts
+}
+
+// Connect dials NATS at url (one server or a comma-separated list, which
+// the client also learns the rest of a cluster from) with auth and
+// unlimited reconnects, so a restart of the server, or the loss of one node
+// of a cluster, is survived; it returns the connection and its JetStream
+// handle.
+func Connect(ctx context.Context, url string, auth NATSAuth, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	opts := append([]nats.Option{
+		nats.Name("serviceping-" + name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		// While disconnected a publish fails at once instead of queueing in
 		// a client buffer, so callers answer 503 or Nak rather than hang.
@@ -107,9 +165,10 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats reconnected", "url", c.ConnectedUrlRedacted()) }),
-	)
+	}, auth.options()...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", url, err)
+		return nil, nil, fmt.Errorf("connect to NATS at %s: %w", redact.URL(url), err)
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -119,13 +178,15 @@ func Connect(ctx context.Context, url, name string, log *slog.Logger) (*nats.Con
 	return nc, js, nil
 }
 
-// EnsureStreams creates or updates the streams, retrying while JetStream is
-// not reachable yet (a service may start before its server) until ctx ends.
+// EnsureStreams creates or brings up to date the streams
+// (streams.EnsureWithLog, which logs on log what it keeps of an operator's
+// settings), retrying while JetStream is not reachable yet (a service may
+// start before its server) until ctx ends.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o streams.Options, log *slog.Logger) error {
 	delay := 250 * time.Millisecond
 	for {
 		attemptCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := streams.Ensure(attemptCtx, js, o)
+		err := streams.EnsureWithLog(attemptCtx, js, o, log)
 		cancel()
 		if err == nil {
 			return nil
@@ -149,8 +210,10 @@ func NewRegistry() *prometheus.Registry {
 
 // Options of Run.
 type Options struct {
-	Name          string
-	NATSURL       string
+	Name    string
+	NATSURL string
+	// NATSAuth are the credentials and TLS of the connection.
+	NATSAuth      NATSAuth
 	MetricsListen string
 	Streams       streams.Options
 	// StreamsInBackground ensures the streams beside the body instead of
@@ -177,7 +240,7 @@ type Deps struct {
 // it drains the NATS connection.
 func Run(ctx context.Context, o Options, body func(context.Context, Deps) error) error {
 	log := o.Logger
-	nc, js, err := Connect(ctx, o.NATSURL, o.Name, log)
+	nc, js, err := Connect(ctx, o.NATSURL, o.NATSAuth, o.Name, log)
 	if err != nil {
 		return err
 	}

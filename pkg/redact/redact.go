@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,10 +20,17 @@ const Mask = "xxxxx"
 // an API key stands there), and the values of the query parameters whose
 // names say password, token or secret. The empty string stays empty; a
 // value that does not parse as a URL is replaced whole, as it may hold a
-// password anywhere.
+// password anywhere. A comma-separated list of URLs (NATS_URL of a
+// cluster) is masked URL by URL.
 func URL(raw string) string {
 	if raw == "" {
 		return ""
+	}
+	if parts := strings.Split(raw, ","); len(parts) > 1 && !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(p, "://") }) {
+		for i, p := range parts {
+			parts[i] = URL(strings.TrimSpace(p))
+		}
+		return strings.Join(parts, ",")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -22,6 +22,8 @@ func TestURL(t *testing.T) {
 		{"https://crm.example.com/api?access_token=abc&page=2", "https://crm.example.com/api?access_token=xxxxx&page=2"},
 		{"http://ch:8123/db?user=default", "http://ch:8123/db?user=default"},
 		{"postgres://user:p%zz@db/x", "(unparsable URL)"},
+		{"nats://a:4222, nats://u:pw@b:4222,tls://tok@c:4222", "nats://a:4222,nats://u:xxxxx@b:4222,tls://xxxxx@c:4222"},
+		{"nats://u:pa,ss@b:4222", "nats://u:xxxxx@b:4222"}, // one URL: the part after the comma has no scheme
 	} {
 		if got := redact.URL(c.in); got != c.want {
 			t.Errorf("URL(%q) = %q, want %q", c.in, got, c.want)

@@ -27,8 +27,9 @@ type Cert struct {
 }
 
 // SelfSignedCert makes a one-day ECDSA P-256 certificate for hosts (DNS
-// names or IP addresses) and writes it and its key under the test's
-// temporary directory.
+// names or IP addresses), good for a server or a client (TLS client
+// authentication), and writes it and its key under the test's temporary
+// directory.
 func SelfSignedCert(tb testing.TB, hosts ...string) Cert {
 	tb.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -42,7 +43,7 @@ func SelfSignedCert(tb testing.TB, hosts ...string) Cert {
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(24 * time.Hour),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}

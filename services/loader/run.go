@@ -6,7 +6,6 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
-	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/loader/loader"
 )
 
@@ -19,7 +18,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("loader starting", "config", cfg)
 	return lifecycle.Run(ctx, lifecycle.Options{
-		Name: "loader", NATSURL: cfg.NATSURL, MetricsListen: cfg.MetricsListen, Streams: streams.Defaults(), Logger: log,
+		Name: "loader", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, MetricsListen: cfg.MetricsListen, Streams: cfg.Streams, Logger: log,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
 		sinks, err := loader.OpenSinks(ctx, cfg, log)
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/cli"
-	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/serviceping/internal/reenrich"
 )
 
@@ -44,7 +43,7 @@ func (c *reenrichCmd) Run(ctx context.Context, e *env) error {
 		fmt.Fprintf(e.stdout, "%d failed pings received since %s\n", len(pings), from.Format(time.DateOnly))
 		return nil
 	}
-	nc, js, err := lifecycle.Connect(ctx, c.NATS, "reenrich", e.log)
+	nc, js, err := connectNATS(ctx, c.NATS, "reenrich", e.log)
 	if err != nil {
 		return err
 	}

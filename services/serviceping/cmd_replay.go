@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/services/serviceping/internal/replay"
 )
 
@@ -29,7 +28,7 @@ func (c *replayCmd) Run(ctx context.Context, e *env) error {
 	if id == "" {
 		id = "replay-" + time.Now().UTC().Format("20060102T150405Z")
 	}
-	nc, js, err := lifecycle.Connect(ctx, c.NATS, "replay", e.log)
+	nc, js, err := connectNATS(ctx, c.NATS, "replay", e.log)
 	if err != nil {
 		return err
 	}

@@ -127,7 +127,7 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 			return nil, fmt.Errorf("register enricher metrics: %w", err)
 		}
 	}
-	e := &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}, devops: devopsscore.Opener{JS: deps.JS}}
+	e := &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}, devops: devopsscore.Opener{JS: deps.JS, Replicas: cfg.Streams.Replicas}}
 	if err := e.wire(deps.Registerer); err != nil {
 		e.Close()
 		return nil, err

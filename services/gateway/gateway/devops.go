@@ -55,7 +55,7 @@ func newScorer(deps Deps, cfg Config, now func() time.Time, log func(string, ...
 	}
 	life, stop := context.WithCancel(context.Background())
 	return &scorer{
-		bucket: devopsscore.Opener{JS: js}, timeout: cfg.DevOpsTimeout, ttl: cfg.DevOpsLeadersTTL, now: now, log: log, reads: reads,
+		bucket: devopsscore.Opener{JS: js, Replicas: cfg.Streams.Replicas}, timeout: cfg.DevOpsTimeout, ttl: cfg.DevOpsLeadersTTL, now: now, log: log, reads: reads,
 		replica: replica{newest: map[string]devopsscore.Snapshot{}}, life: life, stop: stop, done: make(chan struct{}),
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
-	"github.com/serviceping/serviceping/pkg/streams"
 )
 
 // Run is the standalone gateway: a NATS connection that reconnects
@@ -20,12 +19,12 @@ import (
 // reg receives the metrics served on /metrics (nil: a fresh registry).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.Registry) error {
 	return lifecycle.Run(ctx, lifecycle.Options{
-		Name: "gateway", NATSURL: cfg.NATSURL, Streams: streams.Defaults(), StreamsInBackground: true,
+		Name: "gateway", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, Streams: cfg.Streams, StreamsInBackground: true,
 		Logger: logger, Registry: reg,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
 		deps := Deps{JS: d.JS, Conn: d.Conn, Logger: logger, Registerer: d.Registry, Gatherer: d.Registry}
 		if cfg.DevOpsScore {
-			snc, sjs, err := lifecycle.Connect(ctx, cfg.NATSURL, "gateway-devops-score", logger)
+			snc, sjs, err := lifecycle.Connect(ctx, cfg.NATSURL, cfg.NATSAuth, "gateway-devops-score", logger)
 			if err != nil {
 				return err
 			}

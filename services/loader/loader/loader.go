@@ -135,7 +135,7 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 		if now == nil {
 			now = time.Now
 		}
-		l.leaders = &leaders{pop: deps.Population, bucket: devopsscore.Opener{JS: deps.JS}, interval: cfg.DevOpsLeadersInterval,
+		l.leaders = &leaders{pop: deps.Population, bucket: devopsscore.Opener{JS: deps.JS, Replicas: cfg.Streams.Replicas}, interval: cfg.DevOpsLeadersInterval,
 			now: now, refresh: m.leadersRefresh, log: log}
 	}
 	return l, nil

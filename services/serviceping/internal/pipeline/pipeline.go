@@ -137,18 +137,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		p.srv, p.NATSURL = srv, srv.ClientURL()
 	}
 
-	nc, js, err := lifecycle.Connect(ctx, p.NATSURL, "allinone", log)
+	// The stages read the same NATS_CREDS, NATS_TLS_* and STREAM_*.
+	nc, js, err := lifecycle.Connect(ctx, p.NATSURL, cfg.Gateway.NATSAuth, "allinone", log)
 	if err != nil {
 		return nil, err
 	}
 	p.nc = nc
-	if err := lifecycle.EnsureStreams(ctx, js, streams.Options{}, log); err != nil {
+	if err := lifecycle.EnsureStreams(ctx, js, cfg.Gateway.Streams, log); err != nil {
 		return nil, err
 	}
 
 	// The gateway reads the DevOps Score state on a connection of its own
 	// (small requests that must not queue behind ping publishes).
-	snc, sjs, err := lifecycle.Connect(ctx, p.NATSURL, "allinone-devops-score", log)
+	snc, sjs, err := lifecycle.Connect(ctx, p.NATSURL, cfg.Gateway.NATSAuth, "allinone-devops-score", log)
 	if err != nil {
 		return nil, err
 	}
