@@ -88,17 +88,25 @@ func PostgresDB(tb testing.TB, prefix string) string {
 func JetStream(tb testing.TB) (jetstream.JetStream, string) {
 	tb.Helper()
 	_, url := NATS(tb)
+	js := Connect(tb, url)
+	if err := streams.Ensure(context.Background(), js, streams.Options{}); err != nil {
+		tb.Fatalf("create streams: %v", err)
+	}
+	return js, url
+}
+
+// Connect connects to the NATS server at url and returns its JetStream
+// handle (js.Conn() is the connection), closed when the test ends.
+func Connect(tb testing.TB, url string) jetstream.JetStream {
+	tb.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
-		tb.Fatalf("connect to embedded NATS: %v", err)
+		tb.Fatalf("connect to NATS: %v", err)
 	}
 	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		tb.Fatalf("open JetStream: %v", err)
 	}
-	if err := streams.Ensure(context.Background(), js, streams.Options{}); err != nil {
-		tb.Fatalf("create streams: %v", err)
-	}
-	return js, url
+	return js
 }
