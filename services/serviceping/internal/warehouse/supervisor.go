@@ -242,6 +242,7 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 		return fmt.Errorf("log pipe: %w", err)
 	}
 	cmd := exec.Command(s.cfg.Program)
+	cmd.Args = []string{s.cfg.Program, "(embedded ClickHouse engine)"} // what ps shows; RunIfChild reads no argument
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
 	cmd.Stdout, cmd.Stderr = logW, logW
 	cmd.ExtraFiles = []*os.File{s.lnFile, s.mlnFile, readyW} // childListenerFD, childMetricsFD, childReadyFD
