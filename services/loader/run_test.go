@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -29,20 +28,10 @@ func TestRunLoadsIntoDirectory(t *testing.T) {
 	t.Setenv("LOADER_METRICS_ADDR", "127.0.0.1:0")
 	t.Setenv("LOADER_BATCH_MAX_AGE", "200ms")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() { errc <- run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
-
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	stop := testinfra.Start(t, 20*time.Second, func(ctx context.Context) error {
+		return run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	})
+	js := testinfra.Connect(t, url)
 	g, err := pinggen.New()
 	if err != nil {
 		t.Fatal(err)
@@ -72,14 +61,8 @@ func TestRunLoadsIntoDirectory(t *testing.T) {
 		}
 		return nil
 	})
-	cancel()
-	select {
-	case err := <-errc:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("run did not return after cancellation")
+	if err := stop(); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
 

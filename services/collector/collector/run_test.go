@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -30,10 +29,7 @@ func TestRun(t *testing.T) {
 		Deps{Registerer: reg, Gatherer: reg})
 	must(t, err)
 	defer col.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- col.Run(ctx) }()
+	stop := testinfra.Start(t, 15*time.Second, col.Run)
 
 	get := func(path string) (int, string) {
 		resp, err := http.Get("http://" + addr + path)
@@ -53,13 +49,7 @@ func TestRun(t *testing.T) {
 	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, "collector_build_duration_seconds") {
 		t.Errorf("/metrics: %d\n%s", code, body)
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("Run did not return after ctx ended")
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }

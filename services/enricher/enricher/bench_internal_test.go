@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/serviceping/serviceping/pkg/ping"
@@ -32,15 +30,7 @@ func BenchmarkEnrichWarm(b *testing.B) {
 	srv := httptest.NewServer(apitest.NewServer(contract, seed.Generate()))
 	defer srv.Close()
 	_, natsURL := testinfra.NATS(b)
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := testinfra.Connect(b, natsURL)
 	e, err := New(Config{Workers: 1, AckWait: 60e9, MaxAckPending: 1, NakMaxDelay: 1e9, PublishTimeout: 10e9,
 		DirectoryURL: srv.URL, CRMURL: srv.URL}, Deps{JS: js})
 	if err != nil {

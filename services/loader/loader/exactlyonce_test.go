@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
@@ -156,14 +155,7 @@ func TestExactlyOnceKilledBetweenWriteAndAck(t *testing.T) {
 	cfg.WriteTimeout, cfg.AckWait = 5*time.Second, 6*time.Second
 
 	// The first instance, on its own connection.
-	nc, err := nats.Connect(e.url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := testinfra.Connect(t, e.url)
 	both := SinkFunc(func(ctx context.Context, b rows.Batch) error {
 		if err := dir.Write(ctx, b); err != nil {
 			return err
@@ -184,7 +176,7 @@ func TestExactlyOnceKilledBetweenWriteAndAck(t *testing.T) {
 		t.Fatal("first loader never wrote")
 	}
 	checkWarehouse(t, wh, want) // durable before any ack
-	nc.Close()                  // killed: no ack, no nak ever reaches the server
+	js.Conn().Close()           // killed: no ack, no nak ever reaches the server
 	cancel1()
 	close(bs.release)
 	<-done1

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
@@ -39,19 +38,7 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	_, url := testinfra.NATS(t)
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := streams.Ensure(context.Background(), js, streams.Defaults()); err != nil {
-		t.Fatal(err)
-	}
+	js, url := testinfra.JetStream(t)
 	g, err := pinggen.New()
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +105,7 @@ func testConfig(root string) Config {
 type running struct {
 	l    *Loader
 	reg  *prometheus.Registry
-	stop context.CancelFunc
-	errc chan error
+	stop func() error
 }
 
 func (e *env) start(t *testing.T, cfg Config, sinks ...Sink) *running {
@@ -137,13 +123,7 @@ func (e *env) startDeps(t *testing.T, cfg Config, deps Deps) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{l: l, reg: reg, stop: cancel, errc: make(chan error, 1)}
-	go func() { r.errc <- l.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.errc
-	})
+	r := &running{l: l, reg: reg, stop: testinfra.Start(t, 20*time.Second, l.Run)}
 	testinfra.Eventually(t, 10*time.Second, "consumers created", func() error {
 		_, err := e.js.Consumer(context.Background(), streams.Pings, streams.ConsumerLoader)
 		if err == nil && deps.Reports != nil {
@@ -157,15 +137,7 @@ func (e *env) startDeps(t *testing.T, cfg Config, deps Deps) *running {
 // shutdown cancels Run's context and returns Run's result.
 func (r *running) shutdown(t *testing.T) error {
 	t.Helper()
-	r.stop()
-	select {
-	case err := <-r.errc:
-		r.errc <- err // for Cleanup
-		return err
-	case <-time.After(20 * time.Second):
-		t.Fatal("loader did not stop")
-		return nil
-	}
+	return r.stop()
 }
 
 // ackedTo is nil once info shows every message up to floor acked and
