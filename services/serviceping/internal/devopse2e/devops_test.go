@@ -19,7 +19,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
@@ -256,11 +255,7 @@ func TestDevOpsScore(t *testing.T) {
 		// The test refreshes the leaders itself and wants them read at once.
 		"LOADER_DEVOPS_LEADERS_INTERVAL": "0", "GATEWAY_DEVOPS_LEADERS_TTL": "0s",
 	})
-	conn, err := chconn.Open(ctx, p.ClickHouseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := pipelinetest.Conn(t, p)
 	g, err := pinggen.New()
 	if err != nil {
 		t.Fatal(err)

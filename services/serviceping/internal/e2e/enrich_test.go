@@ -12,7 +12,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/faultproxy"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
@@ -140,11 +139,7 @@ func TestEnrichmentEndToEnd(t *testing.T) {
 		"ENRICHER_LOOKUP_BUDGET":    "1s",
 		"ENRICHER_BREAKER_OPEN_FOR": "500ms",
 	})
-	conn, err := chconn.Open(ctx, p.ClickHouseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := pipelinetest.Conn(t, p)
 
 	g, err := pinggen.New()
 	if err != nil {

@@ -9,8 +9,10 @@ import (
 	"os"
 	"testing"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipeline"
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
@@ -53,4 +55,16 @@ func Start(tb testing.TB, env map[string]string) *pipeline.Pipeline {
 		}
 	})
 	return p
+}
+
+// Conn opens a ClickHouse client on p's warehouse endpoint, closed when
+// the test ends.
+func Conn(tb testing.TB, p *pipeline.Pipeline) driver.Conn {
+	tb.Helper()
+	conn, err := chconn.Open(context.Background(), p.ClickHouseURL)
+	if err != nil {
+		tb.Fatalf("open the warehouse at %s: %v", p.ClickHouseURL, err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
