@@ -16,11 +16,7 @@ import (
 func TestS3RoundTripAndRewrite(t *testing.T) {
 	m := miniotest.Start(t)
 	m.Bucket(t, "lake")
-	for k, v := range m.Env() {
-		if k != "S3_ENDPOINT" {
-			t.Setenv(k, v)
-		}
-	}
+	m.SetCredentials(t)
 	ctx := context.Background()
 	s, err := OpenS3(ctx, "s3://lake/prod/v1", S3Options{Endpoint: m.Endpoint})
 	if err != nil {
@@ -116,11 +112,7 @@ func TestParseS3URL(t *testing.T) {
 func BenchmarkS3Write(b *testing.B) {
 	m := miniotest.Start(b)
 	m.Bucket(b, "bench")
-	for k, v := range m.Env() {
-		if k != "S3_ENDPOINT" {
-			b.Setenv(k, v)
-		}
-	}
+	m.SetCredentials(b)
 	s, err := OpenS3(context.Background(), "s3://bench/lake", S3Options{Endpoint: m.Endpoint})
 	if err != nil {
 		b.Fatal(err)

@@ -163,11 +163,7 @@ func TestClickHouseDownUnderFlow(t *testing.T) {
 func TestS3DownUnderFlow(t *testing.T) {
 	m := miniotest.Start(t)
 	m.Bucket(t, "lake")
-	for k, v := range m.Env() {
-		if k != "S3_ENDPOINT" {
-			t.Setenv(k, v)
-		}
-	}
+	m.SetCredentials(t)
 	e := newEnv(t)
 	s3lake, err := lake.OpenS3(context.Background(), "s3://lake/pings", lake.S3Options{Endpoint: m.Endpoint})
 	if err != nil {

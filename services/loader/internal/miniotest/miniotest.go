@@ -124,11 +124,13 @@ func (s *Server) Restart() error {
 	}
 }
 
-// Env is the environment a lake client needs for this server.
-func (s *Server) Env() map[string]string {
-	return map[string]string{
-		"S3_ENDPOINT": s.Endpoint, "AWS_ACCESS_KEY_ID": User, "AWS_SECRET_ACCESS_KEY": Password, "AWS_REGION": Region,
-	}
+// SetCredentials sets the AWS credentials and region of this server in
+// the test's environment (tb.Setenv: the test cannot be parallel), where
+// the lake client reads them; the endpoint is passed in S3Options.
+func (s *Server) SetCredentials(tb testing.TB) {
+	tb.Setenv("AWS_ACCESS_KEY_ID", User)
+	tb.Setenv("AWS_SECRET_ACCESS_KEY", Password)
+	tb.Setenv("AWS_REGION", Region)
 }
 
 // Client is an S3 client for the server.
