@@ -83,53 +83,32 @@ func waitReportsAcked(t *testing.T, e *env, n uint64, within time.Duration) {
 }
 
 type errorRow struct {
-	ReportID, UUID, Hostname, Version, Message, Time string
-	Elapsed                                          float64
-	ReceivedAt                                       time.Time
-}
-
-func queryErrors(t *testing.T, db string) []errorRow {
-	t.Helper()
-	rs, err := chtest.Conn(t, db).Query(context.Background(),
-		"SELECT report_id, uuid, hostname, version, message, time, elapsed, received_at FROM ping_errors FINAL ORDER BY uuid")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rs.Close()
-	var out []errorRow
-	for rs.Next() {
-		var r errorRow
-		if err := rs.Scan(&r.ReportID, &r.UUID, &r.Hostname, &r.Version, &r.Message, &r.Time, &r.Elapsed, &r.ReceivedAt); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
+	ReportID   string    `ch:"report_id"`
+	UUID       string    `ch:"uuid"`
+	Hostname   string    `ch:"hostname"`
+	Version    string    `ch:"version"`
+	Message    string    `ch:"message"`
+	Time       string    `ch:"time"`
+	Elapsed    float64   `ch:"elapsed"`
+	ReceivedAt time.Time `ch:"received_at"`
 }
 
 type timingRow struct {
-	ReportID, UUID, Metric, Error string
-	TimeElapsed                   float64
-	ReceivedAt                    time.Time
+	ReportID    string    `ch:"report_id"`
+	UUID        string    `ch:"uuid"`
+	Metric      string    `ch:"metric"`
+	Error       string    `ch:"error"`
+	TimeElapsed float64   `ch:"time_elapsed"`
+	ReceivedAt  time.Time `ch:"received_at"`
 }
 
-func queryTimings(t *testing.T, db string) []timingRow {
+// selectRows runs query in database db into dest, a pointer to a slice of
+// structs whose ch tags name the columns.
+func selectRows(t *testing.T, db string, dest any, query string) {
 	t.Helper()
-	rs, err := chtest.Conn(t, db).Query(context.Background(),
-		"SELECT report_id, uuid, metric, error, time_elapsed, received_at FROM ping_metric_timings FINAL ORDER BY uuid, metric")
-	if err != nil {
-		t.Fatal(err)
+	if err := chtest.Conn(t, db).Select(context.Background(), dest, query); err != nil {
+		t.Fatalf("%s: %v", query, err)
 	}
-	defer rs.Close()
-	var out []timingRow
-	for rs.Next() {
-		var r timingRow
-		if err := rs.Scan(&r.ReportID, &r.UUID, &r.Metric, &r.Error, &r.TimeElapsed, &r.ReceivedAt); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 func checkReports(t *testing.T, db string, errs []*servicepingv1.ErrorReport, timings []*servicepingv1.MetricTimings) {
@@ -139,7 +118,8 @@ func checkReports(t *testing.T, db string, errs []*servicepingv1.ErrorReport, ti
 		wantErrs = append(wantErrs, errorRow{ReportID: r.GetReportId(), UUID: r.GetUuid(), Hostname: r.GetHostname(), Version: r.GetVersion(),
 			Message: r.GetMessage(), Time: r.GetTime(), Elapsed: r.GetElapsed(), ReceivedAt: r.GetReceivedAt().AsTime()})
 	}
-	gotErrs := queryErrors(t, db)
+	var gotErrs []errorRow
+	selectRows(t, db, &gotErrs, "SELECT report_id, uuid, hostname, version, message, time, elapsed, received_at FROM ping_errors FINAL ORDER BY uuid")
 	if len(gotErrs) != len(wantErrs) {
 		t.Fatalf("ping_errors FINAL has %d rows, want %d: %+v", len(gotErrs), len(wantErrs), gotErrs)
 	}
@@ -160,7 +140,8 @@ func checkReports(t *testing.T, db string, errs []*servicepingv1.ErrorReport, ti
 				Error: m.GetError(), TimeElapsed: m.GetTimeElapsed(), ReceivedAt: r.GetReceivedAt().AsTime()})
 		}
 	}
-	gotTimings := queryTimings(t, db)
+	var gotTimings []timingRow
+	selectRows(t, db, &gotTimings, "SELECT report_id, uuid, metric, error, time_elapsed, received_at FROM ping_metric_timings FINAL ORDER BY uuid, metric")
 	if len(gotTimings) != len(wantTimings) {
 		t.Fatalf("ping_metric_timings FINAL has %d rows, want %d: %+v", len(gotTimings), len(wantTimings), gotTimings)
 	}
