@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt
+.PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ CLICKHOUSE_URL ?= http://127.0.0.1:8123/serviceping
 
 dbt: ## dbt build (models, seeds, tests) on CLICKHOUSE_URL (default: the all-in-one's endpoint); DBT_ARGS, DBT_VARS add to it
 	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' scripts/dbt.sh build $(DBT_ARGS)
+
+client-suites: ## clickhouse-go's and clickhouse-connect's own test suites against the embedded endpoint (minutes; not part of test)
+	@scripts/client-suites.sh $(SUITES)
 
 bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work

@@ -113,10 +113,6 @@ type Options struct {
 	// limits (max_result_rows, max_result_bytes, result_overflow_mode) apply
 	// to SELECT-like statements only.
 	Limits map[string]string
-	// ResponseBufferBytes is how much output is held before the response
-	// starts, unless the request sets buffer_size or
-	// http_response_buffer_size (default 1 MiB).
-	ResponseBufferBytes int
 	// MaxHeldBytes bounds the output of a wait_end_of_query=1 request kept in
 	// memory; the rest goes to a temporary file in TempDir (default 64 MiB,
 	// TempDir: os.TempDir()).
@@ -172,7 +168,6 @@ func New(engine Engine, opts Options) (*Handler, error) {
 	setDefault(&opts.SessionTimeout, 60*time.Second)
 	setDefault(&opts.MaxSessionTimeout, time.Hour)
 	setDefault(&opts.MaxSessions, 256)
-	setDefault(&opts.ResponseBufferBytes, 1<<20)
 	setDefault(&opts.MaxHeldBytes, 64<<20)
 	if opts.Limits == nil {
 		opts.Limits = DefaultLimits()

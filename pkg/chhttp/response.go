@@ -13,13 +13,15 @@ import (
 	"github.com/serviceping/serviceping/pkg/chdb"
 )
 
-// response writes one statement's output the way ClickHouse does. Output is
-// held until the statement ends or more than the buffer size came: a result
-// that fits goes out whole, with Content-Length and a complete summary, and
-// an error before that point gets its own status. Past it the response
-// starts (status 200, chunked) and the output is streamed; an error then is
-// appended as an exception block. wait_end_of_query=1 holds everything, in
-// memory up to Options.MaxHeldBytes and in a temporary file beyond.
+// response writes one statement's output the way ClickHouse does. By
+// default each block is sent as the engine produces it: the response starts
+// (status 200, chunked) with the first one, and an error after that is
+// appended as an exception block; an error before it gets its own status. A
+// request whose buffer_size (or http_response_buffer_size) exceeds 1 MiB
+// has that much held first: a result that fits goes out whole, with
+// Content-Length and a complete summary. wait_end_of_query=1 holds
+// everything, in memory up to Options.MaxHeldBytes and in a temporary file
+// beyond.
 type response struct {
 	h      *Handler
 	w      http.ResponseWriter
@@ -36,19 +38,28 @@ type response struct {
 	werr    error  // the client went away
 }
 
+// httpBufferBytes is the size of ClickHouse's own HTTP output buffer, which
+// its output formats flush after every block.
+const httpBufferBytes = 1 << 20
+
 // holdLimit is how much output is held before the response starts; -1
-// holds everything.
+// holds everything. As in ClickHouse's HTTP handler, a buffer_size (else
+// http_response_buffer_size) above its 1 MiB output buffer is held in
+// memory, and anything smaller holds nothing.
 func (o *response) holdLimit() int {
 	p := o.req.params
 	if p.Get("wait_end_of_query") == "1" {
 		return -1
 	}
-	for _, k := range []string{"http_response_buffer_size", "buffer_size"} {
+	for _, k := range []string{"buffer_size", "http_response_buffer_size"} {
 		if n, err := strconv.Atoi(p.Get(k)); err == nil && n >= 0 {
-			return n
+			if n > httpBufferBytes {
+				return n
+			}
+			return 0
 		}
 	}
-	return o.h.opts.ResponseBufferBytes
+	return 0
 }
 
 // write adds output; stats are the statement's statistics so far.
@@ -133,6 +144,9 @@ func (o *response) finish(data []byte, stats *chdb.Result) error {
 	hdr := o.w.Header()
 	o.setFormat()
 	hdr.Set("X-ClickHouse-Summary", summary(stats, o.size))
+	// ClickHouse announces the tag with every result, so that a client
+	// trusts no marker without it, even in a result that has no exception.
+	hdr.Set("X-ClickHouse-Exception-Tag", exceptionTag())
 	var err error
 	if len(body) > 0 {
 		body, err = o.encodeWhole(body)

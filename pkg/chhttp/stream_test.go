@@ -165,7 +165,60 @@ func readAndHangUp(t *testing.T, marker, format string) {
 	res.Body.Close()
 }
 
-// failing fails after about 11 MB of TSV, past the response buffer.
+// TestResponseBuffering: as in ClickHouse, each block goes to the client as
+// the engine produces it unless the request's buffer_size exceeds 1 MiB;
+// every result announces its exception tag, also one sent whole.
+func TestResponseBuffering(t *testing.T) {
+	t.Parallel()
+	slow := func(marker string) string {
+		return "SELECT number AS " + marker + ", sleepEachRow(0.05) FROM numbers(20) SETTINGS max_block_size = 1 FORMAT TSV"
+	}
+	t.Run("streamed by default", func(t *testing.T) {
+		marker := "buffering_default"
+		res, err := http.Post(endpoint(t)+"/", "text/plain", strings.NewReader(slow(marker)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		line, err := bufio.NewReader(res.Body).ReadString('\n')
+		if err != nil || line != "0\t0\n" {
+			t.Fatalf("first line %q: %v", line, err)
+		}
+		// The first row came while the statement still runs (it takes a second).
+		if got := running(t, marker); got != "1\n" {
+			t.Fatalf("first row read, %q statements running", got)
+		}
+		if res.StatusCode != http.StatusOK || res.ContentLength != -1 || len(res.Header.Get("X-ClickHouse-Exception-Tag")) != 16 {
+			t.Fatalf("status %d, length %d, headers %v", res.StatusCode, res.ContentLength, res.Header)
+		}
+	})
+	t.Run("buffer_size above 1 MiB holds", func(t *testing.T) {
+		res := do(t, http.MethodPost, q("buffer_size", "2000000"), strings.NewReader(slow("buffering_held")), nil)
+		if res.status != http.StatusOK || strings.Count(res.body, "\n") != 20 || res.header.Get("Content-Length") != strconv.Itoa(len(res.body)) {
+			t.Fatalf("status %d, Content-Length %q, body %q", res.status, res.header.Get("Content-Length"), res.body)
+		}
+		var sum map[string]string
+		if err := json.Unmarshal([]byte(res.header.Get("X-ClickHouse-Summary")), &sum); err != nil || sum["read_rows"] != "20" {
+			t.Fatalf("summary %q: %v", res.header.Get("X-ClickHouse-Summary"), err)
+		}
+		if len(res.header.Get("X-ClickHouse-Exception-Tag")) != 16 {
+			t.Fatalf("no exception tag on a whole result: %v", res.header)
+		}
+	})
+	t.Run("error after the first block", func(t *testing.T) {
+		// clickhouse-connect's mid-stream test: small blocks, the error
+		// long after the first one; nothing near 1 MiB was written.
+		res := do(t, http.MethodPost, q("max_block_size", "1"),
+			strings.NewReader("SELECT sleepEachRow(0.01), throwIf(number = 100, 'late boom') FROM numbers(200) FORMAT TSV"), nil)
+		tag := res.header.Get("X-ClickHouse-Exception-Tag")
+		if res.status != http.StatusOK || !strings.HasPrefix(res.body, "0\t0\n") ||
+			!strings.Contains(res.body, "\r\n__exception__\r\n"+tag+"\r\nCode: 395. DB::Exception: late boom") {
+			t.Fatalf("status %d, tag %q, body %q", res.status, tag, res.body)
+		}
+	})
+}
+
+// failing fails after about 11 MB of TSV.
 const failing = "SELECT number, throwIf(number = 1500000, 'boom in the middle') FROM numbers(3000000)"
 
 func TestErrorMidResult(t *testing.T) {
