@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats-server/v2/server"
@@ -49,9 +50,9 @@ func Env(tb testing.TB, name string) string {
 }
 
 // PostgresDB creates a fresh database on the PostgreSQL server that
-// scripts/test-env.sh started and returns its URL; the database is dropped
-// when the test ends.
-func PostgresDB(tb testing.TB, prefix string) string {
+// scripts/test-env.sh started, applies the SQL files in order (a DDL, a
+// seed) and returns its URL; the database is dropped when the test ends.
+func PostgresDB(tb testing.TB, prefix string, files ...string) string {
 	tb.Helper()
 	ctx := context.Background()
 	admin := Env(tb, "SERVICEPING_TEST_DATABASE_URL")
@@ -80,7 +81,29 @@ func PostgresDB(tb testing.TB, prefix string) string {
 		tb.Fatal(err)
 	}
 	u.Path = "/" + name
+	if len(files) > 0 {
+		applySQL(tb, u.String(), files)
+	}
 	return u.String()
+}
+
+func applySQL(tb testing.TB, dbURL string, files []string) {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		tb.Fatalf("connect to the test database: %v", err)
+	}
+	defer db.Close(ctx)
+	for _, f := range files {
+		sql, err := os.ReadFile(f)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if _, err := db.Exec(ctx, string(sql)); err != nil {
+			tb.Fatalf("apply %s: %v", f, err)
+		}
+	}
 }
 
 // JetStream starts an embedded server (see NATS), connects to it and
@@ -95,13 +118,14 @@ func JetStream(tb testing.TB) (jetstream.JetStream, string) {
 	return js, url
 }
 
-// Connect connects to the NATS server at url and returns its JetStream
-// handle (js.Conn() is the connection), closed when the test ends.
+// Connect connects to the NATS server(s) at url, reconnecting as long as
+// the test runs (a cluster test stops and restarts nodes), and returns the
+// JetStream handle; the connection is closed when the test ends.
 func Connect(tb testing.TB, url string) jetstream.JetStream {
 	tb.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
-		tb.Fatalf("connect to NATS: %v", err)
+		tb.Fatalf("connect to NATS at %s: %v", url, err)
 	}
 	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)

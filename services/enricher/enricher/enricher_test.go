@@ -26,20 +26,8 @@ func testConfig() enricher.Config {
 // start runs an enricher against a fresh embedded JetStream.
 func start(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	js, _ := testinfra.JetStream(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	e, err := enricher.New(testConfig(), enricher.Deps{JS: js})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("enricher Run: %v", err)
-		}
-	})
+	js := bus(t)
+	run(t, js, testConfig(), nil)
 	return js
 }
 

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -64,12 +62,9 @@ func run(t *testing.T, js jetstream.JetStream, cfg enricher.Config, reg promethe
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
+	stop := testinfra.Start(t, 30*time.Second, e.Run)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("enricher Run: %v", err)
 		}
 	})
@@ -79,46 +74,11 @@ func run(t *testing.T, js jetstream.JetStream, cfg enricher.Config, reg promethe
 // and the seed of testdata/directory/, dropped when the test ends.
 func directoryDB(t *testing.T) string {
 	t.Helper()
-	admin := testinfra.Env(t, "SERVICEPING_TEST_DATABASE_URL")
-	ctx := context.Background()
-	name := "enricher_test_" + randomName(t)
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop test database: %v", err)
-		}
-		_ = conn.Close(context.Background())
-	})
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	db, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
 	files, err := filepath.Glob(filepath.Join(ddlDir, "*.sql"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no DDL in %s: %v", ddlDir, err)
 	}
-	for _, f := range append(files, seedFile) {
-		sql, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("apply %s: %v", f, err)
-		}
-	}
-	return u.String()
+	return testinfra.PostgresDB(t, "enricher_test", append(files, seedFile)...)
 }
 
 // sharedRedis returns the test Redis on DB 5 and a fresh key prefix.

@@ -2,11 +2,7 @@ package directory_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -23,42 +19,9 @@ import (
 // database creates a private database with the DDL and the seed.
 func database(t *testing.T) string {
 	t.Helper()
-	admin := testinfra.Env(t, "SERVICEPING_TEST_DATABASE_URL")
-	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "enricher_test_" + hex.EncodeToString(b)
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		_ = conn.Close(context.Background())
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	db, err := pgx.Connect(ctx, u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
-	for _, f := range []string{
+	return testinfra.PostgresDB(t, "directory_test",
 		filepath.Join("..", "..", "..", "..", "deploy", "postgres", "0001_directory.sql"),
-		filepath.Join("..", "..", "..", "..", "testdata", "directory", "seed.sql"),
-	} {
-		sql, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("apply %s: %v", f, err)
-		}
-	}
-	return u.String()
+		filepath.Join("..", "..", "..", "..", "testdata", "directory", "seed.sql"))
 }
 
 func TestPostgresDirectory(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -29,23 +28,7 @@ func TestMain(m *testing.M) { pipelinetest.Main(m) }
 // deploy/postgres and the seed of testdata/directory.
 func directoryDB(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
-	dbURL := testinfra.PostgresDB(t, "e2e_directory")
-	db, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
-	for _, f := range []string{"../../../../deploy/postgres/0001_directory.sql", "../../../../testdata/directory/seed.sql"} {
-		sql, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.Exec(ctx, string(sql)); err != nil {
-			t.Fatalf("apply %s: %v", f, err)
-		}
-	}
-	return dbURL
+	return testinfra.PostgresDB(t, "e2e_directory", "../../../../deploy/postgres/0001_directory.sql", "../../../../testdata/directory/seed.sql")
 }
 
 // expected reads from the directory what instance n's ping should be
