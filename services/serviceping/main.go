@@ -6,6 +6,7 @@
 //	serviceping loadgen    post generated full-size pings, bounded, and report rates
 //	serviceping query      run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
+//	serviceping migrate    apply the warehouse's schema migrations (once per deployment)
 //	serviceping reenrich   re-enrich the pings whose lookups failed (--since DATE)
 //	serviceping replay     run the raw pings kept in the stream through the pipeline again
 //
@@ -54,6 +55,7 @@ type commands struct {
 	Reenrich  reenrichCmd  `cmd:"" help:"Send the pings whose enrichment failed through the enricher again."`
 	Replay    replayCmd    `cmd:"" help:"Send the raw pings kept in the stream through the pipeline again."`
 	Warehouse warehouseCmd `cmd:"" help:"Serve the embedded ClickHouse engine over the ClickHouse HTTP protocol."`
+	Migrate   migrateCmd   `cmd:"" help:"Apply the warehouse's schema migrations, holding its migration lock (the loader does it at start unless LOADER_MIGRATE=false)."`
 }
 
 // env is what a command gets from the process.

@@ -21,7 +21,7 @@ import (
 )
 
 // commandNames are serviceping's commands.
-var commandNames = []string{"run", "send", "loadgen", "query", "reenrich", "replay", "warehouse"}
+var commandNames = []string{"run", "send", "loadgen", "query", "reenrich", "replay", "warehouse", "migrate"}
 
 // TestCommandLine runs the built binary. --help, --version and usage errors
 // answer at once and start nothing: NATS_URL, CLICKHOUSE_URL and
@@ -147,4 +147,24 @@ func startWarehouse(t *testing.T, bin string) string {
 	}
 	t.Fatalf("warehouse exited before it listened: %v", sc.Err())
 	return ""
+}
+
+// TestMigrateCommand: `serviceping migrate` applies the schema once, says
+// so, and finds nothing to do the second time.
+func TestMigrateCommand(t *testing.T) {
+	testinfra.Env(t, "CHDB_LIB")
+	bin := clitest.Build(t)
+	url := startWarehouse(t, bin) + "/migrated"
+	r := clitest.Run(t, bin, nil, "migrate", "--clickhouse", url)
+	if r.Code != 0 || !strings.HasPrefix(r.Stdout, "applied to migrated: 0001_pings.sql, ") {
+		t.Fatalf("first run: exit %d, stdout %q\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	r = clitest.Run(t, bin, []string{"CLICKHOUSE_URL=" + url}, "migrate")
+	if r.Code != 0 || r.Stdout != "migrated is up to date\n" {
+		t.Fatalf("second run: exit %d, stdout %q\nstderr:\n%s", r.Code, r.Stdout, r.Stderr)
+	}
+	r = clitest.Run(t, bin, nil, "migrate", "--clickhouse", url, "--cluster", "c1; DROP")
+	if r.Code != 1 || !strings.Contains(r.Stderr, `cluster name "c1; DROP"`) {
+		t.Fatalf("bad cluster name: exit %d, stderr %q", r.Code, r.Stderr)
+	}
 }

@@ -51,6 +51,15 @@ type Config struct {
 	// (LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT); it bounds the loader's
 	// memory while a block is built (~150 B per ping_metrics row).
 	ClickHouseMaxRowsPerInsert int `env:"LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT, default=500000"`
+	// ClickHouseCluster names the ClickHouse cluster the tables live on
+	// (CLICKHOUSE_CLUSTER): migrations run ON CLUSTER with replicated and
+	// Distributed tables, inserts go through the Distributed tables
+	// (docs/cluster.md). Empty: one server.
+	ClickHouseCluster string `env:"CLICKHOUSE_CLUSTER"`
+	// Migrate applies the pending migrations at start (LOADER_MIGRATE);
+	// false leaves them to `serviceping migrate` and only checks that they
+	// were applied.
+	Migrate bool `env:"LOADER_MIGRATE, default=true"`
 	// MetricsListen serves /metrics and /healthz in the standalone binary
 	// (METRICS_LISTEN, formerly LOADER_METRICS_ADDR); empty disables it.
 	// The all-in-one serves its metrics on the gateway.

@@ -94,7 +94,9 @@ func OpenSinks(ctx context.Context, cfg Config, log *slog.Logger) (*Sinks, error
 	}
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, time.Minute)
-		w, err := warehouse.Open(actx, cfg.ClickHouseURL, warehouse.Options{MaxRowsPerInsert: cfg.ClickHouseMaxRowsPerInsert, Logger: log})
+		w, err := warehouse.Open(actx, cfg.ClickHouseURL, warehouse.Options{
+			MaxRowsPerInsert: cfg.ClickHouseMaxRowsPerInsert, Logger: log, Cluster: cfg.ClickHouseCluster, SkipMigrations: !cfg.Migrate,
+		})
 		cancel()
 		if err == nil {
 			s.Warehouse = w

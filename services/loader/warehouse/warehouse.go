@@ -50,6 +50,14 @@ type Options struct {
 	MaxRowsPerInsert int
 	// Logger defaults to discarding.
 	Logger *slog.Logger
+	// Cluster is the ClickHouse cluster of the tables (CLICKHOUSE_CLUSTER):
+	// migrations run ON CLUSTER with replicated tables, and inserts go
+	// through the Distributed tables synchronously, so that a batch is
+	// acknowledged only once its shards hold it. Empty: one server.
+	Cluster string
+	// SkipMigrations leaves the schema to `serviceping migrate`: New only
+	// checks that every shipped migration has been applied.
+	SkipMigrations bool
 }
 
 // Sink writes batches to ClickHouse. It implements loader.Sink and is safe
@@ -59,6 +67,7 @@ type Sink struct {
 	db      string
 	maxRows int
 	log     *slog.Logger
+	cluster bool // inserts go through Distributed tables
 }
 
 // Open connects to rawURL (CLICKHOUSE_URL: clickhouse://host:9000/db or
@@ -67,19 +76,9 @@ type Sink struct {
 // the sink. The connection itself uses the default database, which always
 // exists; every statement names its database.
 func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
-	chOpts, err := chconn.Options(rawURL)
+	conn, db, err := connect(ctx, rawURL)
 	if err != nil {
 		return nil, err
-	}
-	db := chOpts.Auth.Database
-	chOpts.Auth.Database = "default"
-	conn, err := clickhouse.Open(chOpts)
-	if err != nil {
-		return nil, fmt.Errorf("open ClickHouse %s: %w", redact.URL(rawURL), err)
-	}
-	if err := conn.Ping(ctx); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("ping ClickHouse %s: %w", redact.URL(rawURL), err)
 	}
 	s, err := New(ctx, conn, db, opts)
 	if err != nil {
@@ -87,6 +86,39 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Sink, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// connect opens rawURL on the default database, which always exists, and
+// returns the URL's database.
+func connect(ctx context.Context, rawURL string) (driver.Conn, string, error) {
+	chOpts, err := chconn.Options(rawURL)
+	if err != nil {
+		return nil, "", err
+	}
+	db := chOpts.Auth.Database
+	chOpts.Auth.Database = "default"
+	conn, err := clickhouse.Open(chOpts)
+	if err != nil {
+		return nil, "", fmt.Errorf("open ClickHouse %s: %w", redact.URL(rawURL), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		conn.Close()
+		return nil, "", fmt.Errorf("ping ClickHouse %s: %w", redact.URL(rawURL), err)
+	}
+	return conn, db, nil
+}
+
+// MigrateURL applies the shipped migrations to the database of rawURL
+// (CLICKHOUSE_URL), on cluster when it is not empty: `serviceping migrate`.
+// It returns the database and the files applied.
+func MigrateURL(ctx context.Context, rawURL, cluster string, log *slog.Logger) (string, []string, error) {
+	conn, db, err := connect(ctx, rawURL)
+	if err != nil {
+		return "", nil, err
+	}
+	defer conn.Close()
+	done, err := Migrate(ctx, conn, db, cluster, log)
+	return db, done, err
 }
 
 // New migrates database db over conn and returns a sink writing into it.
@@ -98,20 +130,55 @@ func New(ctx context.Context, conn driver.Conn, db string, opts Options) (*Sink,
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := Migrate(ctx, conn, db, opts.Logger); err != nil {
+	if opts.SkipMigrations {
+		if err := CheckMigrated(ctx, conn, db); err != nil {
+			return nil, err
+		}
+	} else if _, err := Migrate(ctx, conn, db, opts.Cluster, opts.Logger); err != nil {
 		return nil, err
 	}
-	return &Sink{conn: conn, db: db, maxRows: opts.MaxRowsPerInsert, log: opts.Logger}, nil
+	return &Sink{conn: conn, db: db, maxRows: opts.MaxRowsPerInsert, log: opts.Logger, cluster: opts.Cluster != ""}, nil
 }
 
-// Migrate applies the shipped migrations (deploy/clickhouse) to db.
-func Migrate(ctx context.Context, conn driver.Conn, db string, log *slog.Logger) error {
+// Migrate applies the shipped migrations (deploy/clickhouse) to db, on
+// cluster when it is not empty, holding the database's migration lock, and
+// returns the names of the files it applied.
+func Migrate(ctx context.Context, conn driver.Conn, db, cluster string, log *slog.Logger) ([]string, error) {
+	files, err := migrate.Files(chmigrations.Migrations)
+	if err != nil {
+		return nil, err
+	}
+	done, err := migrate.Apply(ctx, conn, db, files, migrate.Options{Cluster: cluster, Logger: log})
+	if err != nil {
+		return done, fmt.Errorf("migrate ClickHouse database %s: %w", db, err)
+	}
+	return done, nil
+}
+
+// CheckMigrated fails, saying what to run, unless every shipped migration
+// has been applied to db.
+func CheckMigrated(ctx context.Context, conn driver.Conn, db string) error {
 	files, err := migrate.Files(chmigrations.Migrations)
 	if err != nil {
 		return err
 	}
-	if _, err := migrate.Apply(ctx, conn, db, files, log); err != nil {
-		return fmt.Errorf("migrate ClickHouse database %s: %w", db, err)
+	applied, err := migrate.Recorded(ctx, conn, db)
+	if err != nil {
+		return fmt.Errorf("check the schema of ClickHouse database %s (run `serviceping migrate`): %w", db, err)
+	}
+	have := map[uint32]bool{}
+	for _, a := range applied {
+		have[a.Version] = true
+	}
+	var missing []string
+	for _, f := range files {
+		if !have[f.Version] {
+			missing = append(missing, f.Name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("ClickHouse database %s lacks migrations %s: run `serviceping migrate` (the loader's own migrations are switched off)",
+			db, strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -351,7 +418,13 @@ func dateValue(d *rows.Date) *time.Time {
 }
 
 func (s *Sink) prepare(ctx context.Context, table, columns, token string) (driver.Batch, error) {
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": token}))
+	settings := clickhouse.Settings{"insert_deduplication_token": token}
+	if s.cluster {
+		// The Distributed table forwards the insert, with its token, to the
+		// shard's replicated table before answering.
+		settings["distributed_foreground_insert"] = 1
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
 	if err != nil {
 		return nil, Classify(fmt.Errorf("prepare insert into %s.%s: %w", s.db, table, err))

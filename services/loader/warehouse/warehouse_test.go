@@ -344,3 +344,26 @@ func benchRecords(b *testing.B, n int) []rows.Record {
 	}
 	return out
 }
+
+// TestSkipMigrations: with the loader's migrations switched off, a
+// database that lacks them is refused with the command to run; once
+// `serviceping migrate` (Migrate) has run, the sink opens.
+func TestSkipMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := chtest.Database(t, "wh_skip")
+	_, err := warehouse.Open(ctx, chtest.URL(t, db), warehouse.Options{SkipMigrations: true})
+	if err == nil || !strings.Contains(err.Error(), "serviceping migrate") {
+		t.Fatalf("Open of an unmigrated database: %v", err)
+	}
+	conn := chtest.Conn(t, "")
+	done, err := warehouse.Migrate(ctx, conn, db, "", nil)
+	if err != nil || len(done) == 0 {
+		t.Fatalf("Migrate: %v, %v", done, err)
+	}
+	s, err := warehouse.Open(ctx, chtest.URL(t, db), warehouse.Options{SkipMigrations: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+}

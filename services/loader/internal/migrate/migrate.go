@@ -151,24 +151,10 @@ type Applied struct {
 	Checksum string
 }
 
-// Apply creates database db when missing, then applies the files not yet
-// recorded in db.schema_migrations, in order, statement by statement,
-// recording each file once all its statements succeeded. It fails before
-// applying anything when a recorded file's checksum differs from the
-// shipped one. It returns the names of the files it applied. Statements
-// must be idempotent: a crash between applying a file and recording it
-// applies the file again at the next start.
-func Apply(ctx context.Context, conn driver.Conn, db string, files []File, log *slog.Logger) ([]string, error) {
-	if !identifier.MatchString(db) {
-		return nil, fmt.Errorf("migrate: database name %q is not a plain identifier", db)
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
-		return nil, fmt.Errorf("create database %s: %w", db, err)
-	}
-	if err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+db+`.schema_migrations
+// SetupStatements prepare database db for its migrations, on one server:
+// the database and the table recording what was applied.
+func SetupStatements(db string) []string {
+	return []string{"CREATE DATABASE IF NOT EXISTS " + db, `CREATE TABLE IF NOT EXISTS ` + db + `.schema_migrations
 (
     version    UInt32,
     name       String,
@@ -176,9 +162,69 @@ func Apply(ctx context.Context, conn driver.Conn, db string, files []File, log *
     applied_at DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(applied_at)
-ORDER BY version`); err != nil {
-		return nil, fmt.Errorf("create %s.schema_migrations: %w", db, err)
+ORDER BY version`}
+}
+
+// Options of Apply.
+type Options struct {
+	// Cluster, when set, renders every statement for that ClickHouse
+	// cluster (see Renderer); empty: one server.
+	Cluster string
+	// LockTimeout bounds the wait for another runner's lock; default
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+	Logger      *slog.Logger
+}
+
+// Apply creates database db when missing, then, holding db's migration
+// lock (so that two runners never apply at once), applies the files not
+// yet recorded in db.schema_migrations, in order, statement by statement,
+// recording each file once all its statements succeeded. It fails before
+// applying anything when a recorded file's checksum differs from the
+// shipped one, or when a file cannot be rendered for the target. It
+// returns the names of the files it applied. Statements must be
+// idempotent: a crash between applying a file and recording it applies the
+// file again at the next start.
+func Apply(ctx context.Context, conn driver.Conn, db string, files []File, opts Options) (done []string, err error) {
+	if !identifier.MatchString(db) {
+		return nil, fmt.Errorf("migrate: database name %q is not a plain identifier", db)
 	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := NewRenderer(db, opts.Cluster)
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	// Every file is rendered first: the renderer learns the tables of the
+	// applied ones, and a file that cannot be rendered stops the run before
+	// anything is applied.
+	rendered := make([][]string, len(files))
+	for i, f := range files {
+		if rendered[i], err = r.Render(f); err != nil {
+			return nil, err
+		}
+	}
+	setup := SetupStatements(db)
+	for _, st := range setup {
+		sts, err := r.Statement(st)
+		if err != nil {
+			return nil, err
+		}
+		for _, st := range sts {
+			if err := conn.Exec(ctx, st); err != nil {
+				return nil, fmt.Errorf("prepare database %s: %w", db, err)
+			}
+		}
+	}
+	timeout := cmp.Or(opts.LockTimeout, DefaultLockTimeout)
+	l, err := acquireLock(ctx, conn, r, timeout, log)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, l.release(ctx)) }()
+
 	applied, err := Recorded(ctx, conn, db)
 	if err != nil {
 		return nil, err
@@ -204,21 +250,20 @@ ORDER BY version`); err != nil {
 			log.Warn("database has a migration this binary does not ship; is it older than the schema?", "database", db, "migration", a.Name)
 		}
 	}
-	var done []string
-	for _, f := range files {
+	for i, f := range files {
 		if _, ok := byVersion[f.Version]; ok {
 			continue
 		}
-		for i, st := range f.Statements(db) {
+		for j, st := range rendered[i] {
 			if err := conn.Exec(ctx, st); err != nil {
-				return done, fmt.Errorf("apply migration %s statement %d: %w", f.Name, i+1, err)
+				return done, fmt.Errorf("apply migration %s statement %d: %w", f.Name, j+1, err)
 			}
 		}
 		if err := conn.Exec(ctx, `INSERT INTO `+db+`.schema_migrations (version, name, checksum, applied_at) VALUES (?, ?, ?, ?)`,
 			f.Version, f.Name, f.Checksum, time.Now().UTC()); err != nil {
 			return done, fmt.Errorf("record migration %s: %w", f.Name, err)
 		}
-		log.Info("applied migration", "database", db, "migration", f.Name)
+		log.Info("applied migration", "database", db, "migration", f.Name, "cluster", opts.Cluster)
 		done = append(done, f.Name)
 	}
 	return done, nil

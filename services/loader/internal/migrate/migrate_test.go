@@ -12,6 +12,8 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	chmigrations "github.com/serviceping/serviceping/deploy/clickhouse"
 	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
@@ -20,6 +22,14 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// fresh runs the test in parallel with a fresh database name (db, not
+// created) and a connection to the shared endpoint.
+func fresh(t *testing.T, prefix string) (context.Context, string, driver.Conn) {
+	t.Helper()
+	t.Parallel()
+	return context.Background(), chtest.Database(t, prefix), chtest.Conn(t, "")
+}
 
 func shipped(t *testing.T) []migrate.File {
 	t.Helper()
@@ -45,20 +55,17 @@ func names(files []migrate.File) []string {
 // database, re-runs (nothing to do), and compares the schema as the
 // engine reports it with the golden file.
 func TestApplyFreshThenIdempotent(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := chtest.Database(t, "migrate_fresh")
-	conn := chtest.Conn(t, "")
+	ctx, db, conn := fresh(t, "migrate_fresh")
 	files := shipped(t)
 
-	done, err := migrate.Apply(ctx, conn, db, files, nil)
+	done, err := migrate.Apply(ctx, conn, db, files, migrate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(done, names(files)) {
 		t.Errorf("applied %v, want %v", done, names(files))
 	}
-	done, err = migrate.Apply(ctx, conn, db, files, nil)
+	done, err = migrate.Apply(ctx, conn, db, files, migrate.Options{})
 	if err != nil || len(done) != 0 {
 		t.Fatalf("second run applied %v, %v; want nothing", done, err)
 	}
@@ -119,15 +126,12 @@ func TestApplyFreshThenIdempotent(t *testing.T) {
 }
 
 func TestApplyPendingOnly(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := chtest.Database(t, "migrate_pending")
-	conn := chtest.Conn(t, "")
+	ctx, db, conn := fresh(t, "migrate_pending")
 	files := shipped(t)
-	if done, err := migrate.Apply(ctx, conn, db, files[:2], nil); err != nil || len(done) != 2 {
+	if done, err := migrate.Apply(ctx, conn, db, files[:2], migrate.Options{}); err != nil || len(done) != 2 {
 		t.Fatalf("first two: %v, %v", done, err)
 	}
-	done, err := migrate.Apply(ctx, conn, db, files, nil)
+	done, err := migrate.Apply(ctx, conn, db, files, migrate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +141,7 @@ func TestApplyPendingOnly(t *testing.T) {
 }
 
 func TestChangedChecksumRefuses(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := chtest.Database(t, "migrate_changed")
-	conn := chtest.Conn(t, "")
+	ctx, db, conn := fresh(t, "migrate_changed")
 	v1 := fstest.MapFS{
 		"0001_t.sql": {Data: []byte("CREATE TABLE IF NOT EXISTS serviceping.t (a UInt8) ENGINE = MergeTree ORDER BY a;")},
 	}
@@ -148,7 +149,7 @@ func TestChangedChecksumRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := migrate.Apply(ctx, conn, db, files, nil); err != nil {
+	if _, err := migrate.Apply(ctx, conn, db, files, migrate.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	v2 := fstest.MapFS{
@@ -158,7 +159,7 @@ func TestChangedChecksumRefuses(t *testing.T) {
 	if files, err = migrate.Files(v2); err != nil {
 		t.Fatal(err)
 	}
-	done, err := migrate.Apply(ctx, conn, db, files, nil)
+	done, err := migrate.Apply(ctx, conn, db, files, migrate.Options{})
 	if !errors.Is(err, migrate.ErrChecksum) || !strings.Contains(err.Error(), "0001_t.sql") || len(done) != 0 {
 		t.Fatalf("Apply with an edited file = %v, %v; want ErrChecksum naming 0001_t.sql", done, err)
 	}
@@ -168,17 +169,14 @@ func TestChangedChecksumRefuses(t *testing.T) {
 }
 
 func TestFailedStatementIsNotRecorded(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	db := chtest.Database(t, "migrate_failed")
-	conn := chtest.Conn(t, "")
+	ctx, db, conn := fresh(t, "migrate_failed")
 	files, err := migrate.Files(fstest.MapFS{
 		"0001_bad.sql": {Data: []byte("CREATE TABLE IF NOT EXISTS serviceping.t (a UInt8) ENGINE = MergeTree ORDER BY a;\nCREATE TABLE serviceping.x (a NoSuchType) ENGINE = Memory;")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := migrate.Apply(ctx, conn, db, files, nil); err == nil || !strings.Contains(err.Error(), "0001_bad.sql statement 2") {
+	if _, err := migrate.Apply(ctx, conn, db, files, migrate.Options{}); err == nil || !strings.Contains(err.Error(), "0001_bad.sql statement 2") {
 		t.Fatalf("Apply = %v, want statement 2 of 0001_bad.sql to fail", err)
 	}
 	if rec, err := migrate.Recorded(ctx, conn, db); err != nil || len(rec) != 0 {
