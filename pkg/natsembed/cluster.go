@@ -3,7 +3,9 @@ package natsembed
 import (
 	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,22 +29,26 @@ func StartCluster(name, dir string, n int) (*LocalCluster, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("natsembed: a cluster of %d nodes", n)
 	}
+	// A clustered JetStream server needs its routes at start, so the
+	// route ports are picked before any node starts.
+	routes, err := freePorts(n)
+	if err != nil {
+		return nil, err
+	}
 	c := &LocalCluster{readyTimeout: 30 * time.Second}
 	for i := range n {
 		node := Config{
 			Listen:   "127.0.0.1:0",
 			Name:     fmt.Sprintf("%s-%d", name, i+1),
 			StoreDir: filepath.Join(dir, fmt.Sprintf("%s-%d", name, i+1)),
-			Cluster:  &Cluster{Name: name, Listen: "127.0.0.1:0", Routes: c.routes(-1)},
+			Cluster:  &Cluster{Name: name, Listen: routes[i], Routes: without(routes, i)},
 		}
 		srv, err := Start(node)
 		if err != nil {
 			c.Shutdown()
 			return nil, fmt.Errorf("start node %s: %w", node.Name, err)
 		}
-		// A restart binds the same ports again.
-		node.Listen = srv.Addr().String()
-		node.Cluster.Listen = srv.ClusterAddr().String()
+		node.Listen = srv.Addr().String() // a restart binds the same port again
 		c.nodes = append(c.nodes, node)
 		c.servers = append(c.servers, srv)
 	}
@@ -53,15 +59,23 @@ func StartCluster(name, dir string, n int) (*LocalCluster, error) {
 	return c, nil
 }
 
-// routes are the route addresses of every started node but skip.
-func (c *LocalCluster) routes(skip int) []string {
+// freePorts returns n distinct free loopback addresses (host:port).
+func freePorts(n int) ([]string, error) {
 	var out []string
-	for i, n := range c.nodes {
-		if i != skip {
-			out = append(out, n.Cluster.Listen)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("natsembed: pick a free port: %w", err)
 		}
+		defer ln.Close() // held until all are picked, so they differ
+		out = append(out, ln.Addr().String())
 	}
-	return out
+	return out, nil
+}
+
+// without is addrs without its i-th element.
+func without(addrs []string, i int) []string {
+	return append(slices.Clone(addrs[:i]), addrs[i+1:]...)
 }
 
 // Size is the number of nodes, running or stopped.
@@ -93,16 +107,13 @@ func (c *LocalCluster) Stop(i int) {
 	}
 }
 
-// Restart starts stopped node i again on its ports and store, routed to
-// every other node, and waits until the cluster is current.
+// Restart starts stopped node i again on its ports and store and waits
+// until the cluster is current.
 func (c *LocalCluster) Restart(i int) error {
 	if c.servers[i] != nil {
 		return fmt.Errorf("natsembed: node %s is running", c.nodes[i].Name)
 	}
 	node := c.nodes[i]
-	cl := *node.Cluster
-	cl.Routes = c.routes(i)
-	node.Cluster = &cl
 	srv, err := Start(node)
 	if err != nil {
 		return fmt.Errorf("restart node %s: %w", node.Name, err)
