@@ -102,12 +102,27 @@ type timingRow struct {
 	ReceivedAt  time.Time `ch:"received_at"`
 }
 
-// selectRows runs query in database db into dest, a pointer to a slice of
-// structs whose ch tags name the columns.
-func selectRows(t *testing.T, db string, dest any, query string) {
+// checkRows reads table (query in database db) and compares its rows with
+// want in order: received_at as an instant (its zone may differ), every
+// other column exactly.
+func checkRows[R comparable](t *testing.T, db, table, query string, want []R, receivedAt func(*R) *time.Time) {
 	t.Helper()
-	if err := chtest.Conn(t, db).Select(context.Background(), dest, query); err != nil {
+	var got []R
+	if err := chtest.Conn(t, db).Select(context.Background(), &got, query); err != nil {
 		t.Fatalf("%s: %v", query, err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%s FINAL has %d rows, want %d: %+v", table, len(got), len(want), got)
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if gt, wt := receivedAt(&g), receivedAt(&w); !gt.Equal(*wt) {
+			t.Errorf("%s row %d received_at %s, want %s", table, i, *gt, *wt)
+		}
+		*receivedAt(&g), *receivedAt(&w) = time.Time{}, time.Time{}
+		if g != w {
+			t.Errorf("%s row %d:\n got %+v\nwant %+v", table, i, g, w)
+		}
 	}
 }
 
@@ -118,21 +133,8 @@ func checkReports(t *testing.T, db string, errs []*servicepingv1.ErrorReport, ti
 		wantErrs = append(wantErrs, errorRow{ReportID: r.GetReportId(), UUID: r.GetUuid(), Hostname: r.GetHostname(), Version: r.GetVersion(),
 			Message: r.GetMessage(), Time: r.GetTime(), Elapsed: r.GetElapsed(), ReceivedAt: r.GetReceivedAt().AsTime()})
 	}
-	var gotErrs []errorRow
-	selectRows(t, db, &gotErrs, "SELECT report_id, uuid, hostname, version, message, time, elapsed, received_at FROM ping_errors FINAL ORDER BY uuid")
-	if len(gotErrs) != len(wantErrs) {
-		t.Fatalf("ping_errors FINAL has %d rows, want %d: %+v", len(gotErrs), len(wantErrs), gotErrs)
-	}
-	for i := range wantErrs {
-		g, w := gotErrs[i], wantErrs[i]
-		if !g.ReceivedAt.Equal(w.ReceivedAt) {
-			t.Errorf("ping_errors row %d received_at %s, want %s", i, g.ReceivedAt, w.ReceivedAt)
-		}
-		g.ReceivedAt, w.ReceivedAt = time.Time{}, time.Time{}
-		if g != w {
-			t.Errorf("ping_errors row %d:\n got %+v\nwant %+v", i, g, w)
-		}
-	}
+	checkRows(t, db, "ping_errors", "SELECT report_id, uuid, hostname, version, message, time, elapsed, received_at FROM ping_errors FINAL ORDER BY uuid",
+		wantErrs, func(r *errorRow) *time.Time { return &r.ReceivedAt })
 	var wantTimings []timingRow
 	for _, r := range timings {
 		for _, m := range r.GetMetrics() {
@@ -140,21 +142,8 @@ func checkReports(t *testing.T, db string, errs []*servicepingv1.ErrorReport, ti
 				Error: m.GetError(), TimeElapsed: m.GetTimeElapsed(), ReceivedAt: r.GetReceivedAt().AsTime()})
 		}
 	}
-	var gotTimings []timingRow
-	selectRows(t, db, &gotTimings, "SELECT report_id, uuid, metric, error, time_elapsed, received_at FROM ping_metric_timings FINAL ORDER BY uuid, metric")
-	if len(gotTimings) != len(wantTimings) {
-		t.Fatalf("ping_metric_timings FINAL has %d rows, want %d: %+v", len(gotTimings), len(wantTimings), gotTimings)
-	}
-	for i := range wantTimings {
-		g, w := gotTimings[i], wantTimings[i]
-		if !g.ReceivedAt.Equal(w.ReceivedAt) {
-			t.Errorf("ping_metric_timings row %d received_at %s, want %s", i, g.ReceivedAt, w.ReceivedAt)
-		}
-		g.ReceivedAt, w.ReceivedAt = time.Time{}, time.Time{}
-		if g != w {
-			t.Errorf("ping_metric_timings row %d:\n got %+v\nwant %+v", i, g, w)
-		}
-	}
+	checkRows(t, db, "ping_metric_timings", "SELECT report_id, uuid, metric, error, time_elapsed, received_at FROM ping_metric_timings FINAL ORDER BY uuid, metric",
+		wantTimings, func(r *timingRow) *time.Time { return &r.ReceivedAt })
 }
 
 func rawCount(t *testing.T, db, table string) uint64 {
