@@ -59,19 +59,16 @@ func checkWarehouse(t *testing.T, s *warehouse.Sink, want []*servicepingv1.Enric
 	if n := chtest.Count(t, s.Conn(), "SELECT count() FROM "+s.Database()+".pings FINAL"); n != uint64(len(wantLeaves)) {
 		t.Errorf("SELECT count() FROM pings FINAL = %d, want %d distinct pings", n, len(wantLeaves))
 	}
-	q, err := s.Conn().Query(ctx, "SELECT ping_id, count() FROM "+s.Database()+".ping_metrics FINAL GROUP BY ping_id")
-	if err != nil {
+	var counts []struct {
+		PingID string `ch:"ping_id"`
+		N      uint64 `ch:"n"`
+	}
+	if err := s.Conn().Select(ctx, &counts, "SELECT ping_id, count() AS n FROM "+s.Database()+".ping_metrics FINAL GROUP BY ping_id"); err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
 	got := map[string]uint64{}
-	for q.Next() {
-		var id string
-		var n uint64
-		if err := q.Scan(&id, &n); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = n
+	for _, c := range counts {
+		got[c.PingID] = c.N
 	}
 	if len(got) != len(wantLeaves) {
 		t.Errorf("metric rows for %d pings, want %d", len(got), len(wantLeaves))
