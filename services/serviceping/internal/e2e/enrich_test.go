@@ -69,19 +69,19 @@ type versioned struct {
 
 func warehouseRows(t *testing.T, conn driver.Conn) map[string]versioned {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "SELECT ping_id, enrichment_status, subscription_id, account_id, _version FROM serviceping.pings FINAL")
-	if err != nil {
+	var rs []struct {
+		PingID       string `ch:"ping_id"`
+		Status       string `ch:"enrichment_status"`
+		Subscription string `ch:"subscription_id"`
+		Account      string `ch:"account_id"`
+		Version      uint64 `ch:"_version"`
+	}
+	if err := conn.Select(context.Background(), &rs, "SELECT ping_id, enrichment_status, subscription_id, account_id, _version FROM serviceping.pings FINAL"); err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
 	out := map[string]versioned{}
-	for rows.Next() {
-		var id string
-		var r versioned
-		if err := rows.Scan(&id, &r.status, &r.subscription, &r.account, &r.version); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = r
+	for _, r := range rs {
+		out[r.PingID] = versioned{row{r.Status, r.Subscription, r.Account}, r.Version}
 	}
 	return out
 }
