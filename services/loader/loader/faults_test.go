@@ -17,6 +17,7 @@ import (
 	"github.com/serviceping/serviceping/services/loader/internal/miniotest"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
 
@@ -71,6 +72,25 @@ func faultConfig(root string) Config {
 	return cfg
 }
 
+// downUnderFlow sends a steady flow of 60 pings to the started loader;
+// once the first batch is acked, down takes a sink down for 2 s (checked
+// by outage) and up brings it back. It returns the pings sent, once all
+// are acked and each is in the warehouse once.
+func downUnderFlow(t *testing.T, e *env, wh *warehouse.Sink, down func(), up func() error) []*servicepingv1.EnrichedPing {
+	t.Helper()
+	f := e.steadyFlow(t, 60, 50*time.Millisecond)
+	testinfra.Eventually(t, 20*time.Second, "first batch acked", func() error { return firstAcked(e.consumerInfo(t)) })
+	down()
+	outage(t, e, wh, 2*time.Second)
+	if err := up(); err != nil {
+		t.Fatal(err)
+	}
+	want := f.wait(t)
+	waitAcked(t, e, uint64(len(want)), 90*time.Second)
+	checkWarehouse(t, wh, want)
+	return want
+}
+
 // firstAcked is nil once info's ack floor has moved.
 func firstAcked(info *jetstream.ConsumerInfo) error {
 	if info.AckFloor.Stream == 0 {
@@ -103,11 +123,11 @@ func outage(t *testing.T, e *env, wh *warehouse.Sink, d time.Duration) {
 	}
 }
 
-func checkLakeDistinct(t *testing.T, pings []string, want []*servicepingv1.EnrichedPing) {
+func checkLakeDistinct(t *testing.T, pings []rows.Ping, want []*servicepingv1.EnrichedPing) {
 	t.Helper()
 	got := map[string]bool{}
-	for _, id := range pings {
-		got[id] = true
+	for _, p := range pings {
+		got[p.PingID] = true
 	}
 	for _, ep := range want {
 		if !got[ep.GetPingId()] {
@@ -137,23 +157,9 @@ func TestClickHouseDownUnderFlow(t *testing.T) {
 	proxy, wh := openProxiedWarehouse(t, "fault_ch")
 	dir := newDir(t)
 	e.start(t, faultConfig(dir.Root()), dir, wh)
-	f := e.steadyFlow(t, 60, 50*time.Millisecond)
-	testinfra.Eventually(t, 20*time.Second, "first batch acked", func() error { return firstAcked(e.consumerInfo(t)) })
-
-	proxy.Cut()
-	outage(t, e, wh, 2*time.Second)
-	if err := proxy.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	want := f.wait(t)
-	waitAcked(t, e, uint64(len(want)), 90*time.Second)
-	checkWarehouse(t, wh, want)
+	want := downUnderFlow(t, e, wh, proxy.Cut, proxy.Restore)
 	pings, _ := readLake(t, dir.Root())
-	var ids []string
-	for _, p := range pings {
-		ids = append(ids, p.PingID)
-	}
-	checkLakeDistinct(t, ids, want)
+	checkLakeDistinct(t, pings, want)
 }
 
 // TestS3DownUnderFlow kills MinIO for 2 s under a steady flow and restarts
@@ -173,24 +179,10 @@ func TestS3DownUnderFlow(t *testing.T) {
 	cfg := faultConfig("s3://lake/pings")
 	cfg.S3Endpoint = m.Endpoint
 	e.start(t, cfg, s3lake, wh)
-	f := e.steadyFlow(t, 60, 50*time.Millisecond)
-	testinfra.Eventually(t, 20*time.Second, "first batch acked", func() error { return firstAcked(e.consumerInfo(t)) })
-
-	m.Stop()
-	outage(t, e, wh, 2*time.Second)
-	if err := m.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	want := f.wait(t)
-	waitAcked(t, e, uint64(len(want)), 90*time.Second)
-	checkWarehouse(t, wh, want)
+	want := downUnderFlow(t, e, wh, m.Stop, m.Restart)
 	pings, _, err := lake.ReadS3(context.Background(), s3lake)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []string
-	for _, p := range pings {
-		ids = append(ids, p.PingID)
-	}
-	checkLakeDistinct(t, ids, want)
+	checkLakeDistinct(t, pings, want)
 }
