@@ -8,17 +8,18 @@
 // parameter, in the body, or both (the parameter, a newline, then the body —
 // INSERT data follows its FORMAT clause). A request holding more than one
 // statement is refused before anything runs (code 62, "Multi-statements are
-// not allowed"), as ClickHouse does. External tables (multipart bodies with
-// files, `<name>_structure`/`<name>_types` parameters) are refused with code
-// 48 NOT_IMPLEMENTED.
+// not allowed"), as ClickHouse does. External tables (the files of a
+// multipart/form-data body, described by `<name>_structure` or
+// `<name>_types` and `<name>_format`) become temporary tables of the
+// statement's engine connection for the statement's time.
 //
 // Results are returned in the format of the statement's FORMAT clause or
 // `default_format` (TabSeparated when neither is given) and streamed as the
 // engine produces them, one block in memory at a time. Like ClickHouse, the
-// endpoint holds the first `buffer_size`/`http_response_buffer_size` bytes
-// (1 MiB by default) before it sends anything, so a small result gets a
-// Content-Length and a complete X-ClickHouse-Summary and an early error gets
-// its HTTP status; an error after the first bytes were sent is appended as
+// endpoint sends each block as it comes, so an error before the first block
+// gets its HTTP status; a `buffer_size`/`http_response_buffer_size` above
+// 1 MiB holds that much first, so a small result gets a Content-Length and a
+// complete X-ClickHouse-Summary. An error after the first bytes were sent is appended as
 // ClickHouse's exception block ("__exception__", the tag announced in
 // X-ClickHouse-Exception-Tag, "Code: N. DB::Exception: ..."), which
 // clickhouse-go and clickhouse-connect report as the server's exception.
@@ -201,6 +202,7 @@ func (h *Handler) Close() error {
 
 // ClickHouse error codes the endpoint raises itself.
 const (
+	codeBadArguments         = 36
 	codeSyntaxError          = 62
 	codeNotImplemented       = 48
 	codeThereIsNoSession     = 113
@@ -268,18 +270,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // serve handles one statement and writes its response through out; a
 // returned error has not been written yet.
 func (h *Handler) serve(out *response, r *http.Request) (string, error) {
-	req, err := h.parse(r)
-	if err != nil {
-		return kindOther, err
-	}
+	req := h.parse(r)
+	out.req = req
 	info, err := h.serverInfo(r.Context())
 	if err != nil {
 		return kindOther, err
 	}
-	if err := req.external(info); err != nil {
-		return kindOther, err
-	}
-	out.req = req
 	hdr := out.w.Header()
 	hdr.Set("X-ClickHouse-Query-Id", req.queryID)
 	hdr.Set("X-ClickHouse-Server-Display-Name", info.displayName)
@@ -295,6 +291,17 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 		return kindOther, err
 	}
 	defer closeBody()
+	if boundary := multipartBoundary(r); boundary != "" {
+		defer req.closeExternal()
+		if err := h.readMultipart(req, decoded, boundary); err != nil {
+			return kindOther, err
+		}
+		decoded = strings.NewReader("")
+		hdr.Set("X-ClickHouse-Query-Id", req.queryID)
+	}
+	if err := req.describeExternal(info); err != nil {
+		return kindOther, err
+	}
 	var src io.Reader = &limitReader{r: decoded, n: h.opts.MaxBodyBytes}
 	if q := req.params.Get("query"); q != "" {
 		src = io.MultiReader(strings.NewReader(q+"\n"), src)
@@ -329,6 +336,11 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	}
 	defer lease.done()
 	creq := chdb.Request{Database: req.database, Params: req.qparams, Settings: req.settings, Defaults: h.limits(st.kind)}
+	if len(req.tables) > 0 {
+		if err := h.attachExternal(ctx, lease, req, creq); err != nil {
+			return st.kind, err
+		}
+	}
 
 	if insert {
 		if _, err := br.Discard(st.dataOffset); err != nil {

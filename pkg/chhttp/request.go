@@ -1,10 +1,8 @@
 package chhttp
 
 import (
-	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 )
 
@@ -17,8 +15,9 @@ type request struct {
 	qparams   map[string]string
 	queryID   string
 	sessionID string
-	// files names the external tables sent as multipart files.
-	files []string
+	header    http.Header
+	// tables are the external tables a multipart/form-data body sent.
+	tables []*externalTable
 }
 
 // isTransportParam tells URL parameters that concern the HTTP transport or
@@ -40,33 +39,25 @@ func isTransportParam(k string) bool {
 	return false
 }
 
-func (h *Handler) parse(r *http.Request) (*request, error) {
-	params := r.URL.Query()
-	var files []string
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct == "multipart/form-data" {
-		if err := r.ParseMultipartForm(32 << 20); err != nil {
-			return nil, &httpError{status: http.StatusBadRequest, code: codeCannotReadBody, msg: "DB::Exception: Cannot parse multipart form: " + err.Error()}
-		}
-		for name := range r.MultipartForm.File {
-			files = append(files, name)
-		}
-		for k, vs := range r.MultipartForm.Value {
-			params[k] = vs
-		}
-	}
-	req := &request{
-		params:    params,
-		database:  firstNonEmpty(params.Get("database"), r.Header.Get("X-ClickHouse-Database")),
-		format:    firstNonEmpty(params.Get("default_format"), r.Header.Get("X-ClickHouse-Format"), "TabSeparated"),
-		queryID:   firstNonEmpty(params.Get("query_id"), r.Header.Get("X-ClickHouse-Query-Id")),
-		sessionID: params.Get("session_id"),
-		settings:  map[string]string{},
-		qparams:   map[string]string{},
-		files:     files,
-	}
+func (h *Handler) parse(r *http.Request) *request {
+	req := &request{params: r.URL.Query(), header: r.Header}
+	req.classify()
+	return req
+}
+
+// classify derives the request's transport values, query parameters and
+// settings from its parameters (again after a multipart body added some).
+func (req *request) classify() {
+	params := req.params
+	req.database = firstNonEmpty(params.Get("database"), req.header.Get("X-ClickHouse-Database"))
+	req.format = firstNonEmpty(params.Get("default_format"), req.header.Get("X-ClickHouse-Format"), "TabSeparated")
+	req.queryID = firstNonEmpty(params.Get("query_id"), req.header.Get("X-ClickHouse-Query-Id"), req.queryID)
 	if req.queryID == "" {
 		req.queryID = newQueryID()
 	}
+	req.sessionID = params.Get("session_id")
+	req.settings = map[string]string{}
+	req.qparams = map[string]string{}
 	for k, vs := range params {
 		if len(vs) == 0 {
 			continue
@@ -80,27 +71,4 @@ func (h *Handler) parse(r *http.Request) (*request, error) {
 			req.settings[k] = v
 		}
 	}
-	return req, nil
-}
-
-// external refuses external tables: multipart files, or parameters that
-// describe one (<name>_structure, <name>_types and their <name>_format) and
-// are no setting of the engine.
-func (req *request) external(info *serverInfo) error {
-	tables := slices.Clone(req.files)
-	for k := range req.settings {
-		for _, suffix := range []string{"_structure", "_types"} {
-			if name, ok := strings.CutSuffix(k, suffix); ok && name != "" && !info.settings[k] {
-				tables = append(tables, name)
-			}
-		}
-	}
-	if len(tables) == 0 {
-		return nil
-	}
-	slices.Sort(tables)
-	tables = slices.Compact(tables)
-	return &httpError{status: http.StatusNotImplemented, code: codeNotImplemented,
-		msg: "DB::Exception: External tables are not supported by this server (the request sends " + strings.Join(tables, ", ") +
-			"); load the data into a table, or into a temporary table of a session, first. (NOT_IMPLEMENTED)"}
 }

@@ -18,9 +18,22 @@ type lease struct {
 	session *session
 	once    sync.Once
 	release func()
+	// broken marks a pooled connection that must not serve anyone else:
+	// it is closed when the lease is released.
+	broken bool
 }
 
 func (l *lease) done() { l.once.Do(l.release) }
+
+// beforeRelease runs f when the lease is released, while the connection is
+// still the lease's.
+func (l *lease) beforeRelease(f func()) {
+	release := l.release
+	l.release = func() {
+		f()
+		release()
+	}
+}
 
 // lease takes a slot for a statement (a reader's or a writer's) and the
 // connection it runs on.
@@ -51,10 +64,16 @@ func (h *Handler) lease(ctx context.Context, req *request, read bool) (*lease, e
 		free()
 		return nil, err
 	}
-	return &lease{conn: conn, release: func() {
-		h.pool.put(conn)
+	l := &lease{conn: conn}
+	l.release = func() {
+		if l.broken {
+			_ = conn.Close()
+		} else {
+			h.pool.put(conn)
+		}
 		free()
-	}}, nil
+	}
+	return l, nil
 }
 
 // pool holds the engine connections of requests without a session and the

@@ -128,9 +128,13 @@ print(f"hang-up: statement stopped {stopped * 1000:.0f} ms after the client went
 assert peak - base < 256 << 20, f"the endpoint grew by {(peak - base) >> 20} MiB"
 assert none.command("SELECT 'still here'") == "still here"
 
-# External tables are refused, clearly.
+# External tables: with and without a session, and gone afterwards.
 ext = ExternalData(file_name="ext.csv", data=b"1\n2\n", fmt="CSV", structure=["x UInt32"])
-fails(lambda: none.query("SELECT count() FROM ext", external_data=ext), "Code: 48", "External tables are not supported")
+ext.add_file(file_name="names.tsv", data=b"1\tone\n2\ttwo\n", types="UInt32,String")
+for c in (none, a):
+    rows = c.query("SELECT x, _2 FROM ext JOIN names ON x = _1 ORDER BY x", external_data=ext).result_rows
+    assert rows == [(1, "one"), (2, "two")], rows
+assert a.command("SELECT count() FROM system.tables WHERE is_temporary AND name IN ('ext', 'names')") == 0
 
 for c in (a, b, none):
     c.close()
