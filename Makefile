@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites
+.PHONY: build run run-cluster nats-server chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,18 @@ build: ## build every binary into ./bin (VERSION stamps --version; default: git 
 
 run: build ## start the all-in-one pipeline on embedded defaults, fed the demo pings
 	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping run --data ./data
+
+# The nats-server of make run-cluster: the version the code embeds (pkg/go.mod),
+# built once into the cache.
+NATS_SERVER_VERSION := $(shell awk '$$1 == "github.com/nats-io/nats-server/v2" {print $$2}' pkg/go.mod)
+NATS_SERVER := $(CACHE)/nats-server/$(NATS_SERVER_VERSION)/nats-server
+
+run-cluster: build nats-server ## the distributed topology as local processes: 3 NATS nodes, embedded ClickHouse, 2 of each stage (data/cluster)
+	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping run-cluster --bin $(BIN) --nats-server $(NATS_SERVER) --data ./data/cluster $(RUN_CLUSTER_ARGS)
+
+nats-server: ## build the pinned nats-server into the cache; prints its path
+	@test -x $(NATS_SERVER) || (mkdir -p $(dir $(NATS_SERVER)) && GOWORK=off GOFLAGS= GOBIN=$(dir $(NATS_SERVER)) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION))
+	@echo $(NATS_SERVER)
 
 test: proto-check lint tidy-check gowork-off ## the whole suite against real parts (installs/starts what it needs)
 	@eval "$$(scripts/test-env.sh)" && go test $(GOTEST_FLAGS) work

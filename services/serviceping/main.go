@@ -6,6 +6,7 @@
 //	serviceping loadgen    post generated full-size pings, bounded, and report rates
 //	serviceping query      run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
+//	serviceping run-cluster  the distributed topology as local processes
 //	serviceping migrate    apply the warehouse's schema migrations (once per deployment)
 //	serviceping reenrich   re-enrich the pings whose lookups failed (--since DATE)
 //	serviceping replay     run the raw pings kept in the stream through the pipeline again
@@ -48,14 +49,15 @@ func main() {
 // commands is serviceping's command line.
 type commands struct {
 	cli.Logging
-	Run       runCmd       `cmd:"" help:"Run gateway, enricher and loader in one process on embedded defaults."`
-	Send      sendCmd      `cmd:"" help:"Post payload files (JSON or gzip) to a gateway like an instance does."`
-	Loadgen   loadgenCmd   `cmd:"" help:"Post generated full-size pings to a gateway and report rates; exits 1 when any was not accepted."`
-	Query     queryCmd     `cmd:"" help:"Run SQL against the warehouse and print the result."`
-	Reenrich  reenrichCmd  `cmd:"" help:"Send the pings whose enrichment failed through the enricher again."`
-	Replay    replayCmd    `cmd:"" help:"Send the raw pings kept in the stream through the pipeline again."`
-	Warehouse warehouseCmd `cmd:"" help:"Serve the embedded ClickHouse engine over the ClickHouse HTTP protocol."`
-	Migrate   migrateCmd   `cmd:"" help:"Apply the warehouse's schema migrations, holding its migration lock (the loader does it at start unless LOADER_MIGRATE=false)."`
+	Run        runCmd        `cmd:"" help:"Run gateway, enricher and loader in one process on embedded defaults."`
+	Send       sendCmd       `cmd:"" help:"Post payload files (JSON or gzip) to a gateway like an instance does."`
+	Loadgen    loadgenCmd    `cmd:"" help:"Post generated full-size pings to a gateway and report rates; exits 1 when any was not accepted."`
+	Query      queryCmd      `cmd:"" help:"Run SQL against the warehouse and print the result."`
+	Reenrich   reenrichCmd   `cmd:"" help:"Send the pings whose enrichment failed through the enricher again."`
+	Replay     replayCmd     `cmd:"" help:"Send the raw pings kept in the stream through the pipeline again."`
+	Warehouse  warehouseCmd  `cmd:"" help:"Serve the embedded ClickHouse engine over the ClickHouse HTTP protocol."`
+	RunCluster runClusterCmd `cmd:"" name:"run-cluster" help:"Run the distributed topology as local processes: 3 NATS nodes, the embedded ClickHouse endpoint, 2 of each stage (make run-cluster)."`
+	Migrate    migrateCmd    `cmd:"" help:"Apply the warehouse's schema migrations, holding its migration lock (the loader does it at start unless LOADER_MIGRATE=false)."`
 }
 
 // env is what a command gets from the process.
