@@ -52,6 +52,7 @@ package chhttp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -463,13 +464,13 @@ func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement
 	if native {
 		creq.Settings = withSetting(creq.Settings, nativeBinaryTypes, "1")
 	}
-	if streams([]byte(creq.SQL)) {
-		err := h.stream(ctx, out, l, creq, native)
+	if ok, header := streaming(out.format); ok && streams([]byte(creq.SQL)) {
+		err := h.stream(ctx, out, l, creq, native, header)
 		if errors.Is(err, errUnsupportedType) {
 			// A type the transcoder does not know: run the query again
 			// without binary types; nothing was sent yet.
 			delete(creq.Settings, nativeBinaryTypes)
-			err = h.stream(ctx, out, l, creq, false)
+			err = h.stream(ctx, out, l, creq, false, nil)
 		}
 		if !errors.Is(err, chdb.ErrNotStreamable) {
 			return err
@@ -497,17 +498,33 @@ func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement
 	return out.finish(res.Data, res)
 }
 
-// stream runs a streamed query and writes its blocks as they come.
-func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, native bool) error {
+// stream runs a streamed query and writes its blocks as they come; header,
+// when the format repeats one in every block, finds it in the first block,
+// and it is dropped from the others.
+func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, native bool, header headerOf) error {
 	rows, err := l.conn.Query(ctx, creq)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var tc nativeTranscoder
+	var head []byte
 	first := true
 	for rows.Next() {
 		chunk := rows.Chunk()
+		if header != nil {
+			if first {
+				n, err := header(chunk)
+				if err != nil {
+					return fmt.Errorf("the first %s block: %w", out.format, err)
+				}
+				head = bytes.Clone(chunk[:n])
+			} else if rest, ok := bytes.CutPrefix(chunk, head); ok {
+				chunk = rest
+			} else {
+				return fmt.Errorf("a %s block does not start with the result's header", out.format)
+			}
+		}
 		if native {
 			chunk, err = tc.write(chunk)
 			if err == nil && first && len(chunk) == 0 {

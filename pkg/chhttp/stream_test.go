@@ -218,6 +218,44 @@ func TestResponseBuffering(t *testing.T) {
 	})
 }
 
+// TestFormatsOverBlocks: a result of many blocks is one output of its
+// format — a header once, one JSON document — as when it is one block.
+func TestFormatsOverBlocks(t *testing.T) {
+	t.Parallel()
+	const sql = "SELECT number, toString(number) AS s, 'a\nb' AS nl FROM numbers(10)"
+	for _, format := range []string{"TSV", "CSV", "RowBinary", "JSONEachRow",
+		"TSVWithNames", "TabSeparatedWithNamesAndTypes", "CSVWithNames", "CSVWithNamesAndTypes",
+		"JSONCompactEachRowWithNamesAndTypes", "RowBinaryWithNames", "RowBinaryWithNamesAndTypes",
+		"Values", "Markdown", "PrettyCompactMonoBlock", "XML", "Parquet", "Arrow"} {
+		t.Run(format, func(t *testing.T) {
+			one := mustOK(t, do(t, http.MethodPost, q("max_block_size", "1000", "default_format", format), strings.NewReader(sql), nil))
+			many := mustOK(t, do(t, http.MethodPost, q("max_block_size", "3", "default_format", format), strings.NewReader(sql), nil))
+			if format == "XML" || format == "Parquet" || format == "Arrow" {
+				// Statistics and row groups differ; one document, one magic.
+				for _, magic := range []string{"<?xml", "PAR1", "ARROW1"} {
+					if n, m := strings.Count(one, magic), strings.Count(many, magic); n != m {
+						t.Fatalf("%q %d times in one block, %d times in many", magic, n, m)
+					}
+				}
+				return
+			}
+			if one != many {
+				t.Fatalf("one block:\n%q\nmany blocks:\n%q", one, many)
+			}
+		})
+	}
+	t.Run("JSON", func(t *testing.T) {
+		var doc struct {
+			Data []map[string]any
+			Rows int
+		}
+		body := mustOK(t, do(t, http.MethodPost, q("max_block_size", "3", "default_format", "JSON"), strings.NewReader(sql), nil))
+		if err := json.Unmarshal([]byte(body), &doc); err != nil || doc.Rows != 10 || len(doc.Data) != 10 {
+			t.Fatalf("%d rows, %d data, %v: %s", doc.Rows, len(doc.Data), err, body)
+		}
+	})
+}
+
 // failing fails after about 11 MB of TSV.
 const failing = "SELECT number, throwIf(number = 1500000, 'boom in the middle') FROM numbers(3000000)"
 
