@@ -299,11 +299,18 @@ func (e *Enricher) Run(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// pullExpiry bounds each pull request of a worker. A request the server
+// lost — sent while the consumer's leader was being elected, on a cluster
+// node that went away — leaves the worker idle until it expires (or two
+// heartbeats, half of it, are missed): 5s instead of the client's 30s keeps
+// every replica of the enricher busy after a start or a failover.
+const pullExpiry = 5 * time.Second
+
 // consume runs one worker of a durable consumer: handle each message, then
 // settle it (ack, nak with delay, or dead-letter).
 func (e *Enricher) consume(ctx context.Context, cons jetstream.Consumer, name string, workers int,
 	handle func(context.Context, jetstream.Msg) error, outcomes *prometheus.CounterVec) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, e.cfg.MaxAckPending/workers)))
+	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, e.cfg.MaxAckPending/workers)), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return fmt.Errorf("open message iterator of %s: %w", name, err)
 	}

@@ -113,8 +113,8 @@ func env(natsURL string, extra map[string]string) envconfig.Lookuper {
 		"ENRICHER_PUBLISH_TIMEOUT":       "2s",
 		"ENRICHER_NAK_MAX_DELAY":         "2s",
 		"LOADER_BATCH_MAX_AGE":           "200ms",
-		"LOADER_WRITE_TIMEOUT":           "8s",
-		"LOADER_ACK_WAIT":                "10s",
+		"LOADER_WRITE_TIMEOUT":           "5s",
+		"LOADER_ACK_WAIT":                "6s",
 		"LOADER_NAK_DELAY_MAX":           "2s",
 		"LOADER_DEVOPS_LEADERS_INTERVAL": "0",
 	}
@@ -137,12 +137,15 @@ func env(natsURL string, extra map[string]string) envconfig.Lookuper {
 func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 	const perRound, rounds = 16, 4
 	ctx := context.Background()
+	began := time.Now()
+	since := func() time.Duration { return time.Since(began).Round(100 * time.Millisecond) }
 	cluster, err := natsembed.StartCluster("serviceping", t.TempDir(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Shutdown)
 	urls := cluster.ClientURLs()
+	t.Logf("%s: cluster up", since())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 
 	db := chtest.Database(t, "cluster")
@@ -211,6 +214,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 		})
 	}
 
+	t.Logf("%s: loaders up", since())
 	// Both enrichers' workers wait with pull requests before the first
 	// ping, so the consumer hands pings to both from the start.
 	testinfra.Eventually(t, 30*time.Second, "both enrichers pulling", func() error {
@@ -228,6 +232,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 		return nil
 	})
 
+	t.Logf("%s: cluster and services up", since())
 	gen, err := pinggen.New()
 	if err != nil {
 		t.Fatal(err)
@@ -244,7 +249,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 	post(0)
 	node := streamLeader(t, js, cluster)
 	cluster.Stop(node)
-	t.Logf("round 1: node %s, the PINGS leader, killed", cluster.Name(node))
+	t.Logf("%s: round 1: node %s, the PINGS leader, killed", since(), cluster.Name(node))
 	post(1)
 	restarted := make(chan error, 1)
 	go func() { restarted <- cluster.Restart(node) }()
@@ -252,7 +257,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 	if err := <-restarted; err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("round 2: node %s restarted", cluster.Name(node))
+	t.Logf("%s: round 2: node %s restarted", since(), cluster.Name(node))
 	testinfra.Eventually(t, 30*time.Second, "the first loader writing a batch", func() error {
 		if n := testinfra.Metric(t, loaders[0].reg, "serviceping_loader_batches_total", map[string]string{"result": "written"}); n == 0 {
 			return errors.New("no batch written yet")
@@ -260,9 +265,9 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 		return nil
 	})
 	loaders[0].kill()
-	t.Logf("round 3: loader-1 killed")
+	t.Logf("%s: round 3: loader-1 killed", since())
 	post(3)
-	t.Logf("accepted %d pings in %d attempts (gateway-1 %d, gateway-2 %d)", len(p.accepted), p.attempts.Load(), p.byGateway[0], p.byGateway[1])
+	t.Logf("%s: accepted %d pings in %d attempts (gateway-1 %d, gateway-2 %d)", since(), len(p.accepted), p.attempts.Load(), p.byGateway[0], p.byGateway[1])
 	if len(p.accepted) != rounds*perRound {
 		t.Fatalf("%d pings accepted, want %d", len(p.accepted), rounds*perRound)
 	}
@@ -287,7 +292,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 		}
 	}
 	metricsInWarehouse := countBy(t, conn, "SELECT ping_id, count() FROM "+db+".ping_metrics FINAL GROUP BY ping_id")
-	t.Logf("ClickHouse before merges: %d pings rows, %d ping_metrics rows",
+	t.Logf("%s: ClickHouse before merges: %d pings rows, %d ping_metrics rows", since(),
 		chtest.Count(t, conn, "SELECT count() FROM "+db+".pings"), chtest.Count(t, conn, "SELECT count() FROM "+db+".ping_metrics"))
 
 	checkLake(t, lakeDir, p.accepted, metricsInWarehouse)
