@@ -11,6 +11,7 @@ import (
 	"flag"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/tables"
+	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"os"
@@ -44,24 +45,9 @@ func TestSchemaGolden(t *testing.T) {
 
 func records(t testing.TB, n int, receivedAt func(i int) time.Time) []rows.Record {
 	t.Helper()
-	g, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b rows.Builder
-	var out []rows.Record
-	for i := range n {
-		ep, err := testpings.Enriched(g.JSON(pinggen.Spec{Instance: i, Week: 2}), receivedAt(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := b.Build(ep, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return testpings.Records(t, n, func(g *pinggen.Generator, i int) (*servicepingv1.EnrichedPing, error) {
+		return testpings.Enriched(g.JSON(pinggen.Spec{Instance: i, Week: 2}), receivedAt(i))
+	})
 }
 
 // sameMetric compares rows by value (Value pointers dereferenced).

@@ -15,6 +15,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/pinggen"
+	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
@@ -37,30 +38,19 @@ func openSink(t *testing.T, prefix string, opts warehouse.Options) *warehouse.Si
 // active_user_count.
 func records(t *testing.T, from, n, week int) []rows.Record {
 	t.Helper()
-	g, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b rows.Builder
-	var out []rows.Record
-	for i := from; i < from+n; i++ {
-		ep, err := testpings.Generated(g, i, week)
+	return testpings.Records(t, n, func(g *pinggen.Generator, i int) (*servicepingv1.EnrichedPing, error) {
+		ep, err := testpings.Generated(g, from+i, week)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
-		if i%3 == 0 {
+		if (from+i)%3 == 0 {
 			ep.License = nil
 		}
-		if i%5 == 0 {
+		if (from+i)%5 == 0 {
 			ep.Instance.HasActiveUserCount = false
 		}
-		r, err := b.Build(ep, time.Time{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
+		return ep, nil
+	})
 }
 
 func count(t *testing.T, s *warehouse.Sink, sql string) uint64 {
@@ -325,24 +315,9 @@ func TestOpenFailsFastOnBadURL(t *testing.T) {
 func chtestURL(b *testing.B) string { return chtest.URL(b, chtest.Database(b, "wh_bench")) }
 
 func benchRecords(b *testing.B, n int) []rows.Record {
-	g, err := pinggen.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var bld rows.Builder
-	var out []rows.Record
-	for i := range n {
-		ep, err := testpings.Generated(g, i, 1)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := bld.Build(ep, time.Time{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		out = append(out, r)
-	}
-	return out
+	return testpings.Records(b, n, func(g *pinggen.Generator, i int) (*servicepingv1.EnrichedPing, error) {
+		return testpings.Generated(g, i, 1)
+	})
 }
 
 // TestSkipMigrations: with the loader's migrations switched off, a

@@ -60,10 +60,6 @@ var marts = []string{
 // (product tier Free whatever its edition).
 func generate(t *testing.T) []rows.Record {
 	t.Helper()
-	g, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
 	expired := -1
 	for i := 2; i < numInstances; i++ {
 		if pinggen.InstanceOf(i).Plan != "" {
@@ -74,39 +70,27 @@ func generate(t *testing.T) []rows.Record {
 	if expired < 0 {
 		t.Fatal("no licensed generated installation")
 	}
-	var b rows.Builder
-	var out []rows.Record
-	for i := range numInstances {
-		for w := range numWeeks {
-			p := g.Ping(pinggen.Spec{Instance: i, Week: w})
-			switch i {
-			case 0:
-				p["uuid"], p["hostname"] = gitlabDotComUUID, "gitlab.com"
-			case 1:
-				p["uuid"], p["hostname"] = gitlabDotComUUID, "staging.gitlab.com"
-			case expired:
-				p["license_expires_at"] = "2025-12-31"
-			}
-			payload, err := json.Marshal(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rec, err := ping.ParseRecordedAt(p["recorded_at"].(string))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ep, err := testpings.Enriched(payload, rec.Add(time.Hour))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := b.Build(ep, time.Time{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, r)
+	return testpings.Records(t, numInstances*numWeeks, func(g *pinggen.Generator, k int) (*servicepingv1.EnrichedPing, error) {
+		i, w := k/numWeeks, k%numWeeks
+		p := g.Ping(pinggen.Spec{Instance: i, Week: w})
+		switch i {
+		case 0:
+			p["uuid"], p["hostname"] = gitlabDotComUUID, "gitlab.com"
+		case 1:
+			p["uuid"], p["hostname"] = gitlabDotComUUID, "staging.gitlab.com"
+		case expired:
+			p["license_expires_at"] = "2025-12-31"
 		}
-	}
-	return out
+		payload, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		rec, err := ping.ParseRecordedAt(p["recorded_at"].(string))
+		if err != nil {
+			return nil, err
+		}
+		return testpings.Enriched(payload, rec.Add(time.Hour))
+	})
 }
 
 // TestDBTBuild loads the generated pings (and error reports, metric
