@@ -2,6 +2,10 @@
 // an embedded NATS JetStream server per test, and the PostgreSQL, Redis,
 // MinIO and chDB that `make test` prepares (scripts/test-env.sh). A missing
 // dependency fails the test with instructions; it is never skipped silently.
+//
+// It also holds what those tests share: Eventually polls a condition (tests
+// poll, never sleep), Start runs a stage's Run for the length of a test,
+// and Metric reads a registry.
 package testinfra
 
 import (
