@@ -181,15 +181,16 @@ func Connect(ctx context.Context, url string, auth NATSAuth, name string, log *s
 // EnsureStreams creates or brings up to date the streams
 // (streams.EnsureWithLog, which logs on log what it keeps of an operator's
 // settings), retrying while JetStream is not reachable yet (a service may
-// start before its server) until ctx ends.
+// start before its server) until ctx ends; replicas a server that is not
+// clustered cannot hold (streams.ErrNotClustered) fail at once.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o streams.Options, log *slog.Logger) error {
 	delay := 250 * time.Millisecond
 	for {
 		attemptCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := streams.EnsureWithLog(attemptCtx, js, o, log)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, streams.ErrNotClustered) {
+			return err
 		}
 		log.Warn("waiting for JetStream", "err", err, "retry_in", delay)
 		select {

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
@@ -155,5 +157,20 @@ func TestNATSAuthValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v, want it to say %q", err, want)
 		}
+	}
+}
+
+// TestEnsureStreamsFailsAtOnceWithoutACluster: STREAM_REPLICAS above 1
+// against a single server is a configuration error, not a server to wait
+// for.
+func TestEnsureStreamsFailsAtOnceWithoutACluster(t *testing.T) {
+	t.Parallel()
+	_, url := testinfra.NATS(t)
+	js := testinfra.Connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := lifecycle.EnsureStreams(ctx, js, streams.Options{Replicas: 3}, slog.New(slog.DiscardHandler))
+	if !errors.Is(err, streams.ErrNotClustered) || ctx.Err() != nil {
+		t.Fatalf("EnsureStreams = %v (context: %v), want streams.ErrNotClustered at once", err, ctx.Err())
 	}
 }

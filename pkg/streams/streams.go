@@ -183,6 +183,15 @@ func Configs(o Options) []jetstream.StreamConfig {
 	}
 }
 
+// ErrNotClustered is returned, wrapped, when STREAM_REPLICAS asks for
+// more than one replica of a stream on a server that is not part of a
+// JetStream cluster: a configuration error no retry fixes.
+var ErrNotClustered = errors.New("STREAM_REPLICAS above 1 needs a JetStream cluster; this server is not clustered")
+
+// errCodeReplicasNotSupported is the JetStream API's error code for
+// replicas above 1 on a server that is not clustered.
+const errCodeReplicasNotSupported jetstream.ErrorCode = 10074
+
 // Ensure is EnsureWithLog without a log, for tests and tools that create
 // the streams of a fresh server.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) error {
@@ -220,7 +229,7 @@ func ensure(ctx context.Context, js jetstream.JetStream, want jetstream.StreamCo
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			return fmt.Errorf("create stream %s: %w", want.Name, err)
+			return fmt.Errorf("create stream %s: %w", want.Name, notClustered(err))
 		}
 		s, err = js.Stream(ctx, want.Name) // another service created it first
 	}
@@ -232,10 +241,20 @@ func ensure(ctx context.Context, js jetstream.JetStream, want jetstream.StreamCo
 		return nil
 	}
 	if _, err := js.UpdateStream(ctx, next); err != nil {
-		return fmt.Errorf("update stream %s: %w", want.Name, err)
+		return fmt.Errorf("update stream %s: %w", want.Name, notClustered(err))
 	}
 	log.Info("stream updated", "stream", want.Name, "replicas", next.Replicas, "subjects", next.Subjects, "duplicate_window", next.Duplicates)
 	return nil
+}
+
+// notClustered adds ErrNotClustered to the error of a server refusing
+// replicas because it is not clustered.
+func notClustered(err error) error {
+	var api *jetstream.APIError
+	if errors.As(err, &api) && api.ErrorCode == errCodeReplicasNotSupported {
+		return fmt.Errorf("%w: %w", ErrNotClustered, err)
+	}
+	return err
 }
 
 // Reconcile returns cur brought up to want as Ensure does, and whether

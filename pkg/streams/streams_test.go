@@ -3,6 +3,7 @@ package streams
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"reflect"
 	"slices"
@@ -59,6 +60,16 @@ func TestEnsureIsIdempotent(t *testing.T) {
 	}
 	if err := Ensure(ctx, js, Options{Duplicates: time.Hour}); err == nil {
 		t.Error("a duplicate window under 24h was accepted")
+	}
+}
+
+// TestEnsureReplicasNeedACluster: replicas above 1 on a single server fail
+// with ErrNotClustered, which no retry fixes.
+func TestEnsureReplicasNeedACluster(t *testing.T) {
+	t.Parallel()
+	js := startJetStream(t)
+	if err := Ensure(context.Background(), js, Options{Replicas: 3}); !errors.Is(err, ErrNotClustered) {
+		t.Fatalf("Ensure with 3 replicas on one server: %v, want ErrNotClustered", err)
 	}
 }
 
