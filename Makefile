@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := build
 
-MODULES  := deploy pkg proto services/gateway services/enricher services/loader services/serviceping services/collector
+MODULES  := deploy deploy/topology pkg proto services/gateway services/enricher services/loader services/serviceping services/collector
 SERVICES := gateway enricher loader serviceping collector
 BIN      := $(CURDIR)/bin
 CACHE    ?= $(or $(SERVICEPING_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/serviceping)

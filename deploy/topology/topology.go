@@ -1,0 +1,210 @@
+// Package topology reads the deployment files of deploy/ the way their
+// tools do — the compose file through the compose-spec library, the
+// Kubernetes manifests through kustomize, the Dockerfile instruction by
+// instruction — for the tests beside it, which check what those files
+// deploy against the services' own configuration and routes. It is a
+// module of its own (like nats.go's jetstream/test) so that the compose and
+// Kubernetes libraries stay out of every service's build graph.
+package topology
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
+	"github.com/compose-spec/compose-go/v2/types"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+)
+
+// EnvNames are the environment variables cfg, a configuration struct,
+// reads: the names of its `env:"NAME, …"` tags (github.com/sethvargo/
+// go-envconfig and kong alike), nested structs included (with an
+// envconfig prefix=…).
+func EnvNames(cfg any) map[string]bool {
+	names := map[string]bool{}
+	collectEnv(reflect.TypeOf(cfg), "", names)
+	return names
+}
+
+func collectEnv(t reflect.Type, prefix string, names map[string]bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for f := range t.Fields() {
+		tag, hasTag := f.Tag.Lookup("env")
+		name, opts, _ := strings.Cut(tag, ",")
+		name = strings.TrimSpace(name)
+		if name != "" {
+			names[prefix+name] = true
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() != reflect.Struct || (!hasTag && !f.IsExported()) {
+			continue
+		}
+		p := prefix
+		for o := range strings.SplitSeq(opts, ",") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(o), "prefix="); ok {
+				p += v
+			}
+		}
+		collectEnv(ft, p, names)
+	}
+}
+
+// LoadCompose loads the compose file at path as `docker compose config`
+// does, with env as the only environment (no .env file, nothing from the
+// process). With interpolate false the ${…} references are kept as written
+// and environment values are not resolved, which shows where each value
+// comes from.
+func LoadCompose(ctx context.Context, path string, env map[string]string, interpolate bool) (*types.Project, error) {
+	var vars []string
+	for k, v := range env {
+		vars = append(vars, k+"="+v)
+	}
+	opts := []cli.ProjectOptionsFn{
+		cli.WithEnv(vars),
+		cli.WithInterpolation(interpolate),
+		cli.WithResolvedPaths(true),
+	}
+	if !interpolate {
+		opts = append(opts, cli.WithoutEnvironmentResolution, cli.WithLoadOptions(func(o *loader.Options) { o.SkipValidation = true }))
+	}
+	po, err := cli.NewProjectOptions([]string{path}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("compose options for %s: %w", path, err)
+	}
+	p, err := po.LoadProject(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load compose file %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// Object is one rendered Kubernetes object: its kind, name and YAML.
+type Object struct {
+	Kind, Name, Namespace string
+	YAML                  []byte
+}
+
+// Kustomize renders the kustomization in dir as `kubectl kustomize` does.
+func Kustomize(dir string) ([]Object, error) {
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, fmt.Errorf("kustomize build %s: %w", dir, err)
+	}
+	var objs []Object
+	for _, r := range m.Resources() {
+		y, err := r.AsYAML()
+		if err != nil {
+			return nil, fmt.Errorf("%s %s as YAML: %w", r.GetKind(), r.GetName(), err)
+		}
+		objs = append(objs, Object{Kind: r.GetKind(), Name: r.GetName(), Namespace: r.GetNamespace(), YAML: y})
+	}
+	return objs, nil
+}
+
+// Instruction is one Dockerfile instruction: its keyword (upper case) and
+// the rest of its line, continuation lines joined.
+type Instruction struct {
+	Keyword, Args string
+	Line          int
+}
+
+// Stage is one FROM … [AS name] of a Dockerfile and what follows it.
+type Stage struct {
+	From, Name   string
+	Instructions []Instruction
+}
+
+// Dockerfile is a parsed Dockerfile: the instructions before the first
+// FROM (global ARGs) and the stages.
+type Dockerfile struct {
+	Global []Instruction
+	Stages []Stage
+}
+
+// Stage returns the stage called name.
+func (d Dockerfile) Stage(name string) (Stage, bool) {
+	for _, s := range d.Stages {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Stage{}, false
+}
+
+// ParseDockerfile reads a Dockerfile: comments and blank lines dropped,
+// lines ending in a backslash joined with the next.
+func ParseDockerfile(path string) (Dockerfile, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Dockerfile{}, err
+	}
+	defer f.Close()
+	var d Dockerfile
+	var cur strings.Builder
+	start, n := 0, 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if cur.Len() == 0 {
+			start = n
+		}
+		if cont, ok := strings.CutSuffix(line, "\\"); ok {
+			cur.WriteString(cont)
+			cur.WriteString(" ")
+			continue
+		}
+		cur.WriteString(line)
+		kw, args, _ := strings.Cut(cur.String(), " ")
+		cur.Reset()
+		in := Instruction{Keyword: strings.ToUpper(kw), Args: strings.TrimSpace(args), Line: start}
+		if in.Keyword == "FROM" {
+			fields := strings.Fields(in.Args)
+			s := Stage{}
+			for i := 0; i < len(fields); i++ {
+				switch {
+				case strings.HasPrefix(fields[i], "--"):
+				case strings.EqualFold(fields[i], "AS") && i+1 < len(fields):
+					s.Name = fields[i+1]
+					i++
+				case s.From == "":
+					s.From = fields[i]
+				}
+			}
+			d.Stages = append(d.Stages, s)
+			continue
+		}
+		if len(d.Stages) == 0 {
+			d.Global = append(d.Global, in)
+			continue
+		}
+		last := &d.Stages[len(d.Stages)-1]
+		last.Instructions = append(last.Instructions, in)
+	}
+	if err := sc.Err(); err != nil {
+		return Dockerfile{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	if cur.Len() > 0 {
+		return Dockerfile{}, fmt.Errorf("%s: line %d continues past the end of the file", path, start)
+	}
+	return d, nil
+}
