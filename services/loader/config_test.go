@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sethvargo/go-envconfig"
 
@@ -43,5 +46,38 @@ func TestMetricsListenRenamed(t *testing.T) {
 				t.Errorf("logged %q, want a warning with %q", logged.String(), c.warn)
 			}
 		})
+	}
+}
+
+// TestStreamAndNATSSettings: the loader reads the STREAM_* and NATS_*
+// settings every service shares, and reports each bad one at start.
+func TestStreamAndNATSSettings(t *testing.T) {
+	t.Parallel()
+	ctx, log := context.Background(), slog.New(slog.DiscardHandler)
+	creds := filepath.Join(t.TempDir(), "user.creds")
+	if err := os.WriteFile(creds, []byte("creds"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := loader.LoadConfig(ctx, envconfig.MapLookuper(map[string]string{
+		"NATS_URL": "nats://n1:4222,nats://n2:4222", "NATS_CREDS": creds,
+		"STREAM_REPLICAS": "3", "STREAM_MAX_BYTES": "10737418240", "STREAM_COMPRESSION": "s2",
+	}), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := cfg.Streams; s.Replicas != 3 || s.MaxBytes != 10<<30 || s.Compression != "s2" || s.Storage != "file" || s.MaxAge != 720*time.Hour {
+		t.Errorf("streams %+v", s)
+	}
+	if cfg.NATSAuth.Creds != creds || cfg.NATSURL != "nats://n1:4222,nats://n2:4222" {
+		t.Errorf("NATS %q with %+v", cfg.NATSURL, cfg.NATSAuth)
+	}
+
+	_, err = loader.LoadConfig(ctx, envconfig.MapLookuper(map[string]string{
+		"STREAM_REPLICAS": "9", "STREAM_STORAGE": "disk", "NATS_TLS_CERT": creds,
+	}), log)
+	for _, want := range []string{"STREAM_REPLICAS", "STREAM_STORAGE", "NATS_TLS_CERT and NATS_TLS_KEY"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("LoadConfig = %v, want it to name %s", err, want)
+		}
 	}
 }
