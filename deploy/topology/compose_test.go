@@ -3,6 +3,7 @@ package topology_test
 import (
 	"bufio"
 	"context"
+	"encoding/xml"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -97,7 +98,7 @@ func sortedSplit(s, sep string) []string {
 func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	p := loadCompose(t)
-	want := append(slices.Clone(natsNodes), "clickhouse-keeper", "clickhouse", "minio", "minio-bucket", "redis", "postgres")
+	want := append(slices.Clone(natsNodes), "clickhouse-keeper", "clickhouse", "minio", "minio-bucket", "redis", "postgres", "migrate")
 	for _, s := range stages {
 		want = append(want, s.name)
 	}
@@ -219,7 +220,11 @@ func TestComposeStages(t *testing.T) {
 	}
 	deps := map[string]map[string]string{
 		"enricher": {"postgres": types.ServiceConditionHealthy, "redis": types.ServiceConditionHealthy},
-		"loader":   {"clickhouse": types.ServiceConditionHealthy, "minio-bucket": types.ServiceConditionCompletedSuccessfully},
+		"loader": {
+			"clickhouse": types.ServiceConditionHealthy, "minio-bucket": types.ServiceConditionCompletedSuccessfully,
+			"migrate": types.ServiceConditionCompletedSuccessfully,
+		},
+		"migrate": {"clickhouse": types.ServiceConditionHealthy},
 	}
 	for name, want := range deps {
 		for dep, cond := range want {
@@ -273,5 +278,80 @@ func TestComposeSecrets(t *testing.T) {
 	ignore, err := os.ReadFile("../compose/.gitignore")
 	if err != nil || !slices.Contains(strings.Split(string(ignore), "\n"), ".env") {
 		t.Errorf("deploy/compose/.gitignore does not ignore .env (%v)", err)
+	}
+}
+
+// xmlNode is an element of a ClickHouse configuration file.
+type xmlNode struct {
+	XMLName xml.Name
+	Attrs   []xml.Attr `xml:",any,attr"`
+	Text    string     `xml:",chardata"`
+	Nodes   []xmlNode  `xml:",any"`
+}
+
+// at is the text of the first element at path below n ("" when none).
+func (n xmlNode) at(path ...string) string {
+	if len(path) == 0 {
+		return strings.TrimSpace(n.Text)
+	}
+	for _, c := range n.Nodes {
+		if c.XMLName.Local == path[0] {
+			return c.at(path[1:]...)
+		}
+	}
+	return ""
+}
+
+func readXML(t *testing.T, path string) xmlNode {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n xmlNode
+	if err := xml.Unmarshal(b, &n); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return n
+}
+
+// TestComposeMigration: `serviceping migrate` runs once, after ClickHouse
+// is healthy and before the loaders, on their warehouse and cluster; that
+// cluster is ClickHouse's (remote_servers), with the macros the
+// replicated tables' Keeper paths use and the Keeper of the compose file.
+func TestComposeMigration(t *testing.T) {
+	t.Parallel()
+	p := loadCompose(t)
+	m, loader := p.Services["migrate"], p.Services["loader"]
+	if m.Restart != types.RestartPolicyNo {
+		t.Errorf("migrate: restart %q, want a one-shot job", m.Restart)
+	}
+	if b := m.Build; b == nil || b.Args["SERVICE"] == nil || *b.Args["SERVICE"] != "serviceping" {
+		t.Errorf("migrate: build %+v, want the serviceping image", b)
+	}
+	loaderEnv := environment(loader)
+	checkMigration(t, "compose", m.Command, environment(m), loaderEnv)
+
+	cluster := loaderEnv["CLICKHOUSE_CLUSTER"]
+	if cluster == "" {
+		t.Fatal("the loaders run without CLICKHOUSE_CLUSTER, on a ClickHouse with Keeper")
+	}
+	ch := p.Services["clickhouse"]
+	if !slices.ContainsFunc(ch.Volumes, func(v types.ServiceVolumeConfig) bool {
+		return strings.HasSuffix(v.Source, "clickhouse/cluster.xml") && strings.HasPrefix(v.Target, "/etc/clickhouse-server/config.d/")
+	}) {
+		t.Errorf("clickhouse does not mount clickhouse/cluster.xml into config.d: %+v", ch.Volumes)
+	}
+	cfg, keeper := readXML(t, "../compose/clickhouse/cluster.xml"), readXML(t, "../compose/clickhouse/keeper.xml")
+	if host := cfg.at("remote_servers", cluster, "shard", "replica", "host"); p.Services[host].Name == "" {
+		t.Errorf("cluster.xml: cluster %q's replica is %q, not a service of the compose file", cluster, host)
+	}
+	for _, macro := range []string{"shard", "replica"} {
+		if cfg.at("macros", macro) == "" {
+			t.Errorf("cluster.xml: no macro {%s}, which the replicated tables' Keeper paths use", macro)
+		}
+	}
+	if host, port := cfg.at("zookeeper", "node", "host"), cfg.at("zookeeper", "node", "port"); p.Services[host].Name == "" || port != keeper.at("keeper_server", "tcp_port") {
+		t.Errorf("cluster.xml: Keeper at %s:%s, want the clickhouse-keeper service on keeper.xml's port %s", host, port, keeper.at("keeper_server", "tcp_port"))
 	}
 }

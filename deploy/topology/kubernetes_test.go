@@ -117,6 +117,15 @@ func container(t *testing.T, where string, spec corev1.PodSpec, name string) cor
 	return spec.Containers[i]
 }
 
+// hardened reports whether c runs in spec as a non-root user, on a
+// read-only root file system, without privilege escalation.
+func hardened(spec corev1.PodSpec, c corev1.Container) bool {
+	sc, psc := c.SecurityContext, spec.SecurityContext
+	return psc != nil && psc.RunAsNonRoot != nil && *psc.RunAsNonRoot && sc != nil &&
+		sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem &&
+		sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+}
+
 // deref shows a replica count that may be unset.
 func deref(n *int32) string {
 	if n == nil {
@@ -305,9 +314,7 @@ func TestKubernetesStages(t *testing.T) {
 			if r.Requests.Cpu().IsZero() || r.Requests.Memory().IsZero() || r.Limits.Memory().IsZero() {
 				t.Errorf("%s: resources %+v, want CPU and memory requests and a memory limit", where, r)
 			}
-			sc, psc := c.SecurityContext, spec.SecurityContext
-			if psc == nil || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot || sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem ||
-				sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			if !hardened(spec, c) {
 				t.Errorf("%s: want a non-root pod and a read-only container without privilege escalation", where)
 			}
 		}
@@ -368,6 +375,9 @@ func TestKubernetesSecretsAndImages(t *testing.T) {
 		for _, s := range m.statefulSets {
 			pods = append(pods, s.Spec.Template.Spec)
 		}
+		for _, j := range m.jobs {
+			pods = append(pods, j.Spec.Template.Spec)
+		}
 		for _, spec := range pods {
 			for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
 				if why := unpinned(c.Image); why != "" {
@@ -389,6 +399,36 @@ func TestKubernetesSecretsAndImages(t *testing.T) {
 					t.Errorf("%s: %s %s is in namespace %q, want %q", k.name, o.Kind, o.Name, o.Namespace, k.namespace)
 				}
 			}
+		}
+	}
+}
+
+// TestKubernetesMigration: a Job runs `serviceping migrate` on the
+// loaders' warehouse and cluster (one ConfigMap, one Secret key), as an
+// unprivileged read-only container retried on failure, and goes away once
+// finished so that the next apply runs it again.
+func TestKubernetesMigration(t *testing.T) {
+	t.Parallel()
+	for _, k := range kustomizations {
+		m := render(t, k.dir)
+		job, ok := m.jobs["migrate"]
+		if !ok {
+			t.Errorf("%s: no Job migrate", k.name)
+			continue
+		}
+		spec := job.Spec.Template.Spec
+		c := container(t, k.name+" migrate", spec, "migrate")
+		if unpinned(c.Image) != "" || !strings.Contains(c.Image, "serviceping/serviceping") {
+			t.Errorf("%s: the migration job runs %s, want the pinned serviceping image", k.name, c.Image)
+		}
+		loader := m.deployments["loader"].Spec.Template.Spec
+		checkMigration(t, k.name, c.Args, podEnv(t, k.name+" migrate", m, spec, c),
+			podEnv(t, k.name+" loader", m, loader, container(t, k.name+" loader", loader, "loader")))
+		if spec.RestartPolicy != corev1.RestartPolicyOnFailure || job.Spec.TTLSecondsAfterFinished == nil {
+			t.Errorf("%s: the migration job restarts %q, TTL %v: want OnFailure and a TTL after it finished", k.name, spec.RestartPolicy, job.Spec.TTLSecondsAfterFinished)
+		}
+		if !hardened(spec, c) {
+			t.Errorf("%s: the migration job: want a non-root pod and a read-only container without privilege escalation", k.name)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/deploy/topology"
+	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/testinfra"
@@ -100,12 +101,62 @@ var stages = []stage{
 		deployed: map[string]*regexp.Regexp{
 			"METRICS_LISTEN": anyHost, "LAKE_URL": regexp.MustCompile(`^s3://`), "CLICKHOUSE_URL": regexp.MustCompile(`^clickhouse://`),
 			"AWS_ACCESS_KEY_ID": regexp.MustCompile(`.`), "AWS_SECRET_ACCESS_KEY": regexp.MustCompile(`.`),
+			"LOADER_MIGRATE": regexp.MustCompile(`^false$`), // the migration job migrates
 		},
 		load: func(ctx context.Context, env map[string]string) error {
 			_, err := loader.LoadConfig(ctx, envconfig.MapLookuper(env), slog.New(slog.DiscardHandler))
 			return errors.Join(err, loadLogging(env))
 		},
 	},
+}
+
+// migrateVars are the variables `serviceping migrate` reads: its flags,
+// read from the command line grammar in services/serviceping (a main
+// package, read as source), and the root's inherited ones. It fails the
+// test when serviceping has no migrate command.
+func migrateVars(t *testing.T) map[string]bool {
+	t.Helper()
+	c, err := topology.KongCommand("../../services/serviceping", "commands", "migrate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := varsOf(nil)
+	maps.Copy(vars, c.Vars)
+	for _, in := range c.Inherited {
+		if in != "cli.Logging" {
+			t.Fatalf("serviceping's grammar inherits %s, which this test does not know", in)
+		}
+		maps.Copy(vars, topology.EnvNames(cli.Logging{}))
+	}
+	return vars
+}
+
+// checkMigration fails the test unless the migration job runs
+// `serviceping migrate` with variables it reads, a CLICKHOUSE_URL it
+// accepts, on the loaders' warehouse and cluster, and the loaders leave
+// migrating to it.
+func checkMigration(t *testing.T, where string, args []string, env, loaderEnv map[string]string) {
+	t.Helper()
+	if !slices.Equal(args, []string{"migrate"}) {
+		t.Errorf("%s: the migration job runs serviceping %v, want migrate", where, args)
+	}
+	vars := migrateVars(t)
+	for _, name := range slices.Sorted(maps.Keys(env)) {
+		if !vars[name] {
+			t.Errorf("%s: the migration job sets %s, which serviceping migrate does not read", where, name)
+		}
+	}
+	if _, err := chconn.Options(env["CLICKHOUSE_URL"]); err != nil {
+		t.Errorf("%s: the migration job's CLICKHOUSE_URL: %v", where, err)
+	}
+	if err := loadLogging(env); err != nil {
+		t.Errorf("%s: the migration job's logging: %v", where, err)
+	}
+	for _, name := range []string{"CLICKHOUSE_URL", "CLICKHOUSE_CLUSTER"} {
+		if env[name] != loaderEnv[name] {
+			t.Errorf("%s: the migration job's %s differs from the loader's", where, name)
+		}
+	}
 }
 
 // anyHost is a listener on every interface: a container's loopback is

@@ -11,9 +11,15 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -207,4 +213,118 @@ func ParseDockerfile(path string) (Dockerfile, error) {
 		return Dockerfile{}, fmt.Errorf("%s: line %d continues past the end of the file", path, start)
 	}
 	return d, nil
+}
+
+// Command is a command of a kong grammar, read from Go source.
+type Command struct {
+	// Vars are the environment variables of the command's flags: the env
+	// tags of its struct and of the structs of its package it embeds.
+	Vars map[string]bool
+	// Inherited are the types from other packages the grammar's root
+	// embeds ("cli.Logging"): their flags apply to every command.
+	Inherited []string
+}
+
+// KongCommand reads the command called name (kong's name: the name tag,
+// or the field's name in lower-case kebab) from the grammar struct root
+// of the Go package in dir (non-test files), as the binary would parse
+// it. It fails when there is no such command.
+func KongCommand(dir, root, name string) (Command, error) {
+	structs := map[string]*ast.StructType{}
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		return Command{}, err
+	}
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return Command{}, fmt.Errorf("parse %s: %w", f, err)
+		}
+		ast.Inspect(af, func(n ast.Node) bool {
+			if ts, ok := n.(*ast.TypeSpec); ok {
+				if st, ok := ts.Type.(*ast.StructType); ok {
+					structs[ts.Name.Name] = st
+				}
+			}
+			return true
+		})
+	}
+	rt, ok := structs[root]
+	if !ok {
+		return Command{}, fmt.Errorf("%s: no struct %s", dir, root)
+	}
+	c := Command{Vars: map[string]bool{}}
+	cmdType := ""
+	for _, f := range rt.Fields.List {
+		tag := fieldTag(f)
+		if len(f.Names) == 0 {
+			if sel, ok := f.Type.(*ast.SelectorExpr); ok {
+				c.Inherited = append(c.Inherited, fmt.Sprint(sel.X)+"."+sel.Sel.Name)
+			}
+			continue
+		}
+		if _, isCmd := tag.Lookup("cmd"); !isCmd {
+			continue
+		}
+		n, ok := tag.Lookup("name")
+		if !ok {
+			n = kebab(f.Names[0].Name)
+		}
+		if id, ok := f.Type.(*ast.Ident); ok && n == name {
+			cmdType = id.Name
+		}
+	}
+	if cmdType == "" {
+		return Command{}, fmt.Errorf("%s: %s has no command %q", dir, root, name)
+	}
+	var walk func(string) error
+	walk = func(typ string) error {
+		st, ok := structs[typ]
+		if !ok {
+			return fmt.Errorf("%s: no struct %s", dir, typ)
+		}
+		for _, f := range st.Fields.List {
+			if env, ok := fieldTag(f).Lookup("env"); ok {
+				for n := range strings.SplitSeq(env, ",") {
+					c.Vars[strings.TrimSpace(n)] = true
+				}
+			} else if id, ok := f.Type.(*ast.Ident); ok && len(f.Names) == 0 {
+				if err := walk(id.Name); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return c, walk(cmdType)
+}
+
+func fieldTag(f *ast.Field) reflect.StructTag {
+	if f.Tag == nil {
+		return ""
+	}
+	s, err := strconv.Unquote(f.Tag.Value)
+	if err != nil {
+		return ""
+	}
+	return reflect.StructTag(s)
+}
+
+// kebab is kong's command name of a field: RunCluster is run-cluster.
+func kebab(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('-')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
