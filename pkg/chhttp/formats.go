@@ -4,15 +4,25 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
 // chDB's streaming query API writes every block as a complete output of
 // the query's format: a CSVWithNames block starts with the names again, a
-// JSON block is a document of its own. So the endpoint streams only the
-// formats whose blocks concatenate, drops the repeated header of the
-// formats that have one, and runs every other format (JSON, XML, Arrow,
-// Parquet, Pretty, Values, …) whole.
+// JSON block is a document of its own. So the endpoint streams the formats
+// whose blocks concatenate as they are, drops the repeated header of the
+// formats that have one, joins the data of JSON documents into one, and
+// runs every other format (XML, Arrow, Parquet, Pretty, Values, …) whole.
+
+// joiner turns the blocks of a streamed result into one output of its
+// format: block returns what to send of a block, end what to send after
+// the last one.
+type joiner interface {
+	block(b []byte, first bool) ([]byte, error)
+	end() []byte
+}
 
 // streamedFormats are the output formats whose blocks concatenate into the
 // format's output of the whole result.
@@ -40,14 +50,109 @@ var headers = map[string]headerOf{
 	"rowbinarywithnames": rowBinaryHeader(1), "rowbinarywithnamesandtypes": rowBinaryHeader(2),
 }
 
-// streaming tells whether a format's result can be streamed, and the header
-// to drop from every block but the first when it repeats one.
-func streaming(format string) (ok bool, header headerOf) {
+// jsonFormats write a document with the rows in its "data" array.
+var jsonFormats = map[string]bool{"json": true, "jsonstrings": true, "jsoncompact": true, "jsoncompactstrings": true}
+
+// streaming tells whether the result of sql in format can be streamed, and
+// the joiner its blocks need (nil when they concatenate). chDB's streamed
+// JSON garbles totals and extremes, so a JSON result that may have them
+// (the statement mentions TOTALS, or the request asks for extremes) is run
+// whole.
+func streaming(format, sql string, settings map[string]string) (ok bool, j joiner) {
 	f := strings.ToLower(format)
-	if h := headers[f]; h != nil {
-		return true, h
+	switch {
+	case headers[f] != nil:
+		return true, &headerBlocks{header: headers[f]}
+	case jsonFormats[f]:
+		if strings.Contains(strings.ToUpper(sql), "TOTALS") || strings.Contains(strings.ToLower(sql), "extremes") || settings["extremes"] == "1" {
+			return false, nil
+		}
+		return true, &jsonBlocks{}
 	}
 	return streamedFormats[f], nil
+}
+
+// headerBlocks sends the header of the first block and drops it from the
+// others.
+type headerBlocks struct {
+	header headerOf
+	head   []byte
+}
+
+func (h *headerBlocks) block(b []byte, first bool) ([]byte, error) {
+	if first {
+		n, err := h.header(b)
+		if err != nil {
+			return nil, err
+		}
+		h.head = bytes.Clone(b[:n])
+		return b, nil
+	}
+	rest, ok := bytes.CutPrefix(b, h.head)
+	if !ok {
+		return nil, errors.New("a block does not start with the result's header")
+	}
+	return rest, nil
+}
+
+func (h *headerBlocks) end() []byte { return nil }
+
+// jsonBlocks joins the JSON documents of the blocks: the first one's head
+// (meta), the rows of every "data" array, and the last one's tail (totals,
+// statistics) with the total number of rows.
+type jsonBlocks struct {
+	rows  int
+	wrote bool
+	tail  []byte
+}
+
+var (
+	jsonDataOpen  = []byte("\"data\":\n\t[\n")
+	jsonDataClose = []byte("\n\t]")
+	jsonRows      = regexp.MustCompile(`"rows": (\d+)`)
+)
+
+func (j *jsonBlocks) block(b []byte, first bool) ([]byte, error) {
+	i := bytes.Index(b, jsonDataOpen)
+	if i < 0 {
+		return nil, errors.New("a block has no data array")
+	}
+	start := i + len(jsonDataOpen)
+	n := bytes.Index(b[start:], jsonDataClose)
+	if n < 0 {
+		return nil, errors.New("a block's data array does not end")
+	}
+	end := start + n
+	m := jsonRows.FindSubmatch(b[end:])
+	if m == nil {
+		return nil, errors.New("a block has no row count")
+	}
+	count, _ := strconv.Atoi(string(m[1]))
+	j.rows += count
+	j.tail = append(j.tail[:0], b[end:]...)
+	var out []byte
+	if first {
+		out = append(out, b[:start]...)
+	}
+	if end > start {
+		if j.wrote {
+			out = append(out, ",\n"...)
+		}
+		out = append(out, b[start:end]...)
+		j.wrote = true
+	}
+	return out, nil
+}
+
+func (j *jsonBlocks) end() []byte {
+	done := false
+	return jsonRows.ReplaceAllFunc(j.tail, func(m []byte) []byte {
+		if done {
+			return m
+		}
+		done = true
+		return []byte(`"rows": ` + strconv.Itoa(j.rows))
+	})
 }
 
 var errNoHeader = errors.New("the block has no complete header")

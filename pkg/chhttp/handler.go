@@ -52,7 +52,6 @@ package chhttp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -464,8 +463,8 @@ func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement
 	if native {
 		creq.Settings = withSetting(creq.Settings, nativeBinaryTypes, "1")
 	}
-	if ok, header := streaming(out.format); ok && streams([]byte(creq.SQL)) {
-		err := h.stream(ctx, out, l, creq, native, header)
+	if ok, join := streaming(out.format, creq.SQL, creq.Settings); ok && streams([]byte(creq.SQL)) {
+		err := h.stream(ctx, out, l, creq, native, join)
 		if errors.Is(err, errUnsupportedType) {
 			// A type the transcoder does not know: run the query again
 			// without binary types; nothing was sent yet.
@@ -498,31 +497,21 @@ func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement
 	return out.finish(res.Data, res)
 }
 
-// stream runs a streamed query and writes its blocks as they come; header,
-// when the format repeats one in every block, finds it in the first block,
-// and it is dropped from the others.
-func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, native bool, header headerOf) error {
+// stream runs a streamed query and writes its blocks as they come, joined
+// into one output of the format by join when they do not concatenate.
+func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, native bool, join joiner) error {
 	rows, err := l.conn.Query(ctx, creq)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	var tc nativeTranscoder
-	var head []byte
 	first := true
 	for rows.Next() {
 		chunk := rows.Chunk()
-		if header != nil {
-			if first {
-				n, err := header(chunk)
-				if err != nil {
-					return fmt.Errorf("the first %s block: %w", out.format, err)
-				}
-				head = bytes.Clone(chunk[:n])
-			} else if rest, ok := bytes.CutPrefix(chunk, head); ok {
-				chunk = rest
-			} else {
-				return fmt.Errorf("a %s block does not start with the result's header", out.format)
+		if join != nil {
+			if chunk, err = join.block(chunk, first); err != nil {
+				return fmt.Errorf("join the %s blocks: %w", out.format, err)
 			}
 		}
 		if native {
@@ -556,7 +545,11 @@ func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb
 	stats := rows.Stats()
 	_ = rows.Close()
 	l.done()
-	return out.finish(nil, &stats)
+	var tail []byte
+	if join != nil && !first {
+		tail = join.end()
+	}
+	return out.finish(tail, &stats)
 }
 
 func withSetting(m map[string]string, k, v string) map[string]string {

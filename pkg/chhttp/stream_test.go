@@ -205,6 +205,16 @@ func TestResponseBuffering(t *testing.T) {
 			t.Fatalf("no exception tag on a whole result: %v", res.header)
 		}
 	})
+	t.Run("error after the first JSON rows", func(t *testing.T) {
+		// clickhouse-go's TestFormatMidStreamException: JSON streams too.
+		res := do(t, http.MethodPost, q("max_block_size", "1", "default_format", "JSON"),
+			strings.NewReader("SELECT sleepEachRow(0.01), throwIf(number = 50, 'json boom') FROM numbers(100)"), nil)
+		tag := res.header.Get("X-ClickHouse-Exception-Tag")
+		if res.status != http.StatusOK || !strings.Contains(res.body, "\"data\":") ||
+			!strings.Contains(res.body, "\r\n__exception__\r\n"+tag+"\r\nCode: 395. DB::Exception: json boom") {
+			t.Fatalf("status %d, tag %q, body %q", res.status, tag, res.body)
+		}
+	})
 	t.Run("error after the first block", func(t *testing.T) {
 		// clickhouse-connect's mid-stream test: small blocks, the error
 		// long after the first one; nothing near 1 MiB was written.
@@ -244,16 +254,42 @@ func TestFormatsOverBlocks(t *testing.T) {
 			}
 		})
 	}
-	t.Run("JSON", func(t *testing.T) {
-		var doc struct {
-			Data []map[string]any
-			Rows int
-		}
-		body := mustOK(t, do(t, http.MethodPost, q("max_block_size", "3", "default_format", "JSON"), strings.NewReader(sql), nil))
-		if err := json.Unmarshal([]byte(body), &doc); err != nil || doc.Rows != 10 || len(doc.Data) != 10 {
-			t.Fatalf("%d rows, %d data, %v: %s", doc.Rows, len(doc.Data), err, body)
-		}
-	})
+	// JSON documents are joined: one document, every row, the total count;
+	// also for an empty result, and with totals.
+	for _, c := range []struct{ format, sql string }{
+		{"JSON", sql}, {"JSONCompact", sql}, {"JSONStrings", sql + " WHERE number > 100"},
+		{"JSONCompactStrings", "SELECT number % 2 AS n, count() FROM numbers(10) GROUP BY n WITH TOTALS ORDER BY n"},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			var doc struct {
+				Meta   []map[string]any
+				Data   []any
+				Rows   int
+				Totals []any
+			}
+			body := mustOK(t, do(t, http.MethodPost, q("max_block_size", "3", "default_format", c.format), strings.NewReader(c.sql+" SETTINGS max_block_size = 3"), nil))
+			want := 10
+			if strings.Contains(c.sql, "> 100") {
+				want = 0
+			} else if strings.Contains(c.sql, "TOTALS") {
+				want = 2
+			}
+			if err := json.Unmarshal([]byte(body), &doc); err != nil || doc.Rows != want || len(doc.Data) != want || len(doc.Meta) == 0 {
+				t.Fatalf("%d rows, %d data, %v: %s", doc.Rows, len(doc.Data), err, body)
+			}
+			if strings.Contains(c.sql, "TOTALS") && len(doc.Totals) != 2 {
+				t.Fatalf("totals %v: %s", doc.Totals, body)
+			}
+		})
+	}
+	for _, format := range []string{"CSVWithNames", "RowBinaryWithNamesAndTypes"} {
+		t.Run("empty "+format, func(t *testing.T) {
+			body := mustOK(t, do(t, http.MethodPost, q("default_format", format), strings.NewReader("SELECT number FROM numbers(10) WHERE number > 100"), nil))
+			if want := map[string]string{"CSVWithNames": "\"number\"\n", "RowBinaryWithNamesAndTypes": "\x01\x06number\x06UInt64"}[format]; body != want {
+				t.Fatalf("got %q, want %q", body, want)
+			}
+		})
+	}
 }
 
 // failing fails after about 11 MB of TSV.
