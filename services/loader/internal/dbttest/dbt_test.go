@@ -25,6 +25,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/loader/internal/dbttest"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
@@ -522,7 +523,7 @@ func runDBT(ctx context.Context, t *testing.T, endpoint, srcDB, martDB, vars str
 	}
 	seeds := numSeeds
 	if vars != "" {
-		seeds += len(fleetFiles(t, "seeds", ".csv"))
+		seeds += len(fleetDirFiles(t, "seeds", ".csv"))
 	}
 	if run.kinds["model"] != numModels || run.kinds["seed"] != seeds || run.kinds["test"] < 100 {
 		t.Errorf("dbt built %v; want the %d models, %d seeds and their tests", run.kinds, numModels, seeds)
@@ -687,45 +688,18 @@ func loadDictionary(t *testing.T) map[string]dictEntry {
 	return dict
 }
 
-// fleetStatements are the statements of testdata/fleet/fleet.sql for
-// database db: each ends with a semicolon at the end of a line, comment
-// lines are dropped, "serviceping." becomes "db." and {csv:FILE} the
-// content of testdata/fleet/FILE as a string literal.
+// fleetStatements are FleetStatements(db), or the test fails.
 func fleetStatements(t *testing.T, db string) []string {
 	t.Helper()
-	dir := filepath.Join("testdata", "fleet")
-	sql, err := os.ReadFile(filepath.Join(dir, "fleet.sql"))
+	stmts, err := dbttest.FleetStatements(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	csvRef := regexp.MustCompile(`\{csv:([A-Za-z0-9_.-]+)\}`)
-	var out []string
-	for _, chunk := range strings.Split(string(sql), ";\n") {
-		var code []string
-		for _, line := range strings.Split(chunk, "\n") {
-			if !strings.HasPrefix(strings.TrimSpace(line), "--") {
-				code = append(code, line)
-			}
-		}
-		stmt := strings.TrimSuffix(strings.TrimSpace(strings.Join(code, "\n")), ";")
-		if stmt == "" {
-			continue
-		}
-		stmt = strings.ReplaceAll(stmt, "serviceping.", db+".")
-		stmt = csvRef.ReplaceAllStringFunc(stmt, func(ref string) string {
-			data, err := os.ReadFile(filepath.Join(dir, csvRef.FindStringSubmatch(ref)[1]))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(string(data)) + "'"
-		})
-		out = append(out, stmt)
-	}
-	return out
+	return stmts
 }
 
-// fleetFiles are the names (without ext) of the files dbt/<dir>/fleet/*ext.
-func fleetFiles(t *testing.T, dir, ext string) []string {
+// fleetDirFiles are the names (without ext) of the files dbt/<dir>/fleet/*ext.
+func fleetDirFiles(t *testing.T, dir, ext string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(repoRoot(t), "dbt", dir, "fleet", "*"+ext))
 	if err != nil {

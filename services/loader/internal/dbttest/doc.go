@@ -3,5 +3,7 @@
 // pings through the loader's own row builder and ClickHouse sink, runs the
 // real dbt (SERVICEPING_DBT, from scripts/test-env.sh python) over the
 // engine's HTTP endpoint, and checks the built models against figures
-// computed independently in Go from the same rows. It has no non-test code.
+// computed independently in Go from the same rows.
+// Its one non-test function, FleetStatements, gives the hand-written fleet
+// (testdata/fleet) to other packages' tests that need built marts.
 package dbttest

@@ -44,7 +44,7 @@ func TestDBTMartsFleet(t *testing.T) {
 	res := runDBT(ctx, t, endpoint, srcDB, martDB, "{fleet_fixture: true}")
 	t.Logf("make dbt on the fleet: %s", res.summary)
 
-	want := fleetFiles(t, "tests", ".sql")
+	want := fleetDirFiles(t, "tests", ".sql")
 	slices.Sort(res.fleetTests)
 	if len(want) == 0 || !slices.Equal(res.fleetTests, want) {
 		t.Errorf("fleet tests run = %v, want every file of dbt/tests/fleet: %v", res.fleetTests, want)
