@@ -7,8 +7,11 @@ package chtest
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"net/http/httptest"
 	"os"
+	"path"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,4 +140,49 @@ func Count(tb testing.TB, conn driver.Conn, sql string, args ...any) uint64 {
 		tb.Fatalf("%s: %v", sql, err)
 	}
 	return n
+}
+
+// Statements reads the SQL file file of fsys as statements for database
+// db, to run in order: each statement ends with a semicolon at the end of
+// a line, comment lines (starting with --) are dropped, "serviceping."
+// becomes "db." and {csv:FILE} becomes the content of FILE (beside file)
+// as a string literal. The loader's dbt fleet
+// (services/loader/internal/dbttest/testdata/fleet/fleet.sql) is written
+// this way.
+func Statements(fsys fs.FS, file, db string) ([]string, error) {
+	sql, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", file, err)
+	}
+	csvRef := regexp.MustCompile(`\{csv:([A-Za-z0-9_.-]+)\}`)
+	var out []string
+	for _, chunk := range strings.Split(string(sql), ";\n") {
+		var code []string
+		for _, line := range strings.Split(chunk, "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+				code = append(code, line)
+			}
+		}
+		stmt := strings.TrimSuffix(strings.TrimSpace(strings.Join(code, "\n")), ";")
+		if stmt == "" {
+			continue
+		}
+		stmt = strings.ReplaceAll(stmt, "serviceping.", db+".")
+		var readErr error
+		stmt = csvRef.ReplaceAllStringFunc(stmt, func(ref string) string {
+			data, err := fs.ReadFile(fsys, path.Join(path.Dir(file), csvRef.FindStringSubmatch(ref)[1]))
+			if err != nil {
+				readErr = fmt.Errorf("%s: %s: %w", file, ref, err)
+			}
+			return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`).Replace(string(data)) + "'"
+		})
+		if readErr != nil {
+			return nil, readErr
+		}
+		out = append(out, stmt)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s has no statements", file)
+	}
+	return out, nil
 }
