@@ -25,7 +25,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 			return err
 		}
 		defer sinks.Close()
-		l, err := loader.New(cfg, loader.Deps{JS: d.JS, Logger: log, Registerer: d.Registry, Sinks: sinks.List(), Reports: sinks.Reports(), Population: sinks.Population()})
+		l, err := loader.New(cfg, sinks.Deps(loader.Deps{JS: d.JS, Logger: log, Registerer: d.Registry}))
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@
 //	serviceping query      run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
 //	serviceping run-cluster  the distributed topology as local processes
+//	serviceping lake compact  rewrite a lake day without duplicates
 //	serviceping dlq        list, show and redrive dead letters
 //	serviceping migrate    apply the warehouse's schema migrations (once per deployment)
 //	serviceping reenrich   re-enrich the pings whose lookups failed (--since DATE)
@@ -58,6 +59,7 @@ type commands struct {
 	Replay     replayCmd     `cmd:"" help:"Send the raw pings kept in the stream through the pipeline again."`
 	Warehouse  warehouseCmd  `cmd:"" help:"Serve the embedded ClickHouse engine over the ClickHouse HTTP protocol."`
 	RunCluster runClusterCmd `cmd:"" name:"run-cluster" help:"Run the distributed topology as local processes: 3 NATS nodes, the embedded ClickHouse endpoint, 2 of each stage (make run-cluster)."`
+	Lake       lakeCmd       `cmd:"" help:"Work on the Parquet lake (compact a day)."`
 	DLQ        dlqCmd        `cmd:"" name:"dlq" help:"Read dead letters and send them through the pipeline again (list, show, redrive)."`
 	Migrate    migrateCmd    `cmd:"" help:"Apply the warehouse's schema migrations, holding its migration lock (the loader does it at start unless LOADER_MIGRATE=false)."`
 }

@@ -21,7 +21,7 @@ import (
 )
 
 // commandNames are serviceping's commands.
-var commandNames = []string{"run", "send", "loadgen", "query", "reenrich", "replay", "warehouse", "migrate", "run-cluster", "dlq"}
+var commandNames = []string{"run", "send", "loadgen", "query", "reenrich", "replay", "warehouse", "migrate", "run-cluster", "dlq", "lake"}
 
 // TestCommandLine runs the built binary. --help, --version and usage errors
 // answer at once and start nothing: NATS_URL, CLICKHOUSE_URL and

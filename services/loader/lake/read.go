@@ -70,6 +70,9 @@ func walkParquet(dir string, fn func(path string) error) error {
 			return err
 		}
 		name := de.Name()
+		if de.IsDir() && path != dir && strings.HasPrefix(name, ".") {
+			return filepath.SkipDir // a compaction's staging directory
+		}
 		if de.IsDir() || strings.HasPrefix(name, ".") || !strings.HasSuffix(name, ".parquet") {
 			return nil
 		}

@@ -129,18 +129,40 @@ func (s *S3) Write(ctx context.Context, b rows.Batch) error {
 			if err != nil {
 				return fmt.Errorf("encode lake object %s: %w", key, err)
 			}
-			if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-				Bucket:        aws.String(s.bucket),
-				Key:           aws.String(s.ObjectKey(key)),
-				Body:          bytes.NewReader(buf.Bytes()),
-				ContentLength: aws.Int64(int64(buf.Len())),
-				ContentType:   aws.String(ContentType),
-			}); err != nil {
-				return fmt.Errorf("put lake object s3://%s/%s: %w", s.bucket, s.ObjectKey(key), err)
+			if err := s.put(ctx, key, buf.Bytes()); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
+}
+
+// put stores data under the lake key.
+func (s *S3) put(ctx context.Context, key string, data []byte) error {
+	if _, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:        aws.String(s.bucket),
+		Key:           aws.String(s.ObjectKey(key)),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentType:   aws.String(ContentType),
+	}); err != nil {
+		return fmt.Errorf("put lake object s3://%s/%s: %w", s.bucket, s.ObjectKey(key), err)
+	}
+	return nil
+}
+
+// get reads the object of a lake key.
+func (s *S3) get(ctx context.Context, key string) ([]byte, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.ObjectKey(key))})
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	var data bytes.Buffer
+	if _, err := data.ReadFrom(out.Body); err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	return data.Bytes(), nil
 }
 
 // Check verifies that the bucket is reachable (HeadBucket).
@@ -158,21 +180,15 @@ func ReadS3(ctx context.Context, s *S3) (pings []rows.Ping, metrics []rows.Metri
 		return nil, nil, err
 	}
 	for _, k := range keys {
-		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.ObjectKey(k))})
+		data, err := s.get(ctx, k)
 		if err != nil {
-			return nil, nil, fmt.Errorf("get %s: %w", k, err)
-		}
-		var data bytes.Buffer
-		_, err = data.ReadFrom(out.Body)
-		out.Body.Close()
-		if err != nil {
-			return nil, nil, fmt.Errorf("read %s: %w", k, err)
+			return nil, nil, err
 		}
 		switch {
 		case strings.HasPrefix(k, tables.Pings+"/"):
-			err = decodeInto(data.Bytes(), &pings)
+			err = decodeInto(data, &pings)
 		case strings.HasPrefix(k, tables.Metrics+"/"):
-			err = decodeInto(data.Bytes(), &metrics)
+			err = decodeInto(data, &metrics)
 		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("decode %s: %w", k, err)
@@ -183,13 +199,17 @@ func ReadS3(ctx context.Context, s *S3) (pings []rows.Ping, metrics []rows.Metri
 
 // Keys lists the lake's object keys relative to the prefix, in lexical
 // order.
-func (s *S3) Keys(ctx context.Context) ([]string, error) {
+func (s *S3) Keys(ctx context.Context) ([]string, error) { return s.keysUnder(ctx, "") }
+
+// keysUnder lists the Parquet object keys (relative to the prefix) that
+// start with under, in lexical order.
+func (s *S3) keysUnder(ctx context.Context, under string) ([]string, error) {
 	var keys []string
 	pfx := ""
 	if s.prefix != "" {
 		pfx = s.prefix + "/"
 	}
-	pg := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(pfx)})
+	pg := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{Bucket: aws.String(s.bucket), Prefix: aws.String(pfx + under)})
 	for pg.HasMorePages() {
 		page, err := pg.NextPage(ctx)
 		if err != nil {

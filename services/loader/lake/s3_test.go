@@ -11,17 +11,24 @@ import (
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
-// TestS3RoundTripAndRewrite writes batches to a real MinIO, reads them back
-// equal, and rewrites one: its objects are replaced, not added.
-func TestS3RoundTripAndRewrite(t *testing.T) {
+// minioLake is the lake rawURL (bucket "lake") on a MinIO of the test's own.
+func minioLake(t *testing.T, rawURL string) *S3 {
+	t.Helper()
 	m := miniotest.Start(t)
 	m.Bucket(t, "lake")
 	m.SetCredentials(t)
-	ctx := context.Background()
-	s, err := OpenS3(ctx, "s3://lake/prod/v1", S3Options{Endpoint: m.Endpoint})
+	s, err := OpenS3(context.Background(), rawURL, S3Options{Endpoint: m.Endpoint})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// TestS3RoundTripAndRewrite writes batches to a real MinIO, reads them back
+// equal, and rewrites one: its objects are replaced, not added.
+func TestS3RoundTripAndRewrite(t *testing.T) {
+	ctx := context.Background()
+	s := minioLake(t, "s3://lake/prod/v1")
 	if err := s.Check(ctx); err != nil {
 		t.Fatal(err)
 	}

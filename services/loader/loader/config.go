@@ -92,6 +92,10 @@ type Config struct {
 	// DevOpsLeadersInterval is how often the DevOps Score leaders are
 	// recomputed from the warehouse (0: never; docs/devops-score.md).
 	DevOpsLeadersInterval time.Duration `env:"LOADER_DEVOPS_LEADERS_INTERVAL, default=10m"`
+	// LakeCompactInterval is how often the lake's days before yesterday
+	// are compacted to one file per table (0: never; `serviceping lake
+	// compact` does it by hand; docs/lake.md).
+	LakeCompactInterval time.Duration `env:"LOADER_LAKE_COMPACT_INTERVAL, default=0s"`
 }
 
 // legacyMetricsListen is METRICS_LISTEN's name before it was shared by
@@ -187,6 +191,9 @@ func (c Config) Validate() error {
 	}
 	if c.DevOpsLeadersInterval < 0 {
 		errs = append(errs, fmt.Errorf("LOADER_DEVOPS_LEADERS_INTERVAL %s must not be negative", c.DevOpsLeadersInterval))
+	}
+	if c.LakeCompactInterval < 0 {
+		errs = append(errs, fmt.Errorf("LOADER_LAKE_COMPACT_INTERVAL %s must not be negative", c.LakeCompactInterval))
 	}
 	return errors.Join(errs...)
 }

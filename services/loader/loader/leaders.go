@@ -30,11 +30,14 @@ type leaders struct {
 }
 
 // run refreshes at start and then every interval until ctx ends.
-func (r *leaders) run(ctx context.Context) {
-	t := time.NewTicker(r.interval)
+func (r *leaders) run(ctx context.Context) { every(ctx, r.interval, r.once) }
+
+// every calls fn at once and then every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		r.once(ctx)
+		fn(ctx)
 		select {
 		case <-ctx.Done():
 			return

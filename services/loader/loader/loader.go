@@ -64,6 +64,9 @@ type Deps struct {
 	// Population, when set, makes Run refresh the DevOps Score leaders from
 	// it every Config.DevOpsLeadersInterval (the warehouse).
 	Population PopulationReader
+	// Lake, when set, makes Run compact the lake's past days every
+	// Config.LakeCompactInterval.
+	Lake Compactor
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -79,7 +82,8 @@ type Loader struct {
 	// consumers are the PINGS consumer and, with Deps.Reports, the
 	// REPORTS one.
 	consumers []*batchConsumer
-	leaders   *leaders // nil without Deps.Population
+	leaders   *leaders   // nil without Deps.Population
+	compactor *compactor // nil without Deps.Lake or LakeCompactInterval
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -130,13 +134,16 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 		l.consumers = append(l.consumers, l.newConsumer(streams.Reports, &reportBatcher{w: deps.Reports, rows: m.rows}, m.reports(),
 			streams.SubjectErrors, streams.SubjectMetadata))
 	}
+	now := deps.Now
+	if now == nil {
+		now = time.Now
+	}
 	if deps.Population != nil {
-		now := deps.Now
-		if now == nil {
-			now = time.Now
-		}
 		l.leaders = &leaders{pop: deps.Population, bucket: devopsscore.Opener{JS: deps.JS, Replicas: cfg.Streams.Replicas}, interval: cfg.DevOpsLeadersInterval,
 			now: now, refresh: m.leadersRefresh, log: log}
+	}
+	if deps.Lake != nil && cfg.LakeCompactInterval > 0 {
+		l.compactor = &compactor{lake: deps.Lake, interval: cfg.LakeCompactInterval, now: now, days: m.compactedDays, log: log}
 	}
 	return l, nil
 }
@@ -180,6 +187,9 @@ func (l *Loader) run(ctx context.Context) error {
 	defer wg.Wait()
 	if l.leaders != nil && l.cfg.DevOpsLeadersInterval > 0 {
 		wg.Go(func() { l.leaders.run(runCtx) })
+	}
+	if l.compactor != nil {
+		wg.Go(func() { l.compactor.run(runCtx) })
 	}
 	wg.Go(func() {
 		select {

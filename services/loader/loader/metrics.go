@@ -18,6 +18,7 @@ type metrics struct {
 	reportMessages *prometheus.CounterVec // outcome: ack|ack_failed|nak|dlq
 
 	leadersRefresh *prometheus.CounterVec // result: ok|failed
+	compactedDays  *prometheus.CounterVec // result: compacted|failed
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -59,8 +60,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "serviceping", Subsystem: "loader", Name: "devops_leaders_refreshes_total",
 			Help: "DevOps Score leader refreshes from the warehouse, by result (ok, failed).",
 		}, []string{"result"}),
+		compactedDays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "lake_compacted_days_total",
+			Help: "Lake days compacted by LOADER_LAKE_COMPACT_INTERVAL, by result (compacted, failed).",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages, m.leadersRefresh} {
+	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages, m.leadersRefresh, m.compactedDays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/redact"
@@ -17,12 +16,16 @@ import (
 // Sinks are the sinks a configuration names, opened.
 type Sinks struct {
 	// Lake is the Parquet lake (*lake.Dir or *lake.S3).
-	Lake interface {
-		Sink
-		Root() string
-	}
+	Lake lake.Store
 	// Warehouse is the ClickHouse sink; nil without CLICKHOUSE_URL.
 	Warehouse *warehouse.Sink
+}
+
+// Deps are d with the sinks' parts of the loader's dependencies set:
+// Sinks, Reports, Population and Lake.
+func (s *Sinks) Deps(d Deps) Deps {
+	d.Sinks, d.Reports, d.Population, d.Lake = s.List(), s.Reports(), s.Population(), s.Lake
+	return d
 }
 
 // List is every sink, for Deps.Sinks.
@@ -69,24 +72,18 @@ func OpenSinks(ctx context.Context, cfg Config, log *slog.Logger) (*Sinks, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Sinks{}
-	if strings.HasPrefix(cfg.LakeURL, "s3://") {
-		l, err := lake.OpenS3(ctx, cfg.LakeURL, lake.S3Options{Endpoint: cfg.S3Endpoint})
-		if err != nil {
-			return nil, err
-		}
+	l, err := lake.Open(ctx, cfg.LakeURL, lake.S3Options{Endpoint: cfg.S3Endpoint})
+	if err != nil {
+		return nil, err
+	}
+	if b, ok := l.(*lake.S3); ok {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		if err := l.Check(cctx); err != nil {
+		if err := b.Check(cctx); err != nil {
 			log.Warn("lake bucket not reachable yet; batches will wait for it", "lake", l.Root(), "err", err)
 		}
 		cancel()
-		s.Lake = l
-	} else {
-		d, err := lake.NewDir(cfg.LakeURL)
-		if err != nil {
-			return nil, err
-		}
-		s.Lake = d
 	}
+	s.Lake = l
 	log.Info("lake ready", "lake", s.Lake.Root())
 	if cfg.ClickHouseURL == "" {
 		log.Info("CLICKHOUSE_URL is empty: loading the lake only; the REPORTS stream is not consumed")

@@ -177,7 +177,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, err
 	}
 	p.sinks = sinks
-	ld, err := loader.New(cfg.Loader, loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry, Sinks: sinks.List(), Reports: sinks.Reports(), Population: sinks.Population()})
+	ld, err := loader.New(cfg.Loader, sinks.Deps(loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry}))
 	if err != nil {
 		return nil, err
 	}
