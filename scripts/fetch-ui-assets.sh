@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Fetches the built-in dashboard's chart library, Apache ECharts, from the
+# npm package echarts at a pinned version, unpacks echarts.min.js (and its
+# LICENSE) once into the cache and prints the directory holding them on
+# stdout (logs go to stderr). `serviceping run` / `serviceping ui` serve it
+# from there, offline; nothing is fetched at run time.
+#
+#   UI_ASSETS=dir            use this directory (it must hold echarts.min.js), fetch nothing
+#   ECHARTS_VERSION=...      override the pinned package version
+#   SERVICEPING_CACHE=dir    cache root (default ~/.cache/serviceping)
+#
+# `npm pack` downloads the tarball without running any install scripts.
+set -euo pipefail
+
+ECHARTS_VERSION=${ECHARTS_VERSION:-6.1.0}
+log() { echo "fetch-ui-assets: $*" >&2; }
+
+if [ -n "${UI_ASSETS:-}" ] && [ -f "$UI_ASSETS/echarts.min.js" ]; then
+	echo "$UI_ASSETS"
+	exit 0
+fi
+
+CACHE=${SERVICEPING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serviceping}
+dir=$CACHE/ui/echarts/$ECHARTS_VERSION
+if [ -f "$dir/echarts.min.js" ]; then
+	echo "$dir"
+	exit 0
+fi
+
+command -v npm >/dev/null || { log "npm is required to fetch echarts (apt-get install npm)"; exit 1; }
+mkdir -p "$dir"
+tmp=$(mktemp -d "$dir/.fetch.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+log "downloading echarts@$ECHARTS_VERSION (~2 MB, once)"
+if ! (cd "$tmp" && npm pack --ignore-scripts --loglevel=error --cache "$tmp/npm-cache" "echarts@$ECHARTS_VERSION" >"$tmp/pack.out" 2>"$tmp/pack.err"); then
+	log "npm pack echarts@$ECHARTS_VERSION failed:"
+	cat "$tmp/pack.err" >&2
+	exit 1
+fi
+tarball=$(tail -n1 "$tmp/pack.out")
+[ -n "$tarball" ] && [ -f "$tmp/$tarball" ] || { log "npm pack echarts@$ECHARTS_VERSION produced no tarball"; exit 1; }
+mkdir -p "$tmp/x"
+tar -xzf "$tmp/$tarball" -C "$tmp/x" package/dist/echarts.min.js package/LICENSE
+# Move into place, the library last: a directory holding echarts.min.js is
+# complete.
+mv -f "$tmp/x/package/LICENSE" "$dir/LICENSE"
+mv -f "$tmp/x/package/dist/echarts.min.js" "$dir/echarts.min.js"
+log "ready: $dir"
+echo "$dir"
