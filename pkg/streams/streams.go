@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/sethvargo/go-envconfig"
 )
@@ -345,11 +346,45 @@ func Consumer(name string, o ConsumerOptions, subjects ...string) jetstream.Cons
 	return cfg
 }
 
-// EnsureConsumer creates or updates a durable consumer on stream.
+// EnsureConsumer creates or updates a durable consumer on stream. A
+// transient failure — a timeout, no JetStream leader yet, a cluster
+// temporarily unavailable, a connection being re-established, as when
+// several replicas of a service start together or a node goes away — is
+// retried with a growing delay until ctx ends; any other error is returned
+// at once.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
-	c, err := js.CreateOrUpdateConsumer(ctx, stream, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Durable, stream, err)
+	delay := 100 * time.Millisecond
+	for {
+		attemptCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		c, err := js.CreateOrUpdateConsumer(attemptCtx, stream, cfg)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if !transient(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("create or update consumer %s on %s: %w", cfg.Durable, stream, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("create or update consumer %s on %s: %w (last error: %w)", cfg.Durable, stream, ctx.Err(), err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
 	}
-	return c, nil
+}
+
+// transient reports whether a JetStream API call failed in a way a retry
+// may not: no answer in time, no responder, a lost connection, or the
+// server's 503 (cluster or resources temporarily unavailable).
+func transient(err error) bool {
+	var api *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, nats.ErrConnectionReconnecting),
+		errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.As(err, &api):
+		return api.Code == 503
+	}
+	return false
 }

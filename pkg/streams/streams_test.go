@@ -73,6 +73,61 @@ func TestEnsureReplicasNeedACluster(t *testing.T) {
 	}
 }
 
+// TestEnsureConsumerWaitsForTheServer: a consumer ensured while the
+// server is away is created once it is back; a consumer on a stream that
+// does not exist fails at once.
+func TestEnsureConsumerWaitsForTheServer(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srv, err := natsembed.Start(natsembed.Config{Listen: "127.0.0.1:0", StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Addr().String()
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := Ensure(ctx, js, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := EnsureConsumer(ctx, js, "NOSUCHSTREAM", Consumer("c", ConsumerOptions{})); err == nil || time.Since(start) > 5*time.Second {
+		t.Errorf("consumer on a missing stream: %v after %s, want an error at once", err, time.Since(start))
+	}
+
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	done := make(chan error, 1)
+	go func() {
+		_, err := EnsureConsumer(ctx, js, Pings, Consumer(ConsumerLoader, ConsumerOptions{}, SubjectEnriched))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("EnsureConsumer returned %v while the server was down", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	srv, err = natsembed.Start(natsembed.Config{Listen: addr, StoreDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	if err := <-done; err != nil {
+		t.Fatalf("EnsureConsumer after the server came back: %v", err)
+	}
+	if _, err := js.Consumer(ctx, Pings, ConsumerLoader); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestEnsureCreatesWithTheOptions: a missing stream is created with every
 // configured setting.
 func TestEnsureCreatesWithTheOptions(t *testing.T) {
