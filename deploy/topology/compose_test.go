@@ -289,14 +289,30 @@ type xmlNode struct {
 	Nodes   []xmlNode  `xml:",any"`
 }
 
-// at is the text of the first element at path below n ("" when none).
-func (n xmlNode) at(path ...string) string {
+// node is the first element at path below n.
+func (n xmlNode) node(path ...string) (xmlNode, bool) {
 	if len(path) == 0 {
-		return strings.TrimSpace(n.Text)
+		return n, true
 	}
 	for _, c := range n.Nodes {
 		if c.XMLName.Local == path[0] {
-			return c.at(path[1:]...)
+			return c.node(path[1:]...)
+		}
+	}
+	return xmlNode{}, false
+}
+
+// at is the text of the first element at path below n ("" when none).
+func (n xmlNode) at(path ...string) string {
+	c, _ := n.node(path...)
+	return strings.TrimSpace(c.Text)
+}
+
+// attr is n's attribute called name ("" when none).
+func (n xmlNode) attr(name string) string {
+	for _, a := range n.Attrs {
+		if a.Name.Local == name {
+			return a.Value
 		}
 	}
 	return ""
@@ -345,6 +361,11 @@ func TestComposeMigration(t *testing.T) {
 	cfg, keeper := readXML(t, "../compose/clickhouse/cluster.xml"), readXML(t, "../compose/clickhouse/keeper.xml")
 	if host := cfg.at("remote_servers", cluster, "shard", "replica", "host"); p.Services[host].Name == "" {
 		t.Errorf("cluster.xml: cluster %q's replica is %q, not a service of the compose file", cluster, host)
+	}
+	secret, _ := cfg.node("remote_servers", cluster, "secret")
+	secretVar := secret.attr("from_env")
+	if secretVar == "" || environment(ch)[secretVar] == "" {
+		t.Errorf("cluster.xml: the cluster's interserver secret comes from %q, which clickhouse's environment does not set", secretVar)
 	}
 	for _, macro := range []string{"shard", "replica"} {
 		if cfg.at("macros", macro) == "" {
