@@ -73,6 +73,16 @@ func startStage(t *testing.T, name, natsURL string, so streams.Options, log *slo
 	return s
 }
 
+// running reports an error when the stage has stopped on its own.
+func (s *stage) running() error {
+	select {
+	case <-s.done:
+		return fmt.Errorf("%s stopped: %v", s.name, s.err)
+	default:
+		return nil
+	}
+}
+
 // stop ends the stage gracefully (a loader flushes its open batch) and
 // returns what it returned.
 func (s *stage) stop() error {
@@ -112,9 +122,9 @@ func env(natsURL string, extra map[string]string) envconfig.Lookuper {
 		"ENRICHER_ACK_WAIT":              "5s",
 		"ENRICHER_PUBLISH_TIMEOUT":       "2s",
 		"ENRICHER_NAK_MAX_DELAY":         "2s",
-		"LOADER_BATCH_MAX_AGE":           "200ms",
+		"LOADER_BATCH_MAX_AGE":           "1s",
 		"LOADER_WRITE_TIMEOUT":           "5s",
-		"LOADER_ACK_WAIT":                "6s",
+		"LOADER_ACK_WAIT":                "7s",
 		"LOADER_NAK_DELAY_MAX":           "2s",
 		"LOADER_DEVOPS_LEADERS_INTERVAL": "0",
 	}
@@ -128,9 +138,10 @@ func env(natsURL string, extra map[string]string) envconfig.Lookuper {
 // through two gateways, two enrichers and two loaders sharing their
 // durable consumers on a 3-node JetStream cluster, in four rounds: with
 // every node up, with the PINGS stream's leader node killed, while that
-// node restarts, and after one loader was killed. Every accepted ping must
-// land once in ClickHouse (FINAL) and in the lake (the readers' rule:
-// latest _version per ping_id), with the same metric rows in both; every
+// node restarts, and while one loader is killed holding an open batch.
+// Every accepted ping must land once in ClickHouse (FINAL) and in the lake
+// (the readers' rule: latest _version per ping_id), with the same metric
+// rows in both; every
 // lake file's name must be the batch id of the pings it holds, so two
 // loaders can write the same name only for the same pings; and every
 // stream must have its 3 current replicas afterwards.
@@ -258,15 +269,22 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%s: round 2: node %s restarted", since(), cluster.Name(node))
-	testinfra.Eventually(t, 30*time.Second, "the first loader writing a batch", func() error {
-		if n := testinfra.Metric(t, loaders[0].reg, "serviceping_loader_batches_total", map[string]string{"result": "written"}); n == 0 {
-			return errors.New("no batch written yet")
+	// Loader-1 is killed while it holds an open batch: fetched, not yet
+	// written nor acknowledged, so those pings are redelivered to loader-2.
+	posted := make(chan struct{})
+	go func() {
+		defer close(posted)
+		post(3)
+	}()
+	testinfra.Eventually(t, 30*time.Second, "loader-1 holding an open batch", func() error {
+		if n := testinfra.Metric(t, loaders[0].reg, "serviceping_loader_open_batch_messages", nil); n == 0 {
+			return errors.New("no open batch")
 		}
 		return nil
 	})
 	loaders[0].kill()
-	t.Logf("%s: round 3: loader-1 killed", since())
-	post(3)
+	t.Logf("%s: round 3: loader-1 killed holding an open batch", since())
+	<-posted
 	t.Logf("%s: accepted %d pings in %d attempts (gateway-1 %d, gateway-2 %d)", since(), len(p.accepted), p.attempts.Load(), p.byGateway[0], p.byGateway[1])
 	if len(p.accepted) != rounds*perRound {
 		t.Fatalf("%d pings accepted, want %d", len(p.accepted), rounds*perRound)
@@ -280,6 +298,11 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 	conn := chtest.Conn(t, db)
 	var inWarehouse map[string]uint64
 	testinfra.Eventually(t, 60*time.Second, "every accepted ping in ClickHouse", func() error {
+		for _, s := range append(enrichers, loaders[1]) {
+			if err := s.running(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		inWarehouse = countBy(t, conn, "SELECT ping_id, count() FROM "+db+".pings FINAL GROUP BY ping_id")
 		if len(inWarehouse) < len(p.accepted) {
 			return fmt.Errorf("%d of %d pings", len(inWarehouse), len(p.accepted))
