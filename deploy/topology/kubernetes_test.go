@@ -329,6 +329,29 @@ func TestKubernetesStages(t *testing.T) {
 				t.Errorf("%s: no PodDisruptionBudget selects %s's pods", k.name, w)
 			}
 		}
+		for name, svc := range m.services {
+			var pods []corev1.PodSpec
+			for _, d := range m.deployments {
+				if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(d.Spec.Template.Labels)) {
+					pods = append(pods, d.Spec.Template.Spec)
+				}
+			}
+			for _, st := range m.statefulSets {
+				if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(st.Spec.Template.Labels)) {
+					pods = append(pods, st.Spec.Template.Spec)
+				}
+			}
+			if len(svc.Spec.Selector) == 0 || len(pods) == 0 {
+				t.Errorf("%s: Service %s selects no pods", k.name, name)
+			}
+			for _, sp := range svc.Spec.Ports {
+				for _, pod := range pods {
+					if !slices.ContainsFunc(pod.Containers, func(c corev1.Container) bool { return portNumber(c, sp.TargetPort) > 0 }) {
+						t.Errorf("%s: Service %s port %s targets %s, which its pods do not expose", k.name, name, sp.Name, sp.TargetPort.String())
+					}
+				}
+			}
+		}
 		hpas := slices.Collect(maps.Values(m.hpas))
 		i := slices.IndexFunc(hpas, func(h autoscalingv2.HorizontalPodAutoscaler) bool {
 			return h.Spec.ScaleTargetRef.Kind == "Deployment" && h.Spec.ScaleTargetRef.Name == "gateway"
