@@ -233,8 +233,8 @@ func TestProbedRoutesAnswer(t *testing.T) {
 	t.Cleanup(gw.Close)
 	handlers := map[string]http.Handler{
 		"gateway":  gw.Handler(),
-		"enricher": lifecycle.MetricsHandler(prometheus.NewRegistry()),
-		"loader":   lifecycle.MetricsHandler(prometheus.NewRegistry()),
+		"enricher": lifecycle.MetricsHandler(prometheus.NewRegistry(), nil),
+		"loader":   lifecycle.MetricsHandler(prometheus.NewRegistry(), nil),
 	}
 	for _, s := range stages {
 		for _, path := range []string{s.readiness, s.liveness} {

@@ -234,6 +234,9 @@ type Deps struct {
 	Conn     *nats.Conn
 	JS       jetstream.JetStream
 	Registry *prometheus.Registry
+	// Ready is what /readyz of the metrics listener answers: Run adds the
+	// "nats" check; the body adds its own dependencies.
+	Ready *Readiness
 }
 
 // Run connects, ensures the streams, serves metrics and runs body until
@@ -254,6 +257,8 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 	if reg == nil {
 		reg = NewRegistry()
 	}
+	ready := NewReadiness()
+	ready.Add("nats", NATSCheck(nc, js))
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
@@ -277,19 +282,37 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 		log.Info("serving metrics", "addr", ln.Addr().String())
 		srv := SmallHTTP(log)
 		srv.ShutdownTimeout = o.ShutdownTimeout
-		g.Go(func() error { return srv.Serve(ctx, ln, MetricsHandler(reg)) })
+		g.Go(func() error { return srv.Serve(ctx, ln, MetricsHandler(reg, ready)) })
 	}
 	g.Go(func() error {
 		defer stop() // the body is done: so is everything beside it
-		return body(ctx, Deps{Conn: nc, JS: js, Registry: reg})
+		return body(ctx, Deps{Conn: nc, JS: js, Registry: reg, Ready: ready})
 	})
 	return g.Wait()
 }
 
-// MetricsHandler serves /metrics from reg and a trivial /healthz.
-func MetricsHandler(reg *prometheus.Registry) http.Handler {
+// NATSCheck is a readiness check of a NATS connection and its JetStream.
+func NATSCheck(nc *nats.Conn, js jetstream.JetStream) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return fmt.Errorf("nats is %s", strings.ToLower(nc.Status().String()))
+		}
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("jetstream: %w", err)
+		}
+		return nil
+	}
+}
+
+// MetricsHandler serves /metrics from reg, /healthz (the process is alive)
+// and /readyz from ready (nil: always ready).
+func MetricsHandler(reg *prometheus.Registry, ready *Readiness) http.Handler {
+	if ready == nil {
+		ready = NewReadiness()
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("GET /readyz", ready)
 	return mux
 }

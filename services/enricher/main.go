@@ -39,6 +39,9 @@ func run(ctx context.Context, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		for name, check := range e.Checks() {
+			d.Ready.Add(name, check)
+		}
 		return e.Run(ctx)
 	})
 }

@@ -20,11 +20,18 @@ func run(ctx context.Context, log *slog.Logger) error {
 	return lifecycle.Run(ctx, lifecycle.Options{
 		Name: "loader", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, MetricsListen: cfg.MetricsListen, Streams: cfg.Streams, Logger: log,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
+		d.Ready.Starting("lake")
+		if cfg.ClickHouseURL != "" {
+			d.Ready.Starting("clickhouse")
+		}
 		sinks, err := loader.OpenSinks(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer sinks.Close()
+		for name, check := range sinks.Checks() {
+			d.Ready.Add(name, check)
+		}
 		l, err := loader.New(cfg, sinks.Deps(loader.Deps{JS: d.JS, Logger: log, Registerer: d.Registry}))
 		if err != nil {
 			return err

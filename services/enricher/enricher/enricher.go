@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -230,6 +231,12 @@ func (e *Enricher) wire(reg prometheus.Registerer) error {
 	}
 	e.resolver = r
 	return nil
+}
+
+// Checks are the readiness checks of the enricher's dependencies:
+// "directory" (a PostgreSQL directory) and "redis" when configured.
+func (e *Enricher) Checks() map[string]func(context.Context) error {
+	return maps.Clone(e.checks)
 }
 
 // Close releases the connections to the directory, the CRM and Redis. It

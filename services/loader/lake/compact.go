@@ -43,6 +43,8 @@ type Store interface {
 	Compact(ctx context.Context, day string) (CompactResult, error)
 	// Days lists the days the lake holds.
 	Days(ctx context.Context) ([]string, error)
+	// Check reports whether the lake can be written.
+	Check(ctx context.Context) error
 }
 
 // Open opens the lake at rawURL: s3://bucket/prefix (with opts) or a

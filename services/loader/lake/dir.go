@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
@@ -40,6 +42,14 @@ func NewDir(root string) (*Dir, error) {
 		return nil, fmt.Errorf("create lake directory %s: %w", abs, err)
 	}
 	return d, nil
+}
+
+// Check reports whether the lake directory exists and can be written.
+func (d *Dir) Check(context.Context) error {
+	if err := unix.Access(d.root, unix.W_OK|unix.X_OK); err != nil {
+		return fmt.Errorf("lake directory %s: %w", d.root, err)
+	}
+	return nil
 }
 
 // Root is the absolute lake directory.

@@ -28,6 +28,16 @@ func (s *Sinks) Deps(d Deps) Deps {
 	return d
 }
 
+// Checks are the readiness checks of the sinks: "lake", and "clickhouse"
+// with a warehouse.
+func (s *Sinks) Checks() map[string]func(context.Context) error {
+	out := map[string]func(context.Context) error{"lake": s.Lake.Check}
+	if s.Warehouse != nil {
+		out["clickhouse"] = s.Warehouse.Ping
+	}
+	return out
+}
+
 // List is every sink, for Deps.Sinks.
 func (s *Sinks) List() []Sink {
 	out := []Sink{s.Lake}

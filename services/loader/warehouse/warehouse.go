@@ -183,6 +183,14 @@ func CheckMigrated(ctx context.Context, conn driver.Conn, db string) error {
 	return nil
 }
 
+// Ping reports whether ClickHouse answers.
+func (s *Sink) Ping(ctx context.Context) error {
+	if err := s.conn.Ping(ctx); err != nil {
+		return fmt.Errorf("clickhouse: %w", err)
+	}
+	return nil
+}
+
 // Database is the database the sink writes.
 func (s *Sink) Database() string { return s.db }
 

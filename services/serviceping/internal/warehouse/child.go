@@ -100,7 +100,7 @@ func runChild(raw string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go func() {
-		if err := lifecycle.SmallHTTP(log).Serve(ctx, mln, lifecycle.MetricsHandler(reg)); err != nil && ctx.Err() == nil {
+		if err := lifecycle.SmallHTTP(log).Serve(ctx, mln, lifecycle.MetricsHandler(reg, nil)); err != nil && ctx.Err() == nil {
 			log.Warn("engine metrics listener stopped", "err", err)
 		}
 	}()
