@@ -91,11 +91,10 @@ func TestEndpointsFleet(t *testing.T) {
 	})
 }
 
-// TestHealthLive: with a metrics source the health endpoint adds the
-// services' counters, read from their /metrics as `serviceping ui
-// --metrics` does (two services, one family each side).
-func TestHealthLive(t *testing.T) {
-	_, marts := fleetMarts(t)
+// liveMetrics serves the series the health page reads, as a gateway and a
+// loader would, and returns their /metrics URLs.
+func liveMetrics(t *testing.T) []string {
+	t.Helper()
 	gw, ld := prometheus.NewRegistry(), prometheus.NewRegistry()
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "serviceping_gateway_requests_total"}, []string{"route", "code"})
 	rejections := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "serviceping_gateway_rejections_total"}, []string{"reason"})
@@ -125,6 +124,15 @@ func TestHealthLive(t *testing.T) {
 		t.Cleanup(srv.Close)
 		urls = append(urls, srv.URL)
 	}
+	return urls
+}
+
+// TestHealthLive: with a metrics source the health endpoint adds the
+// services' counters, read from their /metrics as `serviceping ui
+// --metrics` does (two services, one family each side).
+func TestHealthLive(t *testing.T) {
+	_, marts := fleetMarts(t)
+	urls := liveMetrics(t)
 	d := start(t, marts, t.TempDir(), dashboard.Scrape{URLs: urls}, nil)
 	var got dashboard.Health
 	getJSON(t, d.URL+"/api/health", http.StatusOK, &got)
