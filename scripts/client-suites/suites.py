@@ -101,14 +101,23 @@ def go_run(testdir, testbin, outdir):
                 continue
             test = ev.get("Test")
             if not test:
+                if ev["Action"] == "output":
+                    out.setdefault("", []).append(ev["Output"])
                 continue
             if ev["Action"] == "output":
                 out.setdefault(test, []).append(ev["Output"])
             elif ev["Action"] in ("pass", "fail", "skip"):
                 results[test] = (ev["Action"], out.get(test, []))
-        if name not in results:
-            # Killed by the timeout or a crash before test2json saw an end.
-            results[name] = ("fail", out.get(name, []) or [proc.stdout[-400:]])
+        unit = name + "/HTTP" if per_protocol else name
+        if unit in results:
+            continue
+        if name in results:
+            # Ended before its HTTP subtest: skipped, or failed, as a whole.
+            results[unit] = results[name]
+        else:
+            # Killed by the timeout, or a crash (of the test, or of the
+            # suite's setup when the server is gone) before it reported.
+            results[unit] = ("fail", out.get(name) or out.get("", []))
     counted = {}
     for test, res in results.items():
         top = test.split("/")[0]
