@@ -110,7 +110,7 @@ func TestCompactDir(t *testing.T) {
 	}
 	batches, want := dupBatches(t)
 	writeAll(t, d, batches)
-	pings, metrics, err := ReadDir(d.Root())
+	pings, _, err := ReadDir(d.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestCompactDir(t *testing.T) {
 	if res.Files != 6 || res.PingRows != 13 || res.Pings != 9 {
 		t.Errorf("result %+v", res)
 	}
-	pings, metrics, err = ReadDir(d.Root())
+	pings, metrics, err := ReadDir(d.Root())
 	if err != nil {
 		t.Fatal(err)
 	}
