@@ -297,7 +297,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 
 	conn := chtest.Conn(t, db)
 	var inWarehouse map[string]uint64
-	testinfra.Eventually(t, 60*time.Second, "every accepted ping in ClickHouse", func() error {
+	testinfra.Eventually(t, 90*time.Second, "every accepted ping in ClickHouse", func() error {
 		for _, s := range append(enrichers, loaders[1]) {
 			if err := s.running(); err != nil {
 				t.Fatal(err)
