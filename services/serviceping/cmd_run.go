@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/cli"
 	"github.com/serviceping/serviceping/pkg/redact"
@@ -28,6 +30,7 @@ type runCmd struct {
 	chdbLib
 	Demo     bool   `default:"true" negatable:"" help:"Load the demo pings from testdata/ at start (once per data directory)."`
 	Testdata string `default:"testdata" placeholder:"DIR" help:"The repository's testdata directory, for the demo pings."`
+	runDashboard
 }
 
 // runVars are the defaults of run's flags that set a stage's variable: the
@@ -68,16 +71,33 @@ func (c *runCmd) Run(ctx context.Context, e *env) error {
 	if p.Embedded != nil {
 		ch += " (embedded ClickHouse " + p.Embedded.Version() + ", data in " + filepath.Join(cfg.DataDir, "clickhouse") + ")"
 	}
+	var ui errgroup.Group
+	d, err := c.runDashboard.start(ctx, &ui, e, cfg.HTTPListen, p.ClickHouseURL, p.Gatherer)
+	if err != nil {
+		return errors.Join(err, p.Close())
+	}
 	fmt.Fprintf(e.stdout, "serviceping is running\n  gateway     %s  (POST /usage_data, upload form at /usage_data/new, metrics at /metrics)\n  nats        %s\n  lake        %s\n  clickhouse  %s\n",
 		p.GatewayURL, nats, p.LakeURL, ch)
+	if d != nil {
+		fmt.Fprintf(e.stdout, "  dashboard   %s  (marts in %s)\n", d.URL, c.Marts)
+	}
 	if c.Demo {
 		if err := loadDemo(ctx, e, p, cfg.DataDir, c.Testdata); err != nil {
 			e.log.Warn("demo pings not loaded", "err", err)
 		}
 	}
 	fmt.Fprintf(e.stdout, "first query to try (pings land within a few seconds):\n  %s\n", FirstQueryCommand(p.ClickHouseURL))
+	if d != nil && c.DBTScript != "" {
+		wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		if err := p.WaitIdle(wctx); err != nil {
+			e.log.Warn("pipeline did not catch up before the marts build", "err", err)
+		}
+		cancel()
+		c.buildMarts(ctx, e, p.ClickHouseURL, cfg.DataDir)
+		fmt.Fprintf(e.stdout, "dashboard: %s\n", d.URL)
+	}
 	fmt.Fprintln(e.stdout, "press Ctrl-C to stop")
-	return p.Wait()
+	return errors.Join(p.Wait(), ui.Wait())
 }
 
 // FirstQueryCommand is the command line running FirstQuery against url.

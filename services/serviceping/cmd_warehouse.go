@@ -84,11 +84,7 @@ func findChDBLib(lib string, getenv func(string) string) (string, error) {
 	if lib != "" && isFile(lib) {
 		return lib, nil
 	}
-	cache := getenv("SERVICEPING_CACHE")
-	if cache == "" {
-		cache = filepath.Join(cmp.Or(getenv("XDG_CACHE_HOME"), filepath.Join(getenv("HOME"), ".cache")), "serviceping")
-	}
-	cached := filepath.Join(cache, "chdb", cmp.Or(getenv("CHDB_VERSION"), chdbVersion), "libchdb.so")
+	cached := filepath.Join(cacheRoot(getenv), "chdb", cmp.Or(getenv("CHDB_VERSION"), chdbVersion), "libchdb.so")
 	if isFile(cached) {
 		return cached, nil
 	}
@@ -96,6 +92,15 @@ func findChDBLib(lib string, getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("the embedded ClickHouse library is neither at CHDB_LIB=%s nor at %s: run `make chdb` to fetch it", lib, cached)
 	}
 	return "", fmt.Errorf("the embedded ClickHouse library is not at %s (CHDB_LIB is not set): run `make chdb` to fetch it", cached)
+}
+
+// cacheRoot is where the make targets keep downloads and builds:
+// $SERVICEPING_CACHE, $XDG_CACHE_HOME/serviceping or ~/.cache/serviceping.
+func cacheRoot(getenv func(string) string) string {
+	if c := getenv("SERVICEPING_CACHE"); c != "" {
+		return c
+	}
+	return filepath.Join(cmp.Or(getenv("XDG_CACHE_HOME"), filepath.Join(getenv("HOME"), ".cache")), "serviceping")
 }
 
 func isFile(p string) bool {

@@ -1,7 +1,8 @@
 // Command serviceping is the all-in-one receiving pipeline and the
 // operator/analyst CLI:
 //
-//	serviceping run        gateway + enricher + loader on embedded NATS
+//	serviceping run        gateway + enricher + loader on embedded NATS, and the dashboard
+//	serviceping ui         the built-in dashboard over the warehouse's marts
 //	serviceping send       post payload files to a gateway
 //	serviceping loadgen    post generated full-size pings, bounded, and report rates
 //	serviceping query      run SQL against the warehouse (CLICKHOUSE_URL) and print a table
@@ -51,7 +52,8 @@ func main() {
 // commands is serviceping's command line.
 type commands struct {
 	cli.Logging
-	Run        runCmd        `cmd:"" help:"Run gateway, enricher and loader in one process on embedded defaults."`
+	Run        runCmd        `cmd:"" help:"Run gateway, enricher and loader in one process on embedded defaults, with the dashboard."`
+	UI         uiCmd         `cmd:"" name:"ui" help:"Serve the built-in dashboard over the marts of CLICKHOUSE_URL's warehouse."`
 	Send       sendCmd       `cmd:"" help:"Post payload files (JSON or gzip) to a gateway like an instance does."`
 	Loadgen    loadgenCmd    `cmd:"" help:"Post generated full-size pings to a gateway and report rates; exits 1 when any was not accepted."`
 	Query      queryCmd      `cmd:"" help:"Run SQL against the warehouse and print the result."`

@@ -21,7 +21,7 @@ import (
 )
 
 // commandNames are serviceping's commands.
-var commandNames = []string{"run", "send", "loadgen", "query", "reenrich", "replay", "warehouse", "migrate", "run-cluster", "dlq", "lake"}
+var commandNames = []string{"run", "send", "loadgen", "query", "reenrich", "replay", "warehouse", "migrate", "run-cluster", "dlq", "lake", "ui"}
 
 // TestCommandLine runs the built binary. --help, --version and usage errors
 // answer at once and start nothing: NATS_URL, CLICKHOUSE_URL and
@@ -41,6 +41,9 @@ func TestCommandLine(t *testing.T) {
 		clitest.Case{Name: "unknown command", Args: []string{"serve"}, Code: 2, Stderr: "unexpected argument serve", Quiet: true},
 		clitest.Case{Name: "help lists the commands", Args: []string{"--help"}, Stdout: "warehouse [flags]", Quiet: true},
 		clitest.Case{Name: "run help names the variables", Args: []string{"run", "--help"}, Stdout: "$CLICKHOUSE_LISTEN", Quiet: true},
+		clitest.Case{Name: "run help names the dashboard's variable", Args: []string{"run", "--help"}, Stdout: "$UI_LISTEN", Quiet: true},
+		clitest.Case{Name: "ui help names the marts' variable", Args: []string{"ui", "--help"}, Stdout: "$DBT_CLICKHOUSE_SCHEMA", Quiet: true},
+		clitest.Case{Name: "ui unreachable warehouse", Args: []string{"ui", "--listen", "127.0.0.1:0"}, Code: 1, Stderr: "connection refused", Quiet: true},
 		clitest.Case{Name: "run without the library", Args: []string{"run", "--data", t.TempDir()}, Env: noLib, Code: 1, Stderr: "run `make chdb`", Quiet: true},
 		clitest.Case{Name: "warehouse without the library", Args: []string{"warehouse", "--listen", "127.0.0.1:0", "--path", t.TempDir()}, Env: noLib, Code: 1, Stderr: "run `make chdb`", Quiet: true},
 		clitest.Case{Name: "query without SQL", Args: []string{"query", "--format", "csv"}, Code: 2, Stderr: `expected "<sql>"`, Quiet: true},

@@ -34,6 +34,9 @@ func (m Marts) Available() error {
 	if m.Script == "" {
 		return fmt.Errorf("no dbt script configured")
 	}
+	if !strings.HasPrefix(m.ClickHouseURL, "http://") && !strings.HasPrefix(m.ClickHouseURL, "https://") {
+		return fmt.Errorf("dbt talks ClickHouse's HTTP protocol: CLICKHOUSE_URL must be http(s)://")
+	}
 	if !isFile(m.Script) {
 		return fmt.Errorf("%s not found (run from the repository's root, or set --dbt-script)", m.Script)
 	}
