@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -169,4 +170,38 @@ func prefixed(prefix string, names []string) []string {
 		out[i] = prefix + n
 	}
 	return out
+}
+
+// TestDockerfileListeners: an image started on its own listens where the
+// compose file and the probes expect it, on every interface, and exposes
+// that port.
+func TestDockerfileListeners(t *testing.T) {
+	t.Parallel()
+	d, err := topology.ParseDockerfile(dockerfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := loadCompose(t)
+	for _, s := range stages {
+		st, ok := d.Stage("runtime-" + s.name)
+		if !ok {
+			t.Errorf("%s: no runtime stage", s.name)
+			continue
+		}
+		env, exposed := map[string]string{}, []string{}
+		for _, in := range st.Instructions {
+			switch in.Keyword {
+			case "ENV":
+				k, v, _ := strings.Cut(in.Args, "=")
+				env[k] = v
+			case "EXPOSE":
+				exposed = append(exposed, strings.Fields(in.Args)...)
+			}
+		}
+		want := environment(p.Services[s.name])[s.listenVar]
+		port := strconv.Itoa(listenPort(t, "compose", s, environment(p.Services[s.name])))
+		if env[s.listenVar] != want || !slices.Contains(exposed, port) {
+			t.Errorf("%s: the image sets %s=%q and exposes %v; the compose file runs it on %q", s.name, s.listenVar, env[s.listenVar], exposed, want)
+		}
+	}
 }
