@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run run-cluster nats-server chdb test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites
+.PHONY: build run run-cluster nats-server chdb ui-assets test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,8 @@ build: ## build every binary into ./bin (VERSION stamps --version; default: git 
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do (cd services/$$s && go build -ldflags '-X main.version=$(VERSION)' -o $(BIN)/$$s .) || exit 1; done
 
-run: build ## start the all-in-one pipeline on embedded defaults, fed the demo pings
+run: build ui-assets ## start the all-in-one pipeline on embedded defaults, fed the demo pings; the dashboard on 127.0.0.1:8081
+	@scripts/test-env.sh python >/dev/null # dbt's virtualenv: run builds the dashboard's marts after the demo
 	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping run --data ./data
 
 # The nats-server of make run-cluster: the version the code embeds (pkg/go.mod),
@@ -54,10 +55,13 @@ client-suites: ## clickhouse-go's and clickhouse-connect's own test suites again
 bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
 
+ui-assets: ## fetch the dashboard's chart library (pinned echarts from npm) into the cache once; prints its directory
+	@scripts/fetch-ui-assets.sh
+
 chdb: ## fetch chDB's libchdb.so (pinned npm package) into the cache once; prints its path
 	@scripts/fetch-chdb.sh
 
-deps: ## prepare PostgreSQL, Redis, MinIO and chDB; prints the exports tests read
+deps: ## prepare PostgreSQL, Redis, MinIO, chDB, dbt, Chromium and the chart library; prints the exports tests read
 	@scripts/test-env.sh
 
 vet: ## go vet every module, and gofmt

@@ -10,6 +10,8 @@
 #   chDB        libchdb.so from the npm package, unpacked once
 #   python      a virtualenv with dbt-clickhouse and clickhouse-connect
 #               (dbt/requirements.txt), built once per requirements hash
+#   chromium    Debian package, for the dashboard's browser tests
+#   ui          the dashboard's chart library (scripts/fetch-ui-assets.sh)
 set -euo pipefail
 
 CACHE=${SERVICEPING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serviceping}
@@ -104,5 +106,18 @@ ensure_python() {
 	echo "export SERVICEPING_DBT=$venv/bin/dbt"
 }
 
-parts=${*:-postgres redis minio chdb python}
+# ------------------------------------------------------------------- Chromium
+ensure_chromium() {
+	command -v chromium >/dev/null || apt_install chromium
+	echo "export SERVICEPING_CHROMIUM=$(command -v chromium)"
+}
+
+# ------------------------------------------------------- dashboard's charts
+ensure_ui() {
+	local dir
+	dir=$("$(dirname "$0")/fetch-ui-assets.sh")
+	echo "export UI_ASSETS=$dir"
+}
+
+parts=${*:-postgres redis minio chdb python chromium ui}
 for p in $parts; do "ensure_$p"; done
