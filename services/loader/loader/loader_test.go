@@ -304,6 +304,7 @@ func TestLoadsEveryLeafExactlyOnce(t *testing.T) {
 	e := newEnv(t)
 	want := e.publish(t, 0, 25)
 	dir := newDir(t)
+	begin := time.Now()
 	r := e.start(t, testConfig(dir.Root()), dir)
 
 	testinfra.Eventually(t, 30*time.Second, "25 pings in the lake", lakeHolds(t, dir.Root(), 25))
@@ -315,6 +316,7 @@ func TestLoadsEveryLeafExactlyOnce(t *testing.T) {
 	if got := testinfra.Metric(t, r.reg, "serviceping_loader_rows_written_total", map[string]string{"table": "pings"}); got != 25 {
 		t.Errorf("rows_written_total{table=pings} = %v", got)
 	}
+	checkPingLag(t, r.reg, want, begin, time.Now())
 	if err := r.shutdown(t); err != nil {
 		t.Errorf("Run: %v", err)
 	}
@@ -659,7 +661,7 @@ func TestConfigValidate(t *testing.T) {
 		"bad clickhouse url": {func(c *Config) { c.ClickHouseURL = "ftp://x/db" }, "CLICKHOUSE_URL"},
 		"tiny inserts":       {func(c *Config) { c.ClickHouseMaxRowsPerInsert = 10 }, "LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT"},
 		"empty lake":         {func(c *Config) { c.LakeURL = "" }, "LAKE_URL is empty"},
-		"ack wait too short": {func(c *Config) { c.AckWait = c.BatchMaxAge + c.WriteTimeout }, "LOADER_ACK_WAIT"},
+		"ack wait too short": {func(c *Config) { c.AckWait = minAckWait - time.Millisecond }, "LOADER_ACK_WAIT"},
 		"max ack pending":    {func(c *Config) { c.MaxAckPending = c.BatchMaxPings - 1 }, "LOADER_MAX_ACK_PENDING"},
 		"zero pings":         {func(c *Config) { c.BatchMaxPings = 0 }, "LOADER_BATCH_MAX_PINGS"},
 		"zero bytes":         {func(c *Config) { c.BatchMaxBytes = 0 }, "LOADER_BATCH_MAX_BYTES"},
@@ -694,7 +696,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchMaxPings != 7 || c.BatchMaxBytes != 64<<20 || c.BatchMaxAge != 5*time.Second || c.AckWait != 2*time.Minute ||
+	if c.BatchMaxPings != 7 || c.BatchMaxBytes != 64<<20 || c.BatchMaxAge != 5*time.Second || c.AckWait != 15*time.Second ||
 		c.MaxAckPending != 1000 || c.LakeURL != "./data/lake" || c.WriteAttempts != 4 {
 		t.Errorf("defaults: %+v", c)
 	}
@@ -708,4 +710,30 @@ func TestNewRejectsMissingDeps(t *testing.T) {
 	if _, err := New(testConfig("/tmp/x"), Deps{}); err == nil || !strings.Contains(err.Error(), "JetStream") || !strings.Contains(err.Error(), "sink") {
 		t.Errorf("New without deps = %v", err)
 	}
+}
+
+// checkPingLag: the ping-lag histogram holds one sample per ping, each the
+// time from its received_at to a write between begin and end.
+func checkPingLag(t *testing.T, g prometheus.Gatherer, pings []*servicepingv1.EnrichedPing, begin, end time.Time) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var low, high float64
+	for _, ep := range pings {
+		low += begin.Sub(ep.GetReceivedAt().AsTime()).Seconds()
+		high += end.Sub(ep.GetReceivedAt().AsTime()).Seconds()
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "serviceping_loader_ping_lag_seconds" {
+			continue
+		}
+		h := mf.GetMetric()[0].GetHistogram()
+		if h.GetSampleCount() != uint64(len(pings)) || h.GetSampleSum() < low || h.GetSampleSum() > high {
+			t.Errorf("ping lag: %d samples summing to %vs, want %d in [%v, %v]", h.GetSampleCount(), h.GetSampleSum(), len(pings), low, high)
+		}
+		return
+	}
+	t.Error("no serviceping_loader_ping_lag_seconds series")
 }

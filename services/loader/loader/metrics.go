@@ -10,6 +10,7 @@ type metrics struct {
 	batches       *prometheus.CounterVec // result: written|failed
 	rows          *prometheus.CounterVec // table
 	batchDuration prometheus.Histogram
+	pingLag       prometheus.Histogram
 	messages      *prometheus.CounterVec // outcome: ack|nak|dlq
 	openPings     prometheus.Gauge
 	openBytes     prometheus.Gauge
@@ -35,6 +36,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "serviceping", Subsystem: "loader", Name: "batch_duration_seconds",
 			Help:    "Time to write a batch to every sink and settle its messages.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		pingLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "serviceping", Subsystem: "loader", Name: "ping_lag_seconds",
+			Help:    "Per ping written: time from the gateway receiving it (received_at) to its batch written to every sink, when it becomes queryable.",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14), // 0.25 s .. ~34 min
 		}),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "serviceping", Subsystem: "loader", Name: "messages_total",
@@ -65,7 +71,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Lake days compacted by LOADER_LAKE_COMPACT_INTERVAL, by result (compacted, failed).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages, m.leadersRefresh, m.compactedDays} {
+	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.pingLag, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages, m.leadersRefresh, m.compactedDays} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

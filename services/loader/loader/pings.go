@@ -61,6 +61,10 @@ func (p pingBatch) String() string                  { return "batch " + p.b.ID }
 func (p pingBatch) countRows() {
 	p.l.m.rows.WithLabelValues(tables.Pings).Add(float64(len(p.b.Records)))
 	p.l.m.rows.WithLabelValues(tables.Metrics).Add(float64(p.b.NumMetrics()))
+	now := time.Now()
+	for _, r := range p.b.Records {
+		p.l.m.pingLag.Observe(now.Sub(r.Ping.ReceivedAt).Seconds())
+	}
 }
 
 // split makes a part of each ping: the messages carrying the same ping_id
