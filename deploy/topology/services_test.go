@@ -85,7 +85,7 @@ var stages = []stage{
 		},
 	},
 	{
-		name: "enricher", listenVar: "METRICS_LISTEN", readiness: "/healthz", liveness: "/healthz",
+		name: "enricher", listenVar: "METRICS_LISTEN", readiness: "/readyz", liveness: "/healthz",
 		vars: varsOf([]any{enricher.Config{}, cli.Logging{}}),
 		deployed: map[string]*regexp.Regexp{
 			"METRICS_LISTEN": anyHost, "DIRECTORY_URL": regexp.MustCompile(`^postgres://`), "REDIS_URL": regexp.MustCompile(`^rediss?://`),
@@ -96,7 +96,7 @@ var stages = []stage{
 		},
 	},
 	{
-		name: "loader", listenVar: "METRICS_LISTEN", readiness: "/healthz", liveness: "/healthz",
+		name: "loader", listenVar: "METRICS_LISTEN", readiness: "/readyz", liveness: "/healthz",
 		vars: varsOf([]any{loader.Config{}, cli.Logging{}}, awsVars...),
 		deployed: map[string]*regexp.Regexp{
 			"METRICS_LISTEN": anyHost, "LAKE_URL": regexp.MustCompile(`^s3://`), "CLICKHOUSE_URL": regexp.MustCompile(`^clickhouse://`),

@@ -324,15 +324,26 @@ func (e *Enricher) consume(ctx context.Context, cons jetstream.Consumer, name st
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 	defer it.Stop()
+	failures := 0
 	for {
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return nil
 			}
-			e.log.Warn("fetching messages", "consumer", name, "err", err)
+			// NATS down or the consumer's leader moving: back off, 250 ms
+			// doubling to 5 s, instead of spinning.
+			failures++
+			d := min(250*time.Millisecond<<min(failures-1, 5), 5*time.Second)
+			e.log.Warn("fetching messages", "consumer", name, "err", err, "retry_in", d)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(d):
+			}
 			continue
 		}
+		failures = 0
 		start := time.Now()
 		handleErr := handle(ctx, msg)
 		// Settlement uses a fresh context: a message being processed at

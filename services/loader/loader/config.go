@@ -73,10 +73,12 @@ type Config struct {
 	BatchMaxAge time.Duration `env:"LOADER_BATCH_MAX_AGE, default=5s"`
 	// WriteTimeout bounds one batch write to all sinks.
 	WriteTimeout time.Duration `env:"LOADER_WRITE_TIMEOUT, default=60s"`
-	// AckWait is the consumer's ack wait; it must exceed BatchMaxAge +
-	// WriteTimeout so a held message is never redelivered (held batches are
-	// also kept alive with InProgress).
-	AckWait time.Duration `env:"LOADER_ACK_WAIT, default=2m"`
+	// AckWait is the consumer's ack wait: how long after a loader dies its
+	// unacknowledged messages are redelivered to another (or to it,
+	// restarted). A live loader keeps the messages it holds — in the open
+	// batch and while writing — alive with InProgress every third of it, so
+	// it may be much shorter than a batch's age and write.
+	AckWait time.Duration `env:"LOADER_ACK_WAIT, default=15s"`
 	// MaxAckPending bounds unacknowledged messages; at least BatchMaxPings.
 	MaxAckPending int `env:"LOADER_MAX_ACK_PENDING, default=1000"`
 	// WriteAttempts is how many times a batch is written before its
@@ -97,6 +99,10 @@ type Config struct {
 	// compact` does it by hand; docs/lake.md).
 	LakeCompactInterval time.Duration `env:"LOADER_LAKE_COMPACT_INTERVAL, default=0s"`
 }
+
+// minAckWait is the shortest AckWait: the pull loop, which keeps the open
+// batch alive, turns at least every fetchWait.
+const minAckWait = 3 * fetchWait
 
 // legacyMetricsListen is METRICS_LISTEN's name before it was shared by
 // every service; it is read until the next release.
@@ -174,8 +180,8 @@ func (c Config) Validate() error {
 	if c.WriteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("LOADER_WRITE_TIMEOUT %s must be positive", c.WriteTimeout))
 	}
-	if c.AckWait <= c.BatchMaxAge+c.WriteTimeout {
-		errs = append(errs, fmt.Errorf("LOADER_ACK_WAIT %s must exceed LOADER_BATCH_MAX_AGE + LOADER_WRITE_TIMEOUT (%s)", c.AckWait, c.BatchMaxAge+c.WriteTimeout))
+	if c.AckWait < minAckWait {
+		errs = append(errs, fmt.Errorf("LOADER_ACK_WAIT %s must be at least %s: held messages are kept alive every third of it", c.AckWait, minAckWait))
 	}
 	if c.MaxAckPending < c.BatchMaxPings {
 		errs = append(errs, fmt.Errorf("LOADER_MAX_ACK_PENDING %d must be at least LOADER_BATCH_MAX_PINGS %d", c.MaxAckPending, c.BatchMaxPings))

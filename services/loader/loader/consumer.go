@@ -88,6 +88,7 @@ type batchConsumer struct {
 	open     []jetstream.Msg // the open batch's messages
 	bytes    int64           // payload bytes of the open batch
 	started  time.Time       // when the open batch's first message arrived
+	beat     time.Time       // when the open batch was last kept alive
 	failures int             // consecutive failed flushes
 }
 
@@ -137,7 +138,9 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 			_ = c.ensure(ctx)
 		}
 	}
+	backoff := fetchBackoff{}
 	for ctx.Err() == nil {
+		c.keepOpenAlive()
 		wait := min(fetchWait, maxAge)
 		if n := len(c.open); n > 0 {
 			left := time.Until(c.started.Add(maxAge))
@@ -149,8 +152,9 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 		}
 		mb, err := c.cons.Fetch(l.cfg.BatchMaxPings-len(c.open), jetstream.FetchMaxWait(wait))
 		if err != nil {
-			l.log.Warn("fetch failed", "stream", c.stream, "consumer", c.config.Durable, "err", err)
-			l.sleep(time.Second)
+			d := backoff.next()
+			l.log.Warn("fetch failed", "stream", c.stream, "consumer", c.config.Durable, "err", err, "retry_in", d)
+			l.sleep(d)
 			recreate(err)
 			continue
 		}
@@ -161,11 +165,12 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 			}
 		}
 		if err := mb.Error(); err != nil {
-			l.log.Warn("fetch ended with an error", "stream", c.stream, "consumer", c.config.Durable, "err", err)
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-				l.sleep(time.Second)
-				recreate(err)
-			}
+			d := backoff.next()
+			l.log.Warn("fetch ended with an error", "stream", c.stream, "consumer", c.config.Durable, "err", err, "retry_in", d)
+			l.sleep(d)
+			recreate(err)
+		} else {
+			backoff.reset()
 		}
 		if c.failures > 0 && len(c.open) == 0 {
 			// A sink is failing: give it room before pulling more.
@@ -173,6 +178,30 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 		}
 	}
 }
+
+// keepOpenAlive tells the server, every third of AckWait, that the open
+// batch's messages are still held, so they are not redelivered while they
+// wait for the batch to fill — only when this loader dies.
+func (c *batchConsumer) keepOpenAlive() {
+	if len(c.open) == 0 || time.Since(c.beat) < c.l.cfg.AckWait/3 {
+		return
+	}
+	for _, m := range c.open {
+		_ = m.InProgress()
+	}
+	c.beat = time.Now()
+}
+
+// fetchBackoff spaces the fetches of a consumer that keep failing (NATS
+// down, the consumer's leader being elected): 250 ms, doubling to 5 s.
+type fetchBackoff struct{ failures int }
+
+func (b *fetchBackoff) next() time.Duration {
+	b.failures++
+	return min(250*time.Millisecond<<min(b.failures-1, 5), 5*time.Second)
+}
+
+func (b *fetchBackoff) reset() { b.failures = 0 }
 
 // add takes msg into the open batch, or dead-letters it.
 func (c *batchConsumer) add(ctx context.Context, msg jetstream.Msg) {
@@ -183,6 +212,7 @@ func (c *batchConsumer) add(ctx context.Context, msg jetstream.Msg) {
 	}
 	if len(c.open) == 0 {
 		c.started = time.Now()
+		c.beat = c.started
 	}
 	c.open = append(c.open, msg)
 	c.bytes += n

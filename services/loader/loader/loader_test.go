@@ -661,7 +661,7 @@ func TestConfigValidate(t *testing.T) {
 		"bad clickhouse url": {func(c *Config) { c.ClickHouseURL = "ftp://x/db" }, "CLICKHOUSE_URL"},
 		"tiny inserts":       {func(c *Config) { c.ClickHouseMaxRowsPerInsert = 10 }, "LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT"},
 		"empty lake":         {func(c *Config) { c.LakeURL = "" }, "LAKE_URL is empty"},
-		"ack wait too short": {func(c *Config) { c.AckWait = c.BatchMaxAge + c.WriteTimeout }, "LOADER_ACK_WAIT"},
+		"ack wait too short": {func(c *Config) { c.AckWait = minAckWait - time.Millisecond }, "LOADER_ACK_WAIT"},
 		"max ack pending":    {func(c *Config) { c.MaxAckPending = c.BatchMaxPings - 1 }, "LOADER_MAX_ACK_PENDING"},
 		"zero pings":         {func(c *Config) { c.BatchMaxPings = 0 }, "LOADER_BATCH_MAX_PINGS"},
 		"zero bytes":         {func(c *Config) { c.BatchMaxBytes = 0 }, "LOADER_BATCH_MAX_BYTES"},
@@ -696,7 +696,7 @@ func TestConfigFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.BatchMaxPings != 7 || c.BatchMaxBytes != 64<<20 || c.BatchMaxAge != 5*time.Second || c.AckWait != 2*time.Minute ||
+	if c.BatchMaxPings != 7 || c.BatchMaxBytes != 64<<20 || c.BatchMaxAge != 5*time.Second || c.AckWait != 15*time.Second ||
 		c.MaxAckPending != 1000 || c.LakeURL != "./data/lake" || c.WriteAttempts != 4 {
 		t.Errorf("defaults: %+v", c)
 	}
