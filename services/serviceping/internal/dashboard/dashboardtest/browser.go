@@ -68,6 +68,8 @@ type Page struct {
 	Charts map[string]Chart
 	// Links are the hrefs of the page's links.
 	Links []string
+	// Text is the page's visible text.
+	Text string
 	// Screenshot is the PNG's path.
 	Screenshot string
 }
@@ -86,6 +88,7 @@ type measured struct {
 	Banners []string         `json:"banners"`
 	Charts  map[string]Chart `json:"charts"`
 	Links   []string         `json:"links"`
+	Text    string           `json:"text"`
 }
 
 // measure reads a drawn page (the dashboard.js contract: body[data-state],
@@ -107,6 +110,7 @@ const measure = `(() => {
     banners: [...document.querySelectorAll(".banner.error")].filter((b) => !b.hidden).map((b) => b.textContent.trim()),
     charts,
     links: [...document.querySelectorAll("a[href]")].map((a) => a.getAttribute("href")),
+    text: document.body.innerText,
   };
 })()`
 
@@ -128,7 +132,7 @@ func (b *Browser) Open(t testing.TB, url, name string) Page {
 	if err != nil {
 		t.Fatalf("screenshot %s in Chromium: %v", url, err)
 	}
-	p := Page{State: got.State, Banners: got.Banners, Charts: got.Charts, Links: got.Links,
+	p := Page{State: got.State, Banners: got.Banners, Charts: got.Charts, Links: got.Links, Text: got.Text,
 		Screenshot: filepath.Join(b.screenshots, name+".png")}
 	if err := os.WriteFile(p.Screenshot, png, 0o644); err != nil {
 		t.Fatal(err)

@@ -196,6 +196,7 @@
       const subs = d.subscriptions;
       const name = (s) => s.subscription_id + " (" + s.account_id + ")";
       const seated = subs.filter((s) => s.utilization_ratio != null);
+      const noSubs = "no ping carries a subscription: the enricher matches licenses to subscriptions through the license directory (DIRECTORY_URL), which the all-in-one runs without";
       figures([["subscriptions", String(subs.length)],
         ["active users", fmt.format(subs.reduce((n, s) => n + s.active_users, 0))],
         ["seats", fmt.format(subs.reduce((n, s) => n + (s.seats || 0), 0))]]);
@@ -204,7 +205,7 @@
         xAxis: { type: "category", data: seated.map(name) },
         yAxis: { type: "value", axisLabel: { formatter: "{value} %" } },
         series: [{ name: "utilization %", type: "bar", data: seated.map((s) => +(100 * s.utilization_ratio).toFixed(1)) }],
-      }, seated.length);
+      }, seated.length, "", noSubs);
       draw("seats", "Active users and seats", {
         legend, tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
         xAxis: { type: "category", data: subs.map(name) }, yAxis: { type: "value" },
@@ -212,7 +213,7 @@
           { name: "active users", type: "bar", data: subs.map((s) => s.active_users) },
           { name: "seats", type: "bar", data: subs.map((s) => s.seats) },
         ],
-      }, subs.length);
+      }, subs.length, "", noSubs);
       table(["account", "subscription", "tier", "installations", "active users", "seats", "utilization", "last ping", "days since"],
         subs.map((s) => [s.account_id, s.subscription_id, s.product_tier, s.installations, s.active_users,
           s.seats == null ? "—" : s.seats, pct(s.utilization_ratio), s.last_ping_at, s.days_since_last_ping]));
