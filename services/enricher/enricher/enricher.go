@@ -31,6 +31,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/serviceping/serviceping/pkg/backlog"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
@@ -132,6 +133,16 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 	if err := e.wire(deps.Registerer); err != nil {
 		e.Close()
 		return nil, err
+	}
+	watched := []backlog.Consumer{{Stream: streams.Pings, Name: streams.ConsumerEnricher}}
+	if e.sink != nil {
+		watched = append(watched, backlog.Consumer{Stream: streams.CRM, Name: streams.ConsumerCRM})
+	}
+	if deps.JS != nil {
+		if err := deps.Registerer.Register(backlog.New(deps.JS, watched...)); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("register enricher backlog metrics: %w", err)
+		}
 	}
 	return e, nil
 }

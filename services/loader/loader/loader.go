@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/serviceping/serviceping/pkg/backlog"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/loader/rows"
@@ -133,6 +134,15 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 	if deps.Reports != nil {
 		l.consumers = append(l.consumers, l.newConsumer(streams.Reports, &reportBatcher{w: deps.Reports, rows: m.rows}, m.reports(),
 			streams.SubjectErrors, streams.SubjectMetadata))
+	}
+	var watched []backlog.Consumer
+	for _, c := range l.consumers {
+		watched = append(watched, backlog.Consumer{Stream: c.stream, Name: c.config.Durable})
+	}
+	if deps.JS != nil {
+		if err := reg.Register(backlog.New(deps.JS, watched...)); err != nil {
+			return nil, fmt.Errorf("register loader backlog metrics: %w", err)
+		}
 	}
 	now := deps.Now
 	if now == nil {

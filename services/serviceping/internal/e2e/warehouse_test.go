@@ -177,6 +177,18 @@ func TestIntakeSurvivesWarehouse(t *testing.T) {
 	if got := testinfra.Metric(t, p.Registry, "serviceping_warehouse_engine_restarts_total", nil); got != 1 {
 		t.Fatalf("engine restarts = %v, want 1 (the kill)", got)
 	}
+	// Caught up: the consumers' backlog metrics say so.
+	for _, c := range []string{"enricher", "loader"} {
+		labels := map[string]string{"stream": "PINGS", "consumer": c}
+		testinfra.Eventually(t, 30*time.Second, c+"'s backlog drained", func() error {
+			for _, m := range []string{"serviceping_consumer_pending_messages", "serviceping_consumer_ack_pending_messages", "serviceping_consumer_oldest_unacked_age_seconds"} {
+				if v := testinfra.Metric(t, p.Registry, m, labels); v != 0 {
+					return fmt.Errorf("%s = %v", m, v)
+				}
+			}
+			return nil
+		})
+	}
 	if p.Embedded.PID() == pid {
 		t.Fatalf("the killed engine %d still serves", pid)
 	}
