@@ -25,11 +25,12 @@
 // clickhouse-go and clickhouse-connect report as the server's exception.
 // `wait_end_of_query=1` holds the whole result (in memory, then in a
 // temporary file). A client that goes away cancels its statement: the engine
-// stops it within a second. Native results name their column types in full —
-// DateTime('Europe/Moscow') keeps its zone; the few types the endpoint cannot
-// rewrite (AggregateFunction, Variant, Dynamic, JSON) come as the engine
-// writes them — in the block layout of protocol revision 0, the revision the
-// endpoint reports to clients.
+// stops it within a second. Native results come in the block layout of the
+// client's client_protocol_version (at most maxRevision; revision() in
+// clickhouse-go's server-info query reports the one used), as ClickHouse
+// writes them: DateTime('Europe/Moscow') keeps its zone from revision 54337
+// on; a client that sends no revision gets the engine's Native untouched,
+// which is ClickHouse's revision 0.
 //
 // Sessions. A request with `session_id` runs in that session: its SET
 // statements, current database (USE) and temporary tables last until the
@@ -202,6 +203,7 @@ func (h *Handler) Close() error {
 
 // ClickHouse error codes the endpoint raises itself.
 const (
+	codeCannotParseText      = 6
 	codeBadArguments         = 36
 	codeSyntaxError          = 62
 	codeNotImplemented       = 48
@@ -279,7 +281,10 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	hdr := out.w.Header()
 	hdr.Set("X-ClickHouse-Query-Id", req.queryID)
 	hdr.Set("X-ClickHouse-Server-Display-Name", info.displayName)
-	hdr.Set("X-ClickHouse-Timezone", info.timezone)
+	hdr.Set("X-ClickHouse-Timezone", firstNonEmpty(req.settings["session_timezone"], info.timezone))
+	if req.revision, err = negotiateRevision(req.params.Get("client_protocol_version")); err != nil {
+		return kindOther, err
+	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), h.opts.QueryTimeout)
 	defer cancel()
@@ -325,9 +330,8 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	}
 	sql := strings.TrimSpace(string(head))
 	if !insert && isHello(sql) && strings.EqualFold(req.format, "Native") && st.format == "" {
-		rev, _ := strconv.ParseUint(req.params.Get("client_protocol_version"), 10, 64)
 		out.format = "Native"
-		return kindHello, out.finish(helloBlock(rev, info), &chdb.Result{RowsRead: 1})
+		return kindHello, out.finish(helloBlock(req.revision, info), &chdb.Result{RowsRead: 1})
 	}
 
 	lease, err := h.lease(ctx, req, st.kind == kindSelect)
@@ -367,7 +371,7 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	}
 	creq.SQL, creq.Format = sql, req.format
 	out.format = firstNonEmpty(st.format, req.format)
-	return st.kind, h.run(ctx, out, lease, st, creq)
+	return st.kind, h.run(ctx, out, lease, st, creq, req.revision)
 }
 
 // limits are the default settings of a statement of kind.
@@ -454,42 +458,30 @@ func (h *Handler) sessionStatement(ctx context.Context, l *lease, sql string, cr
 }
 
 // run executes a statement that may produce output: streamed when the
-// engine streams it, materialized otherwise.
-func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement, creq chdb.Request) error {
-	native := strings.EqualFold(out.format, "Native") && st.kind == kindSelect
-	if _, set := creq.Settings[nativeBinaryTypes]; set {
-		native = false // the client asked for the engine's own Native
-	}
-	if native {
+// engine streams it, materialized otherwise. A Native result is written at
+// revision (negotiateRevision).
+func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement, creq chdb.Request, revision uint64) error {
+	var tc *nativeTranscoder
+	if revision > 0 && strings.EqualFold(out.format, "Native") {
+		tc = &nativeTranscoder{revision: revision, binaryTypes: settingOn(creq.Settings[nativeBinaryTypes])}
 		creq.Settings = withSetting(creq.Settings, nativeBinaryTypes, "1")
 	}
 	if ok, join := streaming(out.format, creq.SQL, creq.Settings); ok && streams([]byte(creq.SQL)) {
-		err := h.stream(ctx, out, l, creq, native, join)
-		if errors.Is(err, errUnsupportedType) {
-			// A type the transcoder does not know: run the query again
-			// without binary types; nothing was sent yet.
-			delete(creq.Settings, nativeBinaryTypes)
-			err = h.stream(ctx, out, l, creq, false, nil)
-		}
+		err := h.stream(ctx, out, l, creq, tc, join)
 		if !errors.Is(err, chdb.ErrNotStreamable) {
-			return err
+			return nativeError(err, revision)
 		}
 	}
 	res, err := l.conn.Exec(ctx, creq)
-	if err == nil && native {
-		var tc nativeTranscoder
+	if err == nil && tc != nil {
 		var data []byte
 		if data, err = tc.write(res.Data); err == nil {
 			res.Data, err = data, tc.finish()
 		}
-		if errors.Is(err, errUnsupportedType) {
-			delete(creq.Settings, nativeBinaryTypes)
-			res, err = l.conn.Exec(ctx, creq)
-		}
 	}
 	l.done()
 	if err != nil {
-		return err
+		return nativeError(err, revision)
 	}
 	if st.kind != kindSelect && len(res.Data) == 0 {
 		out.format = ""
@@ -497,15 +489,31 @@ func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement
 	return out.finish(res.Data, res)
 }
 
+// nativeError says which revision a result the transcoder cannot write was
+// asked at (code 48, NOT_IMPLEMENTED); other errors pass.
+func nativeError(err error, revision uint64) error {
+	if !errors.Is(err, errUnsupportedType) {
+		return err
+	}
+	return &httpError{status: http.StatusNotImplemented, code: codeNotImplemented,
+		msg: fmt.Sprintf("DB::Exception: The endpoint cannot write this result in Native at protocol revision %d (client_protocol_version): %v; without client_protocol_version it comes as the engine writes it (revision 0). (NOT_IMPLEMENTED)", revision, err)}
+}
+
+// settingOn tells whether a boolean setting's value is true.
+func settingOn(v string) bool {
+	b, err := strconv.ParseBool(v)
+	return err == nil && b
+}
+
 // stream runs a streamed query and writes its blocks as they come, joined
-// into one output of the format by join when they do not concatenate.
-func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, native bool, join joiner) error {
+// into one output of the format by join when they do not concatenate, and
+// rewritten by tc when it is not nil.
+func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb.Request, tc *nativeTranscoder, join joiner) error {
 	rows, err := l.conn.Query(ctx, creq)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	var tc nativeTranscoder
 	first := true
 	for rows.Next() {
 		chunk := rows.Chunk()
@@ -514,7 +522,7 @@ func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb
 				return fmt.Errorf("join the %s blocks: %w", out.format, err)
 			}
 		}
-		if native {
+		if tc != nil {
 			chunk, err = tc.write(chunk)
 			if err == nil && first && len(chunk) == 0 {
 				err = errors.New("native: first block incomplete")
@@ -537,7 +545,7 @@ func (h *Handler) stream(ctx context.Context, out *response, l *lease, creq chdb
 		}
 		return err
 	}
-	if native {
+	if tc != nil {
 		if err := tc.finish(); err != nil {
 			return err
 		}
@@ -562,13 +570,14 @@ func withSetting(m map[string]string, k, v string) map[string]string {
 }
 
 // helloBlock answers clickhouse-go's server-info query in Native at the
-// client's revision, reporting revision 0: every later result comes in the
-// block layout of revision 0 (no block info, no serialization flags).
+// negotiated revision, reporting that revision: clickhouse-go decodes every
+// later result of the connection at it, and sends the same
+// client_protocol_version with each.
 func helloBlock(revision uint64, info *serverInfo) []byte {
 	return encodeNative(revision, []nativeColumn{
 		{name: "displayName()", typ: "String", strs: []string{info.displayName}},
 		{name: "version()", typ: "String", strs: []string{info.version}},
-		{name: "revision()", typ: "UInt32", u32s: []uint32{0}},
+		{name: "revision()", typ: "UInt32", u32s: []uint32{uint32(revision)}},
 		{name: "timezone()", typ: "String", strs: []string{info.timezone}},
 	})
 }

@@ -16,6 +16,9 @@ type request struct {
 	queryID   string
 	sessionID string
 	header    http.Header
+	// revision is the Native protocol revision of the response
+	// (negotiateRevision).
+	revision uint64
 	// tables are the external tables a multipart/form-data body sent.
 	tables []*externalTable
 }

@@ -66,6 +66,29 @@ raw = a.raw_query(f"SELECT at FROM {db}.events FORMAT RowBinaryWithNamesAndTypes
 assert b"DateTime('Europe/Moscow')" in raw, raw
 a.command(f"DROP DATABASE {db}")
 
+# Native at the client's revision: clickhouse-connect's probe finds block
+# info at revision 54405, so a top-level DateTime keeps its zone; raw Native
+# without client_protocol_version is ClickHouse's revision 0 (no zone), and
+# at 54337 it has block info and the zone (clickhouse-connect's own
+# test_protocol_version).
+assert a.protocol_version == 54405, a.protocol_version
+row = a.query("SELECT toDateTime('2022-10-25 10:55:22', 'America/Chicago'), toDateTime('2023-07-05 15:10:40')").first_row
+assert str(row[0].tzinfo) == "America/Chicago" and row[1].tzinfo is None, row
+shanghai = "SELECT toDateTime(1676369730, 'Asia/Shanghai') AS dt FORMAT Native"
+assert a.raw_query(shanghai).hex() == "0101026474084461746554696d65425feb63"
+assert a.raw_query(shanghai, settings={"client_protocol_version": 54337})[14:39] == b"DateTime('Asia/Shanghai')"
+
+# Many blocks of Dynamic, Variant, JSON and LowCardinality at revision 54405.
+result = none.query("""SELECT number, toLowCardinality(toString(number % 7)) AS lc,
+    if(number % 2 = 0, CAST(number, 'Dynamic'), CAST(concat('s', toString(number)), 'Dynamic')) AS dyn,
+    if(number % 3 = 0, CAST(concat('s', toString(number)), 'Variant(String, UInt64)'), CAST(number, 'Variant(String, UInt64)')) AS var,
+    CAST(concat('{"n": ', toString(number), ', "s": "x"}'), 'JSON(s String)') AS js
+    FROM numbers(20000) ORDER BY number SETTINGS max_block_size = 1000""")
+assert len(result.result_rows) == 20000
+for n, lc, dyn, var, js in result.result_rows:
+    assert lc == str(n % 7) and dyn == (n if n % 2 == 0 else f"s{n}") and var == (f"s{n}" if n % 3 == 0 else n), (n, lc, dyn, var)
+    assert js == {"n": n, "s": "x"}, (n, js)
+
 # Large results stream; an error in the middle of one reaches the client.
 total = 0
 with none.query_row_block_stream("SELECT number FROM numbers(3000000)") as stream:
