@@ -204,7 +204,12 @@ func (c *Conn) prepare(ctx context.Context, req Request) (func(), error) {
 		}
 		c.db = db
 	}
-	settings := maps.Clone(req.Settings)
+	// Under ReadOnly the engine checks the request's own settings: they are
+	// applied after readonly, in a SET of their own.
+	settings, checked := maps.Clone(req.Settings), map[string]string(nil)
+	if req.ReadOnly > 0 {
+		settings, checked = map[string]string{"readonly": strconv.Itoa(req.ReadOnly)}, req.Settings
+	}
 	if settings == nil {
 		settings = map[string]string{}
 	}
@@ -222,26 +227,48 @@ func (c *Conn) prepare(ctx context.Context, req Request) (func(), error) {
 			settings["max_execution_time"] = strconv.Itoa(max(1, int(math.Ceil(time.Until(dl).Seconds()))))
 		}
 	}
-	if len(settings) == 0 {
+	if len(settings) == 0 && len(checked) == 0 {
 		return func() {}, nil
 	}
-	var set, reset strings.Builder
-	for i, k := range slices.Sorted(maps.Keys(settings)) {
+	var reset strings.Builder
+	all := maps.Clone(settings)
+	maps.Copy(all, checked)
+	for i, k := range slices.Sorted(maps.Keys(all)) {
 		if !validSettingName(k) {
 			return nil, unknownSetting(k)
 		}
-		sep := cmpSep(i, "SET ", ", ")
-		set.WriteString(sep + k + " = " + quoteString(settings[k]))
 		if v, ok := c.base[k]; ok {
-			reset.WriteString(sep + k + " = " + v)
+			reset.WriteString(cmpSep(i, "SET ", ", ") + k + " = " + v)
 		} else {
-			reset.WriteString(sep + k + " = DEFAULT")
+			reset.WriteString(cmpSep(i, "SET ", ", ") + k + " = DEFAULT")
 		}
 	}
-	undo := func() { _, _ = c.run(reset.String(), "TabSeparated", nil) }
-	if _, err := c.run(set.String(), "TabSeparated", nil); err != nil {
-		undo()
-		return nil, err
+	undo := func() {
+		if req.ReadOnly > 0 {
+			// Readonly mode lets the engine reset readonly, and no setting
+			// that differs from its current value.
+			_, _ = c.run("SET readonly = DEFAULT", "TabSeparated", nil)
+		}
+		if reset.Len() > 0 {
+			_, _ = c.run(reset.String(), "TabSeparated", nil)
+		}
+	}
+	for _, m := range []map[string]string{settings, checked} {
+		if len(m) == 0 {
+			continue
+		}
+		var set strings.Builder
+		for i, k := range slices.Sorted(maps.Keys(m)) {
+			if !validSettingName(k) {
+				undo()
+				return nil, unknownSetting(k)
+			}
+			set.WriteString(cmpSep(i, "SET ", ", ") + k + " = " + quoteString(m[k]))
+		}
+		if _, err := c.run(set.String(), "TabSeparated", nil); err != nil {
+			undo()
+			return nil, err
+		}
 	}
 	return undo, nil
 }

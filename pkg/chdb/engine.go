@@ -203,6 +203,13 @@ type Request struct {
 	// connection's session (Conn.Set, WithSettings) name them: the
 	// endpoint's limits, say.
 	Defaults map[string]string
+	// ReadOnly, when 1 or 2, runs the statement under ClickHouse's readonly
+	// setting of that value, applied with Defaults before Settings: the
+	// engine refuses writes and DDL (code 164 READONLY), and with 1 also
+	// table functions and any setting that Settings, a SET or a SETTINGS
+	// clause would change. The engine lets "= DEFAULT" reset readonly
+	// itself, so a caller handing it untrusted text must refuse that.
+	ReadOnly int
 }
 
 // Result is a statement's output and its statistics.
