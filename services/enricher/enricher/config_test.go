@@ -25,9 +25,15 @@ func TestConfigLookupSettings(t *testing.T) {
 		{"bad urls", func(c *enricher.Config) {
 			c.DirectoryURL, c.CRMURL, c.RedisURL = "mysql://x", "ftp://crm", "http://redis"
 		}, []string{"DIRECTORY_URL", "CRM_URL", "REDIS_URL"}},
+		// Held messages are kept alive with InProgress: a lookup budget
+		// beyond the ack wait is fine, an ack wait too short to keep alive
+		// is not.
 		{"budget beyond ack wait", func(c *enricher.Config) {
 			c.DirectoryURL, c.LookupBudget, c.AckWait = "postgres://db/dir", time.Minute, 30*time.Second
-		}, []string{"ENRICHER_ACK_WAIT"}},
+		}, nil},
+		{"ack wait below the minimum", func(c *enricher.Config) {
+			c.DirectoryURL, c.AckWait = "postgres://db/dir", 2*time.Second
+		}, []string{"ENRICHER_ACK_WAIT", "at least 3s"}},
 		{"negative and inverted", func(c *enricher.Config) {
 			c.CacheTTL, c.RetryInitial, c.RetryMax, c.BreakerFailures = -time.Second, time.Second, time.Millisecond, -1
 		}, []string{"ENRICHER_CACHE_TTL", "ENRICHER_RETRY_MAX", "ENRICHER_BREAKER_FAILURES"}},

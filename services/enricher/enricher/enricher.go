@@ -293,55 +293,45 @@ func (e *Enricher) Run(ctx context.Context) error {
 		"directory", e.cfg.directoryKind() != "", "crm", e.sink != nil)
 
 	var wg sync.WaitGroup
-	errc := make(chan error, e.cfg.Workers+e.cfg.CRMWorkers)
 	for range e.cfg.Workers {
-		wg.Go(func() {
-			errc <- e.consume(ctx, cons, streams.ConsumerEnricher, e.cfg.Workers, e.handle, e.metrics.messages)
-		})
+		wg.Go(func() { e.consume(ctx, cons, streams.ConsumerEnricher, e.handle, e.metrics.messages) })
 	}
 	if crmCons != nil {
 		crmOutcomes := e.metrics.crm
 		for range e.cfg.CRMWorkers {
-			wg.Go(func() { errc <- e.consume(ctx, crmCons, streams.ConsumerCRM, e.cfg.CRMWorkers, e.deliver, crmOutcomes) })
+			wg.Go(func() { e.consume(ctx, crmCons, streams.ConsumerCRM, e.deliver, crmOutcomes) })
 		}
 	}
 	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
 	e.log.Info("enricher stopped")
-	return errors.Join(errs...)
+	return nil
 }
 
 // pullExpiry bounds each pull request of a worker. A request the server
 // lost — sent while the consumer's leader was being elected, on a cluster
-// node that went away — leaves the worker idle until it expires (or two
-// heartbeats, half of it, are missed): 5s instead of the client's 30s keeps
-// every replica of the enricher busy after a start or a failover.
+// node that went away — leaves the worker idle until it expires: 5s instead
+// of the client's 30s keeps every replica of the enricher busy after a
+// start or a failover.
 const pullExpiry = 5 * time.Second
 
-// consume runs one worker of a durable consumer: handle each message, then
-// settle it (ack, nak with delay, or dead-letter).
-func (e *Enricher) consume(ctx context.Context, cons jetstream.Consumer, name string, workers int,
-	handle func(context.Context, jetstream.Msg) error, outcomes *prometheus.CounterVec) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(max(1, e.cfg.MaxAckPending/workers)), jetstream.PullExpiry(pullExpiry))
-	if err != nil {
-		return fmt.Errorf("open message iterator of %s: %w", name, err)
-	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
+// consume runs one worker of a durable consumer until ctx ends. The worker
+// pulls one message when it is free — none waits in a client-side buffer,
+// where its ack wait would run out unseen — and while it handles and
+// settles it (ack, nak with delay, or dead-letter) tells the server every
+// third of AckWait that the message is in progress. So a live enricher
+// keeps a message as long as its lookups and publishes take, and the
+// messages of one that died come back one AckWait later.
+func (e *Enricher) consume(ctx context.Context, cons jetstream.Consumer, name string,
+	handle func(context.Context, jetstream.Msg) error, outcomes *prometheus.CounterVec) {
 	failures := 0
-	for {
-		msg, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
+	for ctx.Err() == nil {
+		msg, err := e.next(ctx, cons)
+		switch {
+		case ctx.Err() != nil:
+			if msg != nil {
+				_ = msg.Nak() // not started: back to another replica at once
 			}
+		case err != nil:
 			// NATS down or the consumer's leader moving: back off, 250 ms
 			// doubling to 5 s, instead of spinning.
 			failures++
@@ -349,28 +339,63 @@ func (e *Enricher) consume(ctx context.Context, cons jetstream.Consumer, name st
 			e.log.Warn("fetching messages", "consumer", name, "err", err, "retry_in", d)
 			select {
 			case <-ctx.Done():
-				return nil
 			case <-time.After(d):
 			}
-			continue
+		case msg != nil:
+			failures = 0
+			e.process(ctx, msg, name, handle, outcomes)
+		default:
+			failures = 0 // the pull request expired: none waiting
 		}
-		failures = 0
-		start := time.Now()
-		handleErr := handle(ctx, msg)
-		// Settlement uses a fresh context: a message being processed at
-		// shutdown is still settled (or left for redelivery) properly.
-		settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PublishTimeout)
-		outcome, err := consume.Settle(settleCtx, e.js, name, msg, handleErr, e.cfg.NakMaxDelay, e.log)
-		cancel()
-		outcomes.WithLabelValues(outcome).Inc()
-		if name == streams.ConsumerEnricher {
-			e.metrics.duration.Observe(time.Since(start).Seconds())
-		}
-		if err != nil {
-			e.log.Warn("settling message", "consumer", name, "outcome", outcome, "err", err)
-		} else if outcome == "nak" {
-			e.log.Debug("message will be redelivered", "consumer", name, "err", handleErr)
-		}
+	}
+}
+
+// errDisconnected is next's answer while the connection to NATS is down.
+var errDisconnected = errors.New("not connected to NATS")
+
+// next pulls one message, waiting up to pullExpiry; nil and no error when
+// none came.
+func (e *Enricher) next(ctx context.Context, cons jetstream.Consumer) (jetstream.Msg, error) {
+	if !e.js.Conn().IsConnected() {
+		// A pull request sent now would wait in the reconnect buffer and be
+		// answered, after the reconnection, to a worker that gave up on it.
+		return nil, errDisconnected
+	}
+	fctx, cancel := context.WithTimeout(ctx, pullExpiry)
+	defer cancel()
+	batch, err := cons.Fetch(1, jetstream.FetchContext(fctx))
+	if err != nil {
+		return nil, fmt.Errorf("pull from %s: %w", cons.CachedInfo().Name, err)
+	}
+	if msg := <-batch.Messages(); msg != nil {
+		return msg, nil
+	}
+	if err := batch.Error(); err != nil && !(errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil) {
+		return nil, fmt.Errorf("pull from %s: %w", cons.CachedInfo().Name, err)
+	}
+	return nil, nil
+}
+
+// process handles one message and settles it, keeping it alive meanwhile.
+func (e *Enricher) process(ctx context.Context, msg jetstream.Msg, name string,
+	handle func(context.Context, jetstream.Msg) error, outcomes *prometheus.CounterVec) {
+	stop := consume.KeepAlive(e.cfg.AckWait/3, msg)
+	defer stop()
+	start := time.Now()
+	handleErr := handle(ctx, msg)
+	// Settlement uses a fresh context: a message being processed at
+	// shutdown is still settled (or left for redelivery) properly.
+	settleCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PublishTimeout)
+	outcome, err := consume.Settle(settleCtx, e.js, name, msg, handleErr, e.cfg.NakMaxDelay, e.log)
+	cancel()
+	outcomes.WithLabelValues(outcome).Inc()
+	if name == streams.ConsumerEnricher {
+		e.metrics.duration.Observe(time.Since(start).Seconds())
+	}
+	if err != nil {
+		e.log.Warn("settling message", "consumer", name, "outcome", outcome, "err", err)
+	} else if outcome == "nak" {
+		e.log.Debug("message will be redelivered", "consumer", name, "err", handleErr)
 	}
 }
 

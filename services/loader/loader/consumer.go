@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -353,26 +352,7 @@ func (s *settler) deadLetter(ctx context.Context, msg jetstream.Msg, reason erro
 // keepAlive tells the server the batch's messages are still being worked
 // on, so a slow write never outlives AckWait.
 func (s *settler) keepAlive(msgs []jetstream.Msg) (stop func()) {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(s.ackWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				for _, m := range msgs {
-					_ = m.InProgress()
-				}
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-	}
+	return consume.KeepAlive(s.ackWait/3, msgs...)
 }
 
 // ackAll acknowledges every message and waits for the server to confirm.
