@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/services/collector/internal/classes"
 	"github.com/serviceping/serviceping/services/collector/internal/database"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/eventtrack"
@@ -124,6 +125,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	if c.mapping, err = definitions.LoadMapping(mappingFile); err != nil {
 		return nil, err
 	}
+	c.mapping.Fallback = classes.Builtin()
 	c.log.Info("definitions loaded", "files", c.set.Files, "metrics", len(c.set.Metrics),
 		"aggregates", len(c.set.Aggregates), "problems", len(c.set.Problems))
 
@@ -136,6 +138,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	env := &instrument.Env{
 		System:        instrument.System{Edition: cfg.Instance.Edition, Settings: cfg.Settings, Topology: deps.Topology},
 		PrometheusURL: cfg.PrometheusURL, HTTP: deps.HTTP,
+		Config: cfg.Gitlab, UsagePingEnabled: cfg.Enabled, ConnectivityURL: cfg.ConnectivityURL,
 	}
 	if cfg.License != "" {
 		if env.License, err = instrument.LoadLicense(cfg.License); err != nil {
@@ -174,7 +177,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	}
 	c.builder = &payload.Builder{
 		Env: env, Mapping: c.mapping, MetricTimeout: cfg.MetricTimeout, Concurrency: cfg.Concurrency,
-		Privacy: cfg.Privacy, Log: c.log, Now: c.now,
+		Privacy: cfg.Privacy, Log: c.log, Now: c.now, ExcludeOptional: cfg.ExcludeOptional,
 		Identity: payload.Identity{UUID: uuid, Hostname: cfg.Instance.Hostname, Version: cfg.Instance.Version,
 			InstallationType: cfg.Instance.InstallationType},
 	}

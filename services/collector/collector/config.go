@@ -44,11 +44,25 @@ type Config struct {
 	SubmitAttempts   int           `env:"COLLECTOR_SUBMIT_ATTEMPTS, default=4" yaml:"submit_attempts"`
 	SubmitBackoff    time.Duration `env:"COLLECTOR_SUBMIT_BACKOFF, default=2s" yaml:"submit_backoff"`
 	LogLevel         string        `env:"LOG_LEVEL, default=info" yaml:"log_level"`
+	// ExcludeOptional is GitLab's "include optional data in Service Ping"
+	// switched off: metrics of data category optional are neither computed
+	// nor sent, settings.collected_data_categories says so.
+	ExcludeOptional bool `env:"COLLECTOR_EXCLUDE_OPTIONAL_METRICS" yaml:"exclude_optional_metrics"`
+	// ConnectivityURL replaces GitLab's snowplow test endpoint that
+	// TestGitlabNetConnectivityMetric posts to.
+	ConnectivityURL string `env:"COLLECTOR_CONNECTIVITY_URL" yaml:"connectivity_url"`
+	// APIToken protects the instance API (GET /api/v4/usage_data/*); empty
+	// leaves it off.
+	APIToken string `env:"COLLECTOR_API_TOKEN" yaml:"api_token"`
 
-	Instance Instance        `yaml:"instance"`
-	Settings map[string]any  `yaml:"settings"`
-	License  string          `yaml:"license_file"`
-	Privacy  payload.Privacy `yaml:"privacy"`
+	Instance Instance       `yaml:"instance"`
+	Settings map[string]any `yaml:"settings"`
+	// Gitlab is the instance's gitlab.yml (its production: section): what
+	// GitlabConfigMetric and the git, gitaly, pages, registry, object
+	// store and mail metrics read.
+	Gitlab  map[string]any  `yaml:"gitlab"`
+	License string          `yaml:"license_file"`
+	Privacy payload.Privacy `yaml:"privacy"`
 }
 
 // Instance identity; empty UUID ⇒ generated once and kept in DataDir.

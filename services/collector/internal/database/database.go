@@ -31,6 +31,7 @@ import (
 	"github.com/axiomhq/hyperloglog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -65,6 +66,7 @@ type Query struct {
 	Operation  string
 	Table      string
 	Column     string // default id
+	Joins      string // SQL joined after the table ("INNER JOIN ... ON ..."), trusted like Where
 	Where      string // SQL condition, trusted (comes from definitions)
 	TimeColumn string // default created_at
 	TimeFrame  string // 7d, 28d, all, none
@@ -141,7 +143,7 @@ func (c *Counter) plan(q Query) (plan, error) {
 	if p.table, err = quoteIdent(q.Table); err != nil {
 		return p, err
 	}
-	if p.col, err = quoteIdent(col); err != nil {
+	if p.col, err = quoteIdent(qualify(q.Table, col)); err != nil {
 		return p, err
 	}
 	rangeCol := "id"
@@ -149,8 +151,11 @@ func (c *Counter) plan(q Query) (plan, error) {
 	case OpCount, OpDistinctCount:
 		rangeCol = col
 	}
-	if p.rangeCol, err = quoteIdent(rangeCol); err != nil {
+	if p.rangeCol, err = quoteIdent(qualify(q.Table, rangeCol)); err != nil {
 		return p, err
+	}
+	if j := strings.TrimSpace(q.Joins); j != "" {
+		p.table += " " + j
 	}
 	if p.batch == 0 {
 		switch q.Operation {
@@ -183,6 +188,15 @@ func (c *Counter) now() time.Time {
 	return time.Now()
 }
 
+// qualify prefixes an unqualified column with its table, so a query with
+// joins stays unambiguous ("id" → "issues.id").
+func qualify(table, col string) string {
+	if strings.Contains(col, ".") {
+		return col
+	}
+	return table + "." + col
+}
+
 // Window returns GitLab's database time range for a time frame.
 func Window(now time.Time, timeFrame string) (from, to time.Time, ok bool) {
 	now = now.UTC()
@@ -204,7 +218,7 @@ func (c *Counter) timeCondition(q Query) string {
 	if tc == "" {
 		tc = "created_at"
 	}
-	qc, err := quoteIdent(tc)
+	qc, err := quoteIdent(qualify(q.Table, tc))
 	if err != nil {
 		return "FALSE"
 	}
@@ -218,6 +232,9 @@ func (c *Counter) timeCondition(q Query) string {
 type Result struct {
 	Value any
 	Stats Stats
+	// Sketch is the HyperLogLog behind an estimate, for aggregated
+	// metrics that merge estimates (nil for other operations).
+	Sketch *hyperloglog.Sketch
 }
 
 // Run computes q.
@@ -411,5 +428,72 @@ func (c *Counter) estimate(ctx context.Context, p plan, start, finish int64, st 
 	if err != nil {
 		return Result{Stats: st}, err
 	}
-	return Result{Value: int64(sk.Estimate()), Stats: st}, nil
+	return Result{Value: int64(sk.Estimate()), Stats: st, Sketch: sk}, nil
+}
+
+// Value runs a query that returns one row of one column — a setting, a
+// server fact, a JSON aggregate — in a read-only transaction under the
+// statement timeout, and returns the column as a JSON-ready value: integers
+// as int64, numerics as float64, dates as "2006-01-02", jsonb decoded, no
+// row or NULL as nil.
+func (c *Counter) Value(ctx context.Context, sql string) (any, error) {
+	var out any
+	err := c.inTx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sql)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			return rows.Err()
+		}
+		fds := rows.FieldDescriptions()
+		if len(fds) != 1 {
+			return fmt.Errorf("value query returns %d columns, want 1", len(fds))
+		}
+		vals, err := rows.Values()
+		if err != nil {
+			return err
+		}
+		out = jsonValue(vals[0], fds[0].DataTypeOID)
+		rows.Close()
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("value query: %w", err)
+	}
+	return out, nil
+}
+
+func jsonValue(v any, oid uint32) any {
+	switch x := v.(type) {
+	case int16:
+		return int64(x)
+	case int32:
+		return int64(x)
+	case int8:
+		return int64(x)
+	case float32:
+		return float64(x)
+	case pgtype.Numeric:
+		if f, err := x.Float64Value(); err == nil && f.Valid {
+			if x.Exp >= 0 && f.Float64 == math.Trunc(f.Float64) && math.Abs(f.Float64) < 1<<53 {
+				return int64(f.Float64)
+			}
+			return f.Float64
+		}
+		return nil
+	case time.Time:
+		if oid == pgtype.DateOID {
+			return x.Format("2006-01-02")
+		}
+		return x.UTC().Format("2006-01-02T15:04:05.000Z")
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonValue(e, 0)
+		}
+		return out
+	}
+	return v
 }

@@ -72,6 +72,7 @@ type Metric struct {
 	Events               []Event
 	Tiers                []string
 	PerformanceIndicator []string
+	ValueJSONSchema      string // value_json_schema of object-valued metrics
 	File                 string // source file, relative to the definitions directory
 	Legacy               bool
 
@@ -81,6 +82,12 @@ type Metric struct {
 	ProductStage   string
 	ProductGroup   string
 	Milestone      string // e.g. "16.6" or "<13.9"
+}
+
+// Histogram reports whether the metric's value is a histogram (its value
+// schema says so): a failure then yields {"-1": -1}, not -1.
+func (m Metric) Histogram() bool {
+	return m.ValueType == "object" && strings.Contains(m.ValueJSONSchema, "histogram")
 }
 
 // Emitted reports whether the metric belongs in a payload.
@@ -320,6 +327,7 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 		Tiers                []string       `json:"tiers"`
 		Tier                 []string       `json:"tier"`
 		PerformanceIndicator []string       `json:"performance_indicator_type"`
+		ValueJSONSchema      string         `json:"value_json_schema"`
 	}
 	if err := json.Unmarshal(j, &d); err != nil {
 		return fail(fmt.Errorf("decode definition: %w", err))
@@ -351,6 +359,7 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 		Events:               d.Events,
 		Tiers:                tiers,
 		PerformanceIndicator: d.PerformanceIndicator,
+		ValueJSONSchema:      d.ValueJSONSchema,
 		File:                 name,
 		Legacy:               legacy,
 		ProductSection:       section,
@@ -554,8 +563,8 @@ func (v *Validator) Load(dir string) (*Set, error) {
 	return set, nil
 }
 
-// ParseAggregates parses an aggregates file. Only Redis-sourced aggregates
-// with 7d/28d time frames and OR/AND operators are supported.
+// ParseAggregates parses an aggregates file: OR/AND aggregates of redis
+// events (7d, 28d) or of database metrics' estimates (7d, 28d, all).
 func ParseAggregates(name string, data []byte) ([]Aggregate, error) {
 	var aggs []Aggregate
 	if err := yaml.Unmarshal(data, &aggs); err != nil {
@@ -572,8 +581,8 @@ func ParseAggregates(name string, data []byte) ([]Aggregate, error) {
 		case a.Operator != "OR" && a.Operator != "AND":
 			errs = append(errs, fmt.Errorf("aggregate %s: operator %q is not OR or AND", a.Name, a.Operator))
 			continue
-		case a.Source != "redis":
-			errs = append(errs, fmt.Errorf("aggregate %s: source %q is not supported (redis only)", a.Name, a.Source))
+		case a.Source != "redis" && a.Source != "database":
+			errs = append(errs, fmt.Errorf("aggregate %s: source %q is not redis or database", a.Name, a.Source))
 			continue
 		case len(a.Events) == 0:
 			errs = append(errs, fmt.Errorf("aggregate %s: no events", a.Name))
@@ -581,8 +590,8 @@ func ParseAggregates(name string, data []byte) ([]Aggregate, error) {
 		}
 		bad := false
 		for _, tf := range a.TimeFrame {
-			if tf != "7d" && tf != "28d" {
-				errs = append(errs, fmt.Errorf("aggregate %s: time_frame %q not available for redis", a.Name, tf))
+			if tf != "7d" && tf != "28d" && (tf != "all" || a.Source != "database") {
+				errs = append(errs, fmt.Errorf("aggregate %s: time_frame %q not available for %s", a.Name, tf, a.Source))
 				bad = true
 			}
 		}
@@ -596,10 +605,16 @@ func ParseAggregates(name string, data []byte) ([]Aggregate, error) {
 	return out, errors.Join(errs...)
 }
 
-// AggregateKeyPath is where an aggregate lands for one time frame.
+// AggregateKeyPath is where an aggregate lands for one time frame:
+// counts_weekly.aggregated_metrics.<name> (7d),
+// counts_monthly.aggregated_metrics.<name> (28d), counts.aggregate_<name>
+// (all).
 func AggregateKeyPath(name, timeFrame string) string {
-	if timeFrame == "7d" {
+	switch timeFrame {
+	case "7d":
 		return "counts_weekly.aggregated_metrics." + name
+	case "all":
+		return "counts.aggregate_" + name
 	}
 	return "counts_monthly.aggregated_metrics." + name
 }

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +55,14 @@ type Event struct {
 	Counter string `yaml:"-"`
 	// Internal marks an internal event: totals are counted too.
 	Internal bool `yaml:"-"`
+	// Filters are the property filters metrics count this internal event
+	// under (besides unfiltered); Uniques the dimensions they count
+	// distinct values of (user, project, namespace, label, property,
+	// value); Sums whether a metric sums its value. Filled from the metric
+	// definitions so tracking writes exactly the keys something reads.
+	Filters []map[string]any `yaml:"-"`
+	Uniques []string         `yaml:"-"`
+	Sums    bool             `yaml:"-"`
 }
 
 // ErrUnknownEvent is returned for events not in the registry.
@@ -92,11 +101,69 @@ func (r *Registry) Add(e Event) {
 			e.ExpiryDays = prev.ExpiryDays
 		}
 		e.Internal = e.Internal || prev.Internal
+		e.Sums = e.Sums || prev.Sums
+		e.Filters = mergeFilters(prev.Filters, e.Filters)
+		e.Uniques = mergeStrings(prev.Uniques, e.Uniques)
 	}
 	if e.Aggregation == "" {
 		e.Aggregation = Weekly
 	}
 	r.events[e.Name] = e
+}
+
+func mergeFilters(a, b []map[string]any) []map[string]any {
+	seen := map[string]bool{}
+	var out []map[string]any
+	for _, f := range append(append([]map[string]any{}, a...), b...) {
+		if k := FilterSuffix(f); !seen[k] {
+			seen[k] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func mergeStrings(a, b []string) []string {
+	out := append([]string{}, a...)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Category lists the known events of a category (legacy
+// <category>_total_unique_counts metrics), sorted.
+func (r *Registry) Category(c string) []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var out []string
+	for name, e := range r.events {
+		if e.Category == c {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// FilterSuffix is the key suffix of a property filter: "" for none, else
+// "-filter:[k=v,...]" with the keys sorted.
+func FilterSuffix(f map[string]any) string {
+	if len(f) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s=%v", k, f[k])
+	}
+	return "-filter:[" + strings.Join(parts, ",") + "]"
 }
 
 // Get looks an event up.
@@ -295,7 +362,16 @@ func (t *Tracker) UniqueCount(ctx context.Context, events []string, dim, timeFra
 // the events in the window, by inclusion–exclusion over unions (GitLab's
 // AND aggregation). At most 12 events.
 func (t *Tracker) Intersection(ctx context.Context, events []string, dim, timeFrame string) (int64, error) {
-	n := len(events)
+	return InclusionExclusion(events, func(subset []string) (int64, error) {
+		return t.UniqueCount(ctx, subset, dim, timeFrame)
+	})
+}
+
+// InclusionExclusion computes the size of the intersection of the sets
+// named by items from the sizes of their unions, which is all a
+// HyperLogLog can answer. At most 12 items (4,095 unions).
+func InclusionExclusion(items []string, union func(subset []string) (int64, error)) (int64, error) {
+	n := len(items)
 	if n == 0 {
 		return 0, errors.New("no events")
 	}
@@ -307,10 +383,10 @@ func (t *Tracker) Intersection(ctx context.Context, events []string, dim, timeFr
 		var subset []string
 		for i := range n {
 			if mask&(1<<i) != 0 {
-				subset = append(subset, events[i])
+				subset = append(subset, items[i])
 			}
 		}
-		c, err := t.UniqueCount(ctx, subset, dim, timeFrame)
+		c, err := union(subset)
 		if err != nil {
 			return 0, err
 		}

@@ -1,5 +1,6 @@
-// Package instancedb holds the GitLab-like instance schema the collector's
-// test and demo definitions count, and a deterministic seed generator of
+// Package instancedb holds the GitLab instance schema the collector's
+// built-in instrumentation classes and demo definitions read (a subset of
+// GitLab's db/structure.sql), and a deterministic seed generator of
 // configurable size built on generate_series (no row-by-row inserts).
 package instancedb
 
@@ -7,6 +8,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -36,6 +39,9 @@ type Counts struct {
 	Users, Namespaces, Projects, Issues, MergeRequests, Notes, Milestones, Boards,
 	Labels, Pipelines, Builds, Environments, Deployments, Releases, Snippets, Keys,
 	Integrations, Clusters, Packages, Todos int
+	ProjectFeatures, AutoDevops, ClusterProvidersGCP, CertManagers, Agents, AgentTokens,
+	Suggestions, Events, PipelineSchedules, Runners, ApprovalRules, ApprovalRuleSources,
+	SecurityScans, HistoricalData, Measurements, BatchedMigrations int
 }
 
 // Counts derives the per-table sizes.
@@ -61,8 +67,33 @@ func (s Size) Counts() Counts {
 	c.Clusters = max(c.Projects/20, 1)
 	c.Packages = max(c.Projects/2, 1)
 	c.Todos = b / 20
+	c.ProjectFeatures = c.Projects
+	c.AutoDevops = max(c.Projects/3, 1)
+	c.ClusterProvidersGCP = max(c.Clusters/2, 1)
+	c.CertManagers = max(c.Clusters/2, 1)
+	c.Agents = max(c.Projects/10, 1)
+	c.AgentTokens = c.Agents
+	c.Suggestions = max(c.Notes/20, 1)
+	c.Events = b / 2
+	c.PipelineSchedules = max(c.Projects/5, 1)
+	c.Runners = max(c.Projects/10, 3)
+	c.ApprovalRules = max(c.MergeRequests/2, 1)
+	c.ApprovalRuleSources = max(c.ApprovalRules/3, 1)
+	c.SecurityScans = b / 10
+	c.HistoricalData = HistoricalDays
+	c.Measurements = 2 * MeasurementDays
+	c.BatchedMigrations = 12
 	return c
 }
+
+// HistoricalDays is how many daily historical_data rows (GitLab's record of
+// the active user count, the base of historical_max_users) the seed writes,
+// ending at the reference time; MeasurementDays is the same for the daily
+// usage trends measurements (users and billable users).
+const (
+	HistoricalDays  = 400
+	MeasurementDays = 90
+)
 
 // ts spreads rows over the 90 days before the reference time $1,
 // deterministically from the row number i and a per-table prime.
@@ -90,17 +121,17 @@ FROM generate_series(1, $2) i`},
 SELECT i, 'ns' || i, 'ns' || i, CASE WHEN i <= $3 THEN 'User' ELSE 'Group' END,
   CASE WHEN i <= $3 THEN i END, (i % 3) * 10, ` + ts(7907) + `
 FROM generate_series(1, $2) i`},
-		{"projects", c.Projects, `INSERT INTO projects (id, name, namespace_id, creator_id, visibility_level, archived, service_desk_enabled, import_type, created_at, last_activity_at)
-SELECT i, 'project' || i, 1 + (i * 13) % ($3 + $3 / 10), 1 + (i * 17) % $3, (i % 3) * 10, i % 19 = 0, i % 7 = 0,
+		{"projects", c.Projects, `INSERT INTO projects (id, name, namespace_id, creator_id, visibility_level, archived, service_desk_enabled, disable_overriding_approvers_per_merge_request, import_type, created_at, last_activity_at)
+SELECT i, 'project' || i, 1 + (i * 13) % ($3 + $3 / 10), 1 + (i * 17) % $3, (i % 3) * 10, i % 19 = 0, i % 7 = 0, i % 5 = 0,
   CASE WHEN i % 11 = 0 THEN 'github' WHEN i % 13 = 0 THEN 'gitlab_project' END, ` + ts(7901) + `, ` + ts(409) + `
 FROM generate_series(1, $2) i`},
 		{"milestones", c.Milestones, `INSERT INTO milestones (id, project_id, title, state, created_at)
 SELECT i, 1 + (i * 3) % $4, 'm' || i, CASE WHEN i % 4 = 0 THEN 'closed' ELSE 'active' END, ` + ts(7883) + `
 FROM generate_series(1, $2) i`},
-		{"issues", c.Issues, `INSERT INTO issues (id, project_id, author_id, milestone_id, state_id, confidential, service_desk_reply_to, weight, created_at, updated_at, closed_at)
+		{"issues", c.Issues, `INSERT INTO issues (id, project_id, author_id, milestone_id, state_id, confidential, service_desk_reply_to, weight, issue_type, created_at, updated_at, closed_at)
 SELECT i, 1 + (i * 7) % $4, 1 + (i * 31) % $3, CASE WHEN i % 5 = 0 THEN 1 + i % $5 END,
   CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END, i % 17 = 0, CASE WHEN i % 29 = 0 THEN 'customer' || i || '@example.com' END,
-  CASE WHEN i % 4 = 0 THEN i % 9 END, ` + ts(7879) + `, ` + ts(613) + `, CASE WHEN i % 3 = 0 THEN ` + ts(613) + ` END
+  CASE WHEN i % 4 = 0 THEN i % 9 END, CASE WHEN i % 12 = 0 THEN 1 ELSE 0 END, ` + ts(7879) + `, ` + ts(613) + `, CASE WHEN i % 3 = 0 THEN ` + ts(613) + ` END
 FROM generate_series(1, $2) i`},
 		{"merge_requests", c.MergeRequests, `INSERT INTO merge_requests (id, target_project_id, author_id, state_id, draft, created_at, updated_at)
 SELECT i, 1 + (i * 11) % $4, 1 + (i * 37) % $3, 1 + i % 4, i % 9 = 0, ` + ts(7877) + `, ` + ts(617) + `
@@ -111,13 +142,13 @@ SELECT i, 1 + (i * 5) % $4, 1 + (i * 41) % $3,
 FROM generate_series(1, $2) i`},
 		{"boards", c.Boards, `INSERT INTO boards (id, project_id, created_at) SELECT i, 1 + (i * 3) % $4, ` + ts(7867) + ` FROM generate_series(1, $2) i`},
 		{"labels", c.Labels, `INSERT INTO labels (id, project_id, title, created_at) SELECT i, 1 + i % $4, 'label' || i, ` + ts(7853) + ` FROM generate_series(1, $2) i`},
-		{"ci_pipelines", c.Pipelines, `INSERT INTO ci_pipelines (id, project_id, user_id, status, source, duration, created_at)
+		{"ci_pipelines", c.Pipelines, `INSERT INTO ci_pipelines (id, project_id, user_id, status, source, duration, config_source, created_at)
 SELECT i, 1 + (i * 19) % $4, 1 + (i * 43) % $3,
-  (ARRAY['success','success','failed','canceled','running'])[1 + i % 5], (ARRAY[1,2,4,5])[1 + i % 4], 30 + i % 600, ` + ts(7841) + `
+  (ARRAY['success','success','failed','canceled','running'])[1 + i % 5], (ARRAY[1,2,4,5])[1 + i % 4], 30 + i % 600, (ARRAY[1,1,2,4])[1 + i % 4], ` + ts(7841) + `
 FROM generate_series(1, $2) i`},
 		{"ci_builds", c.Builds, `INSERT INTO ci_builds (id, commit_id, project_id, user_id, name, status, type, created_at)
 SELECT i, 1 + (i - 1) / 5, 1 + (i * 23) % $4, 1 + (i * 47) % $3,
-  (ARRAY['build','test','lint','deploy','sast'])[1 + i % 5],
+  (ARRAY['build','test','lint','deploy','sast','build','test','secret_detection','dependency_scanning','license_management','container_scanning','dast'])[1 + i % 12],
   (ARRAY['success','success','failed','canceled'])[1 + i % 4],
   CASE WHEN i % 20 = 0 THEN 'Ci::Bridge' ELSE 'Ci::Build' END, ` + ts(7829) + `
 FROM generate_series(1, $2) i`},
@@ -136,9 +167,80 @@ FROM generate_series(1, $2) i`},
 		{"integrations", c.Integrations, `INSERT INTO integrations (id, project_id, type_new, active, created_at)
 SELECT i, i, (ARRAY['Integrations::Prometheus','Integrations::Slack','Integrations::Jira','Integrations::Mattermost'])[1 + i % 4], i % 3 <> 0, ` + ts(7757) + `
 FROM generate_series(1, $2) i`},
-		{"clusters", c.Clusters, `INSERT INTO clusters (id, user_id, cluster_type, enabled, created_at) SELECT i, 1 + i % $3, 1 + i % 3, i % 4 <> 0, ` + ts(7753) + ` FROM generate_series(1, $2) i`},
+		{"clusters", c.Clusters, `INSERT INTO clusters (id, user_id, cluster_type, provider_type, enabled, created_at) SELECT i, 1 + i % $3, 1 + i % 3, i % 3, i % 4 <> 0, ` + ts(7753) + ` FROM generate_series(1, $2) i`},
 		{"packages_packages", c.Packages, `INSERT INTO packages_packages (id, project_id, package_type, created_at) SELECT i, 1 + i % $4, 1 + i % 8, ` + ts(7741) + ` FROM generate_series(1, $2) i`},
 		{"todos", c.Todos, `INSERT INTO todos (id, user_id, author_id, state, created_at) SELECT i, 1 + (i * 71) % $3, 1 + (i * 73) % $3, CASE WHEN i % 3 = 0 THEN 'done' ELSE 'pending' END, ` + ts(7727) + ` FROM generate_series(1, $2) i`},
+		{"project_features", c.ProjectFeatures, `INSERT INTO project_features (id, project_id, repository_access_level, created_at, updated_at)
+SELECT i, i, (ARRAY[20,20,10,0])[1 + i % 4], ` + ts(7901) + `, ` + ts(7901) + `
+FROM generate_series(1, $2) i`},
+		{"project_auto_devops", c.AutoDevops, `INSERT INTO project_auto_devops (id, project_id, enabled, created_at, updated_at)
+SELECT i, 1 + (i * 3) % $4, i % 4 <> 0, ` + ts(7723) + `, ` + ts(7723) + `
+FROM generate_series(1, $2) i`},
+		{"cluster_providers_gcp", c.ClusterProvidersGCP, `INSERT INTO cluster_providers_gcp (id, cluster_id, status, created_at)
+SELECT i, 1 + (i * 2 - 1) % $7, CASE WHEN i % 4 = 0 THEN 5 ELSE 3 END, ` + ts(7753) + `
+FROM generate_series(1, $2) i`},
+		{"clusters_applications_cert_managers", c.CertManagers, `INSERT INTO clusters_applications_cert_managers (id, cluster_id, status, created_at)
+SELECT i, 1 + (i * 2) % $7, (ARRAY[3,5,1])[1 + i % 3], ` + ts(7703) + `
+FROM generate_series(1, $2) i`},
+		{"cluster_agents", c.Agents, `INSERT INTO cluster_agents (id, project_id, created_by_user_id, name, created_at)
+SELECT i, 1 + (i * 7) % $4, 1 + i % $3, 'agent' || i, ` + ts(7699) + `
+FROM generate_series(1, $2) i`},
+		{"cluster_agent_tokens", c.AgentTokens, `INSERT INTO cluster_agent_tokens (id, agent_id, status, created_at)
+SELECT i, 1 + (i * 2) % $10, i % 5 / 4, ` + ts(7691) + `
+FROM generate_series(1, $2) i`},
+		{"suggestions", c.Suggestions, `INSERT INTO suggestions (id, note_id, relative_order, applied)
+SELECT i, i * 20, 0, i % 3 = 0
+FROM generate_series(1, $2) i`},
+		{"events", c.Events, `INSERT INTO events (id, project_id, author_id, action, target_type, created_at)
+SELECT i, 1 + (i * 29) % $4, 1 + (i * 79) % $3, (ARRAY[1,5,6,7])[1 + i % 4],
+  (ARRAY['Issue','MergeRequest',NULL,'Note'])[1 + i % 4], ` + ts(7717) + `
+FROM generate_series(1, $2) i`},
+		{"ci_pipeline_schedules", c.PipelineSchedules, `INSERT INTO ci_pipeline_schedules (id, project_id, owner_id, active, created_at)
+SELECT i, 1 + (i * 5) % $4, 1 + (i * 83) % $3, i % 6 <> 0, ` + ts(7687) + `
+FROM generate_series(1, $2) i`},
+		{"ci_runners", c.Runners, `INSERT INTO ci_runners (id, runner_type, active, created_at, contacted_at)
+SELECT i, 1 + i % 3, i % 5 <> 0, ` + ts(7681) + `, ` + ts(421) + `
+FROM generate_series(1, $2) i`},
+		{"approval_merge_request_rules", c.ApprovalRules, `INSERT INTO approval_merge_request_rules (id, merge_request_id, name, rule_type, created_at, updated_at)
+SELECT i, 1 + (i * 2) % $8, 'rule' || i, 1 + i % 4, ` + ts(7673) + `, ` + ts(7673) + `
+FROM generate_series(1, $2) i`},
+		{"approval_merge_request_rule_sources", c.ApprovalRuleSources, `INSERT INTO approval_merge_request_rule_sources (id, approval_merge_request_rule_id, approval_project_rule_id)
+SELECT i, 1 + (i * 3 - 1) % $11, i
+FROM generate_series(1, $2) i`},
+		{"security_scans", c.SecurityScans, `INSERT INTO security_scans (id, build_id, pipeline_id, project_id, scan_type, status, created_at, updated_at)
+SELECT i, i * 10, 1 + (i * 10 - 1) / 5, 1 + (i * 23) % $4, 1 + i % 8, 1, ` + ts(7669) + `, ` + ts(7669) + `
+FROM generate_series(1, $2) i`},
+		{"historical_data", c.HistoricalData, `INSERT INTO historical_data (id, active_user_count, recorded_at, created_at, updated_at)
+SELECT i, $3 * 6 / 10 + ($2 - i) * $3 / 1000 + (i * 7919) % 13, $1::timestamptz - (i - 1) * interval '1 day',
+  $1::timestamptz - (i - 1) * interval '1 day', $1::timestamptz - (i - 1) * interval '1 day'
+FROM generate_series(1, $2) i`},
+		{"analytics_usage_trends_measurements", c.Measurements, `INSERT INTO analytics_usage_trends_measurements (id, count, recorded_at, identifier)
+SELECT i, CASE WHEN i % 2 = 0 THEN $3 * 8 / 10 ELSE $3 END - ((i - 1) / 2) % 17,
+  date_trunc('day', $1::timestamptz) - ((i - 1) / 2) * interval '1 day', CASE WHEN i % 2 = 0 THEN 11 ELSE 2 END
+FROM generate_series(1, $2) i`},
+		{"batched_background_migrations", c.BatchedMigrations, `INSERT INTO batched_background_migrations (id, created_at, updated_at, max_value, batch_size, sub_batch_size, "interval",
+  status, job_class_name, table_name, column_name, started_at, finished_at)
+SELECT i, $1::timestamptz - (i * 3) * interval '1 day', $1::timestamptz - i * interval '1 day', 1000 * i, 1000, 100, 120,
+  CASE WHEN i % 4 = 0 THEN 1 ELSE 3 END, 'Backfill' || (ARRAY['Issues','Notes','CiBuilds','Projects'])[1 + i % 4] || 'Column' || i,
+  (ARRAY['issues','notes','ci_builds','projects'])[1 + i % 4], 'id',
+  $1::timestamptz - (i * 31) % 20 * interval '1 day' - interval '6 hours',
+  CASE WHEN i % 4 <> 0 THEN $1::timestamptz - (i * 31) % 20 * interval '1 day' - interval '6 hours' + i * 37 * interval '1 minute' END
+FROM generate_series(1, $2) i`},
+		{"application_settings", 1, `INSERT INTO application_settings (id, created_at, updated_at, uuid, signup_enabled, gravatar_enabled,
+  auto_devops_enabled, usage_ping_enabled, usage_ping_features_enabled, include_optional_metrics_in_service_ping, snowplow_enabled, elasticsearch_search,
+  deactivate_dormant_users, deactivate_dormant_users_period, new_user_signups_cap, max_personal_access_token_lifetime,
+  gitlab_dedicated_instance, allow_runner_registration_token, runner_token_expiration_interval, license_trial_ends_on,
+  duo_features_enabled, lock_duo_features_enabled, package_metadata_purl_types,
+  service_ping_settings, clickhouse, ci_cd_settings, duo_chat)
+SELECT i, $1::timestamptz - interval '400 days', $1::timestamptz - interval '3 days', 'a4d3a6e0-2c1e-4f6b-9d51-5e0f7c1b2a90', true, true,
+  true, true, true, true, false, false,
+  true, 180, NULL, 365,
+  false, false, 604800, NULL,
+  true, false, '{1,2,5,8}'::smallint[],
+  '{"gitlab_product_usage_data_enabled": true}'::jsonb, '{"use_clickhouse_for_analytics": false}'::jsonb,
+  '{"ci_cd_catalog_projects_allowlist": ["platform/components", "security/templates"]}'::jsonb,
+  '{"mcp_server_enabled": false}'::jsonb
+FROM generate_series(1, $2) i`},
 	}
 	tables := ""
 	for i, s := range stmts {
@@ -152,9 +254,10 @@ FROM generate_series(1, $2) i`},
 	}
 	for _, s := range stmts {
 		// Every statement gets the same parameters; each uses what it needs.
-		sql := s.sql + ` AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AND $6::int > 0`
+		sql := s.sql + ` AND $1::timestamptz IS NOT NULL AND $3::int > 0 AND $4::int > 0 AND $5::int > 0 AND $6::int > 0 AND $7::int > 0 AND $8::int > 0 AND $9::int > 0 AND $10::int > 0 AND $11::int > 0`
 		sql = replaceFrom(sql)
-		if _, err := pool.Exec(ctx, sql, ref.UTC(), s.n, u, c.Projects, c.Milestones, c.Environments); err != nil {
+		if _, err := pool.Exec(ctx, sql, ref.UTC(), s.n, u, c.Projects, c.Milestones, c.Environments,
+			c.Clusters, c.MergeRequests, c.Pipelines, c.Agents, c.ApprovalRules); err != nil {
 			return c, fmt.Errorf("seed %s: %w", s.table, err)
 		}
 		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), GREATEST($1::bigint, 1))", s.table), s.n); err != nil {
@@ -168,7 +271,7 @@ FROM generate_series(1, $2) i`},
 }
 
 // replaceFrom turns the trailing "FROM generate_series(1, $2) i AND ..." into
-// "... WHERE ..." so every statement binds all six parameters (PostgreSQL
+// "... WHERE ..." so every statement binds all eleven parameters (PostgreSQL
 // rejects unused parameter numbers whose type it cannot infer).
 func replaceFrom(sql string) string {
 	const tail = "FROM generate_series(1, $2) i AND "
@@ -178,4 +281,47 @@ func replaceFrom(sql string) string {
 		}
 	}
 	return sql
+}
+
+// Table is a table of the expected schema and its columns.
+type Table struct {
+	Name    string
+	Columns []string
+}
+
+// Index is an index of the expected schema.
+type Index struct {
+	Name, Table string
+}
+
+// Structure is the schema the collector expects an instance to have.
+type Structure struct {
+	Tables  []Table
+	Indexes []Index
+}
+
+var (
+	createTableRE = regexp.MustCompile(`(?s)CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\n\);`)
+	columnRE      = regexp.MustCompile(`^\s+"?(\w+)"? `)
+	createIndexRE = regexp.MustCompile(`CREATE INDEX IF NOT EXISTS (\w+) ON (\w+)`)
+)
+
+// Expected parses the embedded schema into its tables, columns and named
+// indexes: what the schema and index inconsistency metrics compare the
+// live database with.
+func Expected() Structure {
+	var s Structure
+	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+		t := Table{Name: m[1]}
+		for _, line := range strings.Split(m[2], "\n") {
+			if c := columnRE.FindStringSubmatch(line); c != nil && !strings.EqualFold(c[1], "PRIMARY") {
+				t.Columns = append(t.Columns, c[1])
+			}
+		}
+		s.Tables = append(s.Tables, t)
+	}
+	for _, m := range createIndexRE.FindAllStringSubmatch(schemaSQL, -1) {
+		s.Indexes = append(s.Indexes, Index{Name: m[1], Table: m[2]})
+	}
+	return s
 }

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -77,12 +78,42 @@ type Env struct {
 	License       *License
 	PrometheusURL string
 	HTTP          *http.Client
-	Now           func() time.Time
+	// Now is the payload's recorded_at clock; Clock (default Now) is read
+	// when a metric asks for the time it is computed.
+	Now   func() time.Time
+	Clock func() time.Time
+	// Config is the instance's gitlab.yml tree (GitlabConfigMetric and the
+	// git, gitaly, pages, registry, object store and mail facts).
+	Config map[string]any
+	// Categories are the data categories this payload collects
+	// (settings.collected_data_categories).
+	Categories []string
+	// UsagePingEnabled gates the connectivity probe, as in GitLab.
+	UsagePingEnabled bool
+	// ConnectivityURL replaces GitLab's test endpoint (DefaultConnectivityURL).
+	ConnectivityURL string
 }
 
-// Value computes r.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Value computes r with the source its mapping resolved (see package
+// classes), else its data_source.
 func (e *Env) Value(ctx context.Context, r definitions.Resolved) (any, error) {
-	switch r.DataSource {
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	source := r.Source
+	if source == "" {
+		source = r.DataSource
+	}
+	switch source {
 	case "database":
 		return e.database(ctx, r)
 	case "redis":
@@ -91,14 +122,20 @@ func (e *Env) Value(ctx context.Context, r definitions.Resolved) (any, error) {
 		return e.redisHLL(ctx, r)
 	case "internal_events":
 		return e.internalEvents(ctx, r)
-	case "system":
+	case "system", "fact":
 		return e.system(ctx, r)
+	case "setting":
+		return e.applicationSetting(ctx, r.Options)
+	case "config":
+		return e.config(r.Options)
 	case "license":
-		return e.license(r)
+		return e.license(ctx, r)
 	case "prometheus":
 		return e.prometheus(ctx, r)
+	case "aggregate":
+		return e.aggregatedMetric(ctx, r)
 	}
-	return nil, fmt.Errorf("data source %q is not supported", r.DataSource)
+	return nil, fmt.Errorf("data source %q is not supported", source)
 }
 
 func str(o map[string]any, k string) string {
@@ -145,7 +182,7 @@ func DatabaseQuery(r definitions.Resolved) (database.Query, error) {
 		op = database.OpCount
 	}
 	q := database.Query{
-		Operation: op, Table: str(o, "table"), Column: str(o, "column"), Where: str(o, "where"),
+		Operation: op, Table: str(o, "table"), Column: str(o, "column"), Joins: str(o, "joins"), Where: str(o, "where"),
 		TimeColumn: str(o, "time_column"), TimeFrame: r.TimeFrame, BatchSize: bs,
 		Start: str(o, "start"), Finish: str(o, "finish"),
 	}
@@ -153,6 +190,12 @@ func DatabaseQuery(r definitions.Resolved) (database.Query, error) {
 }
 
 func (e *Env) database(ctx context.Context, r definitions.Resolved) (any, error) {
+	if sql := str(r.Options, "query"); sql != "" {
+		if e.DB == nil {
+			return nil, fmt.Errorf("database: %w", ErrUnavailable)
+		}
+		return e.DB.Value(ctx, e.windowed(sql, r.TimeFrame))
+	}
 	q, err := DatabaseQuery(r)
 	if err != nil {
 		return nil, err
@@ -164,7 +207,29 @@ func (e *Env) database(ctx context.Context, r definitions.Resolved) (any, error)
 	if err != nil {
 		return nil, err
 	}
+	if name := str(r.Options, "save_as"); name != "" && res.Sketch != nil {
+		e.saveSketch(ctx, name, r.TimeFrame, res.Sketch)
+	}
 	return res.Value, nil
+}
+
+// windowed replaces {window_start} and {window_end} in a value query with
+// the time frame's bounds (GitLab's 28d/7d windows; all time otherwise).
+func (e *Env) windowed(sql, timeFrame string) string {
+	from, to, ok := database.Window(e.now(), timeFrame)
+	lo, hi := "'-infinity'::timestamptz", "'infinity'::timestamptz"
+	if ok {
+		lo = "'" + from.Format(time.RFC3339Nano) + "'::timestamptz"
+		hi = "'" + to.Format(time.RFC3339Nano) + "'::timestamptz"
+	}
+	return strings.NewReplacer("{window_start}", lo, "{window_end}", hi).Replace(sql)
+}
+
+func (e *Env) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
 }
 
 func (e *Env) tracker() (*eventtrack.Tracker, error) {
@@ -188,10 +253,26 @@ func (e *Env) redisCounter(ctx context.Context, r definitions.Resolved) (any, er
 	if err != nil {
 		return nil, err
 	}
+	if key := str(r.Options, "key"); key != "" {
+		return t.Text(ctx, key) // a plain key another process writes (PatchedFilesMetric)
+	}
 	if str(r.Options, "event") == "" {
 		return nil, errors.New("redis metric without options.event")
 	}
 	return t.Counter(ctx, CounterKeyOf(r.Options))
+}
+
+// HLLEvents are a RedisHLLMetric's events: options.events, else the
+// top-level events list newer definitions carry.
+func HLLEvents(r definitions.Resolved) []string {
+	if evs := stringList(r.Options["events"]); len(evs) > 0 {
+		return evs
+	}
+	out := make([]string, 0, len(r.Events))
+	for _, ev := range r.Events {
+		out = append(out, ev.Name)
+	}
+	return out
 }
 
 func stringList(v any) []string {
@@ -210,9 +291,15 @@ func (e *Env) redisHLL(ctx context.Context, r definitions.Resolved) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	events := stringList(r.Options["events"])
+	events := HLLEvents(r)
+	if c := str(r.Options, "category"); c != "" && len(events) == 0 {
+		events = t.Registry.Category(c)
+		if len(events) == 0 {
+			return nil, fmt.Errorf("no known events in category %q", c)
+		}
+	}
 	if len(events) == 0 {
-		return nil, errors.New("redis_hll metric without options.events")
+		return nil, errors.New("redis_hll metric without events (options.events or a top-level events list)")
 	}
 	n, err := t.UniqueCount(ctx, events, "user", r.TimeFrame)
 	if err != nil {
@@ -221,117 +308,17 @@ func (e *Env) redisHLL(ctx context.Context, r definitions.Resolved) (any, error)
 	return n, nil
 }
 
-func (e *Env) internalEvents(ctx context.Context, r definitions.Resolved) (any, error) {
-	t, err := e.tracker()
-	if err != nil {
-		return nil, err
+func (e *Env) license(ctx context.Context, r definitions.Resolved) (any, error) {
+	a := strings.TrimSuffix(str(r.Options, "attribute"), "?")
+	switch a {
+	case "historical_max":
+		return e.historicalMax(ctx)
+	case "daily_billable_users_count":
+		return e.billableUsers(ctx)
 	}
-	if len(r.Events) == 0 {
-		return nil, errors.New("internal_events metric without events")
-	}
-	var names []string
-	unique := r.Events[0].Unique
-	for _, ev := range r.Events {
-		if len(ev.Filter) > 0 {
-			return nil, errors.New("event filters are not supported")
-		}
-		if ev.Operator != "" {
-			return nil, fmt.Errorf("operator %q is not supported", ev.Operator)
-		}
-		if ev.Unique != unique {
-			return nil, errors.New("events mix unique properties")
-		}
-		names = append(names, ev.Name)
-	}
-	if unique == "" {
-		return t.Total(ctx, names, r.TimeFrame)
-	}
-	n, err := t.UniqueCount(ctx, names, eventtrack.DimensionOf(unique), r.TimeFrame)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCounter, err)
-	}
-	return n, nil
-}
-
-// AggregateValue computes an aggregated metric (OR = union, AND = intersection).
-func (e *Env) AggregateValue(ctx context.Context, a definitions.Aggregate, timeFrame string) (any, error) {
-	t, err := e.tracker()
-	if err != nil {
-		return nil, err
-	}
-	var n int64
-	if a.Operator == "AND" {
-		n, err = t.Intersection(ctx, a.Events, "user", timeFrame)
-	} else {
-		n, err = t.UniqueCount(ctx, a.Events, "user", timeFrame)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrCounter, err)
-	}
-	return n, nil
-}
-
-func (e *Env) system(ctx context.Context, r definitions.Resolved) (any, error) {
-	o := r.Options
-	if s := str(o, "setting"); s != "" {
-		return e.setting(s)
-	}
-	if s := str(o, "setting_method"); s != "" {
-		return e.setting(strings.TrimSuffix(s, "?"))
-	}
-	switch a := str(o, "attribute"); a {
-	case "uuid":
-		return e.System.UUID, nil
-	case "hostname":
-		return e.System.Hostname, nil
-	case "version":
-		return e.System.Version, nil
-	case "installation_type":
-		return e.System.InstallationType, nil
-	case "edition":
-		return e.System.Edition, nil
-	case "recorded_at":
-		return e.Now().UTC().Format("2006-01-02T15:04:05.000Z"), nil
-	case "topology":
-		if e.System.Topology != nil {
-			return e.System.Topology(ctx), nil
-		}
-		return HostTopology(ctx), nil
-	case "version_part":
-		return versionPart(e.System.Version, str(o, "part"))
-	case "value":
-		return o["value"], nil
-	case "":
-		return nil, fmt.Errorf("system metric without options.attribute or options.setting (instrumentation class %s is not mapped)", r.InstrumentationClass)
-	default:
-		return nil, fmt.Errorf("unknown system attribute %q", a)
-	}
-}
-
-func versionPart(v, part string) (any, error) {
-	core, _, _ := strings.Cut(v, "-")
-	parts := strings.Split(core, ".")
-	idx := map[string]int{"major": 0, "minor": 1, "patch": 2}
-	i, ok := idx[part]
-	if !ok || i >= len(parts) {
-		return nil, fmt.Errorf("version %q has no %s part", v, part)
-	}
-	return strconv.Atoi(parts[i])
-}
-
-func (e *Env) setting(name string) (any, error) {
-	v, ok := e.System.Settings[name]
-	if !ok {
-		return nil, fmt.Errorf("setting %q is not configured", name)
-	}
-	return v, nil
-}
-
-func (e *Env) license(r definitions.Resolved) (any, error) {
 	if e.License == nil {
 		return nil, fmt.Errorf("license: %w", ErrUnavailable)
 	}
-	a := str(r.Options, "attribute")
 	switch a {
 	case "md5":
 		return e.License.MD5, nil
@@ -345,6 +332,55 @@ func (e *Env) license(r definitions.Resolved) (any, error) {
 		return nil, nil // GitLab reports nil for attributes a license lacks
 	}
 	return v, nil
+}
+
+// historicalMax is GitLab's License#historical_max: the largest active user
+// count historical_data recorded between the license's start and its
+// expiry (or now), over the last year when there is no license.
+func (e *Env) historicalMax(ctx context.Context) (any, error) {
+	if e.DB == nil {
+		return nil, fmt.Errorf("database: %w", ErrUnavailable)
+	}
+	to := e.now().UTC()
+	from := to.AddDate(-1, 0, 0)
+	if e.License != nil {
+		if t, ok := licenseDate(e.License.Fields["starts_at"]); ok {
+			from = t
+		}
+		if t, ok := licenseDate(e.License.Fields["expires_at"]); ok && t.Before(to) {
+			to = t
+		}
+	}
+	v, err := e.DB.Value(ctx, fmt.Sprintf(`SELECT COALESCE(MAX(active_user_count), 0) FROM historical_data
+WHERE recorded_at BETWEEN '%s' AND '%s'`, from.Format(time.RFC3339), to.Add(24*time.Hour-time.Second).Format(time.RFC3339)))
+	if err != nil {
+		return nil, fmt.Errorf("historical max users: %w", err)
+	}
+	return v, nil
+}
+
+// billableUsers is License#daily_billable_users_count: the latest daily
+// usage trends measurement of billable users (identifier 11).
+func (e *Env) billableUsers(ctx context.Context) (any, error) {
+	if e.DB == nil {
+		return nil, fmt.Errorf("database: %w", ErrUnavailable)
+	}
+	v, err := e.DB.Value(ctx, `SELECT count FROM analytics_usage_trends_measurements WHERE identifier = 11 ORDER BY recorded_at DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("billable users: %w", err)
+	}
+	return v, nil
+}
+
+func licenseDate(v any) (time.Time, bool) {
+	switch x := v.(type) {
+	case time.Time:
+		return x, true
+	case string:
+		t, err := time.Parse("2006-01-02", x)
+		return t, err == nil
+	}
+	return time.Time{}, false
 }
 
 func (e *Env) prometheus(ctx context.Context, r definitions.Resolved) (any, error) {

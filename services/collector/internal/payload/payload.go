@@ -62,6 +62,14 @@ type Privacy struct {
 	Hash []string `yaml:"hash"`
 }
 
+// Data categories (GitLab's ServicePing::PermitDataCategories).
+const (
+	CategoryStandard     = "standard"
+	CategorySubscription = "subscription"
+	CategoryOperational  = "operational"
+	CategoryOptional     = "optional"
+)
+
 // Builder builds payloads.
 type Builder struct {
 	Env           *instrument.Env
@@ -72,6 +80,29 @@ type Builder struct {
 	Privacy       Privacy
 	Log           *slog.Logger
 	Now           func() time.Time
+	// ExcludeOptional leaves out the metrics of data category optional
+	// (and those without a category): with GitLab's "include optional
+	// data" off only standard, subscription and operational metrics are
+	// computed and sent.
+	ExcludeOptional bool
+}
+
+// Categories are the data categories a payload collects.
+func (b *Builder) Categories() []string {
+	c := []string{CategoryStandard, CategorySubscription, CategoryOperational}
+	if !b.ExcludeOptional {
+		c = append(c, CategoryOptional)
+	}
+	return c
+}
+
+// Permitted reports whether a metric's data category is collected.
+func (b *Builder) Permitted(m definitions.Metric) bool {
+	switch m.DataCategory {
+	case CategoryStandard, CategorySubscription, CategoryOperational:
+		return true
+	}
+	return !b.ExcludeOptional
 }
 
 type job struct {
@@ -80,6 +111,10 @@ type job struct {
 	// fixed value without running (deprecated metrics)
 	fixed    any
 	hasFixed bool
+	// histogram metrics fall back to {"-1": -1}
+	histogram bool
+	// aggregates run after every metric (they merge what metrics saved)
+	late bool
 }
 
 // Build computes every emitted metric of set.
@@ -92,12 +127,15 @@ func (b *Builder) Build(ctx context.Context, set *definitions.Set) (*Result, err
 	recordedAt := now().UTC()
 	env := *b.Env
 	env.Now = func() time.Time { return recordedAt }
+	env.Clock = now
 	env.System.UUID, env.System.Hostname = b.Identity.UUID, b.Identity.Hostname
 	env.System.Version, env.System.InstallationType = b.Identity.Version, b.Identity.InstallationType
+	env.Categories = b.Categories()
 
 	var jobs []job
+	unknown := map[string]int{}
 	for _, m := range set.Metrics {
-		if !m.Emitted() {
+		if !m.Emitted() || !b.Permitted(m) {
 			continue
 		}
 		if m.Status == definitions.StatusDeprecated {
@@ -105,13 +143,22 @@ func (b *Builder) Build(ctx context.Context, set *definitions.Set) (*Result, err
 			continue
 		}
 		r := b.Mapping.Resolve(m)
-		jobs = append(jobs, job{key: m.KeyPath, run: func(ctx context.Context) (any, error) { return env.Value(ctx, r) }})
+		if r.UnknownClass != "" {
+			unknown[r.UnknownClass]++
+		}
+		jobs = append(jobs, job{key: m.KeyPath, histogram: m.Histogram(),
+			run: func(ctx context.Context) (any, error) { return env.Value(ctx, r) }})
 	}
-	for _, a := range set.Aggregates {
-		for _, tf := range a.TimeFrame {
-			jobs = append(jobs, job{key: definitions.AggregateKeyPath(a.Name, tf), run: func(ctx context.Context) (any, error) {
-				return env.AggregateValue(ctx, a, tf)
-			}})
+	for _, class := range sortedKeys(unknown) {
+		b.Log.Warn("instrumentation class unknown to the collector, its metrics fall back", "class", class, "metrics", unknown[class])
+	}
+	if !b.ExcludeOptional { // aggregated metrics are optional data
+		for _, a := range set.Aggregates {
+			for _, tf := range a.TimeFrame {
+				jobs = append(jobs, job{key: definitions.AggregateKeyPath(a.Name, tf), late: true, run: func(ctx context.Context) (any, error) {
+					return env.AggregateValue(ctx, a, tf)
+				}})
+			}
 		}
 	}
 
@@ -119,25 +166,30 @@ func (b *Builder) Build(ctx context.Context, set *definitions.Set) (*Result, err
 	timings := make([]Timing, len(jobs))
 	conc := max(b.Concurrency, 1)
 	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for i, j := range jobs {
-		if j.hasFixed {
-			values[i] = j.fixed
-			timings[i] = Timing{Name: j.key}
-			continue
+	for _, late := range []bool{false, true} {
+		var wg sync.WaitGroup
+		for i, j := range jobs {
+			if j.late != late {
+				continue
+			}
+			if j.hasFixed {
+				values[i] = j.fixed
+				timings[i] = Timing{Name: j.key}
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("build payload: %w", err)
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				values[i], timings[i] = b.runOne(ctx, j)
+			}()
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("build payload: %w", err)
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			values[i], timings[i] = b.runOne(ctx, j)
-		}()
+		wg.Wait()
 	}
-	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("build payload: %w", err)
 	}
@@ -183,8 +235,11 @@ func (b *Builder) runOne(ctx context.Context, j job) (v any, t Timing) {
 	}()
 	val, err := j.run(mctx)
 	if err != nil {
-		fb := Fallback(err)
-		if errors.Is(mctx.Err(), context.DeadlineExceeded) {
+		var fb any = Fallback(err)
+		if j.histogram {
+			fb = map[string]any{"-1": FallbackGeneral}
+		}
+		if errors.Is(mctx.Err(), context.DeadlineExceeded) && !j.histogram {
 			fb, err = FallbackGeneral, fmt.Errorf("timeout after %s: %w", b.MetricTimeout, err)
 		}
 		level := slog.LevelWarn
@@ -203,6 +258,15 @@ func Fallback(err error) int {
 		return FallbackCounter
 	}
 	return FallbackGeneral
+}
+
+func sortedKeys(m map[string]int) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // set0 places v at a dotted path, creating objects on the way.

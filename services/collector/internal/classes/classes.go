@@ -1,0 +1,318 @@
+// Package classes is the collector's built-in table of GitLab's
+// instrumentation classes: for each class GitLab's Ruby code defines
+// (lib/gitlab/usage/metrics/instrumentations), the source that reproduces
+// it — SQL over GitLab's schema (internal/instancedb holds the subset it
+// reads), an application setting, a gitlab.yml value, an instance fact, the
+// license, Redis — with the options GitLab's class hard-codes. Legacy
+// definitions that name no class resolve by key path where GitLab's code
+// (usage_data.rb and its successors) fixed their meaning.
+//
+// Sources, as instrument.Env runs them:
+//
+//   - database: DatabaseMetric options (operation, table, column, joins,
+//     where, time_column, start, finish, batch_size), or query: one SQL value
+//     ({window_start}/{window_end} replaced by the time frame's bounds);
+//   - setting: an application_settings column or a key of one of its jsonb
+//     columns (options setting, test: present|positive);
+//   - config: a gitlab.yml path (options config, GitlabConfigMetric's nested
+//     form, or path "a.b.c"; test: present);
+//   - fact: an instance fact (options attribute: uuid, database_version,
+//     git_version, topology, collected_data_categories, …);
+//   - license: a license attribute, historical_max or
+//     daily_billable_users_count;
+//   - redis, redis_hll, internal_events, aggregate, prometheus: events and
+//     counters as the definitions name them.
+package classes
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"strings"
+
+	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+)
+
+// Sources a resolved metric can name.
+const (
+	SourceDatabase       = "database"
+	SourceSetting        = "setting"
+	SourceConfig         = "config"
+	SourceFact           = "fact"
+	SourceLicense        = "license"
+	SourceRedis          = "redis"
+	SourceRedisHLL       = "redis_hll"
+	SourceInternalEvents = "internal_events"
+	SourceAggregate      = "aggregate"
+	SourcePrometheus     = "prometheus"
+)
+
+// SecureProductTypes are the CI job names GitLab counts as security scanners
+// (EE::Gitlab::UsageData::SECURE_PRODUCT_TYPES); "all" counts any of them.
+var SecureProductTypes = []string{
+	"container_scanning", "dast", "dependency_scanning", "license_management", "license_scanning",
+	"sast", "secret_detection", "coverage_fuzzing", "apifuzzer_fuzz", "apifuzzer_fuzz_dnd",
+}
+
+// ScanTypes is Security::Scan's scan_type enum.
+var ScanTypes = map[string]int{
+	"sast": 1, "dependency_scanning": 2, "container_scanning": 3, "dast": 4, "secret_detection": 5,
+	"coverage_fuzzing": 6, "api_fuzzing": 7, "cluster_image_scanning": 8,
+}
+
+// DeploymentStatuses is Deployment's status enum.
+var DeploymentStatuses = map[string]int{
+	"created": 0, "running": 1, "success": 2, "failed": 3, "canceled": 4, "skipped": 5, "blocked": 6,
+}
+
+func db(opts map[string]any) definitions.MappingEntry {
+	return definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase, Options: opts}
+}
+
+func count(table, where string) definitions.MappingEntry {
+	o := map[string]any{"operation": "count", "table": table}
+	if where != "" {
+		o["where"] = where
+	}
+	return db(o)
+}
+
+func distinct(table, column, joins, where string) definitions.MappingEntry {
+	o := map[string]any{"operation": "distinct_count", "table": table, "column": column}
+	if joins != "" {
+		o["joins"] = joins
+	}
+	if where != "" {
+		o["where"] = where
+	}
+	return db(o)
+}
+
+func value(query string) definitions.MappingEntry {
+	return definitions.MappingEntry{Source: SourceDatabase, Options: map[string]any{"query": query}}
+}
+
+func setting(name string, test ...string) definitions.MappingEntry {
+	o := map[string]any{"setting": name}
+	if len(test) > 0 {
+		o["test"] = test[0]
+	}
+	return definitions.MappingEntry{Class: "GitlabSettingsMetric", Source: SourceSetting, Options: o}
+}
+
+func config(path string, test ...string) definitions.MappingEntry {
+	o := map[string]any{"path": path}
+	if len(test) > 0 {
+		o["test"] = test[0]
+	}
+	return definitions.MappingEntry{Class: "GitlabConfigMetric", Source: SourceConfig, Options: o}
+}
+
+func fact(attribute string, extra ...string) definitions.MappingEntry {
+	o := map[string]any{"attribute": attribute}
+	for i := 0; i+1 < len(extra); i += 2 {
+		o[extra[i]] = extra[i+1]
+	}
+	return definitions.MappingEntry{Source: SourceFact, Options: o}
+}
+
+func license(attribute string) definitions.MappingEntry {
+	return definitions.MappingEntry{Class: "LicenseMetric", Source: SourceLicense, Options: map[string]any{"attribute": attribute}}
+}
+
+func redisCounter(prefix, event string) definitions.MappingEntry {
+	return definitions.MappingEntry{Class: "RedisMetric", Source: SourceRedis, Options: map[string]any{"prefix": prefix, "event": event}}
+}
+
+// str is an option as a string ("" when absent).
+func str(o map[string]any, k string) string {
+	if v, ok := o[k]; ok && v != nil {
+		return fmt.Sprint(v)
+	}
+	return ""
+}
+
+func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// Builtin returns the built-in mapping: GitLab's classes, the legacy key
+// paths and key path families. A fresh value each call (callers may
+// chain it under a file's mapping).
+func Builtin() *definitions.Mapping {
+	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(),
+		KeyPaths: keyPathTable(), Patterns: patternTable()}
+}
+
+// classPatterns are GitLab's class naming families. Count<Records>Metric
+// counts the table of its model (CountBoardsMetric → boards,
+// CountCiRunnersMetric → ci_runners) within the time frame, as GitLab's
+// DatabaseMetric subclasses named so do; a name whose table the instance
+// lacks fails with the database's "relation does not exist".
+func classPatterns() []definitions.PatternEntry {
+	return []definitions.PatternEntry{{
+		Match: regexp.MustCompile(`^Count([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
+		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "count"},
+			Expand: func(o map[string]any) (map[string]any, error) {
+				o = maps.Clone(o)
+				o["table"] = snake(str(o, "1"))
+				delete(o, "1")
+				return o, nil
+			}},
+	}}
+}
+
+var camelBoundary = regexp.MustCompile(`([a-z0-9])([A-Z])`)
+
+// snake turns a Ruby constant name into its table name's form
+// (CiRunners → ci_runners).
+func snake(s string) string { return strings.ToLower(camelBoundary.ReplaceAllString(s, "${1}_${2}")) }
+
+func classTable() map[string]definitions.MappingEntry {
+	t := map[string]definitions.MappingEntry{
+		// Generic classes: what a definition (or a mapping) names to run a
+		// source directly with its own options.
+		"DatabaseMetric":        {Source: SourceDatabase},
+		"GenericMetric":         {},
+		"GitlabSettingsMetric":  {Source: SourceSetting},
+		"GitlabConfigMetric":    {Source: SourceConfig},
+		"LicenseMetric":         {Source: SourceLicense},
+		"RedisMetric":           {Source: SourceRedis},
+		"RedisHLLMetric":        {Source: SourceRedisHLL},
+		"TotalCountMetric":      {Source: SourceInternalEvents},
+		"UniqueCountMetric":     {Source: SourceInternalEvents},
+		"TotalSumMetric":        {Source: SourceInternalEvents},
+		"AggregatedMetric":      {Source: SourceAggregate},
+		"PrometheusMetric":      {Source: SourcePrometheus},
+		"PrometheusQueryMetric": {Source: SourcePrometheus},
+
+		// Database counts.
+		"CountIssuesMetric": count("issues", ""),
+		"ActiveUserCountMetric": count("users",
+			"state = 'active' AND (user_type IS NULL OR user_type IN (4, 6))"),
+		"CountDeploymentsMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "count", "table": "deployments"}, Expand: deployments},
+		"CountUsersCreatingCiBuildsMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "distinct_count", "table": "ci_builds", "column": "user_id",
+				"start": "SELECT MIN(id) FROM users", "finish": "SELECT MAX(id) FROM users"},
+			Expand: secureType},
+		"CountSecurePipelinesMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "estimate_batch_distinct_count", "table": "security_scans",
+				"column": "pipeline_id", "batch_size": 1000},
+			Expand: scanType},
+		"BatchedBackgroundMigrationsMetric": value(`SELECT COALESCE(json_agg(json_build_object('job_class_name', job_class_name,
+  'elapsed_time', EXTRACT(EPOCH FROM finished_at)::bigint - EXTRACT(EPOCH FROM started_at)::bigint) ORDER BY id), '[]'::json)
+FROM batched_background_migrations WHERE status = 3 AND finished_at BETWEEN {window_start} AND {window_end}`),
+
+		// Application settings (Gitlab::CurrentSettings).
+		"UserCapSettingEnabledMetric":                  setting("new_user_signups_cap"),
+		"DormantUserPeriodSettingMetric":               setting("deactivate_dormant_users_period"),
+		"GitlabDedicatedMetric":                        setting("gitlab_dedicated_instance"),
+		"MaximumAccessTokenLifetimeEnabledMetric":      setting("max_personal_access_token_lifetime"),
+		"McpServerEnabledMetric":                       setting("mcp_server_enabled"),
+		"CiCdCatalogProjectsAllowlistConfiguredMetric": setting("ci_cd_catalog_projects_allowlist", "present"),
+		"RunnerRegistrationTokensAllowedMetric":        setting("allow_runner_registration_token"),
+		"InstanceRunnerTokenExpirationEnabledMetric":   setting("runner_token_expiration_interval", "positive"),
+		"ServicePingFeaturesMetric":                    setting("usage_ping_features_enabled"),
+		"SnowplowEnabledMetric":                        setting("snowplow_enabled"),
+		"DuoAvailabilityMetric": value(`SELECT CASE WHEN duo_features_enabled IS NOT FALSE AND NOT lock_duo_features_enabled THEN 'default_on'
+  WHEN NOT lock_duo_features_enabled THEN 'default_off' ELSE 'never_on' END FROM application_settings ORDER BY id DESC LIMIT 1`),
+		"PackageRegistryMetadataSyncActivationByTypeMetric": value(`SELECT COALESCE(jsonb_object_agg(t.name, t.id ORDER BY t.id), '{}'::jsonb)
+FROM application_settings s, unnest(s.package_metadata_purl_types) p(id)
+JOIN (VALUES (1,'composer'),(2,'conan'),(3,'gem'),(4,'golang'),(5,'maven'),(6,'npm'),(7,'nuget'),(8,'pypi'),(9,'apk'),(10,'rpm'),
+  (11,'deb'),(12,'cbl_mariner'),(13,'wolfi'),(14,'cargo'),(15,'swift'),(16,'conda')) t(id, name) ON t.id = p.id
+WHERE s.id = (SELECT MAX(id) FROM application_settings)`),
+
+		// gitlab.yml (Gitlab.config).
+		"ReplyByEmailEnabledMetric":  config("incoming_email.enabled"),
+		"RelativeUrlInstallMetric":   config("gitlab.relative_url_root", "present"),
+		"ClickHouseConfiguredMetric": config("clickhouse.main.url", "present"),
+
+		// Instance facts.
+		"UuidMetric":                         fact("uuid"),
+		"HostnameMetric":                     fact("hostname"),
+		"VersionMetric":                      fact("version"),
+		"InstallationTypeMetric":             fact("installation_type"),
+		"EditionMetric":                      fact("edition"),
+		"RecordedAtMetric":                   fact("recorded_at"),
+		"UniqueInstanceIdMetric":             fact("unique_instance_id"),
+		"DatabaseMode":                       fact("database_mode"),
+		"CollectedDataCategoriesMetric":      fact("collected_data_categories"),
+		"IndexInconsistenciesMetric":         fact("index_inconsistencies"),
+		"SchemaInconsistenciesMetric":        fact("schema_inconsistencies"),
+		"TestGitlabNetConnectivityMetric":    fact("gitlab_net_connectivity"),
+		"ClickHouseServerVersionMetric":      fact("clickhouse_server_version"),
+		"AdvancedSearch::DistributionMetric": fact("search_distribution"),
+		"DatabaseAutovacuumFindingMetric":    fact("database_finding", "check", "autovacuum_settings"),
+		"DatabaseDiagnosticsFindingMetric":   fact("database_finding"),
+		"PatchedFilesMetric":                 {Source: SourceRedis, Options: map[string]any{"key": "patched_files"}},
+
+		// License.
+		"LicenseeMetrics":          license("licensee"),
+		"HistoricalMaxUsersMetric": license("historical_max"),
+
+		// Prometheus.
+		"GitalyApdexMetric": {Source: SourcePrometheus,
+			Options: map[string]any{"query": "avg_over_time(gitlab_usage_ping:gitaly_apdex:ratio_avg_over_time_5m[1w])"}},
+	}
+	return t
+}
+
+// deployments applies CountDeploymentsMetric's type option (all, success,
+// failed).
+func deployments(o map[string]any) (map[string]any, error) {
+	o = maps.Clone(o)
+	switch t := str(o, "type"); t {
+	case "all":
+	case "success", "failed":
+		o["where"] = fmt.Sprintf("status = %d", DeploymentStatuses[t])
+	case "":
+		return nil, fmt.Errorf("missing deployment type")
+	default:
+		return nil, fmt.Errorf("invalid deployment type %q (all, success or failed)", t)
+	}
+	delete(o, "type")
+	return o, nil
+}
+
+// secureType applies CountUsersCreatingCiBuildsMetric's secure_type.
+func secureType(o map[string]any) (map[string]any, error) {
+	o = maps.Clone(o)
+	t := str(o, "secure_type")
+	switch {
+	case t == "all":
+		names := make([]string, len(SecureProductTypes))
+		for i, n := range SecureProductTypes {
+			names[i] = quote(n)
+		}
+		o["where"] = "type = 'Ci::Build' AND name IN (" + strings.Join(names, ", ") + ")"
+	case t == "":
+		return nil, fmt.Errorf("secure_type options attribute is required")
+	default:
+		known := false
+		for _, n := range SecureProductTypes {
+			known = known || n == t
+		}
+		if !known {
+			return nil, fmt.Errorf("secure_type %q is not allowed", t)
+		}
+		o["where"] = "type = 'Ci::Build' AND name = " + quote(t)
+	}
+	delete(o, "secure_type")
+	return o, nil
+}
+
+// scanType applies CountSecurePipelinesMetric's scan_type; the metric also
+// keeps its sketch for database-sourced aggregated metrics under
+// "<scan_type>_pipeline" (GitLab's save_aggregated_metrics).
+func scanType(o map[string]any) (map[string]any, error) {
+	o = maps.Clone(o)
+	t := str(o, "scan_type")
+	n, ok := ScanTypes[t]
+	if !ok {
+		return nil, fmt.Errorf("scan_type %q must be one of sast, dependency_scanning, container_scanning, dast, secret_detection, coverage_fuzzing, api_fuzzing, cluster_image_scanning", t)
+	}
+	o["where"] = fmt.Sprintf("scan_type = %d", n)
+	o["save_as"] = t + "_pipeline"
+	delete(o, "scan_type")
+	return o, nil
+}

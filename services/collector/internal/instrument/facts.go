@@ -1,0 +1,556 @@
+package instrument
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1" //nolint:gosec // name-based UUID (RFC 4122 version 5), not security
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+	"github.com/serviceping/serviceping/services/collector/internal/instancedb"
+)
+
+// DefaultConnectivityURL is where GitLab's TestGitlabNetConnectivityMetric
+// posts (the instance UUID is appended).
+const DefaultConnectivityURL = "https://snowplowstg.trx.gitlab.net/test_connectivity/"
+
+// system computes a system metric or an instance fact: options.setting /
+// setting_method read an application setting, options.attribute names the
+// fact.
+func (e *Env) system(ctx context.Context, r definitions.Resolved) (any, error) {
+	o := r.Options
+	if str(o, "setting") != "" || str(o, "setting_method") != "" {
+		return e.applicationSetting(ctx, o)
+	}
+	if _, ok := o["config"]; ok {
+		return e.config(o)
+	}
+	switch a := str(o, "attribute"); a {
+	case "uuid":
+		return e.System.UUID, nil
+	case "hostname":
+		return e.System.Hostname, nil
+	case "version":
+		return e.System.Version, nil
+	case "installation_type":
+		return e.System.InstallationType, nil
+	case "edition":
+		return e.System.Edition, nil
+	case "recorded_at":
+		return e.now().UTC().Format("2006-01-02T15:04:05.000Z"), nil
+	case "recording_finished_at":
+		return e.clock().UTC().Format("2006-01-02T15:04:05.000Z"), nil
+	case "topology":
+		if e.System.Topology != nil {
+			return e.System.Topology(ctx), nil
+		}
+		return HostTopology(ctx), nil
+	case "version_part":
+		return versionPart(e.System.Version, str(o, "part"))
+	case "value":
+		return o["value"], nil
+	case "unique_instance_id":
+		return nameUUID(e.System.UUID + "-" + e.System.Hostname), nil
+	case "collected_data_categories":
+		return e.collectedCategories(), nil
+	case "operating_system":
+		return operatingSystem()
+	case "git_version":
+		return e.gitVersion(ctx)
+	case "gitlab_net_connectivity":
+		return e.connectivity(ctx), nil
+	case "clickhouse_server_version":
+		return e.clickhouseVersion(ctx)
+	case "search_distribution":
+		return e.searchDistribution(ctx)
+	case "database_adapter":
+		return "postgresql", nil
+	case "database_mode":
+		return "single-database", nil // one connection for main and ci
+	case "database_version", "database_flavor", "database_pg_system_id", "database_finding",
+		"index_inconsistencies", "schema_inconsistencies":
+		return e.databaseFact(ctx, a, o)
+	case "":
+		return nil, fmt.Errorf("system metric without options.attribute or options.setting (instrumentation class %s is not mapped)", r.InstrumentationClass)
+	default:
+		return nil, fmt.Errorf("unknown system attribute %q", a)
+	}
+}
+
+func (e *Env) clock() time.Time {
+	if e.Clock != nil {
+		return e.Clock()
+	}
+	return e.now()
+}
+
+func versionPart(v, part string) (any, error) {
+	core, _, _ := strings.Cut(v, "-")
+	parts := strings.Split(core, ".")
+	idx := map[string]int{"major": 0, "minor": 1, "patch": 2}
+	i, ok := idx[part]
+	if !ok || i >= len(parts) {
+		return nil, fmt.Errorf("version %q has no %s part", v, part)
+	}
+	return strconv.Atoi(parts[i])
+}
+
+// nameUUID is an RFC 4122 version 5 UUID of name in the URL namespace: a
+// stable identifier derived from the instance UUID and host, like GitLab's
+// GlobalAnonymousId.instance_uuid.
+func nameUUID(name string) string {
+	ns := []byte{0x6b, 0xa7, 0xb8, 0x11, 0x9d, 0xad, 0x11, 0xd1, 0x80, 0xb4, 0x00, 0xc0, 0x4f, 0xd4, 0x30, 0xc8}
+	h := sha1.New() //nolint:gosec
+	h.Write(ns)
+	h.Write([]byte(name))
+	b := h.Sum(nil)[:16]
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// collectedCategories is CollectedDataCategoriesMetric: the data
+// categories this payload carries.
+func (e *Env) collectedCategories() []any {
+	out := make([]any, 0, len(e.Categories))
+	for _, c := range e.Categories {
+		out = append(out, c)
+	}
+	return out
+}
+
+// operatingSystem is "<ID>-<VERSION_ID>" of /etc/os-release, the platform
+// and version GitLab reports (settings.operating_system).
+func operatingSystem() (any, error) {
+	f, err := os.Open("/etc/os-release")
+	if err != nil {
+		return nil, fmt.Errorf("read os-release: %w", err)
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			kv[k] = strings.Trim(v, `"`)
+		}
+	}
+	if kv["ID"] == "" {
+		return nil, errors.New("os-release has no ID")
+	}
+	if kv["VERSION_ID"] == "" {
+		return kv["ID"], nil
+	}
+	return kv["ID"] + "-" + kv["VERSION_ID"], nil
+}
+
+var gitVersionRE = regexp.MustCompile(`\d+\.\d+(\.\d+)?`)
+
+// gitVersion is git.version: gitlab.yml's git.version when configured,
+// else the version of the git binary on PATH.
+func (e *Env) gitVersion(ctx context.Context) (any, error) {
+	if v, err := lookup(e.Config, "git.version"); err == nil && v != nil {
+		return fmt.Sprint(v), nil
+	}
+	out, err := exec.CommandContext(ctx, "git", "--version").Output()
+	if err != nil {
+		return nil, fmt.Errorf("git version: not configured (git.version) and git --version failed: %w", err)
+	}
+	v := gitVersionRE.FindString(string(out))
+	if v == "" {
+		return nil, fmt.Errorf("git version: cannot parse %q", strings.TrimSpace(string(out)))
+	}
+	return v, nil
+}
+
+// connectivity is TestGitlabNetConnectivityMetric: with usage ping on, a
+// POST to GitLab's test endpoint; true when any answer comes back.
+func (e *Env) connectivity(ctx context.Context) bool {
+	if !e.UsagePingEnabled {
+		return false
+	}
+	u := e.ConnectivityURL
+	if u == "" {
+		u = DefaultConnectivityURL
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u+url.PathEscape(e.System.UUID), nil)
+	if err != nil {
+		return false
+	}
+	resp, err := e.httpClient().Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return true
+}
+
+func (e *Env) httpClient() *http.Client {
+	if e.HTTP != nil {
+		return e.HTTP
+	}
+	return http.DefaultClient
+}
+
+// clickhouseVersion is ClickHouseServerVersionMetric: the version the
+// configured ClickHouse (gitlab.yml clickhouse.main.url) answers, nil when
+// none is configured.
+func (e *Env) clickhouseVersion(ctx context.Context) (any, error) {
+	base, _ := lookup(e.Config, "clickhouse.main.url")
+	if present(base) != true {
+		return nil, nil
+	}
+	body, err := e.get(ctx, strings.TrimRight(fmt.Sprint(base), "/")+"/?query="+url.QueryEscape("SELECT version()"))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse version: %w", err)
+	}
+	return strings.TrimSpace(string(body)), nil
+}
+
+// searchDistribution is AdvancedSearch::DistributionMetric: the search
+// engine's distribution as its root endpoint reports it (gitlab.yml
+// elasticsearch.url), nil when advanced search is not configured.
+func (e *Env) searchDistribution(ctx context.Context) (any, error) {
+	base, _ := lookup(e.Config, "elasticsearch.url")
+	if present(base) != true {
+		return nil, nil
+	}
+	body, err := e.get(ctx, fmt.Sprint(base))
+	if err != nil {
+		return nil, fmt.Errorf("search server info: %w", err)
+	}
+	var info struct {
+		Version struct {
+			Distribution string `json:"distribution"`
+			Number       string `json:"number"`
+		} `json:"version"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("decode search server info: %w", err)
+	}
+	if info.Version.Distribution == "" {
+		return "elasticsearch", nil
+	}
+	return info.Version.Distribution, nil
+}
+
+func (e *Env) get(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.httpClient().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: status %d", u, resp.StatusCode)
+	}
+	return b, nil
+}
+
+// flavorSQL is GitLab's managed-database detection
+// (Gitlab::Database::Reflection#flavor): each provider leaves a function
+// or a setting behind; a plain PostgreSQL has none (nil).
+const flavorSQL = `SELECT CASE
+  WHEN to_regproc('aurora_version') IS NOT NULL THEN 'Amazon Aurora PostgreSQL'
+  WHEN current_setting('rds.extensions', true) IS NOT NULL THEN 'PostgreSQL on Amazon RDS'
+  WHEN current_setting('cloudsql.iam_authentication', true) IS NOT NULL THEN 'Cloud SQL for PostgreSQL'
+  WHEN current_setting('azure.extensions', true) IS NOT NULL THEN 'Azure Database for PostgreSQL - Flexible Server'
+  WHEN current_setting('alloydb.iam_authentication', true) IS NOT NULL THEN 'AlloyDB for PostgreSQL'
+END`
+
+// findingSQL are the Database::Diagnostics checks GitLab's finding metrics
+// read: each returns the finding codes the server's configuration raises.
+// reset_val is the session's configured value, unaffected by the
+// collector's own SET LOCAL statement_timeout.
+var findingSQL = map[string]string{
+	"autovacuum_settings": `SELECT COALESCE(array_agg(code), '{}') FROM (
+  SELECT 'autovacuum_disabled' AS code FROM pg_settings WHERE name = 'autovacuum' AND reset_val = 'off') f`,
+	"search_path": `SELECT COALESCE(array_agg(code), '{}') FROM (
+  SELECT 'search_path_contains_partition_schema' AS code FROM pg_settings
+  WHERE name = 'search_path' AND reset_val ~ 'gitlab_partitions_(dynamic|static)') f`,
+	"timeouts": `SELECT COALESCE(array_agg(code), '{}') FROM (
+  SELECT 'statement_timeout_unlimited' AS code FROM pg_settings WHERE name = 'statement_timeout' AND reset_val = '0'
+  UNION ALL
+  SELECT 'idle_in_transaction_session_timeout_unlimited' FROM pg_settings
+  WHERE name = 'idle_in_transaction_session_timeout' AND reset_val = '0') f`,
+}
+
+func (e *Env) databaseFact(ctx context.Context, attribute string, o map[string]any) (any, error) {
+	if e.DB == nil {
+		return nil, fmt.Errorf("database: %w", ErrUnavailable)
+	}
+	switch attribute {
+	case "database_version":
+		v, err := e.DB.Value(ctx, "SHOW server_version")
+		if err != nil {
+			return nil, err
+		}
+		s, _ := v.(string)
+		if f := strings.Fields(s); len(f) > 0 {
+			return f[0], nil
+		}
+		return nil, fmt.Errorf("server_version %q", s)
+	case "database_flavor":
+		return e.DB.Value(ctx, flavorSQL)
+	case "database_pg_system_id":
+		return e.DB.Value(ctx, "SELECT system_identifier FROM pg_control_system()")
+	case "database_finding":
+		sql, ok := findingSQL[str(o, "check")]
+		if !ok {
+			return nil, fmt.Errorf("option check %q must be one of autovacuum_settings, search_path, timeouts", str(o, "check"))
+		}
+		code := str(o, "finding_code")
+		if code == "" {
+			return nil, errors.New("option finding_code is required")
+		}
+		v, err := e.DB.Value(ctx, sql)
+		if err != nil {
+			return nil, err
+		}
+		codes, _ := v.([]any)
+		for _, c := range codes {
+			if c == code {
+				return true, nil
+			}
+		}
+		return false, nil
+	case "index_inconsistencies":
+		return e.inconsistencies(ctx, true)
+	case "schema_inconsistencies":
+		return e.inconsistencies(ctx, false)
+	}
+	return nil, fmt.Errorf("unknown database fact %q", attribute)
+}
+
+// inconsistencies compares the live database with the GitLab schema the
+// collector expects (instancedb.Expected, its copy of structure.sql), like
+// GitLab's schema validation runner: missing tables and columns, missing
+// indexes and extra ones on the expected tables. indexesOnly keeps the
+// index findings (IndexInconsistenciesMetric's shape); otherwise each
+// finding also names its object type (SchemaInconsistenciesMetric), at
+// most 150.
+func (e *Env) inconsistencies(ctx context.Context, indexesOnly bool) (any, error) {
+	want := instancedb.Expected()
+	v, err := e.DB.Value(ctx, `SELECT json_build_object(
+  'columns', (SELECT COALESCE(json_object_agg(table_name, cols), '{}') FROM (
+     SELECT table_name, json_agg(column_name::text) AS cols FROM information_schema.columns
+     WHERE table_schema = current_schema() GROUP BY table_name) c),
+  'indexes', (SELECT COALESCE(json_object_agg(indexname, tablename), '{}') FROM pg_indexes WHERE schemaname = current_schema()))`)
+	if err != nil {
+		return nil, fmt.Errorf("read database schema: %w", err)
+	}
+	live, _ := v.(map[string]any)
+	cols, _ := live["columns"].(map[string]any)
+	idx, _ := live["indexes"].(map[string]any)
+	out := []any{}
+	add := func(typ, objType, name string) {
+		f := map[string]any{"inconsistency_type": typ, "object_name": name}
+		if !indexesOnly {
+			f["object_type"] = objType
+		}
+		if len(out) < 150 {
+			out = append(out, f)
+		}
+	}
+	for _, t := range want.Tables {
+		have, ok := cols[t.Name].([]any)
+		if !ok {
+			if !indexesOnly {
+				add("missing_tables", "Table", t.Name)
+			}
+			continue
+		}
+		if indexesOnly {
+			continue
+		}
+		set := map[string]bool{}
+		for _, c := range have {
+			set[fmt.Sprint(c)] = true
+		}
+		for _, c := range t.Columns {
+			if !set[c] {
+				add("missing_columns", "Column", t.Name+"."+c)
+			}
+		}
+	}
+	expected := map[string]bool{}
+	for _, i := range want.Indexes {
+		expected[i.Name] = true
+		if _, ok := idx[i.Name]; !ok {
+			add("missing_indexes", "Index", i.Name)
+		}
+	}
+	tables := map[string]bool{}
+	for _, t := range want.Tables {
+		tables[t.Name] = true
+	}
+	for _, name := range sortedKeys(idx) {
+		if tables[fmt.Sprint(idx[name])] && !expected[name] && !strings.HasSuffix(name, "_pkey") {
+			add("extra_indexes", "Index", name)
+		}
+	}
+	return out, nil
+}
+
+// applicationSetting reads Gitlab::CurrentSettings.<setting>: the
+// collector's configured settings first, then the instance's
+// application_settings row — a column of that name, else a key of one of
+// its jsonb columns (where GitLab's jsonb_accessor settings live).
+// options.test turns the value into present? or positive?.
+func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, error) {
+	name := str(o, "setting")
+	if name == "" {
+		name = strings.TrimSuffix(str(o, "setting_method"), "?")
+	}
+	if v, ok := e.System.Settings[name]; ok {
+		return applyTest(v, str(o, "test"))
+	}
+	if e.DB == nil {
+		return nil, fmt.Errorf("setting %q is not configured and the database is not: %w", name, ErrUnavailable)
+	}
+	row, err := e.DB.Value(ctx, `SELECT to_jsonb(s) FROM application_settings s ORDER BY id DESC LIMIT 1`)
+	if err != nil {
+		return nil, fmt.Errorf("read application settings: %w", err)
+	}
+	m, ok := row.(map[string]any)
+	if !ok {
+		return nil, errors.New("application_settings has no row")
+	}
+	v, found := m[name]
+	if !found {
+		for _, k := range sortedKeys(m) {
+			if inner, ok := m[k].(map[string]any); ok {
+				if v, found = inner[name]; found {
+					break
+				}
+			}
+		}
+	}
+	if !found {
+		return nil, fmt.Errorf("application setting %q: no such column or jsonb key in application_settings", name)
+	}
+	return applyTest(jsonNumber(v), str(o, "test"))
+}
+
+// jsonNumber turns integral float64 values decoded from JSON into int64.
+func jsonNumber(v any) any {
+	if f, ok := v.(float64); ok && f == float64(int64(f)) {
+		return int64(f)
+	}
+	return v
+}
+
+func applyTest(v any, test string) (any, error) {
+	switch test {
+	case "":
+		return v, nil
+	case "present":
+		return present(v), nil
+	case "positive":
+		switch x := jsonNumber(v).(type) {
+		case int64:
+			return x > 0, nil
+		case int:
+			return x > 0, nil
+		case float64:
+			return x > 0, nil
+		}
+		return false, nil
+	case "size":
+		rv := reflect.ValueOf(v)
+		switch rv.Kind() {
+		case reflect.Map, reflect.Slice, reflect.Array, reflect.String:
+			return int64(rv.Len()), nil
+		}
+		return int64(0), nil
+	}
+	return nil, fmt.Errorf("unknown test %q", test)
+}
+
+// present is Ruby's present?: not nil, not blank, not empty.
+func present(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case string:
+		return strings.TrimSpace(x) != ""
+	case bool:
+		return x
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Map, reflect.Slice, reflect.Array:
+		return rv.Len() > 0
+	}
+	return true
+}
+
+// config reads a gitlab.yml value (GitlabConfigMetric): options.config is
+// GitLab's nested form ({registry: enabled} → registry.enabled),
+// options.path a dotted path; options.test as for settings.
+func (e *Env) config(o map[string]any) (any, error) {
+	path := str(o, "path")
+	if c, ok := o["config"]; ok {
+		path = strings.Join(configPath(c), ".")
+	}
+	if path == "" {
+		return nil, errors.New("config metric without options.config or options.path")
+	}
+	v, err := lookup(e.Config, path)
+	if err != nil {
+		if t := str(o, "test"); t == "present" || t == "size" {
+			return applyTest(nil, t)
+		}
+		return nil, err
+	}
+	return applyTest(v, str(o, "test"))
+}
+
+// configPath flattens GitlabConfigMetric's nested option into method names.
+func configPath(v any) []string {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, k := range sortedKeys(x) {
+			return append([]string{k}, configPath(x[k])...)
+		}
+	case string:
+		return []string{x}
+	}
+	return nil
+}
+
+// lookup walks a dotted path through nested maps.
+func lookup(root map[string]any, path string) (any, error) {
+	var cur any = root
+	for _, p := range strings.Split(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("gitlab config: %s is not set", path)
+		}
+		if cur, ok = m[p]; !ok {
+			return nil, fmt.Errorf("gitlab config: %s is not set", path)
+		}
+	}
+	return cur, nil
+}
