@@ -24,10 +24,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sethvargo/go-envconfig"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tracing"
 )
 
 // NewLogger returns a logger writing to w at level ("debug", "info",
@@ -237,6 +239,9 @@ type Deps struct {
 	// Ready is what /readyz of the metrics listener answers: Run adds the
 	// "nats" check; the body adds its own dependencies.
 	Ready *Readiness
+	// Tracer is the service's tracer provider (pkg/tracing): exporting
+	// when OTEL_EXPORTER_OTLP_ENDPOINT is set, else a no-op one.
+	Tracer trace.TracerProvider
 }
 
 // Run connects, ensures the streams, serves metrics and runs body until
@@ -259,6 +264,17 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 	}
 	ready := NewReadiness()
 	ready.Add("nats", NATSCheck(nc, js))
+	tp, shutdownTracing, err := tracing.NewProvider(ctx, o.Name)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(sctx); err != nil {
+			log.Warn("flushing trace spans", "err", err)
+		}
+	}()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	g, ctx := errgroup.WithContext(ctx)
@@ -286,7 +302,7 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 	}
 	g.Go(func() error {
 		defer stop() // the body is done: so is everything beside it
-		return body(ctx, Deps{Conn: nc, JS: js, Registry: reg, Ready: ready})
+		return body(ctx, Deps{Conn: nc, JS: js, Registry: reg, Ready: ready, Tracer: tp})
 	})
 	return g.Wait()
 }

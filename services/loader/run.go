@@ -32,7 +32,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		for name, check := range sinks.Checks() {
 			d.Ready.Add(name, check)
 		}
-		l, err := loader.New(cfg, sinks.Deps(loader.Deps{JS: d.JS, Logger: log, Registerer: d.Registry}))
+		l, err := loader.New(cfg, sinks.Deps(loader.Deps{JS: d.JS, Logger: log, Registerer: d.Registry, Tracer: d.Tracer}))
 		if err != nil {
 			return err
 		}

@@ -26,8 +26,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -35,6 +39,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tracing"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/enricher/internal/cache"
 	"github.com/serviceping/serviceping/services/enricher/internal/directory"
@@ -48,6 +53,9 @@ type Deps struct {
 	JS         jetstream.JetStream
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Tracer continues the gateway's trace of each ping and carries it to
+	// the loader (pkg/tracing); nil: no tracing.
+	Tracer trace.TracerProvider
 }
 
 // usageSink delivers one usage summary to the CRM, idempotently per ping_id.
@@ -61,6 +69,7 @@ type Enricher struct {
 	js      jetstream.JetStream
 	log     *slog.Logger
 	metrics metrics
+	tracer  trace.Tracer
 
 	// resolver is nil when no directory is configured (status skipped).
 	resolver *resolve.Resolver
@@ -129,7 +138,7 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 			return nil, fmt.Errorf("register enricher metrics: %w", err)
 		}
 	}
-	e := &Enricher{cfg: cfg, js: deps.JS, log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}, devops: devopsscore.Opener{JS: deps.JS, Replicas: cfg.Streams.Replicas}}
+	e := &Enricher{cfg: cfg, js: deps.JS, tracer: tracing.OrNoop(deps.Tracer).Tracer("serviceping/enricher"), log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}, devops: devopsscore.Opener{JS: deps.JS, Replicas: cfg.Streams.Replicas}}
 	if err := e.wire(deps.Registerer); err != nil {
 		e.Close()
 		return nil, err
@@ -402,11 +411,19 @@ func (e *Enricher) process(ctx context.Context, msg jetstream.Msg, name string,
 // handle enriches one raw ping and publishes it (and, when matched, the
 // account usage). Decoding problems are permanent; publishing problems and
 // a shutdown in the middle of lookups are transient.
-func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
+func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) (err error) {
+	ctx, span := e.tracer.Start(tracing.Extract(ctx, msg.Headers()), "enrich", trace.WithSpanKind(trace.SpanKindConsumer))
+	defer func() {
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	var raw servicepingv1.RawPing
 	if err := proto.Unmarshal(msg.Data(), &raw); err != nil {
 		return consume.Permanent(fmt.Errorf("decode raw ping envelope: %w", err))
 	}
+	span.SetAttributes(attribute.String("serviceping.ping_id", raw.GetPingId()))
 	out, usage, err := e.enrich(ctx, &raw)
 	if err != nil {
 		return err
@@ -420,7 +437,9 @@ func (e *Enricher) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	pubCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.cfg.PublishTimeout)
 	defer cancel()
-	if _, err := e.js.Publish(pubCtx, streams.SubjectEnriched, data, jetstream.WithMsgID(streams.EnrichedMsgID(out.PingId, raw.ReenrichId))); err != nil {
+	enriched := &nats.Msg{Subject: streams.SubjectEnriched, Data: data, Header: nats.Header{}}
+	tracing.Inject(ctx, enriched.Header)
+	if _, err := e.js.PublishMsg(pubCtx, enriched, jetstream.WithMsgID(streams.EnrichedMsgID(out.PingId, raw.ReenrichId))); err != nil {
 		return fmt.Errorf("publish enriched ping %s: %w", out.PingId, err)
 	}
 	if usage != nil {

@@ -28,12 +28,16 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tracing"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/gateway/internal/validate"
 )
@@ -52,6 +56,9 @@ type Deps struct {
 	// Gatherer is served on /metrics; defaults to Registerer when it is a
 	// Gatherer (a *prometheus.Registry is both).
 	Gatherer prometheus.Gatherer
+	// Tracer traces requests and carries their trace context to the
+	// enricher (pkg/tracing); nil: no tracing.
+	Tracer trace.TracerProvider
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// ScoreJS reads the DevOps Score state; defaults to JS. A connection of
@@ -74,8 +81,9 @@ type Gateway struct {
 	perUUID  *keyedLimiter
 	perIP    *keyedLimiter
 	handler  http.Handler
-	scores   *scorer      // nil when the DevOps Score is off
-	tls      *tls.Config  // nil: plain HTTP
+	scores   *scorer     // nil when the DevOps Score is off
+	tls      *tls.Config // nil: plain HTTP
+	tracer   trace.Tracer
 	lastWarn atomic.Int64 // unix nanos of the last publish-failure log
 }
 
@@ -93,6 +101,7 @@ func New(cfg Config, deps Deps) (*Gateway, error) {
 		slots:   make(chan struct{}, cfg.MaxInflight),
 		perUUID: newKeyedLimiter(cfg.RatePerUUID, cfg.BurstPerUUID, cfg.RateLimitKeys),
 		perIP:   newKeyedLimiter(cfg.RatePerIP, cfg.BurstPerIP, cfg.RateLimitKeys),
+		tracer:  tracing.OrNoop(deps.Tracer).Tracer("serviceping/gateway"),
 	}
 	var err error
 	if g.tls, err = cfg.TLS(); err != nil {
@@ -198,6 +207,9 @@ func (g *Gateway) instrument(route string, methods []string, h http.HandlerFunc)
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		ctx, span := g.tracer.Start(r.Context(), r.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(ctx)
 		sw := &statusWriter{ResponseWriter: w}
 		if methods != nil && !contains(methods, r.Method) {
 			sw.Header().Set("Allow", allow)
@@ -211,6 +223,10 @@ func (g *Gateway) instrument(route string, methods []string, h http.HandlerFunc)
 		}
 		g.m.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Inc()
 		dur.Observe(time.Since(start).Seconds())
+		span.SetAttributes(attribute.Int("http.response.status_code", sw.code))
+		if sw.code >= http.StatusInternalServerError {
+			span.SetStatus(codes.Error, http.StatusText(sw.code))
+		}
 	})
 }
 
@@ -447,8 +463,9 @@ func (g *Gateway) publish(ctx context.Context, subject, stream, msgID string, m 
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
 	start := time.Now()
-	ack, err := g.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Data: data},
-		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream))
+	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+	tracing.Inject(ctx, msg.Header)
+	ack, err := g.js.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(stream))
 	elapsed := time.Since(start).Seconds()
 	if err != nil {
 		g.m.publishDuration.WithLabelValues(subject, "error").Observe(elapsed)

@@ -22,7 +22,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.R
 		Name: "gateway", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, Streams: cfg.Streams, StreamsInBackground: true,
 		Logger: logger, Registry: reg,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
-		deps := Deps{JS: d.JS, Conn: d.Conn, Logger: logger, Registerer: d.Registry, Gatherer: d.Registry}
+		deps := Deps{JS: d.JS, Conn: d.Conn, Logger: logger, Registerer: d.Registry, Gatherer: d.Registry, Tracer: d.Tracer}
 		if cfg.DevOpsScore {
 			snc, sjs, err := lifecycle.Connect(ctx, cfg.NATSURL, cfg.NATSAuth, "gateway-devops-score", logger)
 			if err != nil {

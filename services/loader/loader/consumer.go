@@ -10,10 +10,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tracing"
 )
 
 // batcher is what differs between the loader's streams: how a message
@@ -178,6 +182,10 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 	}
 }
 
+// maxSpanLinks bounds the pings a batch's span links to (the SDK's own
+// limit).
+const maxSpanLinks = 128
+
 // keepOpenAlive tells the server, every third of AckWait, that the open
 // batch's messages are still held, so they are not redelivered while they
 // wait for the batch to fill — only when this loader dies.
@@ -240,8 +248,21 @@ func (c *batchConsumer) flush(ctx context.Context) error {
 	c.gauge()
 	b := c.batcher.take()
 
+	// One span per batch, linked to the trace of every ping in it.
+	links := make([]trace.Link, 0, min(len(msgs), maxSpanLinks))
+	for _, m := range msgs[:min(len(msgs), maxSpanLinks)] {
+		if sc := trace.SpanContextFromContext(tracing.Extract(ctx, m.Headers())); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, span := c.l.tracer.Start(ctx, "load "+c.stream+" batch", trace.WithSpanKind(trace.SpanKindConsumer), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("messaging.batch.message_count", len(msgs))))
+	defer span.End()
 	start := time.Now()
 	err := c.writeRetrying(ctx, msgs, b)
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 	if c.m.duration != nil {
 		c.m.duration.Observe(time.Since(start).Seconds())
 	}

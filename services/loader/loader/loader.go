@@ -21,11 +21,13 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/serviceping/serviceping/pkg/backlog"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tracing"
 	"github.com/serviceping/serviceping/services/loader/rows"
 )
 
@@ -68,6 +70,9 @@ type Deps struct {
 	// Lake, when set, makes Run compact the lake's past days every
 	// Config.LakeCompactInterval.
 	Lake Compactor
+	// Tracer traces each batch, linked to its pings' traces (pkg/tracing);
+	// nil: no tracing.
+	Tracer trace.TracerProvider
 	// Now defaults to time.Now.
 	Now func() time.Time
 }
@@ -85,6 +90,7 @@ type Loader struct {
 	consumers []*batchConsumer
 	leaders   *leaders   // nil without Deps.Population
 	compactor *compactor // nil without Deps.Lake or LakeCompactInterval
+	tracer    trace.Tracer
 
 	started  atomic.Bool
 	stopOnce sync.Once
@@ -127,7 +133,7 @@ func New(cfg Config, deps Deps) (*Loader, error) {
 		return nil, fmt.Errorf("register loader metrics: %w", err)
 	}
 	l := &Loader{
-		cfg: cfg, js: deps.JS, log: log, m: m, sinks: deps.Sinks,
+		cfg: cfg, js: deps.JS, log: log, m: m, sinks: deps.Sinks, tracer: tracing.OrNoop(deps.Tracer).Tracer("serviceping/loader"),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	l.consumers = append(l.consumers, l.newConsumer(streams.Pings, &pingBatcher{l: l}, m.pings(), streams.SubjectEnriched))

@@ -28,6 +28,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/natsembed"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/tracing"
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 	"github.com/serviceping/serviceping/services/loader/loader"
@@ -97,7 +98,9 @@ type Pipeline struct {
 	whStop  context.CancelFunc
 	whDone  chan error
 	closing sync.Once
-	err     error
+	// shutdownTracing flushes the spans not exported yet.
+	shutdownTracing func(context.Context) error
+	err             error
 }
 
 // Start brings the pipeline up and returns once the gateway accepts
@@ -156,12 +159,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 	p.scoreNC = snc
 	cfg.Gateway.NATSURL, cfg.Enricher.NATSURL, cfg.Loader.NATSURL = p.NATSURL, p.NATSURL, p.NATSURL
 	cfg.Gateway.Listen = cfg.HTTPListen
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Gatherer, ScoreJS: sjs})
+	// One tracer provider for the three stages: a ping's trace runs from
+	// the gateway's request through the enricher to the loader's batch.
+	tp, shutdownTracing, err := tracing.NewProvider(ctx, "serviceping")
+	if err != nil {
+		return nil, err
+	}
+	p.shutdownTracing = shutdownTracing
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Gatherer, ScoreJS: sjs, Tracer: tp})
 	if err != nil {
 		return nil, err
 	}
 	p.gw = gw
-	en, err := enricher.New(cfg.Enricher, enricher.Deps{JS: js, Logger: log.With("service", "enricher"), Registerer: p.Registry})
+	en, err := enricher.New(cfg.Enricher, enricher.Deps{JS: js, Logger: log.With("service", "enricher"), Registerer: p.Registry, Tracer: tp})
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +187,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, err
 	}
 	p.sinks = sinks
-	ld, err := loader.New(cfg.Loader, sinks.Deps(loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry}))
+	ld, err := loader.New(cfg.Loader, sinks.Deps(loader.Deps{JS: js, Logger: log.With("service", "loader"), Registerer: p.Registry, Tracer: tp}))
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +316,13 @@ func (p *Pipeline) shutdownBus() {
 	if p.srv != nil {
 		p.srv.Shutdown()
 		p.srv.WaitForShutdown()
+	}
+	if p.shutdownTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := p.shutdownTracing(ctx); err != nil {
+			p.log.Warn("flushing trace spans", "err", err)
+		}
+		cancel()
 	}
 }
 
