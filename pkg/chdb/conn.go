@@ -208,11 +208,15 @@ func (c *Conn) prepare(ctx context.Context, req Request) (func(), error) {
 	// applied after readonly, in a SET of their own.
 	settings, checked := maps.Clone(req.Settings), map[string]string(nil)
 	if req.ReadOnly > 0 {
-		settings, checked = map[string]string{"readonly": strconv.Itoa(req.ReadOnly)}, req.Settings
+		settings, checked = map[string]string{"readonly": strconv.Itoa(req.ReadOnly)}, maps.Clone(req.Settings)
+		for k := range req.Overrides {
+			delete(checked, k)
+		}
 	}
 	if settings == nil {
 		settings = map[string]string{}
 	}
+	maps.Copy(settings, req.Overrides)
 	for k, v := range req.Defaults {
 		_, set := settings[k]
 		_, session := c.base[k]

@@ -203,6 +203,10 @@ type Request struct {
 	// connection's session (Conn.Set, WithSettings) name them: the
 	// endpoint's limits, say.
 	Defaults map[string]string
+	// Overrides are settings the caller itself imposes on the statement,
+	// over Settings and the session's; under ReadOnly they are applied
+	// with Defaults, before readonly.
+	Overrides map[string]string
 	// ReadOnly, when 1 or 2, runs the statement under ClickHouse's readonly
 	// setting of that value, applied with Defaults before Settings: the
 	// engine refuses writes and DDL (code 164 READONLY), and with 1 also

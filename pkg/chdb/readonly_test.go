@@ -58,6 +58,13 @@ func TestReadOnly(t *testing.T) {
 			t.Errorf("readonly=%d %s %v: got %q, %v; want %q", tc.level, tc.sql, tc.settings, got, err, tc.want)
 		}
 	}
+	// The caller's own settings are not the request's: readonly mode does
+	// not check them.
+	res, err := c.Exec(ctx, chdb.Request{SQL: "SELECT getSetting('max_threads')", ReadOnly: 1, Overrides: map[string]string{"max_threads": "3"},
+		Settings: map[string]string{"max_threads": "5"}})
+	if err != nil || string(res.Data) != "3\n" {
+		t.Fatalf("overrides under readonly: %q, %v", res.Data, err)
+	}
 	// The connection is back to the session's settings, and writes.
 	exec(t, c, "INSERT INTO default.ro VALUES (1)")
 	if got := exec(t, c, "SELECT getSetting('readonly'), getSetting('max_block_size'), count() FROM default.ro"); got != "0\t4321\t1\n" {

@@ -27,8 +27,15 @@ func TestClickHouseConnectServerBehaviour(t *testing.T) {
 // prints OK on success.
 func runClickHouseConnect(t *testing.T, script string) {
 	t.Helper()
+	runClickHouseConnectAt(t, endpoint(t), script)
+}
+
+// runClickHouseConnectAt runs script against the endpoint at base, with
+// args after HOST PORT.
+func runClickHouseConnectAt(t *testing.T, base, script string, args ...string) {
+	t.Helper()
 	python := testinfra.Env(t, "SERVICEPING_TEST_PYTHON")
-	u, err := url.Parse(endpoint(t))
+	u, err := url.Parse(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +44,7 @@ func runClickHouseConnect(t *testing.T, script string) {
 	if out, err := exec.CommandContext(ctx, python, "-c", "import clickhouse_connect").CombinedOutput(); err != nil {
 		t.Fatalf("%s cannot import clickhouse_connect (pip install clickhouse-connect): %v\n%s", python, err, out)
 	}
-	out, err := exec.CommandContext(ctx, python, script, u.Hostname(), u.Port()).CombinedOutput()
+	out, err := exec.CommandContext(ctx, python, append([]string{script, u.Hostname(), u.Port()}, args...)...).CombinedOutput()
 	if err != nil || !strings.HasSuffix(strings.TrimSpace(string(out)), "OK") {
 		t.Fatalf("clickhouse-connect %s: %v\n%s", script, err, out)
 	}

@@ -120,6 +120,11 @@ type Options struct {
 	// TempDir: os.TempDir()).
 	MaxHeldBytes int
 	TempDir      string
+	// Users, when set, are who may query: a request authenticates as one of
+	// them (see User), else it is refused with code 516
+	// AUTHENTICATION_FAILED. Empty: any user and password are accepted,
+	// with write access — an endpoint only its own machine reaches.
+	Users []User
 }
 
 // DefaultLimits are the limits a statement runs with unless configured
@@ -158,6 +163,9 @@ type serverInfo struct {
 func New(engine Engine, opts Options) (*Handler, error) {
 	if engine == nil {
 		return nil, errors.New("chhttp: nil engine")
+	}
+	if err := checkUsers(opts.Users); err != nil {
+		return nil, err
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -274,6 +282,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 	req := h.parse(r)
 	out.req = req
+	if err := h.authenticate(req, r); err != nil {
+		return kindOther, err
+	}
 	info, err := h.serverInfo(r.Context())
 	if err != nil {
 		return kindOther, err
@@ -328,6 +339,9 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 		return st.kind, &httpError{status: http.StatusRequestEntityTooLarge, code: codeSyntaxError,
 			msg: fmt.Sprintf("DB::Exception: Max query size exceeded (%d bytes): an INSERT must name its data format within it. (SYNTAX_ERROR)", h.opts.MaxQueryBytes)}
 	}
+	if err := checkReadonly(req, st, head); err != nil {
+		return st.kind, err
+	}
 	sql := strings.TrimSpace(string(head))
 	if !insert && isHello(sql) && strings.EqualFold(req.format, "Native") && st.format == "" {
 		out.format = "Native"
@@ -345,6 +359,7 @@ func (h *Handler) serve(out *response, r *http.Request) (string, error) {
 			return st.kind, err
 		}
 	}
+	creq.ReadOnly = req.readonly
 
 	if insert {
 		if _, err := br.Discard(st.dataOffset); err != nil {
@@ -425,6 +440,11 @@ func clip(s string, n int) string {
 func (h *Handler) sessionStatement(ctx context.Context, l *lease, sql string, creq chdb.Request) (bool, error) {
 	text := []byte(sql)
 	switch v := verb(text); {
+	case v == "SET" && creq.ReadOnly == readOnly:
+		// The engine decides which SET readonly mode allows.
+		creq.SQL = sql
+		_, err := l.conn.Exec(ctx, creq)
+		return true, err
 	case v == "SET":
 		literals, ok := parseSet(text)
 		if l.session == nil {
@@ -464,7 +484,7 @@ func (h *Handler) run(ctx context.Context, out *response, l *lease, st statement
 	var tc *nativeTranscoder
 	if revision > 0 && strings.EqualFold(out.format, "Native") {
 		tc = &nativeTranscoder{revision: revision, binaryTypes: settingOn(creq.Settings[nativeBinaryTypes])}
-		creq.Settings = withSetting(creq.Settings, nativeBinaryTypes, "1")
+		creq.Overrides = withSetting(creq.Overrides, nativeBinaryTypes, "1")
 	}
 	if ok, join := streaming(out.format, creq.SQL, creq.Settings); ok && streams([]byte(creq.SQL)) {
 		err := h.stream(ctx, out, l, creq, tc, join)

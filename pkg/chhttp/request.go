@@ -16,6 +16,10 @@ type request struct {
 	queryID   string
 	sessionID string
 	header    http.Header
+	// user is who the request authenticated as; readonly its ClickHouse
+	// readonly level (readWrite, readOnly, readOnlyByGET).
+	user     string
+	readonly int
 	// revision is the Native protocol revision of the response
 	// (negotiateRevision).
 	revision uint64

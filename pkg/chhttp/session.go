@@ -142,7 +142,7 @@ func (p *pool) close() {
 // session is a ClickHouse session: a connection of its own, used by one
 // request at a time, closed timeout after its last request.
 type session struct {
-	id      string
+	id      string // the user's name, NUL, the session_id
 	conn    *chdb.Conn
 	locked  bool
 	timeout time.Duration
@@ -188,13 +188,14 @@ func (s *sessions) acquire(req *request) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	id := req.sessionID
+	// A session is its user's: another user's session_id names another.
+	id, key := req.sessionID, req.user+"\x00"+req.sessionID
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, chdb.ErrClosed
 	}
-	if sess, ok := s.byID[id]; ok {
+	if sess, ok := s.byID[key]; ok {
 		defer s.mu.Unlock()
 		if sess.locked {
 			return nil, &httpError{status: http.StatusInternalServerError, code: codeSessionIsLocked,
@@ -219,13 +220,13 @@ func (s *sessions) acquire(req *request) (*session, error) {
 		return nil, &httpError{status: http.StatusServiceUnavailable, code: codeSessionLimit,
 			msg: fmt.Sprintf("DB::Exception: Too many sessions: the server keeps at most %d at once; close some (close_session=1) or let them expire. (USER_SESSION_LIMIT_EXCEEDED)", s.max)}
 	}
-	sess := &session{id: id, locked: true, timeout: timeout}
-	s.byID[id] = sess
+	sess := &session{id: key, locked: true, timeout: timeout}
+	s.byID[key] = sess
 	s.mu.Unlock()
 	conn, err := s.engine.Connect()
 	if err != nil {
 		s.mu.Lock()
-		delete(s.byID, id)
+		delete(s.byID, key)
 		s.mu.Unlock()
 		return nil, err
 	}

@@ -206,6 +206,16 @@ func TestSessionParameters(t *testing.T) {
 // function posting one statement to it.
 func ownEndpoint(t *testing.T, opts chhttp.Options) func(params url.Values, sql string) httpResult {
 	t.Helper()
+	base := serveEngine(t, opts)
+	return func(params url.Values, sql string) httpResult {
+		return doAt(t, base, http.MethodPost, params, strings.NewReader(sql))
+	}
+}
+
+// serveEngine serves the shared engine with opts for one test and returns
+// the endpoint's base URL.
+func serveEngine(t *testing.T, opts chhttp.Options) string {
+	t.Helper()
 	h, err := chhttp.New(chtest.Engine(t), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -215,9 +225,7 @@ func ownEndpoint(t *testing.T, opts chhttp.Options) func(params url.Values, sql 
 		srv.Close()
 		_ = h.Close()
 	})
-	return func(params url.Values, sql string) httpResult {
-		return doAt(t, srv.URL, http.MethodPost, params, strings.NewReader(sql))
-	}
+	return srv.URL
 }
 
 // doAt sends one request to the endpoint at base.
