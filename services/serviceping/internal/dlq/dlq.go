@@ -6,6 +6,7 @@
 package dlq
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,11 +174,17 @@ func Decode(l Letter) (Decoded, error) {
 	}
 	d.Payload = payload()
 	clear()
-	env, err := protojson.MarshalOptions{Indent: "  "}.Marshal(msg)
+	env, err := protojson.Marshal(msg)
 	if err != nil {
 		return d, fmt.Errorf("encode %s as JSON: %w", d.Kind, err)
 	}
-	d.Envelope = env
+	// protojson varies its spacing on purpose; indenting the compact form
+	// gives operators (and scripts) the same text every time.
+	var out bytes.Buffer
+	if err := json.Indent(&out, env, "", "  "); err != nil {
+		return d, fmt.Errorf("indent %s: %w", d.Kind, err)
+	}
+	d.Envelope = out.Bytes()
 	return d, nil
 }
 
