@@ -1,10 +1,12 @@
 // Package chconn opens a clickhouse-go v2 connection from CLICKHOUSE_URL:
 // clickhouse://host:9000/db (native protocol, production) or
-// http://host:8123/db (HTTP, the embedded engine's endpoint).
+// http://host:8123/db (HTTP, the embedded engine's endpoint), with the
+// user and password as user:password@ (percent-encoded).
 package chconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
@@ -23,7 +25,7 @@ const DefaultURL = "http://127.0.0.1:8123/serviceping"
 func Options(rawURL string) (*clickhouse.Options, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("CLICKHOUSE_URL: %w", err)
+		return nil, fmt.Errorf("CLICKHOUSE_URL %s: %w", redact.URL(rawURL), withoutURL(err))
 	}
 	switch u.Scheme {
 	case "clickhouse", "tcp", "http", "https":
@@ -35,7 +37,7 @@ func Options(rawURL string) (*clickhouse.Options, error) {
 	}
 	opts, err := clickhouse.ParseDSN(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("CLICKHOUSE_URL: %w", err)
+		return nil, fmt.Errorf("CLICKHOUSE_URL %s: %w", redact.URL(rawURL), withoutURL(err))
 	}
 	if opts.Auth.Database == "" {
 		opts.Auth.Database = "serviceping"
@@ -44,6 +46,16 @@ func Options(rawURL string) (*clickhouse.Options, error) {
 		opts.DialTimeout = 5 * time.Second
 	}
 	return opts, nil
+}
+
+// withoutURL is err without the URL a *url.Error quotes: it may hold a
+// password.
+func withoutURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // Open connects and pings the server.

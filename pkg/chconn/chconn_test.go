@@ -1,6 +1,7 @@
 package chconn
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -36,5 +37,25 @@ func TestOptions(t *testing.T) {
 				t.Fatalf("got protocol %v addr %v db %q", o.Protocol, o.Addr, o.Auth.Database)
 			}
 		})
+	}
+}
+
+// TestCredentials: user:password@ reaches clickhouse-go, percent-decoded,
+// and no error shows the password.
+func TestCredentials(t *testing.T) {
+	t.Parallel()
+	o, err := Options("http://loader:p%40ss%3Aw0rd@127.0.0.1:8123/serviceping")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Auth.Username != "loader" || o.Auth.Password != "p@ss:w0rd" || o.Auth.Database != "serviceping" {
+		t.Fatalf("auth %+v", o.Auth)
+	}
+	for _, raw := range []string{"http://loader:s3cr3t-pw@127.0.0.1:bad/db", "http://loader:s3cr3t-pw@[::1/db", "ftp://loader:s3cr3t-pw@host/db",
+		"http://loader:s3cr3t-pw@127.0.0.1:8123/db?dial_timeout=notaduration"} {
+		_, err := Options(raw)
+		if err == nil || strings.Contains(err.Error(), "s3cr3t-pw") {
+			t.Errorf("%s: error %v (want one without the password)", raw, err)
+		}
 	}
 }

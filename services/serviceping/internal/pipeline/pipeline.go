@@ -229,7 +229,7 @@ func (p *Pipeline) startWarehouse(cfg Config, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.Embedded, p.whStop, p.whDone = sup, cancel, make(chan error, 1)
 	go func() { p.whDone <- sup.Run(ctx) }()
-	p.ClickHouseURL = sup.URL + "/serviceping"
+	p.ClickHouseURL = cfg.Warehouse.ClientURL(sup.URL, "serviceping")
 	p.Gatherer = prometheus.Gatherers{p.Registry, sup.Gatherer()}
 	return nil
 }

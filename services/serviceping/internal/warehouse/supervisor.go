@@ -92,7 +92,7 @@ const (
 // NewSupervisor listens on cfg.Listen and registers the supervisor's
 // metrics; Run starts the engine.
 func NewSupervisor(cfg SupervisorConfig, deps SupervisorDeps) (*Supervisor, error) {
-	if err := cfg.Engine.Validate(); err != nil {
+	if err := errors.Join(cfg.Engine.Validate(), cfg.Engine.CheckListen(cfg.Listen)); err != nil {
 		return nil, fmt.Errorf("warehouse configuration: %w", err)
 	}
 	if cfg.Program == "" {

@@ -28,7 +28,10 @@ func TestMain(m *testing.M) {
 func supervised(t *testing.T, cfg SupervisorConfig) (*Supervisor, *prometheus.Registry) {
 	t.Helper()
 	testinfra.Env(t, "CHDB_LIB")
-	cfg.Path, cfg.Listen, cfg.Engine = t.TempDir(), "127.0.0.1:0", mustDefaults(t)
+	cfg.Path, cfg.Listen = t.TempDir(), "127.0.0.1:0"
+	if cfg.Engine == (Config{}) {
+		cfg.Engine = mustDefaults(t)
+	}
 	reg := prometheus.NewRegistry()
 	s, err := NewSupervisor(cfg, SupervisorDeps{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), Registerer: reg})
 	if err != nil {

@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/chdb"
 	"github.com/serviceping/serviceping/pkg/chhttp"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/pkg/redact"
 )
 
 // FirstQuery is the query `serviceping run` suggests to an analyst: the
@@ -55,6 +58,69 @@ type Config struct {
 	SessionTimeout    time.Duration `env:"WAREHOUSE_SESSION_TIMEOUT, default=60s"`
 	MaxSessionTimeout time.Duration `env:"WAREHOUSE_MAX_SESSION_TIMEOUT, default=1h"`
 	MaxSessions       int           `env:"WAREHOUSE_MAX_SESSIONS, default=256"`
+	// User and Password are the writer's credentials: the loader's, dbt's,
+	// migrations' (CLICKHOUSE_URL carries them as user:password@). When
+	// ReadOnlyUser is set, it and ReadOnlyPassword are a user for analysts
+	// and dashboards who may only read (ClickHouse's readonly=1). Any
+	// other name or password is refused (code 516). An endpoint listening
+	// beyond loopback needs both passwords (CheckListen).
+	User             string `env:"WAREHOUSE_USER, default=default"`
+	Password         string `env:"WAREHOUSE_PASSWORD" secret:"true"`
+	ReadOnlyUser     string `env:"WAREHOUSE_READONLY_USER"`
+	ReadOnlyPassword string `env:"WAREHOUSE_READONLY_PASSWORD" secret:"true"`
+}
+
+// LogValue masks the passwords (pkg/redact).
+func (c Config) LogValue() slog.Value { return redact.Config(c) }
+
+// CheckListen refuses to serve addr, an address beyond loopback, without a
+// password for every user: anyone reaching it could read and write the
+// warehouse.
+func (c Config) CheckListen(addr string) error {
+	if isLoopback(addr) {
+		return nil
+	}
+	var missing []string
+	if c.Password == "" {
+		missing = append(missing, "WAREHOUSE_PASSWORD")
+	}
+	if c.ReadOnlyUser != "" && c.ReadOnlyPassword == "" {
+		missing = append(missing, "WAREHOUSE_READONLY_PASSWORD")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the embedded ClickHouse endpoint would listen on %s, beyond loopback, without a password: set %s, or listen on 127.0.0.1",
+			addr, strings.Join(missing, " and "))
+	}
+	return nil
+}
+
+// isLoopback reports an address whose host is localhost or a loopback IP;
+// an empty host (":8123") is every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ClientURL is the writer's URL of the endpoint at base (http://host:port)
+// for database db: with the writer's credentials when they are not
+// ClickHouse's default user without a password.
+func (c Config) ClientURL(base, db string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base + "/" + db
+	}
+	if c.User != "default" || c.Password != "" {
+		u.User = url.UserPassword(c.User, c.Password)
+	}
+	u.Path = "/" + db
+	return u.String()
 }
 
 // LoadConfig reads Config from the environment and validates it.
@@ -96,6 +162,12 @@ func (c Config) Validate() error {
 	if c.SessionTimeout > c.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("WAREHOUSE_SESSION_TIMEOUT (%v) exceeds WAREHOUSE_MAX_SESSION_TIMEOUT (%v)", c.SessionTimeout, c.MaxSessionTimeout))
 	}
+	if c.User == "" {
+		errs = append(errs, errors.New("WAREHOUSE_USER must name the writer"))
+	}
+	if c.ReadOnlyUser != "" && c.ReadOnlyUser == c.User {
+		errs = append(errs, fmt.Errorf("WAREHOUSE_READONLY_USER must differ from WAREHOUSE_USER (%s)", c.User))
+	}
 	return errors.Join(errs...)
 }
 
@@ -123,7 +195,18 @@ func (c Config) options(log *slog.Logger, reg prometheus.Registerer) chhttp.Opti
 			"max_result_rows":  strconv.FormatInt(c.MaxResultRows, 10),
 			"max_result_bytes": strconv.FormatInt(c.MaxResultBytes, 10),
 		},
+		Users: c.users(),
 	}
+}
+
+// users are the endpoint's users: the writer, and the read-only user when
+// one is named.
+func (c Config) users() []chhttp.User {
+	users := []chhttp.User{{Name: c.User, Password: c.Password}}
+	if c.ReadOnlyUser != "" {
+		users = append(users, chhttp.User{Name: c.ReadOnlyUser, Password: c.ReadOnlyPassword, ReadOnly: true})
+	}
+	return users
 }
 
 // Server is an embedded engine with its HTTP endpoint listening.
@@ -148,7 +231,7 @@ func Open(path, addr string, log *slog.Logger, reg prometheus.Registerer) (*Serv
 
 // OpenConfig is Open with the configuration given.
 func OpenConfig(cfg Config, path, addr string, log *slog.Logger, reg prometheus.Registerer) (*Server, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := errors.Join(cfg.Validate(), cfg.CheckListen(addr)); err != nil {
 		return nil, fmt.Errorf("warehouse configuration: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
