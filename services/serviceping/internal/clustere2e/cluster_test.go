@@ -319,6 +319,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 		chtest.Count(t, conn, "SELECT count() FROM "+db+".pings"), chtest.Count(t, conn, "SELECT count() FROM "+db+".ping_metrics"))
 
 	checkLake(t, lakeDir, p.accepted, metricsInWarehouse)
+	checkCompacted(t, lakeDir, p.accepted, metricsInWarehouse)
 
 	for i, s := range enrichers {
 		if n := testinfra.Metric(t, s.reg, "serviceping_enricher_messages_total", map[string]string{"outcome": "ack"}); n == 0 {
@@ -468,6 +469,49 @@ func countBy(t *testing.T, conn driver.Conn, sql string) map[string]uint64 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// checkCompacted compacts every day of the lake (serviceping lake compact)
+// and checks that then each accepted ping is there exactly once, as a
+// row, with exactly the metric rows ClickHouse has: the duplicates a
+// killed loader's redelivered batch left are gone from the files
+// themselves.
+func checkCompacted(t *testing.T, dir string, accepted map[string]int, metricsInWarehouse map[string]uint64) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := lake.NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	days, err := d.Days(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, day := range days {
+		if _, err := d.Compact(ctx, day); err != nil {
+			t.Fatalf("compact %s: %v", day, err)
+		}
+	}
+	pings, metrics, err := lake.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perPing := map[string]uint64{}
+	for _, m := range metrics {
+		perPing[m.PingID]++
+	}
+	if len(pings) != len(accepted) {
+		t.Errorf("after compaction the lake holds %d ping rows, want one per accepted ping (%d)", len(pings), len(accepted))
+	}
+	for _, p := range pings {
+		if _, ok := accepted[p.PingID]; !ok {
+			t.Errorf("the compacted lake holds ping %s, which was not accepted", p.PingID)
+		}
+		if perPing[p.PingID] != metricsInWarehouse[p.PingID] {
+			t.Errorf("ping %s: %d metric rows in the compacted lake, %d in ClickHouse", p.PingID, perPing[p.PingID], metricsInWarehouse[p.PingID])
+		}
+	}
+	t.Logf("compacted lake: %d days, %d pings rows, %d ping_metrics rows", len(days), len(pings), len(metrics))
 }
 
 // checkLake reads the lake back by the readers' rule (per ping_id the
