@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run run-cluster nats-server chdb ui-assets test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites
+.PHONY: build run run-cluster nats-server chdb ui-assets test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites superset test-dashboards
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,16 @@ CLICKHOUSE_URL ?= http://127.0.0.1:8123/serviceping
 
 dbt: ## dbt build (models, seeds, tests) on CLICKHOUSE_URL (default: the all-in-one's endpoint); DBT_ARGS, DBT_VARS add to it
 	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' scripts/dbt.sh build $(DBT_ARGS)
+
+superset: ## Apache Superset with the dashboards of deploy/superset on 127.0.0.1:8088 over CLICKHOUSE_URL's marts (SUPERSET_ADMIN_USER/_PASSWORD, default admin/admin)
+	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' scripts/superset.sh serve
+
+# The Superset dashboards in headless Chromium (build tag superset): minutes
+# with a cold cache, so not part of `make test`; .ci/run runs it after it.
+test-dashboards: ## make superset against a seeded warehouse, every dashboard opened in Chromium (screenshots: SERVICEPING_SCREENSHOTS)
+	@eval "$$(scripts/test-env.sh chdb python chromium)" && cd services/loader && \
+	  go vet -tags superset ./internal/dashdeploytest/ && \
+	  go test -tags superset -count=1 -timeout=30m -run 'TestSuperset' ./internal/dashdeploytest/
 
 client-suites: ## clickhouse-go's and clickhouse-connect's own test suites against the embedded endpoint (minutes; not part of test)
 	@scripts/client-suites.sh $(SUITES)
