@@ -1,0 +1,577 @@
+//go:build superset
+
+package dashdeploytest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/serviceping/serviceping/pkg/testinfra"
+)
+
+// The Superset tests start the real `make superset` (scripts/superset.sh):
+// its virtualenv is built once into the cache, so a cold run takes a few
+// minutes. They are behind the build tag superset and run by `make
+// test-dashboards` (CI runs it after `make test`).
+
+const (
+	supersetAdmin    = "dashboards-test"
+	supersetPassword = "not-the-default"
+	// supersetTimeout bounds one test: provisioning twice (a fresh metadata
+	// database, about two minutes), then every dashboard in Chromium.
+	supersetTimeout = 12 * time.Minute
+)
+
+// bundle is what deploy/superset/bundle holds.
+type bundle struct {
+	dashboards map[string]bundleDashboard // by slug
+	charts     []string                   // slice names
+	datasets   []string                   // schema.table
+	databases  []string
+}
+
+type bundleDashboard struct {
+	Title    string         `yaml:"dashboard_title"`
+	Slug     string         `yaml:"slug"`
+	Position map[string]any `yaml:"position"`
+}
+
+// chartIDs are the position's chart components (CHART-…).
+func (d bundleDashboard) chartIDs() []string {
+	var ids []string
+	for id := range d.Position {
+		if strings.HasPrefix(id, "CHART-") {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func readBundle(t *testing.T) bundle {
+	t.Helper()
+	dir := filepath.Join(repoRoot(), "deploy", "superset", "bundle")
+	b := bundle{dashboards: map[string]bundleDashboard{}}
+	walk := func(sub string, each func(data []byte) error) {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(dir, sub, "*.yaml"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("deploy/superset/bundle/%s: no YAML files (%v)", sub, err)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err == nil {
+				err = each(data)
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+		}
+	}
+	walk("dashboards", func(data []byte) error {
+		var d bundleDashboard
+		if err := yaml.Unmarshal(data, &d); err != nil {
+			return err
+		}
+		b.dashboards[d.Slug] = d
+		return nil
+	})
+	walk("charts", func(data []byte) error {
+		var c struct {
+			Name string `yaml:"slice_name"`
+		}
+		err := yaml.Unmarshal(data, &c)
+		b.charts = append(b.charts, c.Name)
+		return err
+	})
+	walk("datasets/*", func(data []byte) error {
+		var d struct {
+			Schema string `yaml:"schema"`
+			Table  string `yaml:"table_name"`
+		}
+		err := yaml.Unmarshal(data, &d)
+		b.datasets = append(b.datasets, d.Schema+"."+d.Table)
+		return err
+	})
+	walk("databases", func(data []byte) error {
+		var d struct {
+			Name string `yaml:"database_name"`
+		}
+		err := yaml.Unmarshal(data, &d)
+		b.databases = append(b.databases, d.Name)
+		return err
+	})
+	return b
+}
+
+// superset runs scripts/superset.sh MODE with the test's settings.
+type superset struct {
+	listen string
+	env    []string
+	logs   string
+}
+
+func newSuperset(t *testing.T, clickhouseURL string) *superset {
+	t.Helper()
+	data := t.TempDir()
+	s := &superset{listen: freeAddr(t), logs: t.TempDir()}
+	s.env = append(cleanEnv(),
+		"CLICKHOUSE_URL="+clickhouseURL,
+		"SUPERSET_LISTEN="+s.listen,
+		"SUPERSET_DATA_DIR="+data,
+		"SUPERSET_ADMIN_USER="+supersetAdmin,
+		"SUPERSET_ADMIN_PASSWORD="+supersetPassword,
+	)
+	return s
+}
+
+func (s *superset) command(ctx context.Context, mode string, env ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot(), "scripts", "superset.sh"), mode)
+	cmd.Env = append(slices.Clone(s.env), env...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 20 * time.Second
+	return cmd
+}
+
+// provision runs `superset.sh provision` and fails the test unless it succeeds.
+func (s *superset) provision(ctx context.Context, t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	out, err := s.command(ctx, "provision").CombinedOutput()
+	if err != nil {
+		t.Fatalf("superset.sh provision: %v\n%s", err, tail(string(out), 8000))
+	}
+	t.Logf("superset.sh provision: %s", time.Since(start).Round(time.Second))
+}
+
+// serve starts `superset.sh serve` (provisioning again, then gunicorn) and
+// waits until Superset answers /health; it is stopped when the test ends.
+func (s *superset) serve(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	logPath := filepath.Join(s.logs, "serve.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := s.command(ctx, "serve")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start superset.sh: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+	})
+	base := "http://" + s.listen
+	showLog := func() string { b, _ := os.ReadFile(logPath); return tail(string(b), 8000) }
+	testinfra.Eventually(t, 8*time.Minute, "Superset answering "+base+"/health", func() error {
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("superset.sh serve exited: %v\n%s", err, showLog())
+		default:
+		}
+		resp, err := http.Get(base + "/health")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET /health: %s", resp.Status)
+		}
+		return nil
+	})
+	t.Logf("superset.sh serve: answering on %s after %s", base, time.Since(start).Round(time.Second))
+	return base
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// api is Superset's REST API as the admin.
+type api struct {
+	base, token string
+}
+
+func login(t *testing.T, base string) api {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"username": supersetAdmin, "password": supersetPassword, "provider": "db"})
+	resp, err := http.Post(base+"/api/v1/security/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Token string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Token == "" {
+		t.Fatalf("log in as %s (the SUPERSET_ADMIN_* the test set): %s %v", supersetAdmin, resp.Status, err)
+	}
+	return api{base: base, token: out.Token}
+}
+
+// list returns the field of every object of a collection (chart,
+// dashboard, dataset, database).
+func (a api) list(t *testing.T, collection, field string) []string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, a.base+"/api/v1/"+collection+"/?q=(page_size:100)", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	var out struct {
+		Count  int              `json:"count"`
+		Result []map[string]any `json:"result"`
+	}
+	if err := json.Unmarshal(data, &out); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /api/v1/%s/: %s %v\n%s", collection, resp.Status, err, tail(string(data), 2000))
+	}
+	if out.Count != len(out.Result) {
+		t.Fatalf("GET /api/v1/%s/: count %d but %d results (more than a page?)", collection, out.Count, len(out.Result))
+	}
+	var names []string
+	for _, r := range out.Result {
+		names = append(names, fmt.Sprint(r[field]))
+	}
+	slices.Sort(names)
+	return names
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}
+
+// TestSuperset runs `make superset` against a warehouse holding the fleet
+// and its marts: provisioning twice (superset.sh provision, then serve)
+// leaves exactly the bundle's objects, once each; then headless Chromium
+// logs in and opens every dashboard, and each of its charts must have
+// drawn data (a painted canvas, SVG shapes, table rows or a big number)
+// with no error or empty-result message. Screenshots go to
+// SERVICEPING_SCREENSHOTS (default: a folder under the system's temporary
+// directory, logged).
+func TestSuperset(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), supersetTimeout)
+	defer cancel()
+	chromium := testinfra.Env(t, "SERVICEPING_CHROMIUM")
+	endpoint := fleetWarehouse(t)
+	b := readBundle(t)
+
+	s := newSuperset(t, endpoint+"/"+sourceDB)
+	s.provision(ctx, t)
+	base := s.serve(ctx, t)
+
+	t.Run("import is idempotent", func(t *testing.T) {
+		a := login(t, base)
+		var slugs []string
+		for slug := range b.dashboards {
+			slugs = append(slugs, slug)
+		}
+		for _, c := range []struct {
+			collection, field string
+			want              []string
+		}{
+			{"dashboard", "slug", slugs},
+			{"chart", "slice_name", b.charts},
+			{"dataset", "table_name", tables(b.datasets)},
+			{"database", "database_name", b.databases},
+		} {
+			if got, want := a.list(t, c.collection, c.field), sorted(c.want); !slices.Equal(got, want) {
+				t.Errorf("after two imports Superset has the %ss %q, want the bundle's, once each: %q", c.collection, got, want)
+			}
+		}
+	})
+
+	t.Run("dashboards drawn in Chromium", func(t *testing.T) {
+		br := newBrowser(t, chromium)
+		br.login(ctx, t, base)
+		for _, slug := range sorted(keys(b.dashboards)) {
+			d := b.dashboards[slug]
+			charts := br.dashboard(ctx, t, base, d)
+			t.Logf("%s: %d charts drawn (%s)", slug, len(charts), filepath.Join(br.dir, slug+".png"))
+		}
+	})
+}
+
+func tables(qualified []string) []string {
+	var out []string
+	for _, q := range qualified {
+		_, table, _ := strings.Cut(q, ".")
+		out = append(out, table)
+	}
+	return out
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestSupersetStartFailures: `make superset` stops at once, non-zero, with
+// one line saying what is wrong, when its port is taken, when the
+// warehouse does not answer and when the warehouse has no marts.
+func TestSupersetStartFailures(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), supersetTimeout)
+	defer cancel()
+	endpoint := fleetWarehouse(t)
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	closed := freeAddr(t) // nothing listens there
+
+	for _, c := range []struct {
+		name, url string
+		env       []string
+		want      string
+	}{
+		{"port taken", endpoint + "/" + sourceDB, []string{"SUPERSET_LISTEN=" + taken.Addr().String()},
+			taken.Addr().String() + " is already in use"},
+		{"warehouse down", "http://" + closed + "/" + sourceDB, nil,
+			"the warehouse at http://" + closed + "/" + sourceDB + " does not answer"},
+		{"no marts", endpoint + "/no_such_db", nil,
+			"lacks no_such_db.ping_errors, no_such_db.pings_latest: load pings there (make run) and build the marts (make dbt"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newSuperset(t, c.url)
+			start := time.Now()
+			out, err := s.command(ctx, "serve", c.env...).CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+				t.Fatalf("superset.sh serve: %v, want a non-zero exit\n%s", err, tail(string(out), 4000))
+			}
+			last := lastLine(string(out))
+			if !strings.HasPrefix(last, "superset: ") || !strings.Contains(last, c.want) {
+				t.Errorf("superset.sh serve ended with %q, want a line saying %q\n%s", last, c.want, tail(string(out), 4000))
+			}
+			t.Logf("exit %d after %s: %s", exit.ExitCode(), time.Since(start).Round(time.Millisecond), last)
+		})
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// browser is one headless Chromium.
+type browser struct {
+	ctx context.Context
+	dir string
+}
+
+func newBrowser(t *testing.T, exe string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox, // tests run as root
+		chromedp.WindowSize(1400, 1000),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first action starts the browser, which lives as long as ctx.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start %s: %v", exe, err)
+	}
+	dir := os.Getenv("SERVICEPING_SCREENSHOTS")
+	if dir == "" {
+		dir = filepath.Join(os.TempDir(), "serviceping-screenshots")
+	}
+	dir = filepath.Join(dir, "superset")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", dir)
+	return &browser{ctx: ctx, dir: dir}
+}
+
+// within runs action on the browser's tab, bounded by ctx's deadline and d.
+func within[T any](ctx context.Context, b *browser, d time.Duration, action chromedp.Action[T]) (T, error) {
+	tctx, cancel := context.WithTimeout(b.ctx, d)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	return chromedp.Run(tctx, action)
+}
+
+// login signs in through Superset's login form, as a person would.
+func (b *browser) login(ctx context.Context, t *testing.T, base string) {
+	t.Helper()
+	_, err := within(ctx, b, time.Minute, chromedp.Steps(
+		chromedp.Navigate(base+"/login/"),
+		chromedp.WaitVisible(chromedp.CSS("#username")),
+		chromedp.SendKeys(chromedp.CSS("#username"), supersetAdmin),
+		chromedp.SendKeys(chromedp.CSS("#password"), supersetPassword),
+		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS("#password")),
+	))
+	if err != nil {
+		t.Fatalf("log in to Superset in Chromium: %v", err)
+	}
+	url, err := within(ctx, b, 10*time.Second, chromedp.Location())
+	if err != nil || strings.Contains(url, "/login") {
+		t.Fatalf("still on %q after logging in (%v)", url, err)
+	}
+}
+
+// drawn is what a dashboard's chart holders show.
+type drawn struct {
+	Title   string       `json:"title"`
+	Charts  []chartDrawn `json:"charts"`
+	Errors  []string     `json:"errors"`
+	Loading int          `json:"loading"`
+}
+
+type chartDrawn struct {
+	Name          string `json:"name"`
+	PaintedCanvas int    `json:"paintedCanvas"`
+	SVGShapes     int    `json:"svgShapes"`
+	TableRows     int    `json:"tableRows"`
+	BigNumber     string `json:"bigNumber"`
+	Problem       string `json:"problem"`
+}
+
+func (c chartDrawn) hasData() bool {
+	return c.Problem == "" && (c.PaintedCanvas > 0 || c.SVGShapes > 0 || c.TableRows > 0 || c.BigNumber != "")
+}
+
+// measureDashboard reads every chart holder of a Superset dashboard.
+const measureDashboard = `(() => {
+  const painted = (cv) => {
+    try {
+      const ctx = cv.getContext("2d");
+      if (!ctx || cv.width === 0 || cv.height === 0) return false;
+      const px = ctx.getImageData(0, 0, cv.width, cv.height).data;
+      for (let i = 3; i < px.length; i += 4 * 7) if (px[i] !== 0) return true;
+    } catch (e) { return false; }
+    return false;
+  };
+  const charts = [];
+  for (const h of document.querySelectorAll(".dashboard-component-chart-holder")) {
+    const title = h.querySelector("[data-test='editable-title'], .header-title, [data-test='slice-header'] .editable-title");
+    const err = h.querySelector("[role='alert'], .ant-alert-error, [data-test='error-tooltip'], .error-message");
+    const text = h.innerText || "";
+    let problem = "";
+    if (err) problem = "error: " + err.innerText.trim().slice(0, 200);
+    else if (/No results were returned|No data/i.test(text)) problem = "empty: " + text.trim().slice(0, 200);
+    const big = h.querySelector(".header-line");
+    charts.push({
+      name: title ? title.innerText.trim() : "",
+      paintedCanvas: [...h.querySelectorAll("canvas")].filter(painted).length,
+      svgShapes: h.querySelectorAll("svg path, svg rect, svg circle").length - h.querySelectorAll("[data-test='slice-header'] svg path, .ant-dropdown-trigger svg path").length,
+      tableRows: h.querySelectorAll("table tbody tr").length,
+      bigNumber: big ? big.innerText.trim() : "",
+      problem,
+    });
+  }
+  return {
+    title: (document.querySelector("[data-test='editable-title-input'], [data-test='dashboard-header-container'] [data-test='editable-title']") || {}).innerText || document.title,
+    charts,
+    errors: [...document.querySelectorAll(".ant-alert-error, [data-test='toast-container'] .toast--danger")].map((e) => e.innerText.trim()),
+    loading: document.querySelectorAll("[aria-label='Loading'], .loading, [data-test='loading-indicator']").length,
+  };
+})()`
+
+// dashboard opens /superset/dashboard/SLUG/, waits until every chart of
+// the bundle's dashboard has drawn (or a minute has passed), saves a
+// screenshot and fails t for every chart without data.
+func (b *browser) dashboard(ctx context.Context, t *testing.T, base string, d bundleDashboard) []chartDrawn {
+	t.Helper()
+	want := len(d.chartIDs())
+	url := base + "/superset/dashboard/" + d.Slug + "/"
+	if _, err := within(ctx, b, time.Minute, chromedp.Steps(chromedp.ResetViewport(), chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(".dashboard-component-chart-holder")))); err != nil {
+		t.Fatalf("open %s in Chromium: %v", url, err)
+	}
+	// The whole grid in the viewport (its rows have their heights before
+	// the charts draw): every chart renders, and the screenshot needs no
+	// resize that would make them draw again.
+	height, err := within(ctx, b, 10*time.Second, chromedp.Evaluate[int64](`document.documentElement.scrollHeight`))
+	if err == nil {
+		_, err = within(ctx, b, 10*time.Second, chromedp.EmulateViewport(1400, max(height, 900)))
+	}
+	if err != nil {
+		t.Fatalf("fit %s in the viewport: %v", url, err)
+	}
+	// Polled in the page until every chart has drawn or said why not, and
+	// its canvases stopped changing between two polls (ECharts animates
+	// its series in).
+	done := fmt.Sprintf(`((m) => {
+	  const sig = [...document.querySelectorAll(".dashboard-component-chart-holder canvas")].map((c) => c.toDataURL()).join("|");
+	  const still = window.__dashSig === sig;
+	  window.__dashSig = sig;
+	  return still && m.loading === 0 && m.charts.length === %d && m.charts.every((c) =>
+	    c.problem !== "" || c.paintedCanvas > 0 || c.svgShapes > 0 || c.tableRows > 0 || c.bigNumber !== "");
+	})(%s)`, want, measureDashboard)
+	_, waitErr := within(ctx, b, 100*time.Second, chromedp.Poll[bool](done, chromedp.WithPollingTimeout(90*time.Second), chromedp.WithPollingInterval(500*time.Millisecond)))
+	got, err := within(ctx, b, 30*time.Second, chromedp.Evaluate[drawn](measureDashboard))
+	if err != nil {
+		t.Fatalf("read %s: %v", url, err)
+	}
+	if waitErr != nil {
+		t.Errorf("%s: charts not all drawn after 90s (%v): %+v", url, waitErr, got)
+	}
+	png, err := within(ctx, b, 30*time.Second, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", url, err)
+	}
+	shot := filepath.Join(b.dir, d.Slug+".png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Errors) > 0 {
+		t.Errorf("%s: error messages on the page: %q (screenshot %s)", url, got.Errors, shot)
+	}
+	if len(got.Charts) != want {
+		t.Errorf("%s: %d charts on the page, want the bundle's %d (screenshot %s)", url, len(got.Charts), want, shot)
+	}
+	for _, c := range got.Charts {
+		if !c.hasData() {
+			t.Errorf("%s: chart %q drew no data: %+v (screenshot %s)", url, c.Name, c, shot)
+		}
+	}
+	return got.Charts
+}
