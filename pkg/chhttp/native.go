@@ -258,7 +258,8 @@ const (
 	btSimpleAgg   = 0x2E
 	btNested      = 0x2F
 	btJSON        = 0x30
-	btTime64      = 0x33
+	btTime64      = 0x34
+	btQBit        = 0x36
 )
 
 // simpleTypes are the types named by their code alone, with their width.
@@ -411,6 +412,18 @@ func decodeType(r *byteReader, depth int, plain bool) (*nativeType, error) {
 		return &nativeType{name: name, layout: layoutDynamic}, r.err
 	case btJSON:
 		return decodeJSON(r, depth)
+	case btQBit:
+		// QBit(T, n): the n values' bits, one bit plane of ceil(n/8) bytes
+		// per bit of T (a float), as a Tuple of FixedStrings.
+		elem, err := decodeType(r, depth+1, false)
+		if err != nil {
+			return nil, err
+		}
+		n := r.uvarint()
+		if elem.layout != layoutFixed || n > 1<<20 {
+			return nil, fmt.Errorf("%w: QBit(%s, %d)", errUnsupportedType, elem.name, n)
+		}
+		return fixed(fmt.Sprintf("QBit(%s, %d)", elem.name, n), elem.width*8*int((n+7)/8)), r.err
 	case btCustom:
 		return geoType(r.str(), 0)
 	case btSimpleAgg:

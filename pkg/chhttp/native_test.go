@@ -217,7 +217,8 @@ func TestNativeTypes(t *testing.T) {
 		{expr: "toLowCardinality(toString(number % 2))"}, {expr: "toLowCardinality(toNullable(if(number = 1, NULL, 'v')))"},
 		{expr: "[toLowCardinality('a'), toLowCardinality(toString(number))]"}, {expr: "toNullable(toDecimal32(number, 2))"},
 		{expr: "(1.5, 2.5)::Point"}, {expr: "[(1.5, 2.5)]::Ring"}, {expr: "[[(1.5, 2.5)]]::Polygon"}, {expr: "[[[(1.5, 2.5)]]]::MultiPolygon"},
-		{expr: "toIntervalDay(number)"}, {expr: "NULL"}, {expr: "[NULL]"},
+		{expr: "toIntervalDay(number)"}, {expr: "NULL"}, {expr: "[NULL]"}, {expr: "toBFloat16(number)"},
+		{expr: "CAST(concat('12:00:0', toString(number)), 'Time')"}, {expr: "[CAST(concat('-01:02:0', toString(number), '.123'), 'Time64(3)')]"},
 		{expr: "CAST(number, 'SimpleAggregateFunction(sum, UInt64)')"},
 		// Variant, Dynamic and JSON; Dynamic names its types in its data.
 		{expr: "CAST(if(number = 1, toString(number), number), 'Variant(UInt64, String)')"},
@@ -231,13 +232,16 @@ func TestNativeTypes(t *testing.T) {
 		{expr: "multiIf(number = 0, CAST(number, 'Dynamic'), number = 1, CAST(toString(number), 'Dynamic'), CAST(NULL, 'Dynamic'))", settings: flattened},
 		{expr: "CAST(concat('{\"a\": ', toString(number), ', \"b\": {\"c\": \"x\"}}'), 'JSON(a UInt32)')", settings: flattened},
 		{expr: "CAST('{\"a\": 1}', 'JSON')", settings: []string{"output_format_native_write_json_as_string", "1"}},
+		{expr: "CAST([number, 2, 3, 4], 'QBit(Float32, 4)')", settings: []string{"allow_experimental_qbit_type", "1"}},
+		{expr: "CAST(range(1, 10), 'QBit(Float64, 9)')", settings: []string{"allow_experimental_qbit_type", "1"}},
+		{expr: "[CAST([1, 2, 3], 'QBit(BFloat16, 3)')]", settings: []string{"allow_experimental_qbit_type", "1"}},
 	}
 	for _, c := range cases {
 		sql := "SELECT " + c.expr + " AS c FROM numbers(3)"
 		got := mustOK(t, do(t, http.MethodPost, q(append([]string{"default_format", "Native", "client_protocol_version", "54460"}, c.settings...)...), strings.NewReader(sql), nil))
 		engine := mustOK(t, do(t, http.MethodPost, q(append([]string{"default_format", "Native"}, c.settings...)...), strings.NewReader(sql), nil))
 		var meta struct{ Meta []struct{ Type string } }
-		if err := json.Unmarshal([]byte(mustOK(t, do(t, http.MethodPost, q("default_format", "JSON"), strings.NewReader(sql), nil))), &meta); err != nil {
+		if err := json.Unmarshal([]byte(mustOK(t, do(t, http.MethodPost, q(append([]string{"default_format", "JSON"}, c.settings...)...), strings.NewReader(sql), nil))), &meta); err != nil {
 			t.Fatalf("%s: JSON: %v", c.expr, err)
 		}
 		_, typ, data := nativeBlock(t, []byte(got), goRevision)
@@ -330,6 +334,11 @@ func TestNativeRevisions(t *testing.T) {
 		if got := binary.LittleEndian.Uint32([]byte(hello[at : at+4])); uint64(got) != c.rev {
 			t.Errorf("client_protocol_version=%q: revision() = %d, want %d", c.param, got, c.rev)
 		}
+	}
+	// The FORMAT clause is found behind a dollar-quoted parameter name.
+	got := mustOK(t, do(t, http.MethodPost, q("client_protocol_version", "54405", "param_$x$", "user_1"), strings.NewReader("SELECT {$x$:String} AS v FORMAT Native"), nil))
+	if want := "\x01\x00\x02\xff\xff\xff\xff\x00\x01\x01\x01v\x06String\x06user_1"; got != want {
+		t.Errorf("{$x$:String} at 54405: %x, want %x", got, want)
 	}
 	r := do(t, http.MethodPost, q("client_protocol_version", "new"), strings.NewReader(sql), nil)
 	if r.status != http.StatusBadRequest || r.header.Get("X-ClickHouse-Exception-Code") != "6" {

@@ -265,7 +265,7 @@ func heredocEnd(src []byte, i int) int {
 	delim := string(src[i : j+1])
 	end := strings.Index(string(src[j+1:]), delim)
 	if end < 0 {
-		return len(src)
+		return 0 // unclosed: no heredoc, as ClickHouse's lexer sees it ({$x$:String} is a parameter)
 	}
 	return j + 1 + end + len(delim)
 }

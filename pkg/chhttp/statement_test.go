@@ -24,6 +24,8 @@ func TestScanStatement(t *testing.T) {
 		{"insert values", "INSERT INTO t VALUES (1, 'FORMAT x')", statement{kind: kindInsert, format: "Values", sql: "INSERT INTO t "}, " (1, 'FORMAT x')"},
 		{"insert select", "INSERT INTO t SELECT * FROM u", statement{kind: kindOther, dataOffset: -1}, ""},
 		{"insert without data yet", "INSERT INTO t", statement{kind: kindInsert, dataOffset: -1}, ""},
+		{"dollar-quoted parameter name", "SELECT {$x$:String} AS v FORMAT Native", statement{kind: kindSelect, format: "Native", dataOffset: -1}, ""},
+		{"heredoc", "SELECT $a$ FORMAT x $a$ FORMAT TSV", statement{kind: kindSelect, format: "TSV", dataOffset: -1}, ""},
 		{"comments and quotes", "/* FORMAT x */ -- FORMAT y\nINSERT INTO `FORMAT` FORMAT CSV\n1", statement{kind: kindInsert, format: "CSV", sql: "/* FORMAT x */ -- FORMAT y\nINSERT INTO `FORMAT` "}, "1"},
 		{"set", "SET max_threads = 1", statement{kind: kindOther, dataOffset: -1}, ""},
 		{"empty", "  ", statement{kind: kindOther, dataOffset: -1}, ""},
@@ -67,6 +69,7 @@ func TestMultiStatementAt(t *testing.T) {
 		"SELECT 1; SELECT 2":        8,
 		"SELECT ';'; SELECT 2":      10,
 		"SELECT $$;$$, $a$;$a$; x":  21,
+		"SELECT {$x$:String}; 1":    19,
 		"SELECT `a;b`, \"c;d\" ; 1": 20,
 	} {
 		if got := multiStatementAt([]byte(text)); got != want {
