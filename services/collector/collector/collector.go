@@ -114,6 +114,10 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		return nil, err
 	}
 	for _, p := range c.set.Problems {
+		if p.Kept {
+			c.log.Warn("metric definition fails the schema in descriptive attributes only, computed anyway", "file", p.File, "reason", p.Reason)
+			continue
+		}
 		c.log.Warn("metric definition skipped", "file", p.File, "reason", p.Reason)
 	}
 	mappingFile := cfg.MappingFile
@@ -359,7 +363,7 @@ func (c *Collector) LastScore() (DevOpsScore, error) {
 func (c *Collector) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	if c.tracker != nil {
-		h, err := eventtrack.NewHandler(c.tracker, c.log, c.reg)
+		h, err := eventtrack.NewHandler(c.tracker, c.cfg.APIToken, c.log, c.reg)
 		if err != nil {
 			return nil, err
 		}
@@ -384,6 +388,9 @@ func (c *Collector) Handler() (http.Handler, error) {
 // Run serves the HTTP endpoints and submits weekly at the UUID's slot
 // until ctx ends. With usage ping disabled only the endpoints run.
 func (c *Collector) Run(ctx context.Context) error {
+	if err := c.cfg.CheckListen(); err != nil {
+		return err
+	}
 	h, err := c.Handler()
 	if err != nil {
 		return err

@@ -28,8 +28,18 @@ func fixedTopology(context.Context) map[string]any {
 }
 
 // seededCollector returns a Collector over a freshly seeded instance (PostgreSQL
-// database + Redis key space of its own) reading definitionsDir.
+// database + Redis key space of its own) reading definitionsDir, with the
+// demo events tracked.
 func seededCollector(tb testing.TB, definitionsDir string, builds int) (*Collector, context.Context) {
+	tb.Helper()
+	col, ctx := seededInstance(tb, definitionsDir, builds, nil)
+	seedEvents(tb, col)
+	return col, ctx
+}
+
+// seededInstance is seededCollector without events; mutate (may be nil)
+// adjusts the configuration before the collector starts.
+func seededInstance(tb testing.TB, definitionsDir string, builds int, mutate func(*Config)) (*Collector, context.Context) {
 	tb.Helper()
 	ctx := context.Background()
 	dbURL, pool := testdeps.Postgres(tb)
@@ -59,12 +69,14 @@ func seededCollector(tb testing.TB, definitionsDir string, builds int) (*Collect
 	cfg.Concurrency = 4
 	cfg.SubmitAttempts = 1
 	cfg.Instance.Hostname = "gitlab.example.com"
+	if mutate != nil {
+		mutate(&cfg)
+	}
 	col, err := New(cfg, Deps{Now: func() time.Time { return ref }, Topology: fixedTopology})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(col.Close)
-	seedEvents(tb, col)
 	return col, ctx
 }
 
@@ -216,22 +228,10 @@ func TestBrokenSQLIsolated(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	must(t, os.CopyFS(dir, os.DirFS(filepath.Join(repoTestdata, "metrics"))))
-	broken := `---
-key_path: counts.broken_sql
-description: SQL that cannot run
-product_group: analytics_instrumentation
-product_categories: [service_ping]
-value_type: number
-status: active
-milestone: "17.0"
-introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1
-time_frame: all
-data_source: database
-data_category: optional
-tiers: [free]
-instrumentation_class: DatabaseMetric
+	broken := definition("counts.broken_sql", "all", "database", "optional",
+		`instrumentation_class: DatabaseMetric
 options: {operation: count, table: issues, where: "non_existent_attribute = 1"}
-`
+`)
 	must(t, os.WriteFile(filepath.Join(dir, "counts_all", "zz_broken_sql.yml"), []byte(broken), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "counts_all", "zz_garbage.yml"), []byte("key_path: [oops"), 0o644))
 	col, ctx := seededCollector(t, dir, 5_000)

@@ -18,6 +18,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/services/collector/internal/payload"
 )
@@ -52,8 +53,11 @@ type Config struct {
 	// TestGitlabNetConnectivityMetric posts to.
 	ConnectivityURL string `env:"COLLECTOR_CONNECTIVITY_URL" yaml:"connectivity_url"`
 	// APIToken protects the instance API (GET /api/v4/usage_data/*); empty
-	// leaves it off.
-	APIToken string `env:"COLLECTOR_API_TOKEN" yaml:"api_token"`
+	// leaves it off. The tracking endpoints (POST /usage_data/increment_*)
+	// take it too, as GitLab's API takes a personal access token: the
+	// PRIVATE-TOKEN header or Authorization: Bearer. Without it they are
+	// open, which Run allows only on a loopback COLLECTOR_LISTEN (CheckListen).
+	APIToken string `env:"COLLECTOR_API_TOKEN" yaml:"api_token" secret:"true"`
 
 	Instance Instance       `yaml:"instance"`
 	Settings map[string]any `yaml:"settings"`
@@ -171,4 +175,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("submit attempts must be at least 1"))
 	}
 	return errors.Join(errs...)
+}
+
+// CheckListen refuses to serve the tracking endpoints without a token
+// beyond loopback: anyone reaching them could inflate the instance's usage.
+func (c *Config) CheckListen() error {
+	if c.APIToken == "" && !lifecycle.IsLoopback(c.Listen) {
+		return fmt.Errorf("COLLECTOR_LISTEN %s is beyond loopback: set COLLECTOR_API_TOKEN, the token callers of the tracking endpoints present, or listen on 127.0.0.1", c.Listen)
+	}
+	return nil
 }

@@ -29,6 +29,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -103,16 +104,58 @@ func (m Metric) Emitted() bool {
 type Problem struct {
 	File   string
 	Reason string
+	// Kept marks a definition that fails the schema only in descriptive
+	// attributes: it is computed and emitted anyway, as GitLab (which does
+	// not validate definitions in production) emits it.
+	Kept bool
 }
 
 func (p Problem) Error() string { return p.File + ": " + p.Reason }
 
 // SchemaError is a definition that does not satisfy GitLab's schema. Parse
 // returns it together with the metrics it could still decode, for tools
-// that describe definitions (the metric dictionary); the collector never
-// computes or emits such metrics.
+// that describe definitions (the metric dictionary). The collector computes
+// and emits such metrics only when every failing rule is descriptive
+// (Descriptive): GitLab validates definitions in development, not in
+// production, so it emits them.
 type SchemaError struct {
 	Problems string // the failing rules on one line
+	// descriptive: every failing rule concerns a descriptive attribute
+	// (description, product_*, milestone, name, …), nothing the metric's
+	// computation or place in the payload depends on.
+	descriptive bool
+}
+
+// Descriptive reports whether only descriptive attributes fail the schema.
+func (e *SchemaError) Descriptive() bool { return e.descriptive }
+
+// descriptiveFields are the attributes that say what a metric is about,
+// not how it is computed or where it goes.
+var descriptiveFields = map[string]bool{
+	"description": true, "name": true, "product_group": true, "product_section": true, "product_stage": true,
+	"product_category": true, "product_categories": true, "milestone": true, "introduced_by_url": true,
+	"performance_indicator_type": true,
+}
+
+var quotedName = regexp.MustCompile(`'([a-z_]+)'`)
+
+// descriptiveLeaf reports whether a failing rule concerns descriptive
+// attributes only: one at /<field>, or missing properties at / that are all
+// descriptive.
+func descriptiveLeaf(loc []string, msg string) bool {
+	if len(loc) > 0 {
+		return descriptiveFields[loc[0]]
+	}
+	names := quotedName.FindAllStringSubmatch(msg, -1)
+	if !strings.HasPrefix(msg, "missing propert") || len(names) == 0 {
+		return false
+	}
+	for _, n := range names {
+		if !descriptiveFields[n[1]] {
+			return false
+		}
+	}
+	return true
 }
 
 func (e *SchemaError) Error() string { return "schema: " + e.Problems }
@@ -134,7 +177,8 @@ type Set struct {
 	Aggregates []Aggregate
 	Problems   []Problem
 	// Invalid holds what could be decoded from files that fail schema
-	// validation (each also a Problem). They are never emitted.
+	// validation in more than descriptive attributes (each also a
+	// Problem). They are never emitted.
 	Invalid []Metric
 	Files   int
 }
@@ -303,7 +347,7 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 	var schemaErr error
 	if err := sch.Validate(inst); err != nil {
 		if msg := schemaProblems(err); msg != "" {
-			schemaErr = &SchemaError{Problems: msg}
+			schemaErr = &SchemaError{Problems: msg, descriptive: schemaDescriptive(err)}
 		}
 	}
 	// fail reports the schema problems first: they explain the rest.
@@ -461,15 +505,10 @@ func legacyTiers(in []string) []string {
 // been backfilled.
 var tolerated = []string{"/product_categories.json"}
 
-// schemaProblems renders the failing leaves of a validation error on one
-// line, or "" when every failure is a tolerated rule.
-func schemaProblems(err error) string {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return strings.ReplaceAll(err.Error(), "\n", " ")
-	}
-	pr := message.NewPrinter(language.English)
-	var leaves []string
+// failingLeaves are the innermost failures of a validation error, the
+// tolerated rules left out.
+func failingLeaves(ve *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	var out []*jsonschema.ValidationError
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) > 0 {
@@ -483,6 +522,38 @@ func schemaProblems(err error) string {
 				return
 			}
 		}
+		out = append(out, e)
+	}
+	walk(ve)
+	return out
+}
+
+// schemaDescriptive reports whether every failing leaf of a validation
+// error (tolerated rules aside) is descriptive.
+func schemaDescriptive(err error) bool {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return false
+	}
+	pr := message.NewPrinter(language.English)
+	for _, e := range failingLeaves(ve) {
+		if !descriptiveLeaf(e.InstanceLocation, e.ErrorKind.LocalizedString(pr)) {
+			return false
+		}
+	}
+	return true
+}
+
+// schemaProblems renders the failing leaves of a validation error on one
+// line, or "" when every failure is a tolerated rule.
+func schemaProblems(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return strings.ReplaceAll(err.Error(), "\n", " ")
+	}
+	pr := message.NewPrinter(language.English)
+	var leaves []string
+	for _, e := range failingLeaves(ve) {
 		loc := "/" + strings.Join(e.InstanceLocation, "/")
 		msg := e.ErrorKind.LocalizedString(pr)
 		if len(msg) > 160 {
@@ -490,7 +561,6 @@ func schemaProblems(err error) string {
 		}
 		leaves = append(leaves, fmt.Sprintf("at %s: %s", loc, msg))
 	}
-	walk(ve)
 	if len(leaves) == 0 {
 		return ""
 	}
@@ -531,27 +601,31 @@ func (v *Validator) Load(dir string) (*Set, error) {
 		rel = filepath.ToSlash(rel)
 		data, err := os.ReadFile(p)
 		if err != nil {
-			set.Problems = append(set.Problems, Problem{rel, err.Error()})
+			set.Problems = append(set.Problems, Problem{File: rel, Reason: err.Error()})
 			continue
 		}
 		set.Files++
 		if strings.Contains("/"+rel, "/aggregates/") {
 			aggs, err := ParseAggregates(rel, data)
 			if err != nil {
-				set.Problems = append(set.Problems, Problem{rel, err.Error()})
+				set.Problems = append(set.Problems, Problem{File: rel, Reason: err.Error()})
 			}
 			set.Aggregates = append(set.Aggregates, aggs...)
 			continue
 		}
 		ms, err := v.Parse(rel, data)
 		if err != nil {
-			set.Problems = append(set.Problems, Problem{rel, err.Error()})
-			set.Invalid = append(set.Invalid, ms...)
-			continue
+			var se *SchemaError
+			kept := errors.As(err, &se) && se.Descriptive() && len(ms) > 0
+			set.Problems = append(set.Problems, Problem{File: rel, Reason: err.Error(), Kept: kept})
+			if !kept {
+				set.Invalid = append(set.Invalid, ms...)
+				continue
+			}
 		}
 		for _, m := range ms {
 			if prev, dup := seen[m.KeyPath]; dup && m.Emitted() {
-				set.Problems = append(set.Problems, Problem{rel, fmt.Sprintf("key_path %s already defined in %s", m.KeyPath, prev)})
+				set.Problems = append(set.Problems, Problem{File: rel, Reason: fmt.Sprintf("key_path %s already defined in %s", m.KeyPath, prev)})
 				continue
 			}
 			if m.Emitted() {

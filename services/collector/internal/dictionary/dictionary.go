@@ -179,7 +179,7 @@ func Load(v *definitions.Validator, root string, dirs []string) ([]Source, []Pro
 			decoded[m.File] = true
 		}
 		for _, p := range set.Problems {
-			problems = append(problems, Problem{File: path.Join(s.Dir, p.File), Reason: p.Reason, Included: decoded[p.File]})
+			problems = append(problems, Problem{File: path.Join(s.Dir, p.File), Reason: p.Reason, Included: decoded[p.File] || p.Kept})
 		}
 		sources = append(sources, s)
 	}

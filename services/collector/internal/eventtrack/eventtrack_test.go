@@ -3,15 +3,10 @@ package eventtrack
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/serviceping/serviceping/services/collector/internal/testdeps"
 )
@@ -139,14 +134,7 @@ func TestCountersAndTotals(t *testing.T) {
 func TestHTTP(t *testing.T) {
 	t.Parallel()
 	tr := newTracker(t)
-	h, err := NewHandler(tr, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	h.Register(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := serveTracking(t, tr, "")
 	post := func(path, body string) int {
 		resp, err := http.Post(srv.URL+path, "application/json", strings.NewReader(body))
 		if err != nil {

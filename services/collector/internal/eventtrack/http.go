@@ -56,16 +56,20 @@ func DimensionOf(unique string) string {
 //	POST /usage_data/increment_unique_users {"event": "name", "user_id": n, "project_id"?: n, "namespace_id"?: n}
 //
 // 200 when tracked, 400 for a missing or unknown event or missing user, 503
-// when Redis fails. Errors are {"error": code, "message": text}.
+// when Redis fails. Errors are {"error": code, "message": text}. Callers
+// authenticate with the API token, as GitLab's callers do with a personal
+// access token (requireToken): 401 {"message":"401 Unauthorized"} without it.
 type Handler struct {
 	tracker *Tracker
+	token   string
 	log     *slog.Logger
 	tracked *prometheus.CounterVec
 }
 
-// NewHandler registers the handler's metrics on reg.
-func NewHandler(t *Tracker, log *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
-	h := &Handler{tracker: t, log: log, tracked: prometheus.NewCounterVec(prometheus.CounterOpts{
+// NewHandler registers the handler's metrics on reg. token is what callers
+// must present (empty: no authentication).
+func NewHandler(t *Tracker, token string, log *slog.Logger, reg prometheus.Registerer) (*Handler, error) {
+	h := &Handler{tracker: t, token: token, log: log, tracked: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "collector", Name: "events_tracked_total",
 		Help: "Usage events received on the tracking endpoints, by endpoint and result.",
 	}, []string{"endpoint", "result"})}
@@ -79,8 +83,8 @@ func NewHandler(t *Tracker, log *slog.Logger, reg prometheus.Registerer) (*Handl
 
 // Register adds the routes to mux.
 func (h *Handler) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /usage_data/increment_counter", h.incrementCounter)
-	mux.HandleFunc("POST /usage_data/increment_unique_users", h.incrementUnique)
+	mux.HandleFunc("POST /usage_data/increment_counter", requireToken(h.token, h.incrementCounter))
+	mux.HandleFunc("POST /usage_data/increment_unique_users", requireToken(h.token, h.incrementUnique))
 }
 
 type trackRequest struct {

@@ -128,9 +128,13 @@ FROM generate_series(1, $2) i`},
 		{"milestones", c.Milestones, `INSERT INTO milestones (id, project_id, title, state, created_at)
 SELECT i, 1 + (i * 3) % $4, 'm' || i, CASE WHEN i % 4 = 0 THEN 'closed' ELSE 'active' END, ` + ts(7883) + `
 FROM generate_series(1, $2) i`},
+		// Every 29th issue is a Service Desk issue: filed by the support bot
+		// (user 2, user_type 1), confidential, in a project with Service Desk
+		// on (every 7th).
 		{"issues", c.Issues, `INSERT INTO issues (id, project_id, author_id, milestone_id, state_id, confidential, service_desk_reply_to, weight, issue_type, created_at, updated_at, closed_at)
-SELECT i, 1 + (i * 7) % $4, 1 + (i * 31) % $3, CASE WHEN i % 5 = 0 THEN 1 + i % $5 END,
-  CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END, i % 17 = 0, CASE WHEN i % 29 = 0 THEN 'customer' || i || '@example.com' END,
+SELECT i, CASE WHEN i % 29 = 0 THEN 7 * (1 + i % GREATEST($4 / 7, 1)) ELSE 1 + (i * 7) % $4 END,
+  CASE WHEN i % 29 = 0 THEN 2 ELSE 1 + (i * 31) % $3 END, CASE WHEN i % 5 = 0 THEN 1 + i % $5 END,
+  CASE WHEN i % 3 = 0 THEN 2 ELSE 1 END, i % 17 = 0 OR i % 29 = 0, CASE WHEN i % 29 = 0 THEN 'customer' || i || '@example.com' END,
   CASE WHEN i % 4 = 0 THEN i % 9 END, CASE WHEN i % 12 = 0 THEN 1 ELSE 0 END, ` + ts(7879) + `, ` + ts(613) + `, CASE WHEN i % 3 = 0 THEN ` + ts(613) + ` END
 FROM generate_series(1, $2) i`},
 		{"merge_requests", c.MergeRequests, `INSERT INTO merge_requests (id, target_project_id, author_id, state_id, draft, created_at, updated_at)
@@ -208,7 +212,7 @@ FROM generate_series(1, $2) i`},
 SELECT i, 1 + (i * 3 - 1) % $11, i
 FROM generate_series(1, $2) i`},
 		{"security_scans", c.SecurityScans, `INSERT INTO security_scans (id, build_id, pipeline_id, project_id, scan_type, status, created_at, updated_at)
-SELECT i, i * 10, 1 + (i * 10 - 1) / 5, 1 + (i * 23) % $4, 1 + i % 8, 1, ` + ts(7669) + `, ` + ts(7669) + `
+SELECT i, i * 10, 1 + (i - 1) / 4, 1 + (i * 23) % $4, 1 + i % 7, 1, ` + ts(7669) + `, ` + ts(7669) + `
 FROM generate_series(1, $2) i`},
 		{"historical_data", c.HistoricalData, `INSERT INTO historical_data (id, active_user_count, recorded_at, created_at, updated_at)
 SELECT i, $3 * 6 / 10 + ($2 - i) * $3 / 1000 + (i * 7919) % 13, $1::timestamptz - (i - 1) * interval '1 day',

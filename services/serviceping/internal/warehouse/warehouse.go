@@ -77,7 +77,7 @@ func (c Config) LogValue() slog.Value { return redact.Config(c) }
 // password for every user: anyone reaching it could read and write the
 // warehouse.
 func (c Config) CheckListen(addr string) error {
-	if isLoopback(addr) {
+	if lifecycle.IsLoopback(addr) {
 		return nil
 	}
 	var missing []string
@@ -92,20 +92,6 @@ func (c Config) CheckListen(addr string) error {
 			addr, strings.Join(missing, " and "))
 	}
 	return nil
-}
-
-// isLoopback reports an address whose host is localhost or a loopback IP;
-// an empty host (":8123") is every interface.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // ClientURL is the writer's URL of the endpoint at base (http://host:port)

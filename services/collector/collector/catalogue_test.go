@@ -1,0 +1,183 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+	"github.com/serviceping/serviceping/services/collector/internal/eventtrack"
+	"github.com/serviceping/serviceping/services/collector/internal/instrument"
+)
+
+// gitlabMetrics is the reference pack: GitLab's own definition files.
+const gitlabMetrics = "../../../testdata/gitlab/metrics"
+
+// outcome is what one emitted definition of a pack became in a payload.
+type outcome struct {
+	keyPath, reason string // reason is empty for a real value
+}
+
+// replay builds a payload from every definition under dir on a seeded
+// GitLab-schema instance with events tracked for the events the
+// definitions count, and sorts each emitted definition — the ones the
+// collector computed and the ones GitLab's schema made it reject — into
+// real values and the rest with their reason.
+func replay(t *testing.T, dir string) (res *Payload, values, rest []outcome) {
+	t.Helper()
+	col, ctx := seededInstance(t, dir, 20_000, nil)
+	trackCatalogueEvents(t, col)
+	res, _ = build(t, col, ctx)
+	for _, m := range res.Metrics {
+		if m.Error == "" {
+			values = append(values, outcome{keyPath: m.Name})
+		} else {
+			rest = append(rest, outcome{m.Name, m.Error})
+		}
+	}
+	seen := map[string]bool{}
+	for _, o := range append(append([]outcome{}, values...), rest...) {
+		seen[o.keyPath] = true
+	}
+	for _, m := range col.Definitions().Invalid {
+		if m.Emitted() && !seen[m.KeyPath] {
+			seen[m.KeyPath] = true
+			reason := "rejected by GitLab's schema"
+			for _, p := range col.Definitions().Problems {
+				if p.File == m.File {
+					reason += ": " + p.Reason
+				}
+			}
+			rest = append(rest, outcome{m.KeyPath, reason})
+		}
+	}
+	sort.Slice(rest, func(i, j int) bool { return rest[i].keyPath < rest[j].keyPath })
+	return res, values, rest
+}
+
+// trackCatalogueEvents records, a week before ref, occurrences of every
+// event the loaded definitions count, so event metrics have values:
+// counters, unique users, and internal events with the properties the
+// reference filters select.
+func trackCatalogueEvents(t *testing.T, col *Collector) {
+	t.Helper()
+	ctx := context.Background()
+	tr := col.tracker
+	defer func() { tr.Now = col.now }()
+	tr.Now = func() time.Time { return ref.AddDate(0, 0, -9) }
+	for _, m := range col.Definitions().Metrics {
+		if !m.Emitted() {
+			continue
+		}
+		r := col.mapping.Resolve(m)
+		switch r.Source {
+		case "redis":
+			if ev := fmt.Sprint(r.Options["event"]); r.Options["event"] != nil {
+				must(t, tr.Increment(ctx, ev, 3))
+			}
+		case "redis_hll", "aggregate":
+			for i, ev := range instrument.HLLEvents(r) {
+				for u := 1; u <= 4+i%3; u++ {
+					must(t, tr.TrackUnique(ctx, ev, "user", fmt.Sprint(u)))
+				}
+			}
+		case "internal_events":
+			for _, ev := range r.Events {
+				for u := 1; u <= 3; u++ {
+					must(t, tr.Track(ctx, eventtrack.Occurrence{Event: ev.Name, UserID: fmt.Sprint(u), ProjectID: fmt.Sprint(u % 2),
+						Properties: map[string]any{"label": "failure", "property": "flow", "value": 1.5,
+							"custom_key1": "metrics", "custom_key3": 30, "custom_key4": 12.4}}))
+				}
+			}
+		}
+	}
+}
+
+// TestGitLabCatalogueReplay is issue 13's measure: every active or broken
+// definition of GitLab's reference pack, run by `collector preview` on the
+// seeded GitLab-schema instance, must give a real value — not a fallback —
+// for at least 95 % of them. The rest are printed with their reason. The
+// payload (server-dependent facts masked) is a golden file.
+func TestGitLabCatalogueReplay(t *testing.T) {
+	t.Parallel()
+	res, values, rest := replay(t, gitlabMetrics)
+	total := len(values) + len(rest)
+	share := float64(len(values)) / float64(total)
+	t.Logf("GitLab reference pack: %d of %d emitted definitions give a real value (%.1f %%); the rest:", len(values), total, 100*share)
+	for _, o := range rest {
+		t.Logf("  %s: %s", o.keyPath, o.reason)
+	}
+	if total < 140 {
+		t.Fatalf("only %d emitted definitions replayed", total)
+	}
+	if share < 0.95 {
+		t.Fatalf("%.1f %% real values, want at least 95 %%", 100*share)
+	}
+	for _, o := range rest {
+		if strings.Contains(o.reason, definitions.ErrUnknownClass.Error()) {
+			t.Errorf("%s: a class of the reference pack is not built in: %s", o.keyPath, o.reason)
+		}
+	}
+	goldenPayload(t, res, filepath.Join("testdata", "gitlab_payload.golden.json"))
+}
+
+// serverFacts are the payload leaves that depend on the machine the test
+// runs on, with the shape each must have; the golden file holds a
+// placeholder for them.
+var serverFacts = map[string]*regexp.Regexp{
+	"database.version":          regexp.MustCompile(`^"\d+(\.\d+)?"$`),
+	"database.pg_system_id":     regexp.MustCompile(`^[1-9]\d{9,19}$`),
+	"settings.operating_system": regexp.MustCompile(`^"[a-z][\w.-]*"$`),
+	// The server's own configuration (postgresql.conf), not the instance's.
+	"settings.database.autovacuum_disabled":                   regexp.MustCompile(`^(true|false)$`),
+	"settings.database.search_path_contains_partition_schema": regexp.MustCompile(`^(true|false)$`),
+	"settings.database.statement_timeout_unlimited":           regexp.MustCompile(`^(true|false)$`),
+}
+
+// goldenPayload compares the payload with a golden file (-update rewrites
+// it) after checking and masking the server-dependent facts.
+func goldenPayload(t *testing.T, res *Payload, golden string) {
+	t.Helper()
+	flat := map[string]any{}
+	flatten("", res.Payload, flat)
+	for path, shape := range serverFacts {
+		v, ok := flat[path]
+		if !ok {
+			continue
+		}
+		b, _ := json.Marshal(v)
+		if !shape.Match(b) {
+			t.Errorf("%s = %s, want %s", path, b, shape)
+		}
+		setPath(res.Payload, path, "<server>")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	must(t, enc.Encode(res.Payload))
+	if *update {
+		must(t, os.WriteFile(golden, buf.Bytes(), 0o644))
+	}
+	want, err := os.ReadFile(golden)
+	must(t, err)
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("payload differs from %s (run with -update after checking):\n%s", golden, diff(t, want, buf.Bytes()))
+	}
+}
+
+func setPath(root map[string]any, path, v string) {
+	parts := strings.Split(path, ".")
+	cur := root
+	for _, p := range parts[:len(parts)-1] {
+		cur = cur[p].(map[string]any)
+	}
+	cur[parts[len(parts)-1]] = v
+}

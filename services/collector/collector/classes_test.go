@@ -1,0 +1,356 @@
+package collector
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/serviceping/serviceping/services/collector/internal/eventtrack"
+	"github.com/serviceping/serviceping/services/collector/internal/payload"
+)
+
+// definition is a metric definition in GitLab's format for the tests:
+// the given keys over a valid modern skeleton.
+func definition(keyPath, timeFrame, source, category, extra string) string {
+	return fmt.Sprintf(`---
+key_path: %s
+description: test
+product_group: analytics_instrumentation
+product_categories: [service_ping]
+value_type: number
+status: active
+milestone: "17.0"
+introduced_by_url: https://gitlab.com/gitlab-org/gitlab/-/merge_requests/1
+time_frame: %s
+data_source: %s
+data_category: %s
+tiers: [free]
+%s`, keyPath, timeFrame, source, category, extra)
+}
+
+// writeDefs writes each definition to dir/<name>.yml and the aggregates
+// (GitLab's aggregates list, YAML) to dir/aggregates/test.yml.
+func writeDefs(t *testing.T, dir string, defs map[string]string, aggregates string) {
+	t.Helper()
+	for name, d := range defs {
+		must(t, os.WriteFile(filepath.Join(dir, name+".yml"), []byte(d), 0o644))
+	}
+	must(t, os.MkdirAll(filepath.Join(dir, "aggregates"), 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "aggregates", "test.yml"), []byte(aggregates), 0o644))
+}
+
+// window renders GitLab's database window for a time frame at ref as SQL.
+func window(column, timeFrame string) string {
+	days := map[string]int{"28d": 30, "7d": 9}[timeFrame]
+	return fmt.Sprintf("%s BETWEEN '%s' AND '%s'", column,
+		ref.AddDate(0, 0, -days).Format(time.RFC3339), ref.AddDate(0, 0, -2).Format(time.RFC3339))
+}
+
+// TestClassesExactValues computes a sample of every family of GitLab's
+// instrumentation classes on a seeded GitLab-schema instance and compares
+// each with SQL written by hand from GitLab's class: counts and distinct
+// counts with options, 28d and 7d windows, a batch size that splits the
+// table into hundreds of batches, estimates, legacy key paths,
+// application settings (column and jsonb), gitlab.yml, the license, the
+// database's own facts, and a JSON-valued class.
+func TestClassesExactValues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	defs := map[string]string{
+		"issues_28d":  definition("test.issues_28d", "28d", "database", "optional", "instrumentation_class: CountIssuesMetric\n"),
+		"issues_7d":   definition("test.issues_7d", "7d", "database", "optional", "instrumentation_class: CountIssuesMetric\n"),
+		"issues_b7":   definition("test.issues_batched", "all", "database", "optional", "instrumentation_class: CountIssuesMetric\noptions: {batch_size: 7}\n"),
+		"boards":      definition("test.boards", "all", "database", "optional", "instrumentation_class: CountBoardsMetric\n"),
+		"ci_runners":  definition("test.ci_runners_28d", "28d", "database", "optional", "instrumentation_class: CountCiRunnersMetric\n"),
+		"deploy_ok":   definition("test.deployments_success", "28d", "database", "optional", "instrumentation_class: CountDeploymentsMetric\noptions: {type: success}\n"),
+		"sast_users":  definition("test.user_sast_jobs", "28d", "database", "optional", "instrumentation_class: CountUsersCreatingCiBuildsMetric\noptions: {secure_type: sast}\n"),
+		"all_users":   definition("test.user_all_scanners", "7d", "database", "optional", "instrumentation_class: CountUsersCreatingCiBuildsMetric\noptions: {secure_type: all}\n"),
+		"dast_pipes":  definition("test.dast_pipeline", "[28d, all]", "database", "optional", "instrumentation_class: CountSecurePipelinesMetric\noptions: {scan_type: dast}\n"),
+		"sast_pipes":  definition("test.sast_pipeline", "[28d, all]", "database", "optional", "instrumentation_class: CountSecurePipelinesMetric\noptions: {scan_type: sast}\n"),
+		"generic_db":  definition("test.closed_issue_authors", "7d", "database", "optional", "instrumentation_class: DatabaseMetric\noptions: {operation: distinct_count, table: issues, column: author_id, where: \"state_id = 2\", batch_size: 13}\n"),
+		"dormant":     definition("test.deactivate_dormant_users_period", "none", "database", "optional", "instrumentation_class: DormantUserPeriodSettingMetric\n"),
+		"usage_data":  definition("test.product_usage_data_enabled", "none", "system", "optional", "instrumentation_class: GitlabSettingsMetric\noptions: {setting_method: \"gitlab_product_usage_data_enabled?\"}\n"),
+		"allowlist":   definition("test.catalog_allowlist", "none", "database", "optional", "instrumentation_class: CiCdCatalogProjectsAllowlistConfiguredMetric\n"),
+		"registry":    definition("test.container_registry_enabled", "none", "system", "operational", "instrumentation_class: GitlabConfigMetric\noptions: {config: {registry: enabled}}\n"),
+		"hist_max":    definition("test.historical_max_users", "none", "license", "subscription", "instrumentation_class: HistoricalMaxUsersMetric\n"),
+		"billable":    definition("test.license_billable_users", "all", "database", "subscription", "instrumentation_class: LicenseMetric\noptions: {attribute: daily_billable_users_count}\n"),
+		"pg_id":       definition("database.pg_system_id", "none", "system", "optional", ""),
+		"pg_version":  definition("database.version", "none", "system", "optional", ""),
+		"migrations":  definition("test.batched_background_migrations", "7d", "database", "optional", "instrumentation_class: BatchedBackgroundMigrationsMetric\n"),
+		"desk_issues": definition("counts.service_desk_issues", "all", "database", "operational", ""),
+		"gke_28d":     definition("usage_activity_by_stage_monthly.configure.clusters_platforms_gke", "28d", "database", "optional", ""),
+		"events_28d":  definition("usage_activity_by_stage_monthly.manage.events", "28d", "database", "optional", ""),
+		"pages":       definition("gitlab_pages.version", "none", "system", "operational", ""),
+		"servers":     definition("gitaly.servers", "none", "system", "operational", ""),
+		"provider":    definition("object_store.uploads.object_store.provider", "none", "system", "optional", ""),
+	}
+	// Database-sourced aggregates merge the estimates' sketches.
+	writeDefs(t, dir, defs, `
+- name: dast_or_sast_pipelines
+  operator: OR
+  source: database
+  time_frame: [28d, all]
+  events: [dast_pipeline, sast_pipeline]
+- name: dast_and_sast_pipelines
+  operator: AND
+  source: database
+  time_frame: [all]
+  events: [dast_pipeline, sast_pipeline]
+`)
+	col, ctx := seededInstance(t, dir, 20_000, nil)
+	if p := col.Definitions().Problems; len(p) != 0 {
+		t.Fatalf("test definitions rejected: %v", p)
+	}
+	res, _ := build(t, col, ctx)
+	got := map[string]any{}
+	flatten("", res.Payload, got)
+	for _, m := range res.Metrics {
+		if m.Error != "" {
+			t.Errorf("%s failed: %s", m.Name, m.Error)
+		}
+	}
+
+	pool := col.pool
+	sql := func(q string) any {
+		t.Helper()
+		var v any
+		if err := pool.QueryRow(ctx, q).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return v
+	}
+	num := func(q string) int64 {
+		t.Helper()
+		switch v := sql(q).(type) {
+		case int64:
+			return v
+		case int32:
+			return int64(v)
+		}
+		t.Fatalf("%s: not an integer", q)
+		return 0
+	}
+	exact := map[string]any{
+		"test.issues_28d":     num("SELECT count(*) FROM issues WHERE " + window("created_at", "28d")),
+		"test.issues_7d":      num("SELECT count(*) FROM issues WHERE " + window("created_at", "7d")),
+		"test.issues_batched": num("SELECT count(*) FROM issues"),
+		"test.boards":         num("SELECT count(*) FROM boards"),
+		"test.ci_runners_28d": num("SELECT count(*) FROM ci_runners WHERE " + window("created_at", "28d")),
+		"test.deployments_success": num("SELECT count(*) FROM deployments WHERE status = 2 AND " +
+			window("created_at", "28d")),
+		"test.user_sast_jobs": num("SELECT count(DISTINCT user_id) FROM ci_builds WHERE type = 'Ci::Build' AND name = 'sast' AND " +
+			window("created_at", "28d")),
+		"test.user_all_scanners": num(`SELECT count(DISTINCT user_id) FROM ci_builds WHERE type = 'Ci::Build' AND name IN ('container_scanning',
+			'dast', 'dependency_scanning', 'license_management', 'license_scanning', 'sast', 'secret_detection', 'coverage_fuzzing',
+			'apifuzzer_fuzz', 'apifuzzer_fuzz_dnd') AND ` + window("created_at", "7d")),
+		"test.closed_issue_authors":            num("SELECT count(DISTINCT author_id) FROM issues WHERE state_id = 2 AND " + window("created_at", "7d")),
+		"test.deactivate_dormant_users_period": num("SELECT deactivate_dormant_users_period FROM application_settings"),
+		"test.product_usage_data_enabled":      sql("SELECT (service_ping_settings->>'gitlab_product_usage_data_enabled')::boolean FROM application_settings"),
+		"test.catalog_allowlist":               sql("SELECT jsonb_array_length(ci_cd_settings->'ci_cd_catalog_projects_allowlist') > 0 FROM application_settings"),
+		"test.container_registry_enabled":      true, // testdata/collector/config.yml gitlab.registry.enabled
+		// The license runs 2025-01-01 … 2026-01-01; ref is inside it.
+		"test.historical_max_users": num(`SELECT max(active_user_count) FROM historical_data
+			WHERE recorded_at BETWEEN '2025-01-01' AND '` + ref.Format(time.RFC3339) + `'`),
+		"test.license_billable_users": num("SELECT count FROM analytics_usage_trends_measurements WHERE identifier = 11 ORDER BY recorded_at DESC LIMIT 1"),
+		"database.pg_system_id":       num("SELECT system_identifier FROM pg_control_system()"),
+		"database.version":            strings.Fields(sql("SHOW server_version").(string))[0],
+		"counts.service_desk_issues": num(`SELECT count(*) FROM issues WHERE project_id IN (SELECT id FROM projects WHERE service_desk_enabled)
+			AND author_id IN (SELECT id FROM users WHERE user_type = 1) AND confidential`),
+		"usage_activity_by_stage_monthly.configure.clusters_platforms_gke": num(`SELECT count(DISTINCT clusters.user_id) FROM clusters
+			JOIN cluster_providers_gcp ON cluster_providers_gcp.cluster_id = clusters.id
+			WHERE clusters.provider_type = 1 AND cluster_providers_gcp.status = 3 AND clusters.enabled AND ` + window("clusters.created_at", "28d")),
+		"usage_activity_by_stage_monthly.manage.events": num("SELECT count(DISTINCT author_id) FROM events WHERE " + window("created_at", "28d")),
+		"gitlab_pages.version":                          "17.0.2",
+		"gitaly.servers":                                int64(2), // two repositories.storages in the config
+		"object_store.uploads.object_store.provider":    "Google",
+	}
+	for k, want := range exact {
+		gj, _ := json.Marshal(got[k])
+		wj, _ := json.Marshal(want)
+		if string(gj) != string(wj) {
+			t.Errorf("%s = %s, hand-computed %s", k, gj, wj)
+		}
+	}
+	for _, k := range []string{"test.issues_28d", "test.issues_7d", "test.user_sast_jobs", "usage_activity_by_stage_monthly.manage.events",
+		"counts.service_desk_issues", "test.deployments_success"} {
+		if n, _ := got[k].(int64); n == 0 {
+			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
+		}
+	}
+
+	// Estimates (HyperLogLog over id batches of 1,000) and the aggregates
+	// merged from their sketches against exact distinct counts: within 2 %
+	// of the count (of the union, for the intersection).
+	near := func(key string, want, scale int64) {
+		t.Helper()
+		est, ok := got[key].(int64)
+		if !ok || scale == 0 || math.Abs(float64(est-want)) > 0.02*float64(scale) {
+			t.Errorf("%s = %v, exact %d", key, got[key], want)
+		}
+	}
+	dast28 := num(`SELECT count(DISTINCT pipeline_id) FROM security_scans WHERE scan_type = 4 AND ` + window("created_at", "28d"))
+	near("test.dast_pipeline_monthly", dast28, dast28)
+	near("test.sast_pipeline", num(`SELECT count(DISTINCT pipeline_id) FROM security_scans WHERE scan_type = 1`), dast28)
+	or28 := num(`SELECT count(DISTINCT pipeline_id) FROM security_scans WHERE scan_type IN (1, 4) AND ` + window("created_at", "28d"))
+	near("counts_monthly.aggregated_metrics.dast_or_sast_pipelines", or28, or28)
+	orAll := num(`SELECT count(DISTINCT pipeline_id) FROM security_scans WHERE scan_type IN (1, 4)`)
+	near("counts.aggregate_dast_or_sast_pipelines", orAll, orAll)
+	near("counts.aggregate_dast_and_sast_pipelines", num(`SELECT count(*) FROM (SELECT pipeline_id FROM security_scans
+		WHERE scan_type IN (1, 4) GROUP BY pipeline_id HAVING count(DISTINCT scan_type) = 2) p`), orAll)
+
+	// GitLab's 7d window of finished batched migrations, as JSON.
+	var wantMigrations string
+	must(t, pool.QueryRow(ctx, `SELECT COALESCE(json_agg(json_build_object('elapsed_time', EXTRACT(EPOCH FROM finished_at - started_at)::bigint,
+		'job_class_name', job_class_name) ORDER BY id), '[]')::text FROM batched_background_migrations WHERE status = 3 AND `+
+		window("finished_at", "7d")).Scan(&wantMigrations))
+	gm, _ := json.Marshal(got["test.batched_background_migrations"])
+	var a, b any
+	must(t, json.Unmarshal(gm, &a))
+	must(t, json.Unmarshal([]byte(wantMigrations), &b))
+	if fmt.Sprint(a) != fmt.Sprint(b) || len(b.([]any)) == 0 {
+		t.Errorf("batched migrations %s, hand-computed %s", gm, wantMigrations)
+	}
+}
+
+// TestEventClassesExactValues tracks known occurrences and checks the
+// event families: RedisHLLMetric with the top-level events list, internal
+// events totals with a filter, sum(value), uniques by project, label and
+// value, an aggregated metric (AND), and the 7d/28d windows (a week-old
+// occurrence counts in both, a three-week-old one only in 28d).
+func TestEventClassesExactValues(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ev := func(events string) string { return "events:\n" + events }
+	defs := map[string]string{
+		"hll_top": definition("test.hll_top_weekly", "7d", "redis_hll", "optional",
+			"instrumentation_class: RedisHLLMetric\n"+ev("  - name: ev_a\n    unique: user.id\n  - name: ev_b\n    unique: user.id\n")),
+		"hll_top28": definition("test.hll_top_monthly", "28d", "redis_hll", "optional",
+			"instrumentation_class: RedisHLLMetric\n"+ev("  - name: ev_a\n    unique: user.id\n  - name: ev_b\n    unique: user.id\n")),
+		"total_filter": definition("test.total_failures", "all", "internal_events", "optional",
+			ev("  - name: ev_int\n    filter: {label: failure}\n")),
+		"total_7d": definition("test.total_weekly", "7d", "internal_events", "optional", ev("  - name: ev_int\n")),
+		"sum":      definition("test.sum_value", "28d", "internal_events", "optional", ev("  - name: ev_int\n    operator: sum(value)\n")),
+		"projects": definition("test.distinct_projects", "28d", "internal_events", "optional", ev("  - name: ev_int\n    unique: project.id\n")),
+		"labels":   definition("test.distinct_labels", "28d", "internal_events", "optional", ev("  - name: ev_int\n    unique: label\n")),
+		"values": definition("test.distinct_values_filtered", "28d", "internal_events", "optional",
+			ev("  - name: ev_int\n    unique: value\n    filter: {property: flow}\n")),
+	}
+	writeDefs(t, dir, defs, `
+- name: a_and_b
+  operator: AND
+  source: redis
+  time_frame: [28d]
+  events: [ev_a, ev_b]
+`)
+	col, ctx := seededInstance(t, dir, 200, nil)
+	if p := col.Definitions().Problems; len(p) != 0 {
+		t.Fatalf("test definitions rejected: %v", p)
+	}
+	tr := col.tracker
+	at := func(d time.Time) { tr.Now = func() time.Time { return d } }
+	week, threeWeeks := ref.AddDate(0, 0, -9), ref.AddDate(0, 0, -20)
+	at(week)
+	for u := 1; u <= 5; u++ { // ev_a: users 1-5 last week; ev_b: users 4-8 last week
+		must(t, tr.TrackUnique(ctx, "ev_a", "user", fmt.Sprint(u)))
+		must(t, tr.TrackUnique(ctx, "ev_b", "user", fmt.Sprint(u+3)))
+	}
+	at(threeWeeks) // ev_b: users 1 and 20 three weeks ago
+	must(t, tr.TrackUnique(ctx, "ev_b", "user", "1", "20"))
+	occ := []struct {
+		when           time.Time
+		project, label string
+		property       string
+		value          float64
+	}{
+		{week, "1", "failure", "flow", 2.5},
+		{week, "2", "success", "flow", 4},
+		{week, "2", "failure", "other", 1},
+		{threeWeeks, "3", "failure", "flow", 10},
+	}
+	for _, o := range occ {
+		at(o.when)
+		must(t, tr.Track(ctx, eventtrack.Occurrence{Event: "ev_int", UserID: "7", ProjectID: o.project,
+			Properties: map[string]any{"label": o.label, "property": o.property, "value": o.value}}))
+	}
+	tr.Now = col.now
+	res, _ := build(t, col, ctx)
+	got := map[string]any{}
+	flatten("", res.Payload, got)
+	want := map[string]any{
+		"test.hll_top_weekly":                       int64(8), // users 1-8
+		"test.hll_top_monthly":                      int64(9), // and user 20
+		"test.total_failures":                       int64(3), // label failure, all time
+		"test.total_weekly":                         int64(3), // last complete week only
+		"test.sum_value":                            17.5,     // 2.5 + 4 + 1 + 10
+		"test.distinct_projects":                    int64(3), // 1, 2, 3
+		"test.distinct_labels":                      int64(2), // failure, success
+		"test.distinct_values_filtered":             int64(3), // property flow: 2.5, 4, 10
+		"counts_monthly.aggregated_metrics.a_and_b": int64(3), // users 1, 4, 5 did both within 28d
+	}
+	for k, w := range want {
+		gj, _ := json.Marshal(got[k])
+		wj, _ := json.Marshal(w)
+		if string(gj) != string(wj) {
+			t.Errorf("%s = %s, want %s", k, gj, wj)
+		}
+	}
+}
+
+// TestOptionalDataOff is GitLab's disable for paid tiers: with optional
+// data off no metric of data category optional is computed or sent,
+// operational and subscription metrics still are, and
+// settings.collected_data_categories says which categories were collected.
+func TestOptionalDataOff(t *testing.T) {
+	t.Parallel()
+	col, ctx := seededInstance(t, gitlabMetrics, 2_000, func(c *Config) { c.ExcludeOptional = true })
+	res, _ := build(t, col, ctx)
+	got := map[string]any{}
+	flatten("", res.Payload, got)
+	categories := map[string]string{}
+	for _, m := range col.Definitions().Metrics {
+		if m.Emitted() {
+			categories[m.KeyPath] = m.DataCategory
+		}
+	}
+	present := map[string]int{}
+	for k := range got {
+		if slices.Contains(payload.IdentityFields, k) {
+			continue // always sent (the Versions application keys pings by them)
+		}
+		c, ok := categories[k]
+		if !ok {
+			for p, cat := range categories { // object-valued metrics: their leaves
+				if strings.HasPrefix(k, p+".") {
+					c, ok = cat, true
+				}
+			}
+		}
+		if !ok {
+			continue
+		}
+		if c == "optional" || c == "" {
+			t.Errorf("optional metric %s = %v in the payload", k, got[k])
+		}
+		present[c]++
+	}
+	if present["operational"] < 10 || present["subscription"] < 5 {
+		t.Errorf("operational/subscription metrics present: %v", present)
+	}
+	for _, k := range []string{"license_user_count", "historical_max_users", "counts.ci_builds", "counts.merge_requests", "gitaly.servers"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("%s (operational or subscription) missing", k)
+		}
+	}
+	col2, ctx2 := seededInstance(t, filepath.Join(repoTestdata, "metrics"), 200, func(c *Config) { c.ExcludeOptional = true })
+	res2, _ := build(t, col2, ctx2)
+	cats, _ := json.Marshal(res2.Payload["settings"].(map[string]any)["collected_data_categories"])
+	if string(cats) != `["standard","subscription","operational"]` {
+		t.Errorf("collected_data_categories = %s", cats)
+	}
+}
