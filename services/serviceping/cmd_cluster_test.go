@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/testinfra"
+	"github.com/serviceping/serviceping/services/serviceping/internal/localcluster"
 )
 
 // TestRunClusterSmoke runs `serviceping run-cluster --smoke` as make
@@ -19,19 +20,11 @@ import (
 func TestRunClusterSmoke(t *testing.T) {
 	testinfra.Env(t, "CHDB_LIB")
 	bin := t.TempDir()
-	build := func(out, pkg string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if b, err := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, out), pkg).CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-		}
+	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer bcancel()
+	if err := localcluster.Build(bctx, bin, "."); err != nil {
+		t.Fatal(err)
 	}
-	build("serviceping", ".")
-	for _, s := range []string{"gateway", "enricher", "loader"} {
-		build(s, "../"+s)
-	}
-	build("nats-server", "github.com/nats-io/nats-server/v2") // the version the code embeds
 	data := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
