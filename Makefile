@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run run-cluster nats-server chdb ui-assets test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites superset test-dashboards
+.PHONY: build run run-cluster nats-server chdb ui-assets test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites superset test-dashboards soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,14 @@ test-dashboards: ## make superset against a seeded warehouse, every dashboard op
 
 client-suites: ## clickhouse-go's and clickhouse-connect's own test suites against the embedded endpoint (minutes; not part of test)
 	@scripts/client-suites.sh $(SUITES)
+
+# make soak: the fault test of make test (services/serviceping/internal/faulte2e)
+# for longer and under more load; not part of test.
+SOAK_ROUNDS ?= 3
+SOAK_RATE   ?= 4
+soak: ## kill -9 every stage under load, SOAK_ROUNDS rounds at SOAK_RATE pings/s (default 3 at 4); prints the recovery times
+	@eval "$$(scripts/test-env.sh)" && cd services/serviceping && SERVICEPING_FAULT_ROUNDS=$(SOAK_ROUNDS) SERVICEPING_FAULT_RATE=$(SOAK_RATE) \
+	  go test -run '^TestCrashRecovery$$' -count=1 -v -timeout=90m ./internal/faulte2e/
 
 bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
