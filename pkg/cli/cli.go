@@ -89,6 +89,15 @@ type service struct {
 
 func (s *service) Run(ctx context.Context, log *slog.Logger) error { return s.run(ctx, log) }
 
+// Stage runs the binary of a pipeline stage (gateway, enricher, loader)
+// with Main and returns its exit code: configured from the environment
+// alone, so its command line is Service(run)'s, and its help ends with the
+// variables its configuration struct config reads (EnvHelp).
+func Stage(app App, config any, run func(context.Context, *slog.Logger) error) int {
+	app.Epilog = EnvHelp(config)
+	return Main(app, Service(run))
+}
+
 // Run parses args into grammar (a kong grammar: a struct of flags,
 // arguments and `cmd:""` commands) and calls the selected command's Run
 // method, or grammar's own for a binary without commands. Run methods may

@@ -17,12 +17,11 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(cli.Main(cli.App{
+	os.Exit(cli.Stage(cli.App{
 		Name:        "enricher",
 		Description: "Consumes raw pings from NATS JetStream, adds instance and license fields (directory and CRM lookups) and publishes enriched pings.",
 		Version:     version,
-		Epilog:      cli.EnvHelp(enricher.Config{}),
-	}, cli.Service(run)))
+	}, enricher.Config{}, run))
 }
 
 // run reads the configuration (a usage error when it does not validate)

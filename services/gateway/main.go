@@ -18,12 +18,11 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(cli.Main(cli.App{
+	os.Exit(cli.Stage(cli.App{
 		Name:        "gateway",
 		Description: "The HTTP gateway of GitLab's Versions application: receives Service Pings (POST /usage_data) and publishes them to NATS JetStream.",
 		Version:     version,
-		Epilog:      cli.EnvHelp(gateway.Config{}),
-	}, cli.Service(run)))
+	}, gateway.Config{}, run))
 }
 
 // run reads the configuration (a usage error when it does not validate)

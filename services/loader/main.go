@@ -14,10 +14,9 @@ import (
 var version = "dev"
 
 func main() {
-	os.Exit(cli.Main(cli.App{
+	os.Exit(cli.Stage(cli.App{
 		Name:        "loader",
 		Description: "Consumes enriched pings from NATS JetStream and loads them into the Parquet lake (a directory or S3) and ClickHouse; acks only when every sink is durable.",
 		Version:     version,
-		Epilog:      cli.EnvHelp(loader.Config{}),
-	}, cli.Service(run)))
+	}, loader.Config{}, run))
 }
