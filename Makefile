@@ -50,7 +50,7 @@ dbt: ## dbt build (models, seeds, tests) on CLICKHOUSE_URL (default: the all-in-
 	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' scripts/dbt.sh build $(DBT_ARGS)
 
 superset: ## Apache Superset with the dashboards of deploy/superset on 127.0.0.1:8088 over CLICKHOUSE_URL's marts (SUPERSET_ADMIN_USER/_PASSWORD, default admin/admin)
-	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' scripts/superset.sh serve
+	@CLICKHOUSE_URL='$(CLICKHOUSE_URL)' deploy/superset/superset.sh serve
 
 # The Superset dashboards in headless Chromium (build tag superset): minutes
 # with a cold cache, so not part of `make test`; .ci/run runs it after it.

@@ -1,4 +1,4 @@
-"""Warehouse check and bundle for scripts/superset.sh (`make superset`).
+"""Warehouse check and bundle for superset.sh (`make superset`).
 
 Run with the Superset virtualenv's Python:
 

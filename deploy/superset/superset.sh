@@ -2,8 +2,8 @@
 # Apache Superset with the serviceping dashboards, against the warehouse of
 # CLICKHOUSE_URL — what `make superset` does. Usage:
 #
-#   scripts/superset.sh [serve]     provision, then run Superset in the foreground
-#   scripts/superset.sh provision   provision only (install, metadata DB, admin, import)
+#   deploy/superset/superset.sh [serve]     provision, then run Superset in the foreground
+#   deploy/superset/superset.sh provision   provision only (install, metadata DB, admin, import)
 #
 #   CLICKHOUSE_URL          http(s)://[user[:password]@]host[:port][/database]
 #                           default http://127.0.0.1:8123/serviceping (the
@@ -18,14 +18,15 @@
 #   SUPERSET_SECRET_KEY     default: generated once into the data directory
 #
 # Superset itself is a virtualenv in ~/.cache/serviceping/superset, built
-# once per hash of deploy/superset/requirements.txt (about a minute). The
+# once per hash of deploy/superset/requirements.txt (about a minute; the
+# compose file's image, deploy/superset/Dockerfile, builds it in advance). The
 # dashboards, charts, datasets and the database connection are the YAML
 # bundle in deploy/superset/bundle, imported with `superset
 # import-dashboards` on every start: objects are matched by their uuid, so
 # a second start leaves the same dashboards (overwritten, never doubled).
 set -euo pipefail
 
-REPO=$(cd "$(dirname "$0")/.." && pwd)
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${SERVICEPING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serviceping}
 mode=${1:-serve}
 case $mode in serve | provision) ;; *) echo "usage: $0 [serve|provision]" >&2; exit 2 ;; esac

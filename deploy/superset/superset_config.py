@@ -1,4 +1,4 @@
-# Superset's configuration under `make superset` (scripts/superset.sh points
+# Superset's configuration under `make superset` (deploy/superset/superset.sh points
 # SUPERSET_CONFIG_PATH here). Everything comes from the environment the
 # script sets: nothing in this file is a secret.
 import os
@@ -6,7 +6,7 @@ import os
 _data = os.environ["SUPERSET_DATA_DIR"]
 
 # Signs sessions and encrypts the stored connection: generated once per
-# data directory by scripts/superset.sh (SUPERSET_SECRET_KEY overrides it).
+# data directory by superset.sh (SUPERSET_SECRET_KEY overrides it).
 SECRET_KEY = os.environ["SUPERSET_SECRET_KEY"]
 
 # The metadata database (users, dashboards, charts, datasets): SQLite in the

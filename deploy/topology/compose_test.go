@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/xml"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -99,6 +100,7 @@ func TestComposeServices(t *testing.T) {
 	t.Parallel()
 	p := loadCompose(t)
 	want := append(slices.Clone(natsNodes), "clickhouse-keeper", "clickhouse", "minio", "minio-bucket", "redis", "postgres", "migrate")
+	want = append(want, dashboardServices...)
 	for _, s := range stages {
 		want = append(want, s.name)
 	}
@@ -107,6 +109,7 @@ func TestComposeServices(t *testing.T) {
 		t.Errorf("services %v, want %v", got, want)
 	}
 	stateful := map[string]string{"clickhouse-keeper": "/var/lib/clickhouse-keeper", "clickhouse": "/var/lib/clickhouse", "minio": "/data", "redis": "/data", "postgres": "/var/lib/postgresql/data"}
+	maps.Copy(stateful, dashboardState)
 	for _, n := range natsNodes {
 		stateful[n] = flags(p.Services[n].Command)["store_dir"]
 	}

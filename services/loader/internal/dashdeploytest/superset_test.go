@@ -26,7 +26,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
-// The Superset tests start the real `make superset` (scripts/superset.sh):
+// The Superset tests start the real `make superset` (deploy/superset/superset.sh):
 // its virtualenv is built once into the cache, so a cold run takes a few
 // minutes. They are behind the build tag superset and run by `make
 // test-dashboards` (CI runs it after `make test`).
@@ -121,7 +121,7 @@ func readBundle(t *testing.T) bundle {
 	return b
 }
 
-// superset runs scripts/superset.sh MODE with the test's settings.
+// superset runs deploy/superset/superset.sh MODE with the test's settings.
 type superset struct {
 	listen string
 	env    []string
@@ -143,7 +143,7 @@ func newSuperset(t *testing.T, clickhouseURL string) *superset {
 }
 
 func (s *superset) command(ctx context.Context, mode string, env ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot(), "scripts", "superset.sh"), mode)
+	cmd := exec.CommandContext(ctx, filepath.Join(repoRoot(), "deploy", "superset", "superset.sh"), mode)
 	cmd.Env = append(slices.Clone(s.env), env...)
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
