@@ -211,6 +211,17 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
+// Register registers each collector with reg in order and returns the
+// first error, for a component that registers its metrics together.
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Options of Run.
 type Options struct {
 	Name    string

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 type metrics struct {
@@ -62,10 +64,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Where the DevOps Score state of a ping came from: replica (in memory, kept by watching the bucket) or bucket (a read per ping).",
 		}, []string{"source"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.payloadBytes, m.publishDuration, m.inflight, m.rejections, m.duplicates, m.devopsScores, m.devopsReads} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register gateway metrics: %w", err)
-		}
+	err := lifecycle.Register(reg, m.requests, m.duration, m.payloadBytes, m.publishDuration, m.inflight, m.rejections, m.duplicates, m.devopsScores, m.devopsReads)
+	if err != nil {
+		return nil, fmt.Errorf("register gateway metrics: %w", err)
 	}
 	return m, nil
 }

@@ -1,8 +1,11 @@
 package loader
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/tables"
 )
 
@@ -71,10 +74,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Lake days compacted by LOADER_LAKE_COMPACT_INTERVAL, by result (compacted, failed).",
 		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.batches, m.rows, m.batchDuration, m.pingLag, m.messages, m.openPings, m.openBytes, m.reportBatches, m.reportMessages, m.leadersRefresh, m.compactedDays} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	err := lifecycle.Register(reg, m.batches, m.rows, m.batchDuration, m.pingLag, m.messages, m.openPings, m.openBytes,
+		m.reportBatches, m.reportMessages, m.leadersRefresh, m.compactedDays)
+	if err != nil {
+		return nil, fmt.Errorf("register loader metrics: %w", err)
 	}
 	for _, r := range []string{"written", "failed"} {
 		m.batches.WithLabelValues(r)

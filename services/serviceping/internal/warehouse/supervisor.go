@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // SupervisorConfig is the engine's process as `serviceping run` runs it.
@@ -123,10 +125,8 @@ func NewSupervisor(cfg SupervisorConfig, deps SupervisorDeps) (*Supervisor, erro
 		}),
 	}
 	if deps.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.up, s.restarts} {
-			if err := deps.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("register warehouse supervisor metrics: %w", err)
-			}
+		if err := lifecycle.Register(deps.Registerer, s.up, s.restarts); err != nil {
+			return nil, fmt.Errorf("register warehouse supervisor metrics: %w", err)
 		}
 	}
 	var err error
