@@ -236,6 +236,9 @@ func (c *Collector) Build(ctx context.Context) (*Payload, error) {
 	}
 	c.buildDur.Observe(res.Elapsed.Seconds())
 	c.log.Info("payload built", "metrics", len(res.Metrics), "failed", res.Failed, "elapsed", res.Elapsed)
+	if err := c.storeLastPayload(res); err != nil {
+		c.log.Warn("store last payload for the instance api", "err", err)
+	}
 	return res, nil
 }
 
@@ -358,8 +361,8 @@ func (c *Collector) LastScore() (DevOpsScore, error) {
 	return ds, json.Unmarshal(b, &ds)
 }
 
-// Handler serves the tracking endpoints, /metrics, /healthz and
-// GET /usage_data/devops_score.
+// Handler serves the tracking endpoints, the instance API (api.go),
+// /metrics, /healthz and GET /usage_data/devops_score.
 func (c *Collector) Handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	if c.tracker != nil {
@@ -369,6 +372,7 @@ func (c *Collector) Handler() (http.Handler, error) {
 		}
 		h.Register(mux)
 	}
+	c.registerAPI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /usage_data/devops_score", func(w http.ResponseWriter, _ *http.Request) {
 		ds, err := c.LastScore()

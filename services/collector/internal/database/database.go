@@ -497,3 +497,24 @@ func jsonValue(v any, oid uint32) any {
 	}
 	return v
 }
+
+// SQL is q as one statement, without batches: what GitLab's
+// /usage_data/queries prints in place of a database metric's value.
+func (c *Counter) SQL(q Query) (string, error) {
+	p, err := c.plan(q)
+	if err != nil {
+		return "", err
+	}
+	var expr string
+	switch q.Operation {
+	case OpCount:
+		expr = fmt.Sprintf("COUNT(%s)", p.col)
+	case OpDistinctCount, OpEstimate:
+		expr = fmt.Sprintf("COUNT(DISTINCT %s)", p.col)
+	case OpSum:
+		expr = fmt.Sprintf("SUM(%s)", p.col)
+	case OpAverage:
+		expr = fmt.Sprintf("AVG(%s)", p.col)
+	}
+	return fmt.Sprintf("SELECT %s FROM %s WHERE %s", expr, p.table, p.cond), nil
+}

@@ -9,6 +9,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// ErrBadValue is an occurrence whose value a metric sums but that is not a
+// number.
+var ErrBadValue = errors.New("value is not a number")
+
 // Occurrence is one internal event as instance code reports it (GitLab's
 // Gitlab::InternalEvents.track_event): who and where, plus the standard
 // additional properties label, property and value and any custom ones.
@@ -65,7 +69,7 @@ func (t *Tracker) Track(ctx context.Context, o Occurrence) error {
 	if v, ok := o.property("value"); ok && e.Sums {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
-			return fmt.Errorf("track %s: value %q is not a number", o.Event, v)
+			return fmt.Errorf("track %s: %w: %q", o.Event, ErrBadValue, v)
 		}
 		sum, hasSum = f, true
 	}

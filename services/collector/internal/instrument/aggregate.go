@@ -99,6 +99,9 @@ func (e *Env) AggregateValue(ctx context.Context, a definitions.Aggregate, timeF
 		return nil, err
 	}
 	union := func(subset []string) (int64, error) { return t.UniqueCount(ctx, subset, "user", timeFrame) }
+	if a.Source == "database" && e.Mode != ModeValues {
+		return SQLMetricDefault, nil // built from SQL metrics' estimates
+	}
 	if a.Source == "database" {
 		union = func(subset []string) (int64, error) { return e.sketchUnion(ctx, subset, timeFrame) }
 	}

@@ -92,7 +92,23 @@ type Env struct {
 	UsagePingEnabled bool
 	// ConnectivityURL replaces GitLab's test endpoint (DefaultConnectivityURL).
 	ConnectivityURL string
+	// Mode is what database metrics (the batch operations of
+	// DatabaseMetric) yield: their value (ModeValues), their SQL
+	// (ModeQueries, GitLab's /usage_data/queries) or -3 (ModeNonSQL,
+	// /usage_data/non_sql_metrics).
+	Mode string
 }
+
+// Modes of a build.
+const (
+	ModeValues  = ""
+	ModeQueries = "queries"
+	ModeNonSQL  = "non_sql"
+)
+
+// SQLMetricDefault is what /usage_data/non_sql_metrics puts in place of a
+// database metric (GitLab's SQL_METRIC_DEFAULT).
+const SQLMetricDefault = -3
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
@@ -199,6 +215,16 @@ func (e *Env) database(ctx context.Context, r definitions.Resolved) (any, error)
 	q, err := DatabaseQuery(r)
 	if err != nil {
 		return nil, err
+	}
+	switch e.Mode {
+	case ModeNonSQL:
+		return SQLMetricDefault, nil
+	case ModeQueries:
+		c := e.DB
+		if c == nil {
+			c = &database.Counter{Now: e.now}
+		}
+		return c.SQL(q)
 	}
 	if e.DB == nil {
 		return nil, fmt.Errorf("database: %w", ErrUnavailable)

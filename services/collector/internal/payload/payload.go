@@ -85,6 +85,9 @@ type Builder struct {
 	// data" off only standard, subscription and operational metrics are
 	// computed and sent.
 	ExcludeOptional bool
+	// Mode is instrument.Env's: values, or GitLab's queries / non-SQL
+	// variants of the payload.
+	Mode string
 }
 
 // Categories are the data categories a payload collects.
@@ -131,6 +134,7 @@ func (b *Builder) Build(ctx context.Context, set *definitions.Set) (*Result, err
 	env.System.UUID, env.System.Hostname = b.Identity.UUID, b.Identity.Hostname
 	env.System.Version, env.System.InstallationType = b.Identity.Version, b.Identity.InstallationType
 	env.Categories = b.Categories()
+	env.Mode = b.Mode
 
 	var jobs []job
 	unknown := map[string]int{}
