@@ -50,32 +50,12 @@ func records(t testing.TB, n int, receivedAt func(i int) time.Time) []rows.Recor
 	})
 }
 
-// sameMetric compares rows by value (Value pointers dereferenced).
-func sameMetric(a, b rows.Metric) bool {
-	if (a.Value == nil) != (b.Value == nil) || (a.Value != nil && *a.Value != *b.Value) {
-		return false
-	}
-	a.Value, b.Value = nil, nil
-	return a.RecordedAt.Equal(b.RecordedAt) && a.RecordedAt.Location() == time.UTC &&
-		a.PingID == b.PingID && a.UUID == b.UUID && a.KeyPath == b.KeyPath &&
-		a.ValueString == b.ValueString && a.ValueKind == b.ValueKind && a.IsFallback == b.IsFallback && a.RowVersion == b.RowVersion
-}
+// samePing compares rows by value, the lake's times whole.
+func samePing(got, want rows.Ping) bool { return testpings.SamePing(got, want, 0) }
 
-func samePing(a, b rows.Ping) bool {
-	eqTime := func(x, y *rows.Date) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	eqInt := func(x, y *int64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	eqBool := func(x, y *bool) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	if !a.RecordedAt.Equal(b.RecordedAt) || !a.ReceivedAt.Equal(b.ReceivedAt) ||
-		!eqTime(a.LicenseStartsAt, b.LicenseStartsAt) || !eqTime(a.LicenseExpiresAt, b.LicenseExpiresAt) ||
-		!eqInt(a.ActiveUserCount, b.ActiveUserCount) || !eqInt(a.LicenseUserCount, b.LicenseUserCount) ||
-		!eqBool(a.LicenseTrial, b.LicenseTrial) {
-		return false
-	}
-	a.RecordedAt, a.ReceivedAt, b.RecordedAt, b.ReceivedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	a.LicenseStartsAt, a.LicenseExpiresAt, b.LicenseStartsAt, b.LicenseExpiresAt = nil, nil, nil, nil
-	a.ActiveUserCount, a.LicenseUserCount, b.ActiveUserCount, b.LicenseUserCount = nil, nil, nil, nil
-	a.LicenseTrial, b.LicenseTrial = nil, nil
-	return a == b
+// sameMetric compares rows by value, the lake's times whole and in UTC.
+func sameMetric(got, want rows.Metric) bool {
+	return got.RecordedAt.Location() == time.UTC && testpings.SameMetric(got, want, 0)
 }
 
 func TestDirRoundTrip(t *testing.T) {

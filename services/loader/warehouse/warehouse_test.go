@@ -103,7 +103,7 @@ func TestRoundTrip(t *testing.T) {
 		if !ok {
 			t.Fatalf("unexpected ping %s", p.PingID)
 		}
-		if !samePing(p, w) {
+		if !testpings.SamePing(p, w, time.Millisecond) {
 			t.Errorf("ping %s:\n got %+v\nwant %+v", p.PingID, brief(p), brief(w))
 		}
 		got++
@@ -147,7 +147,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("ping %s: %d metric rows, want %d", r.Ping.PingID, len(gotM), len(wantM))
 		}
 		for i := range gotM {
-			if !sameMetric(gotM[i], wantM[i]) {
+			if !testpings.SameMetric(gotM[i], wantM[i], time.Millisecond) {
 				t.Fatalf("ping %s metric %d:\n got %+v\nwant %+v", r.Ping.PingID, i, gotM[i], wantM[i])
 			}
 		}
@@ -159,36 +159,6 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func brief(p rows.Ping) rows.Ping { p.Payload = p.Payload[:min(len(p.Payload), 40)]; return p }
-
-func samePing(a, b rows.Ping) bool {
-	eqDate := func(x, y *rows.Date) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	eqInt := func(x, y *int64) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	eqBool := func(x, y *bool) bool { return (x == nil) == (y == nil) && (x == nil || *x == *y) }
-	// DateTime64(3): milliseconds.
-	if !a.RecordedAt.Equal(b.RecordedAt.Truncate(time.Millisecond)) || !a.ReceivedAt.Equal(b.ReceivedAt.Truncate(time.Millisecond)) ||
-		!eqDate(a.LicenseStartsAt, b.LicenseStartsAt) || !eqDate(a.LicenseExpiresAt, b.LicenseExpiresAt) ||
-		!eqInt(a.ActiveUserCount, b.ActiveUserCount) || !eqInt(a.LicenseUserCount, b.LicenseUserCount) ||
-		!eqBool(a.LicenseTrial, b.LicenseTrial) {
-		return false
-	}
-	a.RecordedAt, a.ReceivedAt, b.RecordedAt, b.ReceivedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	a.LicenseStartsAt, a.LicenseExpiresAt, b.LicenseStartsAt, b.LicenseExpiresAt = nil, nil, nil, nil
-	a.ActiveUserCount, a.LicenseUserCount, b.ActiveUserCount, b.LicenseUserCount = nil, nil, nil, nil
-	a.LicenseTrial, b.LicenseTrial = nil, nil
-	return a == b
-}
-
-func sameMetric(a, b rows.Metric) bool {
-	if (a.Value == nil) != (b.Value == nil) || (a.Value != nil && *a.Value != *b.Value) {
-		return false
-	}
-	a.Value, b.Value = nil, nil
-	if !a.RecordedAt.Equal(b.RecordedAt.Truncate(time.Millisecond)) {
-		return false
-	}
-	a.RecordedAt, b.RecordedAt = time.Time{}, time.Time{}
-	return a == b
-}
 
 // TestRetriedBatchIsNoOp writes the same batch twice (a retry after a
 // lost answer, a redelivery batched the same way): the raw tables, not
