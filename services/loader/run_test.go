@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
@@ -32,14 +31,7 @@ func TestRunLoadsIntoDirectory(t *testing.T) {
 		return run(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	})
 	js := testinfra.Connect(t, url)
-	g, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := testpings.Generated(g, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := testpings.One(t, 1, 1)
 	data, err := proto.Marshal(ep)
 	if err != nil {
 		t.Fatal(err)

@@ -372,12 +372,22 @@ type flakySink struct {
 	next       Sink
 	fail       int
 	writeFirst bool
-	observe    func() // called at each failure, before returning
+	// observe is called at each failure, before returning; failures
+	// returns what it answered.
+	observe func() *jetstream.ConsumerInfo
 
 	mu        sync.Mutex
 	calls     int
 	failedIDs []string
 	okIDs     []string
+	observed  []*jetstream.ConsumerInfo
+}
+
+// failures returns the consumer states observe answered at each failure.
+func (s *flakySink) failures() []*jetstream.ConsumerInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.observed)
 }
 
 func (s *flakySink) Write(ctx context.Context, b rows.Batch) error {
@@ -391,11 +401,15 @@ func (s *flakySink) Write(ctx context.Context, b rows.Batch) error {
 				return err
 			}
 		}
+		var info *jetstream.ConsumerInfo
 		if s.observe != nil {
-			s.observe()
+			info = s.observe()
 		}
 		s.mu.Lock()
 		s.failedIDs = append(s.failedIDs, b.ID)
+		if s.observe != nil {
+			s.observed = append(s.observed, info)
+		}
 		s.mu.Unlock()
 		return errors.New("clickhouse unavailable (simulated)")
 	}
@@ -413,26 +427,18 @@ func TestTransientSinkFailureRetriesSameBatch(t *testing.T) {
 	e := newEnv(t)
 	want := e.publish(t, 0, 20)
 	dir := newDir(t)
-	var mu sync.Mutex
-	var observed []*jetstream.ConsumerInfo
-	sink := &flakySink{next: dir, fail: 2, writeFirst: true, observe: func() {
-		info := e.consumerInfo(t)
-		mu.Lock()
-		observed = append(observed, info)
-		mu.Unlock()
-	}}
+	sink := &flakySink{next: dir, fail: 2, writeFirst: true, observe: func() *jetstream.ConsumerInfo { return e.consumerInfo(t) }}
 	cfg := testConfig(dir.Root())
 	cfg.BatchMaxAge, cfg.AckWait = time.Hour, 2*time.Hour // flush by count only: 2 batches of 10
 	r := e.start(t, cfg, sink)
 
 	testinfra.Eventually(t, 30*time.Second, "every message acked", func() error { return ackedTo(e.consumerInfo(t), 20) })
-	mu.Lock()
+	observed := sink.failures()
 	for i, info := range observed {
 		if info.AckFloor.Stream != 0 || info.NumAckPending < 10 {
 			t.Errorf("failure %d: ack floor %d, ack pending %d; want nothing acked and the batch pending", i+1, info.AckFloor.Stream, info.NumAckPending)
 		}
 	}
-	mu.Unlock()
 	if len(observed) != 2 {
 		t.Fatalf("observed %d failures, want 2", len(observed))
 	}
@@ -455,20 +461,13 @@ func TestTransientSinkFailureNaksAndRedelivers(t *testing.T) {
 	e := newEnv(t)
 	want := e.publish(t, 0, 10)
 	dir := newDir(t)
-	var mu sync.Mutex
-	var observed []*jetstream.ConsumerInfo
-	sink := &flakySink{next: dir, fail: 2, observe: func() {
-		info := e.consumerInfo(t)
-		mu.Lock()
-		observed = append(observed, info)
-		mu.Unlock()
-	}}
+	sink := &flakySink{next: dir, fail: 2, observe: func() *jetstream.ConsumerInfo { return e.consumerInfo(t) }}
 	cfg := testConfig(dir.Root())
 	cfg.WriteAttempts = 1 // Nak at the first failure
 	r := e.start(t, cfg, sink)
 
 	testinfra.Eventually(t, 30*time.Second, "every message acked", func() error { return ackedTo(e.consumerInfo(t), 10) })
-	mu.Lock()
+	observed := sink.failures()
 	if len(observed) != 2 {
 		t.Fatalf("observed %d failures, want 2", len(observed))
 	}
@@ -480,7 +479,6 @@ func TestTransientSinkFailureNaksAndRedelivers(t *testing.T) {
 	if observed[1].NumRedelivered != 10 {
 		t.Errorf("second failure: %d redelivered, want 10", observed[1].NumRedelivered)
 	}
-	mu.Unlock()
 	if got := testinfra.Metric(t, r.reg, "serviceping_loader_messages_total", map[string]string{"outcome": "nak"}); got != 20 {
 		t.Errorf("naked %v messages, want 20", got)
 	}

@@ -208,14 +208,7 @@ func TestReenrichedPingReplaces(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := openSink(t, "wh_reenrich", warehouse.Options{})
-	g, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ep, err := testpings.Generated(g, 1, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ep := testpings.One(t, 1, 1)
 	var bld rows.Builder
 	first, _ := bld.Build(ep, time.Time{})
 	ep.Enrichment.AccountId = "acct-new"

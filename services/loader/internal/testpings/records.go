@@ -34,6 +34,21 @@ func Records(tb testing.TB, n int, envelope func(g *pinggen.Generator, i int) (*
 	return out
 }
 
+// One returns Generated's envelope of ping (instance, week) from a new
+// generator; an error fails tb.
+func One(tb testing.TB, instance, week int) *servicepingv1.EnrichedPing {
+	tb.Helper()
+	g, err := pinggen.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ep, err := Generated(g, instance, week)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ep
+}
+
 // SamePing reports whether the ping row a sink gave back equals want, by
 // value (pointers dereferenced), with want's times truncated to precision
 // (time.Millisecond for ClickHouse's DateTime64(3); 0 keeps them whole).
