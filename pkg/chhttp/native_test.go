@@ -335,6 +335,23 @@ func TestNativeRevisions(t *testing.T) {
 			t.Errorf("client_protocol_version=%q: revision() = %d, want %d", c.param, got, c.rev)
 		}
 	}
+	// Below 54405 LowCardinality is plain: the same column as the engine
+	// writes for the expression without it, across nulls, arrays, tuples and
+	// maps.
+	for lc, plain := range map[string]string{
+		"toLowCardinality(toString(number % 3))":                                        "toString(number % 3)",
+		"[toLowCardinality(toNullable(if(number = 1, NULL, toString(number))))]":        "[toNullable(if(number = 1, NULL, toString(number)))]",
+		"(number, toLowCardinality(toFixedString(toString(number % 2), 1)))":            "(number, toFixedString(toString(number % 2), 1))",
+		"map(toLowCardinality(toString(number)), [toLowCardinality(toUInt32(number))])": "map(toString(number), [toUInt32(number)])",
+	} {
+		from := " AS c FROM numbers(5) FORMAT Native"
+		_, typ, data := nativeBlock(t, []byte(mustOK(t, do(t, http.MethodPost, q("client_protocol_version", "54337"), strings.NewReader("SELECT "+lc+from), nil))), 54337)
+		_, wantType, wantData := nativeBlock(t, []byte(mustOK(t, do(t, http.MethodPost, nil, strings.NewReader("SELECT "+plain+from), nil))), 0)
+		if typ != wantType || !bytes.Equal(data, wantData) {
+			t.Errorf("%s at 54337: %s %x, want %s %x", lc, typ, data, wantType, wantData)
+		}
+	}
+
 	// The FORMAT clause is found behind a dollar-quoted parameter name.
 	got := mustOK(t, do(t, http.MethodPost, q("client_protocol_version", "54405", "param_$x$", "user_1"), strings.NewReader("SELECT {$x$:String} AS v FORMAT Native"), nil))
 	if want := "\x01\x00\x02\xff\xff\xff\xff\x00\x01\x01\x01v\x06String\x06user_1"; got != want {
