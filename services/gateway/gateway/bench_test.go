@@ -30,10 +30,7 @@ type pingStream struct {
 }
 
 func newPingStream(b *testing.B) *pingStream {
-	gen, err := pinggen.New()
-	if err != nil {
-		b.Fatal(err)
-	}
+	gen := generator(b)
 	// GitLab's own order: recorded_at and uuid open the payload.
 	p := gen.Ping(pinggen.Spec{Instance: 5})
 	uuid := p["uuid"].(string)

@@ -30,10 +30,7 @@ import (
 func TestUsageDataAccepted(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	gen, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := generator(t)
 	cases := []struct {
 		name string
 		body []byte
@@ -110,10 +107,7 @@ func validPing(extra string) []byte {
 func TestUsageDataRejected(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	gen, err := pinggen.New()
-	if err != nil {
-		t.Fatal(err)
-	}
+	gen := generator(t)
 	full := gen.JSON(pinggen.Spec{Instance: 7})
 
 	// A gzip bomb: 1 GiB of zeros, about 1 MB compressed, generated streaming.
@@ -423,7 +417,7 @@ func TestUploadForm(t *testing.T) {
 		}
 	}
 
-	gen, _ := pinggen.New()
+	gen := generator(t)
 	docs := readFile(t, docsExamplePath)
 	generated := gen.JSON(pinggen.Spec{Instance: 11})
 	for _, tc := range []struct {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/ping"
+	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
@@ -147,14 +148,22 @@ func (h *harness) postPing(tb testing.TB, body []byte, gz bool) *httptest.Respon
 	return h.do(tb, r)
 }
 
-func (h *harness) msgCount(tb testing.TB, stream string) uint64 {
+// stream returns the handle of stream name and a context that bounds the
+// calls made on it; an error fails tb.
+func (h *harness) stream(tb testing.TB, name string) (context.Context, jetstream.Stream) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := h.js.Stream(ctx, stream)
+	tb.Cleanup(cancel)
+	s, err := h.js.Stream(ctx, name)
 	if err != nil {
-		tb.Fatalf("stream %s: %v", stream, err)
+		tb.Fatalf("stream %s: %v", name, err)
 	}
+	return ctx, s
+}
+
+func (h *harness) msgCount(tb testing.TB, stream string) uint64 {
+	tb.Helper()
+	ctx, s := h.stream(tb, stream)
 	info, err := s.Info(ctx)
 	if err != nil {
 		tb.Fatalf("stream %s info: %v", stream, err)
@@ -164,17 +173,22 @@ func (h *harness) msgCount(tb testing.TB, stream string) uint64 {
 
 func (h *harness) lastMsg(tb testing.TB, stream, subject string) *jetstream.RawStreamMsg {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	s, err := h.js.Stream(ctx, stream)
-	if err != nil {
-		tb.Fatalf("stream %s: %v", stream, err)
-	}
+	ctx, s := h.stream(tb, stream)
 	m, err := s.GetLastMsgForSubject(ctx, subject)
 	if err != nil {
 		tb.Fatalf("last message on %s: %v", subject, err)
 	}
 	return m
+}
+
+// generator returns a ping generator; an error fails tb.
+func generator(tb testing.TB) *pinggen.Generator {
+	tb.Helper()
+	g, err := pinggen.New()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g
 }
 
 func gzipBytes(tb testing.TB, b []byte) []byte {

@@ -25,18 +25,12 @@ func TestRun(t *testing.T) {
 	natsAddr, httpAddr, dir := freeAddr(t), freeAddr(t), t.TempDir()
 	cfg := testConfig(t)
 	cfg.Listen, cfg.NATSURL = httpAddr, "nats://"+natsAddr
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gateway.Run(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()) }()
+	stop := testinfra.Start(t, 15*time.Second, func(ctx context.Context) error {
+		return gateway.Run(ctx, cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	})
 	defer func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("Run did not return after cancel")
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	}()
 

@@ -26,18 +26,10 @@ func serveGateway(t *testing.T, h *harness) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- h.g.Serve(ctx, ln) }()
+	stop := testinfra.Start(t, 30*time.Second, func(ctx context.Context) error { return h.g.Serve(ctx, ln) })
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("Serve did not return after cancel")
+		if err := stop(); err != nil {
+			t.Errorf("Serve: %v", err)
 		}
 	})
 	return ln.Addr().String()
