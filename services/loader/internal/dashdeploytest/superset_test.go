@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -464,6 +466,8 @@ type drawn struct {
 	Charts  []chartDrawn `json:"charts"`
 	Errors  []string     `json:"errors"`
 	Loading int          `json:"loading"`
+	// Bottom is where the last chart ends, in CSS pixels from the top.
+	Bottom int `json:"bottom"`
 }
 
 type chartDrawn struct {
@@ -513,6 +517,7 @@ const measureDashboard = `(() => {
     charts,
     errors: [...document.querySelectorAll(".ant-alert-error, [data-test='toast-container'] .toast--danger")].map((e) => e.innerText.trim()),
     loading: document.querySelectorAll("[aria-label='Loading'], .loading, [data-test='loading-indicator']").length,
+    bottom: Math.ceil(Math.max(0, ...[...document.querySelectorAll(".dashboard-component-chart-holder")].map((h) => h.getBoundingClientRect().bottom + window.scrollY))),
   };
 })()`
 
@@ -554,13 +559,13 @@ func (b *browser) dashboard(ctx context.Context, t *testing.T, base string, d bu
 	if waitErr != nil {
 		t.Errorf("%s: charts not all drawn after 90s (%v): %+v", url, waitErr, got)
 	}
-	png, err := within(ctx, b, 30*time.Second, chromedp.CaptureScreenshot())
+	shotPNG, err := within(ctx, b, 30*time.Second, chromedp.CaptureScreenshot())
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", url, err)
 	}
 	shot := filepath.Join(b.dir, d.Slug+".png")
-	if err := os.WriteFile(shot, png, 0o644); err != nil {
-		t.Fatal(err)
+	if err := writeCropped(shot, shotPNG, got.Bottom+16); err != nil {
+		t.Fatalf("screenshot %s: %v", url, err)
 	}
 	if len(got.Errors) > 0 {
 		t.Errorf("%s: error messages on the page: %q (screenshot %s)", url, got.Errors, shot)
@@ -574,4 +579,26 @@ func (b *browser) dashboard(ctx context.Context, t *testing.T, base string, d bu
 		}
 	}
 	return got.Charts
+}
+
+// writeCropped writes the PNG data to path, cut below height pixels (the
+// viewport was made taller than the dashboard).
+func writeCropped(path string, data []byte, height int) error {
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	r := img.Bounds()
+	if height > 0 && height < r.Dy() {
+		if sub, ok := img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}); ok {
+			img = sub.SubImage(image.Rect(r.Min.X, r.Min.Y, r.Max.X, r.Min.Y+height))
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return err
+	}
+	return os.WriteFile(path, buf.Bytes(), 0o644)
 }
