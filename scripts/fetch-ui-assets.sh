@@ -13,35 +13,25 @@
 set -euo pipefail
 
 ECHARTS_VERSION=${ECHARTS_VERSION:-6.1.0}
-log() { echo "fetch-ui-assets: $*" >&2; }
+NAME=fetch-ui-assets
+. "$(dirname "${BASH_SOURCE[0]}")/npm-fetch.sh"
 
 if [ -n "${UI_ASSETS:-}" ] && [ -f "$UI_ASSETS/echarts.min.js" ]; then
 	echo "$UI_ASSETS"
 	exit 0
 fi
 
-CACHE=${SERVICEPING_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/serviceping}
-dir=$CACHE/ui/echarts/$ECHARTS_VERSION
+dir=$(cache_dir "ui/echarts/$ECHARTS_VERSION")
 if [ -f "$dir/echarts.min.js" ]; then
 	echo "$dir"
 	exit 0
 fi
 
-command -v npm >/dev/null || { log "npm is required to fetch echarts (apt-get install npm)"; exit 1; }
-mkdir -p "$dir"
-tmp=$(mktemp -d "$dir/.fetch.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
+start_fetch "$dir" echarts
 log "downloading echarts@$ECHARTS_VERSION (~2 MB, once)"
-if ! (cd "$tmp" && npm pack --ignore-scripts --loglevel=error --cache "$tmp/npm-cache" "echarts@$ECHARTS_VERSION" >"$tmp/pack.out" 2>"$tmp/pack.err"); then
-	log "npm pack echarts@$ECHARTS_VERSION failed:"
-	cat "$tmp/pack.err" >&2
-	exit 1
-fi
-tarball=$(tail -n1 "$tmp/pack.out")
-[ -n "$tarball" ] && [ -f "$tmp/$tarball" ] || { log "npm pack echarts@$ECHARTS_VERSION produced no tarball"; exit 1; }
+tarball=$(npm_pack "echarts@$ECHARTS_VERSION")
 mkdir -p "$tmp/x"
-tar -xzf "$tmp/$tarball" -C "$tmp/x" package/dist/echarts.min.js package/LICENSE
+tar -xzf "$tarball" -C "$tmp/x" package/dist/echarts.min.js package/LICENSE
 # Move into place, the library last: a directory holding echarts.min.js is
 # complete.
 mv -f "$tmp/x/package/LICENSE" "$dir/LICENSE"
