@@ -1,13 +1,11 @@
 package clustere2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,25 +17,6 @@ import (
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
-
-// logBuffer collects a service's logs for the test to read while the
-// service writes them.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestAnOperatorsStreamIsLeftAsItIs: on a 3-node cluster an operator has
 // created PINGS with 3 replicas and a 10 GiB cap; a gateway started with
@@ -70,7 +49,7 @@ func TestAnOperatorsStreamIsLeftAsItIs(t *testing.T) {
 	if cfg.Streams.Replicas != 1 || cfg.Streams.MaxBytes != -1 {
 		t.Fatalf("the gateway's defaults are %+v, want 1 replica and no cap", cfg.Streams)
 	}
-	var logs logBuffer
+	var logs testinfra.Buffer
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {

@@ -1,12 +1,10 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +52,7 @@ func TestStagesLogTheirConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs testinfra.Buffer
 	p, err := pipeline.Start(ctx, pipeline.Config{
 		DataDir: t.TempDir(), HTTPListen: "127.0.0.1:0", NATSListen: "127.0.0.1:0", ClickHouseListen: "127.0.0.1:0",
 		Gateway: stages.Gateway, Enricher: stages.Enricher, Loader: stages.Loader, Warehouse: stages.Warehouse,
@@ -92,22 +90,4 @@ func TestStagesLogTheirConfiguration(t *testing.T) {
 			t.Errorf("%q logged nats_url %q, want the pipeline's %q", msg, got, p.NATSURL)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer the stages' goroutines log to.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
