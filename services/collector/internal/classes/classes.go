@@ -149,6 +149,19 @@ func Builtin() *definitions.Mapping {
 // lacks fails with the database's "relation does not exist".
 func classPatterns() []definitions.PatternEntry {
 	return []definitions.PatternEntry{{
+		// <Setting>EnabledMetric: GenericMetric subclasses reading
+		// Gitlab::CurrentSettings.<setting>_enabled (SnowplowEnabledMetric,
+		// AkismetEnabledMetric); an instance without that setting fails
+		// with "no such column or jsonb key".
+		Match: regexp.MustCompile(`^([A-Z][A-Za-z0-9]*)EnabledMetric$`),
+		MappingEntry: definitions.MappingEntry{Class: "GitlabSettingsMetric", Source: SourceSetting,
+			Expand: func(o map[string]any) (map[string]any, error) {
+				o = maps.Clone(o)
+				o["setting"] = snake(str(o, "1")) + "_enabled"
+				delete(o, "1")
+				return o, nil
+			}},
+	}, {
 		Match: regexp.MustCompile(`^Count([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
 		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
 			Options: map[string]any{"operation": "count"},

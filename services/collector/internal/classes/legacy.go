@@ -66,6 +66,10 @@ func keyPathTable() map[string]definitions.MappingEntry {
 
 		// Instance facts.
 		"uuid":                                 fact("uuid"),
+		"hostname":                             fact("hostname"),
+		"version":                              fact("version"),
+		"edition":                              fact("edition"),
+		"installation_type":                    fact("installation_type"),
 		"recorded_at":                          fact("recorded_at"),
 		"recording_ce_finished_at":             fact("recording_finished_at"),
 		"recording_ee_finished_at":             fact("recording_finished_at"),
@@ -93,6 +97,12 @@ func keyPathTable() map[string]definitions.MappingEntry {
 // patternTable resolves legacy key path families.
 func patternTable() []definitions.PatternEntry {
 	return []definitions.PatternEntry{
+		// Top-level <feature>_enabled switches (usage_data.rb
+		// features_usage_data): the instance setting of that name, from the
+		// configured settings or application_settings.
+		{Match: regexp.MustCompile(`^([a-z][a-z0-9_]*_enabled)$`),
+			MappingEntry: definitions.MappingEntry{Class: "GitlabSettingsMetric", Source: SourceSetting,
+				Options: map[string]any{"setting": "{1}"}}},
 		// object_store.<type>.enabled and .object_store.<field> read
 		// Gitlab.config.<type> (usage_data.rb object_store_usage_data);
 		// the provider sits under object_store.connection.

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -280,20 +281,46 @@ const flavorSQL = `SELECT CASE
 END`
 
 // findingSQL are the Database::Diagnostics checks GitLab's finding metrics
-// read: each returns the finding codes the server's configuration raises.
-// reset_val is the session's configured value, unaffected by the
-// collector's own SET LOCAL statement_timeout.
+// read: for each check, every finding code it can raise and the condition
+// on the server's settings (pg_settings.reset_val: the session's configured
+// value, unaffected by the collector's own SET LOCAL statement_timeout).
+// Each query answers the codes raised.
 var findingSQL = map[string]string{
-	"autovacuum_settings": `SELECT COALESCE(array_agg(code), '{}') FROM (
-  SELECT 'autovacuum_disabled' AS code FROM pg_settings WHERE name = 'autovacuum' AND reset_val = 'off') f`,
-	"search_path": `SELECT COALESCE(array_agg(code), '{}') FROM (
-  SELECT 'search_path_contains_partition_schema' AS code FROM pg_settings
-  WHERE name = 'search_path' AND reset_val ~ 'gitlab_partitions_(dynamic|static)') f`,
-	"timeouts": `SELECT COALESCE(array_agg(code), '{}') FROM (
-  SELECT 'statement_timeout_unlimited' AS code FROM pg_settings WHERE name = 'statement_timeout' AND reset_val = '0'
-  UNION ALL
-  SELECT 'idle_in_transaction_session_timeout_unlimited' FROM pg_settings
-  WHERE name = 'idle_in_transaction_session_timeout' AND reset_val = '0') f`,
+	"autovacuum_settings": `SELECT COALESCE(array_agg(code), '{}') FROM (VALUES
+  ('autovacuum_disabled', (SELECT reset_val = 'off' FROM pg_settings WHERE name = 'autovacuum')),
+  ('autovacuum_throttling_disabled', (SELECT reset_val::numeric = 0 FROM pg_settings WHERE name = 'autovacuum_vacuum_cost_delay')),
+  ('autovacuum_max_workers_low', (SELECT reset_val::int < 3 FROM pg_settings WHERE name = 'autovacuum_max_workers')),
+  ('autovacuum_cost_limit_low', (SELECT CASE WHEN a.reset_val::int = -1 THEN v.reset_val::int ELSE a.reset_val::int END <= 200
+     FROM pg_settings a, pg_settings v WHERE a.name = 'autovacuum_vacuum_cost_limit' AND v.name = 'vacuum_cost_limit')),
+  ('autovacuum_work_mem_inherited', (SELECT reset_val::int = -1 FROM pg_settings WHERE name = 'autovacuum_work_mem'))
+) f(code, raised) WHERE raised`,
+	"search_path": `WITH sp AS (SELECT current_schemas(false) AS schemas),
+  gitlab AS (SELECT table_schema FROM information_schema.tables
+    WHERE table_name IN ('application_settings', 'users', 'projects', 'namespaces', 'issues') GROUP BY table_schema)
+SELECT COALESCE(array_agg(code), '{}') FROM (VALUES
+  ('search_path_contains_partition_schema', (SELECT reset_val ~ 'gitlab_partitions_(dynamic|static)' FROM pg_settings WHERE name = 'search_path')),
+  ('search_path_objects_split_across_schemas', (SELECT count(DISTINCT table_schema) > 1 FROM information_schema.tables, sp
+     WHERE table_schema = ANY (sp.schemas) AND table_type = 'BASE TABLE')),
+  ('search_path_gitlab_objects_split_across_schemas', (SELECT count(*) > 1 FROM gitlab, sp WHERE gitlab.table_schema = ANY (sp.schemas))),
+  ('gitlab_objects_outside_search_path', (SELECT count(*) > 0 FROM gitlab, sp WHERE NOT gitlab.table_schema = ANY (sp.schemas)))
+) f(code, raised) WHERE raised`,
+	"timeouts": `SELECT COALESCE(array_agg(code), '{}') FROM (VALUES
+  ('statement_timeout_unlimited', (SELECT reset_val = '0' FROM pg_settings WHERE name = 'statement_timeout')),
+  ('statement_timeout_above_maximum', (SELECT reset_val::bigint > 60000 FROM pg_settings WHERE name = 'statement_timeout')),
+  ('statement_timeout_unlimited_by_default', (SELECT boot_val = '0' FROM pg_settings WHERE name = 'statement_timeout')),
+  ('idle_in_transaction_session_timeout_unlimited', (SELECT reset_val = '0' FROM pg_settings WHERE name = 'idle_in_transaction_session_timeout'))
+) f(code, raised) WHERE raised`,
+}
+
+// findingCodes are the codes each check knows: a metric naming another
+// code fails instead of answering a false "not raised".
+var findingCodes = map[string][]string{
+	"autovacuum_settings": {"autovacuum_disabled", "autovacuum_throttling_disabled", "autovacuum_max_workers_low",
+		"autovacuum_cost_limit_low", "autovacuum_work_mem_inherited"},
+	"search_path": {"search_path_contains_partition_schema", "search_path_objects_split_across_schemas",
+		"search_path_gitlab_objects_split_across_schemas", "gitlab_objects_outside_search_path"},
+	"timeouts": {"statement_timeout_unlimited", "statement_timeout_above_maximum", "statement_timeout_unlimited_by_default",
+		"idle_in_transaction_session_timeout_unlimited"},
 }
 
 func (e *Env) databaseFact(ctx context.Context, attribute string, o map[string]any) (any, error) {
@@ -321,8 +348,9 @@ func (e *Env) databaseFact(ctx context.Context, attribute string, o map[string]a
 			return nil, fmt.Errorf("option check %q must be one of autovacuum_settings, search_path, timeouts", str(o, "check"))
 		}
 		code := str(o, "finding_code")
-		if code == "" {
-			return nil, errors.New("option finding_code is required")
+		if !slices.Contains(findingCodes[str(o, "check")], code) {
+			return nil, fmt.Errorf("check %s raises no finding %q (it knows %s)", str(o, "check"), code,
+				strings.Join(findingCodes[str(o, "check")], ", "))
 		}
 		v, err := e.DB.Value(ctx, sql)
 		if err != nil {
