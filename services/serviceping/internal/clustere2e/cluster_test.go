@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -303,7 +302,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		inWarehouse = countBy(t, conn, "SELECT ping_id, count() FROM "+db+".pings FINAL GROUP BY ping_id")
+		inWarehouse = chtest.CountBy(t, conn, "SELECT ping_id, count() FROM "+db+".pings FINAL GROUP BY ping_id")
 		if len(inWarehouse) < len(p.accepted) {
 			return fmt.Errorf("%d of %d pings", len(inWarehouse), len(p.accepted))
 		}
@@ -314,7 +313,7 @@ func TestTwoReplicasOfEachServiceOnAThreeNodeCluster(t *testing.T) {
 			t.Errorf("ping %s: %d rows in pings FINAL (accepted: %v)", id, n, ok)
 		}
 	}
-	metricsInWarehouse := countBy(t, conn, "SELECT ping_id, count() FROM "+db+".ping_metrics FINAL GROUP BY ping_id")
+	metricsInWarehouse := chtest.CountBy(t, conn, "SELECT ping_id, count() FROM "+db+".ping_metrics FINAL GROUP BY ping_id")
 	t.Logf("%s: ClickHouse before merges: %d pings rows, %d ping_metrics rows", since(),
 		chtest.Count(t, conn, "SELECT count() FROM "+db+".pings"), chtest.Count(t, conn, "SELECT count() FROM "+db+".ping_metrics"))
 
@@ -446,29 +445,6 @@ func threeCurrentReplicas(ctx context.Context, js jetstream.JetStream, name stri
 		return fmt.Errorf("leader %s and %d current followers of %d", info.Cluster.Leader, current, len(info.Cluster.Replicas))
 	}
 	return nil
-}
-
-// countBy runs a query of (ping_id, count()) rows.
-func countBy(t *testing.T, conn driver.Conn, sql string) map[string]uint64 {
-	t.Helper()
-	q, err := conn.Query(context.Background(), sql)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	defer q.Close()
-	out := map[string]uint64{}
-	for q.Next() {
-		var id string
-		var n uint64
-		if err := q.Scan(&id, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = n
-	}
-	if err := q.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // checkCompacted compacts every day of the lake (serviceping lake compact)

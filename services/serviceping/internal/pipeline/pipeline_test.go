@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
@@ -122,22 +123,9 @@ func TestEndToEnd(t *testing.T) {
 	if n != uint64(len(want)) {
 		t.Errorf("SELECT count() FROM serviceping.pings FINAL = %d, want %d", n, len(want))
 	}
-	q, err := conn.Query(ctx, "SELECT ping_id, count() FROM serviceping.ping_metrics FINAL GROUP BY ping_id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]int{}
-	for q.Next() {
-		var id string
-		var c uint64
-		if err := q.Scan(&id, &c); err != nil {
-			t.Fatal(err)
-		}
-		got[id] = int(c)
-	}
-	q.Close()
+	got := chtest.CountBy(t, conn, "SELECT ping_id, count() FROM serviceping.ping_metrics FINAL GROUP BY ping_id")
 	for id, ms := range byPing {
-		if got[id] != len(ms) {
+		if got[id] != uint64(len(ms)) {
 			t.Errorf("ping %s: %d metric rows in ClickHouse, %d in the lake", id, got[id], len(ms))
 		}
 	}
@@ -197,21 +185,7 @@ func TestEndToEnd(t *testing.T) {
 // versions maps each ping in the warehouse to its row version.
 func versions(t *testing.T, conn driver.Conn) map[string]uint64 {
 	t.Helper()
-	rows, err := conn.Query(context.Background(), "SELECT ping_id, _version FROM serviceping.pings FINAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[string]uint64{}
-	for rows.Next() {
-		var id string
-		var v uint64
-		if err := rows.Scan(&id, &v); err != nil {
-			t.Fatal(err)
-		}
-		out[id] = v
-	}
-	return out
+	return chtest.CountBy(t, conn, "SELECT ping_id, _version FROM serviceping.pings FINAL")
 }
 
 // waitForLake polls until the loader has acknowledged everything and the
