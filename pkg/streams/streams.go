@@ -8,6 +8,7 @@
 package streams
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -88,24 +89,12 @@ func Defaults() Options {
 
 func (o Options) withDefaults() Options {
 	d := Defaults()
-	if o.Replicas == 0 {
-		o.Replicas = d.Replicas
-	}
-	if o.MaxAge == 0 {
-		o.MaxAge = d.MaxAge
-	}
-	if o.MaxBytes == 0 {
-		o.MaxBytes = d.MaxBytes
-	}
-	if o.Duplicates == 0 {
-		o.Duplicates = d.Duplicates
-	}
-	if o.Storage == "" {
-		o.Storage = d.Storage
-	}
-	if o.Compression == "" {
-		o.Compression = d.Compression
-	}
+	o.Replicas = cmp.Or(o.Replicas, d.Replicas)
+	o.MaxAge = cmp.Or(o.MaxAge, d.MaxAge)
+	o.MaxBytes = cmp.Or(o.MaxBytes, d.MaxBytes)
+	o.Duplicates = cmp.Or(o.Duplicates, d.Duplicates)
+	o.Storage = cmp.Or(o.Storage, d.Storage)
+	o.Compression = cmp.Or(o.Compression, d.Compression)
 	return o
 }
 

@@ -45,6 +45,17 @@ func connect(t *testing.T, url string) jetstream.JetStream {
 	return js
 }
 
+// startEnsured is startJetStream with the streams ensured at the
+// defaults.
+func startEnsured(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	js := startJetStream(t)
+	if err := Ensure(context.Background(), js, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func TestEnsureIsIdempotent(t *testing.T) {
 	t.Parallel()
 	js := startJetStream(t)
@@ -155,11 +166,8 @@ func TestEnsureCreatesWithTheOptions(t *testing.T) {
 // difference with its variable, and adds back a subject the stream lacks.
 func TestEnsureKeepsWhatAnOperatorSet(t *testing.T) {
 	t.Parallel()
-	js := startJetStream(t)
+	js := startEnsured(t)
 	ctx := context.Background()
-	if err := Ensure(ctx, js, Options{}); err != nil {
-		t.Fatal(err)
-	}
 	s, err := js.Stream(ctx, Pings)
 	if err != nil {
 		t.Fatal(err)
@@ -367,11 +375,8 @@ func TestStatusName(t *testing.T) {
 
 func TestRepublish(t *testing.T) {
 	t.Parallel()
-	js := startJetStream(t)
+	js := startEnsured(t)
 	ctx := context.Background()
-	if err := Ensure(ctx, js, Options{}); err != nil {
-		t.Fatal(err)
-	}
 	raw := &servicepingv1.RawPing{PingId: "ab12", Payload: []byte(`{"uuid":"u"}`), Source: "api"}
 	for _, run := range []string{"r1", "r1", "r2"} {
 		if err := Republish(ctx, js, raw, run); err != nil {
