@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"testing"
 
 	"github.com/serviceping/serviceping/services/serviceping/internal/dashboard"
@@ -14,16 +13,8 @@ import (
 // `make ui-assets` caches what the dashboard finds.
 func TestEChartsVersionMatchesScript(t *testing.T) {
 	t.Parallel()
-	script, err := os.ReadFile("../../scripts/fetch-ui-assets.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^ECHARTS_VERSION=\$\{ECHARTS_VERSION:-([^}]+)\}$`).FindSubmatch(script)
-	if m == nil {
-		t.Fatal("scripts/fetch-ui-assets.sh: no ECHARTS_VERSION=${ECHARTS_VERSION:-…} line")
-	}
-	if string(m[1]) != dashboard.ECharts {
-		t.Errorf("scripts/fetch-ui-assets.sh pins %s, dashboard.ECharts is %s", m[1], dashboard.ECharts)
+	if got := scriptPin(t, "fetch-ui-assets.sh", "ECHARTS_VERSION"); got != dashboard.ECharts {
+		t.Errorf("scripts/fetch-ui-assets.sh pins %s, dashboard.ECharts is %s", got, dashboard.ECharts)
 	}
 }
 

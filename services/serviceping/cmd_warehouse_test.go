@@ -71,15 +71,22 @@ func TestFindChDBLib(t *testing.T) {
 // agree on the pinned chDB version, so `make chdb` caches what run finds.
 func TestChDBVersionMatchesScript(t *testing.T) {
 	t.Parallel()
-	script, err := os.ReadFile("../../scripts/fetch-chdb.sh")
+	if got := scriptPin(t, "fetch-chdb.sh", "CHDB_VERSION"); got != chdbVersion {
+		t.Errorf("scripts/fetch-chdb.sh pins %s, chdbVersion is %s", got, chdbVersion)
+	}
+}
+
+// scriptPin returns the version that script, under scripts/, pins in its
+// NAME=${NAME:-VERSION} line.
+func scriptPin(t *testing.T, script, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../scripts", script))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^CHDB_VERSION=\$\{CHDB_VERSION:-([^}]+)\}$`).FindSubmatch(script)
+	m := regexp.MustCompile(`(?m)^` + name + `=\$\{` + name + `:-([^}]+)\}$`).FindSubmatch(b)
 	if m == nil {
-		t.Fatal("scripts/fetch-chdb.sh: no CHDB_VERSION=${CHDB_VERSION:-…} line")
+		t.Fatalf("scripts/%s: no %s=${%s:-…} line", script, name, name)
 	}
-	if string(m[1]) != chdbVersion {
-		t.Errorf("scripts/fetch-chdb.sh pins %s, chdbVersion is %s", m[1], chdbVersion)
-	}
+	return string(m[1])
 }
