@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run run-cluster nats-server chdb ui-assets test vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites superset test-dashboards soak
+.PHONY: build run run-cluster nats-server chdb ui-assets test fuzz vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites superset test-dashboards soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,8 +39,12 @@ nats-server: ## build the pinned nats-server into the cache; prints its path
 	@test -x $(NATS_SERVER) || (mkdir -p $(dir $(NATS_SERVER)) && GOWORK=off GOFLAGS= GOBIN=$(dir $(NATS_SERVER)) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION))
 	@echo $(NATS_SERVER)
 
-test: proto-check lint tidy-check gowork-off ## the whole suite against real parts (installs/starts what it needs)
+test: proto-check lint tidy-check gowork-off ## the whole suite against real parts (installs/starts what it needs), then a short fuzzing run
 	@eval "$$(scripts/test-env.sh)" && go test $(GOTEST_FLAGS) work
+	@scripts/fuzz.sh
+
+fuzz: ## fuzz every FuzzXxx target for FUZZTIME each (default 6s); make test runs it
+	@scripts/fuzz.sh
 
 # The warehouse `make dbt` builds the analysts' models on: its database holds
 # the loader's tables; models go to DBT_CLICKHOUSE_SCHEMA (serviceping_analytics).

@@ -1,8 +1,14 @@
 package chhttp
 
 import (
+	"bytes"
 	"strings"
 )
+
+// commentEnd closes a /* comment. The scanner searches its text in place:
+// a copy of the rest of the text per comment or heredoc made a text of many
+// of them cost its length squared (FuzzStatement stalled on them).
+var commentEnd = []byte("*/")
 
 // Statement kinds, used as the "kind" metric label.
 const (
@@ -170,7 +176,14 @@ func (t token) text(src []byte) string { return string(src[t.start:t.end]) }
 type scanner struct {
 	src []byte
 	pos int
+	// unclosed counts the $tag$ openers without a closing tag: each such
+	// search reads the rest of the text, so after maxUnclosedHeredocs of
+	// them a $ opens nothing, keeping a scan linear in the text's length.
+	unclosed int
 }
+
+// maxUnclosedHeredocs bounds the failed heredoc searches of one scan.
+const maxUnclosedHeredocs = 64
 
 func (s *scanner) next() token {
 	src := s.src
@@ -184,7 +197,7 @@ func (s *scanner) next() token {
 				s.pos++
 			}
 		case c == '/' && s.pos+1 < len(src) && src[s.pos+1] == '*':
-			end := strings.Index(string(src[s.pos+2:]), "*/")
+			end := bytes.Index(src[s.pos+2:], commentEnd)
 			if end < 0 {
 				s.pos = len(src)
 			} else {
@@ -193,9 +206,14 @@ func (s *scanner) next() token {
 		case c == '$':
 			// A heredoc string: $$...$$ or $tag$...$tag$.
 			start := s.pos
-			if end := heredocEnd(src, s.pos); end > 0 {
-				s.pos = end
-				return token{kind: tokString, start: start, end: s.pos}
+			if s.unclosed < maxUnclosedHeredocs {
+				switch end := heredocEnd(src, s.pos); {
+				case end > 0:
+					s.pos = end
+					return token{kind: tokString, start: start, end: s.pos}
+				case end < 0:
+					s.unclosed++
+				}
 			}
 			s.pos++
 			return token{kind: tokPunct, start: start, end: s.pos}
@@ -253,7 +271,8 @@ func isHello(sql string) bool {
 }
 
 // heredocEnd returns the end of the heredoc string opening at src[i]
-// ($tag$...$tag$, the tag possibly empty), or 0 when src[i] opens none.
+// ($tag$...$tag$, the tag possibly empty), 0 when src[i] opens none, or
+// -1 when the tag is never closed (then it is no heredoc either).
 func heredocEnd(src []byte, i int) int {
 	j := i + 1
 	for j < len(src) && isWordByte(src[j]) {
@@ -262,10 +281,10 @@ func heredocEnd(src []byte, i int) int {
 	if j >= len(src) || src[j] != '$' {
 		return 0
 	}
-	delim := string(src[i : j+1])
-	end := strings.Index(string(src[j+1:]), delim)
+	delim := src[i : j+1]
+	end := bytes.Index(src[j+1:], delim)
 	if end < 0 {
-		return 0 // unclosed: no heredoc, as ClickHouse's lexer sees it ({$x$:String} is a parameter)
+		return -1 // unclosed: no heredoc, as ClickHouse's lexer sees it ({$x$:String} is a parameter)
 	}
 	return j + 1 + end + len(delim)
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -388,20 +387,6 @@ func TestReports(t *testing.T) {
 	}
 }
 
-func multipartBody(t *testing.T, field, filename string, content []byte) ([]byte, string) {
-	t.Helper()
-	var buf bytes.Buffer
-	mw := multipart.NewWriter(&buf)
-	_ = mw.WriteField("utf8", "✓")
-	fw, err := mw.CreateFormFile(field, filename)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = fw.Write(content)
-	_ = mw.Close()
-	return buf.Bytes(), mw.FormDataContentType()
-}
-
 func TestUploadForm(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
@@ -431,7 +416,7 @@ func TestUploadForm(t *testing.T) {
 		{"json answer", generated, generated, "application/json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body, ct := multipartBody(t, "file", "service_ping.json", tc.content)
+			body, ct := gateway.MultipartBody(t, "file", "service_ping.json", tc.content)
 			rec := h.do(t, req{path: "/usage_data/upload", body: body, header: map[string]string{"Content-Type": ct, "Accept": tc.accept}})
 			if rec.Code != http.StatusCreated {
 				t.Fatalf("upload: %d %s", rec.Code, rec.Body)
@@ -456,8 +441,8 @@ func TestUploadForm(t *testing.T) {
 	}
 
 	// Errors are HTML pages with the same status codes (JSON on request).
-	noFile, ct := multipartBody(t, "other", "x.json", docs)
-	bad, ctBad := multipartBody(t, "file", "x.json", []byte(`{"uuid":"a"`))
+	noFile, ct := gateway.MultipartBody(t, "other", "x.json", docs)
+	bad, ctBad := gateway.MultipartBody(t, "file", "x.json", []byte(`{"uuid":"a"`))
 	for _, tc := range []struct {
 		name, ct, accept string
 		body             []byte

@@ -95,53 +95,54 @@ func (g *Gateway) upload(w http.ResponseWriter, r *http.Request) {
 	// The form adds a little around the file; the file itself is bounded below.
 	const formOverhead = 64 << 10
 	r.Body = http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes+formOverhead)
+	b, apiErr := uploadedFile(r, g.cfg.MaxBodyBytes, g.cfg.MaxDecompressedBytes)
+	if apiErr != nil {
+		fail(apiErr)
+		return
+	}
+	defer b.release()
+	a, apiErr := g.acceptPing(r.Context(), b, info, "upload", "/usage_data/upload")
+	if apiErr != nil {
+		fail(apiErr)
+		return
+	}
+	if wantsJSON(r) {
+		writeJSONBytes(w, http.StatusCreated, a.convIndex())
+		return
+	}
+	renderHTML(w, http.StatusCreated, "created", page{Title: "Payload received", UsageDataID: a.usageDataID})
+}
+
+// uploadedFile reads an upload form: the payload is the file in the field
+// "file", as sent or gzipped (the gzip magic decides: a browser labels .gz
+// files inconsistently), at most maxBody bytes as sent and maxDecoded
+// decompressed. The request's body is the form, already bounded.
+func uploadedFile(r *http.Request, maxBody, maxDecoded int64) (body, *apiError) {
 	mr, err := r.MultipartReader()
 	if err != nil {
-		fail(&apiError{status: http.StatusBadRequest, code: codeMissingFile, message: "the multipart form could not be read"})
-		return
+		return body{}, &apiError{status: http.StatusBadRequest, code: codeMissingFile, message: "the multipart form could not be read"}
 	}
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			fail(&apiError{status: http.StatusBadRequest, code: codeMissingFile, message: "the form has no file in the field \"file\""})
-			return
+			return body{}, &apiError{status: http.StatusBadRequest, code: codeMissingFile, message: "the form has no file in the field \"file\""}
 		}
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				fail(tooLarge("the upload", g.cfg.MaxBodyBytes))
-				return
+				return body{}, tooLarge("the upload", maxBody)
 			}
-			fail(&apiError{status: http.StatusBadRequest, code: codeMissingFile, message: "the multipart form is malformed"})
-			return
+			return body{}, &apiError{status: http.StatusBadRequest, code: codeMissingFile, message: "the multipart form is malformed"}
 		}
 		if part.FormName() != "file" {
 			_ = part.Close()
 			continue
 		}
-		raw, apiErr := readLimited(part, g.cfg.MaxBodyBytes, "the uploaded file")
+		raw, apiErr := readLimited(part, maxBody, "the uploaded file")
 		_ = part.Close()
 		if apiErr != nil {
-			fail(apiErr)
-			return
+			return body{}, apiErr
 		}
-		// The gzip magic decides; a browser labels .gz files inconsistently.
-		b, apiErr := decode(raw, false, g.cfg.MaxDecompressedBytes)
-		if apiErr != nil {
-			fail(apiErr)
-			return
-		}
-		defer b.release()
-		a, apiErr := g.acceptPing(r.Context(), b, info, "upload", "/usage_data/upload")
-		if apiErr != nil {
-			fail(apiErr)
-			return
-		}
-		if wantsJSON(r) {
-			writeJSONBytes(w, http.StatusCreated, a.convIndex())
-			return
-		}
-		renderHTML(w, http.StatusCreated, "created", page{Title: "Payload received", UsageDataID: a.usageDataID})
-		return
+		return decode(raw, false, maxDecoded)
 	}
 }
