@@ -58,6 +58,14 @@ func count(t *testing.T, s *warehouse.Sink, sql string) uint64 {
 	return chtest.Count(t, s.Conn(), strings.ReplaceAll(sql, "DB.", s.Database()+"."))
 }
 
+// checkCount checks that count gives want for sql.
+func checkCount(t *testing.T, s *warehouse.Sink, sql string, want uint64) {
+	t.Helper()
+	if n := count(t, s, sql); n != want {
+		t.Errorf("%s = %d, want %d", sql, n, want)
+	}
+}
+
 // TestRoundTrip writes full-size pings and reads every column of both
 // tables back: each value equal to what went in, nulls included.
 func TestRoundTrip(t *testing.T) {
@@ -121,9 +129,7 @@ func TestRoundTrip(t *testing.T) {
 	if noLicense < 2 {
 		t.Fatalf("only %d pings without license: the test must cover nulls", noLicense)
 	}
-	if n := count(t, s, "SELECT countIf(license_trial IS NULL AND license_user_count IS NULL) FROM DB.pings"); n != noLicense {
-		t.Errorf("pings without license = %d, want %d", n, noLicense)
-	}
+	checkCount(t, s, "SELECT countIf(license_trial IS NULL AND license_user_count IS NULL) FROM DB.pings", noLicense)
 
 	// ping_metrics: every row of every ping, in payload order per ping.
 	for _, r := range b.Records {
@@ -178,27 +184,17 @@ func TestRetriedBatchIsNoOp(t *testing.T) {
 	if n := count(t, s, "SELECT uniqExact(toYYYYMM(recorded_at)) FROM DB.pings"); n != 2 {
 		t.Fatalf("pings span %d months, want 2", n)
 	}
-	if n := count(t, s, "SELECT count() FROM DB.pings"); n != 6 {
-		t.Errorf("pings = %d after three writes of one batch, want 6", n)
-	}
-	if n := count(t, s, "SELECT count() FROM DB.ping_metrics"); n != uint64(b.NumMetrics()) {
-		t.Errorf("ping_metrics = %d, want %d", n, b.NumMetrics())
-	}
+	checkCount(t, s, "SELECT count() FROM DB.pings", 6)
+	checkCount(t, s, "SELECT count() FROM DB.ping_metrics", uint64(b.NumMetrics()))
 
 	// The same pings in another batch (redelivered, batched differently):
 	// stored again, collapsed by FINAL and the views.
 	if err := s.Write(ctx, rows.NewBatch(recs[:4])); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(t, s, "SELECT count() FROM DB.pings FINAL"); n != 6 {
-		t.Errorf("pings FINAL = %d, want 6", n)
-	}
-	if n := count(t, s, "SELECT count() FROM DB.pings_latest"); n != 6 {
-		t.Errorf("pings_latest = %d, want 6", n)
-	}
-	if n := count(t, s, "SELECT count() FROM DB.ping_metrics_latest"); n != uint64(b.NumMetrics()) {
-		t.Errorf("ping_metrics_latest = %d, want %d", n, b.NumMetrics())
-	}
+	checkCount(t, s, "SELECT count() FROM DB.pings FINAL", 6)
+	checkCount(t, s, "SELECT count() FROM DB.pings_latest", 6)
+	checkCount(t, s, "SELECT count() FROM DB.ping_metrics_latest", uint64(b.NumMetrics()))
 }
 
 // TestReenrichedPingReplaces: the same ping ids with a later enrichment
@@ -230,9 +226,7 @@ func TestReenrichedPingReplaces(t *testing.T) {
 	if acct != "acct-new" {
 		t.Errorf("account_id = %q after re-enrichment, want acct-new", acct)
 	}
-	if n := count(t, s, "SELECT count() FROM DB.ping_metrics_latest"); n != uint64(first.NumMetrics()) {
-		t.Errorf("ping_metrics_latest = %d, want %d", n, first.NumMetrics())
-	}
+	checkCount(t, s, "SELECT count() FROM DB.ping_metrics_latest", uint64(first.NumMetrics()))
 }
 
 func TestClassify(t *testing.T) {
