@@ -181,6 +181,14 @@ func (c *Collector) serveTrackEvent(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, "event is required")
 		return
 	}
+	switch allowed, err := c.tracker.APIAllowed(req.Event); {
+	case err != nil:
+		apiError(w, http.StatusNotFound, err.Error())
+		return
+	case !allowed:
+		writeJSON(w, http.StatusOK, map[string]any{}) // usage_data_<event> off: nothing recorded
+		return
+	}
 	props := map[string]any{}
 	for k, v := range req.AdditionalProperties {
 		if n, ok := v.(json.Number); ok {

@@ -221,7 +221,8 @@ func TestClassesExactValues(t *testing.T) {
 // TestEventClassesExactValues tracks known occurrences and checks the
 // event families: RedisHLLMetric with the top-level events list, internal
 // events totals with a filter, sum(value), uniques by project, label and
-// value, an aggregated metric (AND), and the 7d/28d windows (a week-old
+// value, an aggregated metric (AND; another behind a feature flag that is
+// off, left out), and the 7d/28d windows (a week-old
 // occurrence counts in both, a three-week-old one only in 28d).
 func TestEventClassesExactValues(t *testing.T) {
 	t.Parallel()
@@ -247,8 +248,14 @@ func TestEventClassesExactValues(t *testing.T) {
   source: redis
   time_frame: [28d]
   events: [ev_a, ev_b]
+- name: a_or_b_switched_off
+  operator: OR
+  source: redis
+  time_frame: [28d]
+  feature_flag: aggregate_switch
+  events: [ev_a, ev_b]
 `)
-	col, ctx := seededInstance(t, dir, 200, nil)
+	col, ctx := seededInstance(t, dir, 200, func(c *Config) { c.FeatureFlags = map[string]bool{"aggregate_switch": false} })
 	if p := col.Definitions().Problems; len(p) != 0 {
 		t.Fatalf("test definitions rejected: %v", p)
 	}
@@ -299,6 +306,9 @@ func TestEventClassesExactValues(t *testing.T) {
 		if string(gj) != string(wj) {
 			t.Errorf("%s = %s, want %s", k, gj, wj)
 		}
+	}
+	if v, ok := got["counts_monthly.aggregated_metrics.a_or_b_switched_off"]; ok {
+		t.Errorf("aggregate behind a feature flag that is off computed: %v", v)
 	}
 }
 

@@ -176,12 +176,13 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 			return nil, fmt.Errorf("parse REDIS_URL: %w", err)
 		}
 		c.rdb = redis.NewClient(opt)
-		c.tracker = &eventtrack.Tracker{Redis: c.rdb, Registry: reg, Prefix: cfg.RedisPrefix, Now: c.now}
+		c.tracker = &eventtrack.Tracker{Redis: c.rdb, Registry: reg, Prefix: cfg.RedisPrefix, Now: c.now, Flags: cfg.FeatureFlags}
 		env.Tracker = c.tracker
 	}
 	c.builder = &payload.Builder{
 		Env: env, Mapping: c.mapping, MetricTimeout: cfg.MetricTimeout, Concurrency: cfg.Concurrency,
 		Privacy: cfg.Privacy, Log: c.log, Now: c.now, ExcludeOptional: cfg.ExcludeOptional,
+		Flag: func(name string) bool { on, ok := cfg.FeatureFlags[name]; return !ok || on },
 		Identity: payload.Identity{UUID: uuid, Hostname: cfg.Instance.Hostname, Version: cfg.Instance.Version,
 			InstallationType: cfg.Instance.InstallationType},
 	}

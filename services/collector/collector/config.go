@@ -64,9 +64,13 @@ type Config struct {
 	// Gitlab is the instance's gitlab.yml (its production: section): what
 	// GitlabConfigMetric and the git, gitaly, pages, registry, object
 	// store and mail metrics read.
-	Gitlab  map[string]any  `yaml:"gitlab"`
-	License string          `yaml:"license_file"`
-	Privacy payload.Privacy `yaml:"privacy"`
+	Gitlab map[string]any `yaml:"gitlab"`
+	// FeatureFlags are GitLab's feature flags that switch tracking and
+	// aggregation (redis_hll_tracking, usage_data_api, usage_data_<event>,
+	// known events' and aggregates' feature_flag); unlisted flags are on.
+	FeatureFlags map[string]bool `yaml:"feature_flags"`
+	License      string          `yaml:"license_file"`
+	Privacy      payload.Privacy `yaml:"privacy"`
 }
 
 // Instance identity; empty UUID ⇒ generated once and kept in DataDir.

@@ -168,7 +168,9 @@ type Aggregate struct {
 	Source    string   `yaml:"source"`
 	TimeFrame []string `yaml:"time_frame"`
 	Events    []string `yaml:"events"`
-	File      string   `yaml:"-"`
+	// FeatureFlag, when set, must be on for the aggregate to be computed.
+	FeatureFlag string `yaml:"feature_flag"`
+	File        string `yaml:"-"`
 }
 
 // Set is the result of loading a definitions directory.

@@ -51,6 +51,9 @@ type Event struct {
 	RedisSlot   string `yaml:"redis_slot"`
 	Aggregation string `yaml:"aggregation"`
 	ExpiryDays  int    `yaml:"expiry"`
+	// FeatureFlag switches the event's unique tracking (known_events
+	// feature_flag): off in Tracker.Flags, nothing is recorded.
+	FeatureFlag string `yaml:"feature_flag"`
 	// Counter is the Redis key of a plain counter event (RedisMetric).
 	Counter string `yaml:"-"`
 	// Internal marks an internal event: totals are counted too.
@@ -96,6 +99,9 @@ func (r *Registry) Add(e Event) {
 		}
 		if e.Counter == "" {
 			e.Counter = prev.Counter
+		}
+		if e.FeatureFlag == "" {
+			e.FeatureFlag = prev.FeatureFlag
 		}
 		if e.ExpiryDays == 0 {
 			e.ExpiryDays = prev.ExpiryDays
@@ -193,6 +199,22 @@ type Tracker struct {
 	Registry *Registry
 	Prefix   string
 	Now      func() time.Time
+	// Flags are GitLab's feature flags that switch tracking: redis_hll_tracking
+	// (all unique tracking), an event's own feature_flag, usage_data_api
+	// (the tracking endpoints) and usage_data_<event> (one event on them).
+	// A flag not listed is on.
+	Flags map[string]bool
+}
+
+// Enabled reports whether a feature flag is on (unlisted flags are).
+func (t *Tracker) Enabled(flag string) bool {
+	on, ok := t.Flags[flag]
+	return !ok || on
+}
+
+// uniqueOn reports whether unique tracking of e is switched on.
+func (t *Tracker) uniqueOn(e Event) bool {
+	return t.Enabled("redis_hll_tracking") && (e.FeatureFlag == "" || t.Enabled(e.FeatureFlag))
 }
 
 func (t *Tracker) now() time.Time {
@@ -247,6 +269,9 @@ func (t *Tracker) TrackUnique(ctx context.Context, event, dim string, values ...
 	}
 	if len(values) == 0 {
 		return errors.New("no values to track")
+	}
+	if !t.uniqueOn(e) {
+		return nil // switched off: GitLab drops the event silently
 	}
 	key := t.uniqueKey(e, dim, t.now())
 	args := make([]any, len(values))

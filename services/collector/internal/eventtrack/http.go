@@ -55,8 +55,10 @@ func DimensionOf(unique string) string {
 //	POST /usage_data/increment_counter      {"event": "name", "value"?: n}
 //	POST /usage_data/increment_unique_users {"event": "name", "user_id": n, "project_id"?: n, "namespace_id"?: n}
 //
-// 200 when tracked, 400 for a missing or unknown event or missing user, 503
-// when Redis fails. Errors are {"error": code, "message": text}. Callers
+// 200 when tracked (or when the event's usage_data_<event> feature flag is
+// off: nothing is recorded), 404 with usage_data_api off, 400 for a missing
+// or unknown event or missing user, 503 when Redis fails. Errors are
+// {"error": code, "message": text}. Callers
 // authenticate with the API token, as GitLab's callers do with a personal
 // access token (requireToken): 401 {"message":"401 Unauthorized"} without it.
 type Handler struct {
@@ -113,6 +115,18 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, endpoint string
 	if req.Event == "" {
 		h.tracked.WithLabelValues(endpoint, "bad_request").Inc()
 		writeErr(w, http.StatusBadRequest, "missing_event", "event is required")
+		return req, false
+	}
+	allowed, err := h.tracker.APIAllowed(req.Event)
+	switch {
+	case err != nil:
+		h.tracked.WithLabelValues(endpoint, "disabled").Inc()
+		writeErr(w, http.StatusNotFound, "not_found", err.Error())
+		return req, false
+	case !allowed:
+		h.tracked.WithLabelValues(endpoint, "disabled").Inc()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, "{}\n")
 		return req, false
 	}
 	return req, true

@@ -9,6 +9,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// ErrAPIDisabled is the usage_data_api feature flag off: the tracking
+// endpoints answer 404 as GitLab's do.
+var ErrAPIDisabled = errors.New("the usage data API is disabled (feature flag usage_data_api)")
+
+// APIAllowed decides a call of a tracking endpoint for event: an error when
+// the endpoints are off (usage_data_api), false when this event is
+// (usage_data_<event>: the call succeeds and records nothing).
+func (t *Tracker) APIAllowed(event string) (bool, error) {
+	if !t.Enabled("usage_data_api") {
+		return false, ErrAPIDisabled
+	}
+	return t.Enabled("usage_data_" + event), nil
+}
+
 // ErrBadValue is an occurrence whose value a metric sums but that is not a
 // number.
 var ErrBadValue = errors.New("value is not a number")
@@ -93,7 +107,7 @@ func (t *Tracker) Track(ctx context.Context, o Occurrence) error {
 		}
 		for _, dim := range e.Uniques {
 			v, ok := o.property(dim)
-			if !ok {
+			if !ok || !t.uniqueOn(e) {
 				continue
 			}
 			key := t.uniqueKey(e, dim+suffix, now)

@@ -88,6 +88,8 @@ type Builder struct {
 	// Mode is instrument.Env's: values, or GitLab's queries / non-SQL
 	// variants of the payload.
 	Mode string
+	// Flag reports a feature flag (an aggregate's feature_flag); nil: all on.
+	Flag func(name string) bool
 }
 
 // Categories are the data categories a payload collects.
@@ -158,6 +160,9 @@ func (b *Builder) Build(ctx context.Context, set *definitions.Set) (*Result, err
 	}
 	if !b.ExcludeOptional { // aggregated metrics are optional data
 		for _, a := range set.Aggregates {
+			if a.FeatureFlag != "" && b.Flag != nil && !b.Flag(a.FeatureFlag) {
+				continue // GitLab checks the flag before aggregating
+			}
 			for _, tf := range a.TimeFrame {
 				jobs = append(jobs, job{key: definitions.AggregateKeyPath(a.Name, tf), late: true, run: func(ctx context.Context) (any, error) {
 					return env.AggregateValue(ctx, a, tf)
