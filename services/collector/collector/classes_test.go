@@ -68,6 +68,7 @@ func TestClassesExactValues(t *testing.T) {
 		"issues_b7":   definition("test.issues_batched", "all", "database", "optional", "instrumentation_class: CountIssuesMetric\noptions: {batch_size: 7}\n"),
 		"boards":      definition("test.boards", "all", "database", "optional", "instrumentation_class: CountBoardsMetric\n"),
 		"ci_runners":  definition("test.ci_runners_28d", "28d", "database", "optional", "instrumentation_class: CountCiRunnersMetric\n"),
+		"with_issues": definition("test.projects_with_issues", "28d", "database", "optional", "instrumentation_class: CountProjectsWithIssuesMetric\n"),
 		"deploy_ok":   definition("test.deployments_success", "28d", "database", "optional", "instrumentation_class: CountDeploymentsMetric\noptions: {type: success}\n"),
 		"sast_users":  definition("test.user_sast_jobs", "28d", "database", "optional", "instrumentation_class: CountUsersCreatingCiBuildsMetric\noptions: {secure_type: sast}\n"),
 		"all_users":   definition("test.user_all_scanners", "7d", "database", "optional", "instrumentation_class: CountUsersCreatingCiBuildsMetric\noptions: {secure_type: all}\n"),
@@ -137,11 +138,12 @@ func TestClassesExactValues(t *testing.T) {
 		return 0
 	}
 	exact := map[string]any{
-		"test.issues_28d":     num("SELECT count(*) FROM issues WHERE " + window("created_at", "28d")),
-		"test.issues_7d":      num("SELECT count(*) FROM issues WHERE " + window("created_at", "7d")),
-		"test.issues_batched": num("SELECT count(*) FROM issues"),
-		"test.boards":         num("SELECT count(*) FROM boards"),
-		"test.ci_runners_28d": num("SELECT count(*) FROM ci_runners WHERE " + window("created_at", "28d")),
+		"test.issues_28d":           num("SELECT count(*) FROM issues WHERE " + window("created_at", "28d")),
+		"test.issues_7d":            num("SELECT count(*) FROM issues WHERE " + window("created_at", "7d")),
+		"test.issues_batched":       num("SELECT count(*) FROM issues"),
+		"test.boards":               num("SELECT count(*) FROM boards"),
+		"test.ci_runners_28d":       num("SELECT count(*) FROM ci_runners WHERE " + window("created_at", "28d")),
+		"test.projects_with_issues": num("SELECT count(DISTINCT project_id) FROM issues WHERE " + window("created_at", "28d")),
 		"test.deployments_success": num("SELECT count(*) FROM deployments WHERE status = 2 AND " +
 			window("created_at", "28d")),
 		"test.user_sast_jobs": num("SELECT count(DISTINCT user_id) FROM ci_builds WHERE type = 'Ci::Build' AND name = 'sast' AND " +
@@ -177,7 +179,7 @@ func TestClassesExactValues(t *testing.T) {
 			t.Errorf("%s = %s, hand-computed %s", k, gj, wj)
 		}
 	}
-	for _, k := range []string{"test.issues_28d", "test.issues_7d", "test.user_sast_jobs", "usage_activity_by_stage_monthly.manage.events",
+	for _, k := range []string{"test.issues_28d", "test.issues_7d", "test.user_sast_jobs", "usage_activity_by_stage_monthly.manage.events", "test.projects_with_issues",
 		"counts.service_desk_issues", "test.deployments_success"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
@@ -203,6 +205,17 @@ func TestClassesExactValues(t *testing.T) {
 	near("counts.aggregate_dast_or_sast_pipelines", orAll, orAll)
 	near("counts.aggregate_dast_and_sast_pipelines", num(`SELECT count(*) FROM (SELECT pipeline_id FROM security_scans
 		WHERE scan_type IN (1, 4) GROUP BY pipeline_id HAVING count(DISTINCT scan_type) = 2) p`), orAll)
+
+	// Without a billable-users measurement, billable users are counted in
+	// users (find_latest_or_fallback).
+	if _, err := pool.Exec(ctx, "DELETE FROM analytics_usage_trends_measurements"); err != nil {
+		t.Fatal(err)
+	}
+	res2, _ := build(t, col, ctx)
+	humans := num("SELECT count(*) FROM users WHERE state = 'active' AND (user_type IS NULL OR user_type IN (4, 6))")
+	if b := res2.Payload["test"].(map[string]any)["license_billable_users"]; b != humans || humans == exact["test.license_billable_users"] {
+		t.Errorf("billable users without measurements = %v, active humans %d (measured %v)", b, humans, exact["test.license_billable_users"])
+	}
 
 	// GitLab's 7d window of finished batched migrations, as JSON.
 	var wantMigrations string

@@ -162,6 +162,21 @@ func classPatterns() []definitions.PatternEntry {
 				return o, nil
 			}},
 	}, {
+		// Count<Owners>With<Records>Metric: the distinct owners of the
+		// records (CountProjectsWithMlExperimentsMetric → distinct
+		// project_id of ml_experiments).
+		Match: regexp.MustCompile(`^Count([A-Z][a-z]+)s?With([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
+		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "distinct_count"},
+			Expand: func(o map[string]any) (map[string]any, error) {
+				o = maps.Clone(o)
+				o["column"] = strings.TrimSuffix(snake(str(o, "1")), "s") + "_id"
+				o["table"] = snake(str(o, "2"))
+				delete(o, "1")
+				delete(o, "2")
+				return o, nil
+			}},
+	}, {
 		Match: regexp.MustCompile(`^Count([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
 		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
 			Options: map[string]any{"operation": "count"},

@@ -386,12 +386,16 @@ WHERE recorded_at BETWEEN '%s' AND '%s'`, from.Format(time.RFC3339), to.Add(24*t
 }
 
 // billableUsers is License#daily_billable_users_count: the latest daily
-// usage trends measurement of billable users (identifier 11).
+// usage trends measurement of billable users (identifier 11), else — as
+// find_latest_or_fallback does — the billable users counted now: active
+// humans (no bots; service accounts and the like count) in users.
 func (e *Env) billableUsers(ctx context.Context) (any, error) {
 	if e.DB == nil {
 		return nil, fmt.Errorf("database: %w", ErrUnavailable)
 	}
-	v, err := e.DB.Value(ctx, `SELECT count FROM analytics_usage_trends_measurements WHERE identifier = 11 ORDER BY recorded_at DESC LIMIT 1`)
+	v, err := e.DB.Value(ctx, `SELECT COALESCE(
+  (SELECT count FROM analytics_usage_trends_measurements WHERE identifier = 11 ORDER BY recorded_at DESC LIMIT 1),
+  (SELECT count(*) FROM users WHERE state = 'active' AND (user_type IS NULL OR user_type IN (4, 6))))`)
 	if err != nil {
 		return nil, fmt.Errorf("billable users: %w", err)
 	}
