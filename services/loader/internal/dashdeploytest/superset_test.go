@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
@@ -324,12 +325,46 @@ func TestSuperset(t *testing.T) {
 	t.Run("dashboards drawn in Chromium", func(t *testing.T) {
 		br := newBrowser(t, chromium)
 		br.login(ctx, t, base)
+		shown := map[string]string{} // big number charts: what they show
 		for _, slug := range sorted(keys(b.dashboards)) {
 			d := b.dashboards[slug]
 			charts := br.dashboard(ctx, t, base, d)
+			for _, c := range charts {
+				if c.BigNumber != "" {
+					shown[c.Name] = c.BigNumber
+				}
+			}
 			t.Logf("%s: %d charts drawn (%s)", slug, len(charts), filepath.Join(br.dir, slug+".png"))
 		}
+		// The figures the big numbers show are the warehouse's, queried here
+		// on their own.
+		for name := range shown {
+			if _, ok := bigNumbers[name]; !ok {
+				t.Errorf("big number chart %q has no figure to compare with in bigNumbers", name)
+			}
+		}
+		conn := chtest.Conn(t, martDB)
+		for name, sql := range bigNumbers {
+			var want string
+			if err := conn.QueryRow(ctx, sql).Scan(&want); err != nil {
+				t.Fatalf("%s: %v", sql, err)
+			}
+			if shown[name] != want {
+				t.Errorf("chart %q shows %q, the warehouse says %q (%s)", name, shown[name], want, sql)
+			}
+		}
 	})
+}
+
+// bigNumbers are the big number charts of the bundle and the query that
+// gives, formatted as the chart formats it, the figure each must show.
+var bigNumbers = map[string]string{
+	"Installations reporting":  "SELECT toString(uniqExact(dim_installation_id)) FROM dim_ping_instance",
+	"Pings received":           "SELECT toString(count()) FROM dim_ping_instance",
+	"Scored instances":         "SELECT toString(uniqExact(uuid)) FROM mart_devops_score",
+	"Licensed seats":           "SELECT toString(sum(license_user_count)) FROM mart_license_utilization",
+	"Active users on licenses": "SELECT toString(sum(active_users)) FROM mart_license_utilization",
+	"Overall utilization":      "SELECT concat(toString(round(100 * sum(active_users) / sum(license_user_count))), '%') FROM mart_license_utilization",
 }
 
 func tables(qualified []string) []string {
