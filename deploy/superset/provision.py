@@ -51,8 +51,12 @@ def datasets():
 
 
 def check():
+    import logging
+
     import clickhouse_connect
 
+    # The client logs each failed attempt itself; the one line below says it all.
+    logging.getLogger("clickhouse_connect").setLevel(logging.CRITICAL)
     shown, scheme, host, port, user, password, database = warehouse()
     try:
         # No database in the connection: a missing one is reported below
