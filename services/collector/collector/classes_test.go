@@ -377,3 +377,26 @@ func TestOptionalDataOff(t *testing.T) {
 		t.Errorf("collected_data_categories = %s", cats)
 	}
 }
+
+// TestHistogramFallback: a histogram metric (an object whose value schema
+// is a histogram) that fails gets GitLab's {"-1": -1}, a plain object -1.
+func TestHistogramFallback(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	broken := "instrumentation_class: DatabaseMetric\noptions: {operation: count, table: no_such_table}\n"
+	histogram := strings.Replace(definition("test.histogram", "all", "database", "optional", broken+
+		"value_json_schema: config/metrics/objects_schemas/projects_with_enabled_alert_integrations_histogram.json\n"),
+		"value_type: number", "value_type: object", 1)
+	plain := strings.Replace(definition("test.plain_object", "all", "database", "optional", broken),
+		"value_type: number", "value_type: object", 1)
+	writeDefs(t, dir, map[string]string{"histogram": histogram, "plain": plain}, "[]")
+	col, ctx := seededInstance(t, dir, 200, nil)
+	if p := col.Definitions().Problems; len(p) != 0 {
+		t.Fatalf("test definitions rejected: %v", p)
+	}
+	res, _ := build(t, col, ctx)
+	got, _ := json.Marshal(res.Payload["test"])
+	if string(got) != `{"histogram":{"-1":-1},"plain_object":-1}` {
+		t.Errorf("fallbacks %s", got)
+	}
+}
