@@ -1,0 +1,79 @@
+package classes
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+)
+
+// TestResolve checks the order of resolution on the built-in table under
+// a file's mapping: named classes, class families, options rewritten by
+// the class, legacy key paths and families only for definitions without a
+// class, the file's entries first, unknown classes reported.
+func TestResolve(t *testing.T) {
+	t.Parallel()
+	file := &definitions.Mapping{
+		Classes:  map[string]definitions.MappingEntry{"CountIssuesMetric": {Source: SourceDatabase, Options: map[string]any{"table": "work_items"}}},
+		KeyPaths: map[string]definitions.MappingEntry{"counts.custom": {Source: SourceFact, Options: map[string]any{"attribute": "version"}}},
+		Fallback: Builtin(),
+	}
+	for _, c := range []struct {
+		name   string
+		m      definitions.Metric
+		source string
+		opts   map[string]any // each must be among the resolved options
+		err    error
+	}{
+		{"a file's class wins", definitions.Metric{InstrumentationClass: "CountIssuesMetric", DataSource: "database"},
+			SourceDatabase, map[string]any{"table": "work_items"}, nil},
+		{"class option rewritten", definitions.Metric{InstrumentationClass: "CountDeploymentsMetric", Options: map[string]any{"type": "failed"}},
+			SourceDatabase, map[string]any{"table": "deployments", "where": "status = 3"}, nil},
+		{"bad class option", definitions.Metric{InstrumentationClass: "CountDeploymentsMetric", Options: map[string]any{"type": "sometimes"}},
+			SourceDatabase, nil, errors.New("invalid deployment type")},
+		{"count family", definitions.Metric{InstrumentationClass: "CountCiRunnersMetric"},
+			SourceDatabase, map[string]any{"operation": "count", "table": "ci_runners"}, nil},
+		{"owners family", definitions.Metric{InstrumentationClass: "CountProjectsWithMlExperimentsMetric"},
+			SourceDatabase, map[string]any{"operation": "distinct_count", "column": "project_id", "table": "ml_experiments"}, nil},
+		{"enabled family", definitions.Metric{InstrumentationClass: "AkismetEnabledMetric"},
+			SourceSetting, map[string]any{"setting": "akismet_enabled"}, nil},
+		{"legacy key path", definitions.Metric{KeyPath: "counts.ci_runners", DataSource: "database", TimeFrame: "all"},
+			SourceDatabase, map[string]any{"table": "ci_runners"}, nil},
+		{"legacy key path with a time frame", definitions.Metric{KeyPath: "usage_activity_by_stage_monthly.manage.events", DataSource: "database", TimeFrame: "28d"},
+			SourceDatabase, map[string]any{"table": "events", "column": "author_id"}, nil},
+		{"key path family fills its placeholders", definitions.Metric{KeyPath: "object_store.lfs.object_store.provider", DataSource: "system"},
+			SourceConfig, map[string]any{"path": "lfs.object_store.connection.provider"}, nil},
+		{"HLL family", definitions.Metric{KeyPath: "redis_hll_counters.search.i_search_paid_weekly", DataSource: "redis_hll", TimeFrame: "7d"},
+			SourceRedisHLL, map[string]any{"events": []any{"i_search_paid"}}, nil},
+		{"a file's key path", definitions.Metric{KeyPath: "counts.custom", DataSource: "database"},
+			SourceFact, map[string]any{"attribute": "version"}, nil},
+		{"legacy key paths do not override a class", definitions.Metric{KeyPath: "counts.ci_runners", InstrumentationClass: "CountBoardsMetric"},
+			SourceDatabase, map[string]any{"table": "boards"}, nil},
+		{"unknown class", definitions.Metric{KeyPath: "counts.x", InstrumentationClass: "NoSuchThingMetricClass", DataSource: "database"},
+			"database", nil, definitions.ErrUnknownClass},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := file.Resolve(c.m)
+			if c.err != nil {
+				if r.Err == nil || (!errors.Is(r.Err, c.err) && !strings.Contains(r.Err.Error(), c.err.Error())) {
+					t.Fatalf("err %v, want %v", r.Err, c.err)
+				}
+				return
+			}
+			if r.Err != nil {
+				t.Fatalf("err %v", r.Err)
+			}
+			if r.Source != c.source {
+				t.Errorf("source %q, want %q", r.Source, c.source)
+			}
+			for k, v := range c.opts {
+				if fmt.Sprint(r.Options[k]) != fmt.Sprint(v) {
+					t.Errorf("option %s = %v, want %v (all: %v)", k, r.Options[k], v, r.Options)
+				}
+			}
+		})
+	}
+}
