@@ -300,7 +300,10 @@ CREATE TABLE IF NOT EXISTS geo_nodes (
     updated_at timestamptz
 );
 -- One row: GitLab's Gitlab::CurrentSettings. Settings that GitLab keeps in
--- jsonb_accessor columns live inside the jsonb columns, as there.
+-- jsonb_accessor columns live inside jsonb columns, as there; which jsonb
+-- column holds which of them here was not checked against structure.sql,
+-- and the collector does not depend on it (a setting that is not a column
+-- is looked up in every jsonb column).
 CREATE TABLE IF NOT EXISTS application_settings (
     id bigserial PRIMARY KEY,
     created_at timestamptz,
