@@ -2,13 +2,11 @@ package secretse2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,13 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
@@ -43,19 +41,6 @@ var secrets = map[string]string{
 	"WAREHOUSE_PASSWORD":          "wh-pw-S3CRET-k1",
 	"WAREHOUSE_READONLY_PASSWORD": "whro-pw-S3CRET-l2",
 	"a query's password":          "query-pw-S3CRET-m3",
-}
-
-// closedAddr is a loopback address nothing listens on: every dependency
-// is unreachable, so the services log their attempts and failures.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // natsServer runs a JetStream server that wants user svc with the NATS
@@ -97,35 +82,23 @@ func build(t *testing.T) string {
 // process is a started program whose output is kept.
 type process struct {
 	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
+	out  testinfra.Buffer
 	done chan struct{}
-	err  error
 }
 
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-func (p *process) output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *process) output() string { return p.out.String() }
 
 func start(t *testing.T, bin string, env []string, args ...string) *process {
 	t.Helper()
 	p := &process{cmd: exec.Command(bin, args...), done: make(chan struct{})}
 	p.cmd.Dir = t.TempDir()
 	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() {
-		p.err = p.cmd.Wait()
+		_ = p.cmd.Wait() // a refusal's exit status is expected; its output is what counts
 		close(p.done)
 	}()
 	t.Cleanup(func() { p.stop(t) })
@@ -205,7 +178,7 @@ func checkClean(t *testing.T, what, text string) {
 func TestNoSecretInOutput(t *testing.T) {
 	chdbLib := testinfra.Env(t, "CHDB_LIB")
 	bin := build(t)
-	closed := closedAddr(t)
+	closed := clitest.ClosedAddr(t) // every other dependency is unreachable
 	repo, err := filepath.Abs("../../../..")
 	if err != nil {
 		t.Fatal(err)
