@@ -7,6 +7,7 @@ import sys
 
 import clickhouse_connect
 from clickhouse_connect.driver.exceptions import DatabaseError, ProgrammingError
+from clickhouse_connect.driver.external import ExternalData
 
 host, port = sys.argv[1], int(sys.argv[2])
 writer, writer_password, reader, reader_password = sys.argv[3:7]
@@ -42,6 +43,10 @@ for compress in (False, "lz4"):
     assert rows == [("k10", 15.0)], rows
     df_rows = r.query("SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": db}).result_rows
     assert df_rows == [("t",)], df_rows
+    # External data still works: the endpoint makes the tables, not the user.
+    ext = ExternalData(file_name="keys.csv", data=b"k1\nk2\n", fmt="CSV", structure=["k String"])
+    rows = r.query("SELECT count() FROM t WHERE k IN (SELECT k FROM keys)", external_data=ext).result_rows
+    assert rows == [(2,)], rows
     refused(164, lambda: r.insert("t", [["x", 1.0]], column_names=["k", "v"]))
     refused(164, lambda: r.command("INSERT INTO t VALUES ('x', 1)"))
     refused(164, lambda: r.command("DROP TABLE t"))
