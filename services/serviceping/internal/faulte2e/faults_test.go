@@ -52,7 +52,13 @@ type fault struct {
 	name, process string
 	// moment waits for the moment to kill it.
 	moment func(ctx context.Context, c *localcluster.Cluster) error
+	// down is how long it stays dead before the restart.
+	down time.Duration
 }
+
+// natsDown is how long the NATS server stays dead: long enough for the
+// fetch loops to show they back off instead of spinning.
+const natsDown = 8 * time.Second
 
 // recovery is a fault's outcome: from the restart to every ping accepted
 // before it queryable.
@@ -65,11 +71,13 @@ type recovery struct {
 // TestCrashRecovery: every stage a process, full-size pings posted by
 // retrying instances, and meanwhile the loader killed right after a
 // Parquet file appears and again while it holds an open batch, the
-// enricher while it holds messages, the gateway, and the NATS server, each
-// restarted at once. After each restart every ping accepted before it is
-// queryable within recoveryBound; at the end no accepted ping is lost, none
-// is shown twice, each has one metric row per leaf in ClickHouse and in
-// the lake (by the readers' rule), and no process stopped on its own.
+// enricher while it holds messages, the gateway while a ping is posted,
+// each restarted at once, and the NATS server, restarted after natsDown.
+// After each restart every ping accepted before it is queryable within
+// recoveryBound; at the end no accepted ping is lost, none is shown twice,
+// each has one metric row per leaf in ClickHouse and in the lake (by the
+// readers' rule), the pull loops backed off while NATS was down, and no
+// process stopped on its own.
 func TestCrashRecovery(t *testing.T) {
 	testinfra.Env(t, "CHDB_LIB")
 	var o options
@@ -142,11 +150,11 @@ func TestCrashRecovery(t *testing.T) {
 	// looked up; the gateway requests; NATS with the loader's open batch.
 	openBatch := gaugeAbove("loader-1", "serviceping_loader_open_batch_messages", "")
 	faults := []fault{
-		{"loader, after a Parquet file", "loader-1", newParquetFile},
-		{"loader, holding an open batch", "loader-1", openBatch},
-		{"enricher", "enricher-1", gaugeAbove("enricher-1", "serviceping_consumer_ack_pending_messages", `consumer="enricher"`)},
-		{"gateway", "gateway-1", l.posting},
-		{"nats", "nats-1", openBatch},
+		{"loader, after a Parquet file", "loader-1", newParquetFile, 0},
+		{"loader, holding an open batch", "loader-1", openBatch, 0},
+		{"enricher", "enricher-1", gaugeAbove("enricher-1", "serviceping_consumer_ack_pending_messages", `consumer="enricher"`), 0},
+		{"gateway", "gateway-1", l.posting, 0},
+		{"nats", "nats-1", openBatch, natsDown},
 	}
 	var recoveries []recovery
 	for round := range o.Rounds {
@@ -173,6 +181,8 @@ func TestCrashRecovery(t *testing.T) {
 	}
 	checkWarehouse(t, conn, l, &s)
 	checkLake(t, cl.LakeURL, l, &s)
+	s.loaderFetchWarnings = checkBackoff(t, cl.Find("loader-1").Log, loaderFetchLoops, o.Rounds)
+	s.enricherFetchWarnings = checkBackoff(t, cl.Find("enricher-1").Log, enricherFetchLoops, o.Rounds)
 	worst := recovery{}
 	var figures []string
 	for _, r := range recoveries {
@@ -184,8 +194,9 @@ func TestCrashRecovery(t *testing.T) {
 			t.Errorf("%s: every ping accepted before the restart queryable only %.1fs after it, over %s", r.fault, r.took.Seconds(), recoveryBound)
 		}
 	}
-	t.Logf("crash recovery: accepted %d (%d posts, %d never accepted), lost %d, visible duplicates %d, pings with incomplete metric rows %d (ClickHouse) %d (lake), lake duplicate ping rows %d; recovery seconds: %s; worst %.1fs (%s); %d rounds at %.1f pings/s in %s",
+	t.Logf("crash recovery: accepted %d (%d posts, %d never accepted), lost %d, visible duplicates %d, pings with incomplete metric rows %d (ClickHouse) %d (lake), lake duplicate ping rows %d; fetch warnings (NATS down %s per round) loader %d, enricher %d; recovery seconds: %s; worst %.1fs (%s); %d rounds at %.1f pings/s in %s",
 		s.accepted, s.attempts, s.failed, s.lost, s.duplicates, s.incomplete, s.lakeIncomplete, s.lakeDuplicates,
+		natsDown, s.loaderFetchWarnings, s.enricherFetchWarnings,
 		strings.Join(figures, ", "), worst.took.Seconds(), worst.fault, o.Rounds, o.Rate, time.Since(began).Round(time.Second))
 }
 
@@ -195,6 +206,8 @@ type summary struct {
 	attempts                       int64
 	lost, duplicates, incomplete   int
 	lakeIncomplete, lakeDuplicates int
+	loaderFetchWarnings            int
+	enricherFetchWarnings          int
 }
 
 // acceptance is what the test knows of an accepted ping.
@@ -364,6 +377,10 @@ func (w *watcher) inject(ctx context.Context, f fault, l *load) recovery {
 		}
 	}
 	w.cl.Kill(p)
+	select {
+	case <-ctx.Done():
+	case <-time.After(f.down): // the outage
+	}
 	restarted := time.Now()
 	before := l.snapshot()
 	if _, err := w.cl.Restart(ctx, p); err != nil {
@@ -618,6 +635,39 @@ func slowDirectory(t *testing.T) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// The pull loops that log a warning per failed fetch: the loader's PINGS
+// and REPORTS consumers, the enricher's workers (ENRICHER_WORKERS, 4).
+const (
+	loaderFetchLoops   = 2
+	enricherFetchLoops = 4
+)
+
+// maxFetchWarnings bounds the warnings one pull loop may log while NATS is
+// down for natsDown: backing off 250 ms doubling to 5 s it logs about
+// five; one that spins logs thousands.
+const maxFetchWarnings = 10
+
+// checkBackoff counts the failed-fetch warnings in a process's log (all
+// its runs) and fails the test when there are more than its loops may log
+// backing off through the rounds' NATS outages.
+func checkBackoff(t *testing.T, log string, loops, rounds int) int {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(b)) {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, `msg="fetch`) {
+			n++
+		}
+	}
+	if limit := maxFetchWarnings * loops * rounds; n > limit {
+		t.Errorf("%s: %d failed-fetch warnings, more than %d: a pull loop does not back off", log, n, limit)
+	}
+	return n
 }
 
 // logTails prints the end of every process's log.
