@@ -475,23 +475,57 @@ func within[T any](ctx context.Context, b *browser, d time.Duration, action chro
 	return chromedp.Run(tctx, action)
 }
 
-// login signs in through Superset's login form, as a person would.
+// login signs in through Superset's login form, as a person would. The
+// form is React's: on a loaded machine a submit can come before the page
+// handles it, so a form still shown 30 s after submitting is filled in
+// again, up to three times (each attempt logged).
 func (b *browser) login(ctx context.Context, t *testing.T, base string) {
 	t.Helper()
-	_, err := within(ctx, b, time.Minute, chromedp.Steps(
-		chromedp.Navigate(base+"/login/"),
-		chromedp.WaitVisible(chromedp.CSS("#username")),
-		chromedp.SendKeys(chromedp.CSS("#username"), supersetAdmin),
-		chromedp.SendKeys(chromedp.CSS("#password"), supersetPassword),
-		chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
-		chromedp.WaitNotPresent(chromedp.CSS("#password")),
-	))
-	if err != nil {
-		t.Fatalf("log in to Superset in Chromium: %v", err)
+	var at string
+	for try := 1; try <= 3; try++ {
+		_, err := within(ctx, b, time.Minute, chromedp.Steps(
+			chromedp.Navigate(base+"/login/"),
+			chromedp.WaitVisible(chromedp.CSS("#username")),
+			chromedp.WaitEnabled(chromedp.CSS(`button[type="submit"]`)),
+			chromedp.SendKeys(chromedp.CSS("#username"), supersetAdmin),
+			chromedp.SendKeys(chromedp.CSS("#password"), supersetPassword),
+			chromedp.Click(chromedp.CSS(`button[type="submit"]`)),
+		))
+		if err != nil {
+			t.Fatalf("log in to Superset in Chromium: %v", err)
+		}
+		// Logged in: the browser has left the login page (it navigates, so
+		// the location is read afresh each time).
+		if at, err = b.leaveLogin(ctx, 30*time.Second); err == nil {
+			return
+		}
+		t.Logf("log in, attempt %d: %v", try, err)
 	}
-	url, err := within(ctx, b, 10*time.Second, chromedp.Location())
-	if err != nil || strings.Contains(url, "/login") {
-		t.Fatalf("still on %q after logging in (%v)", url, err)
+	t.Fatalf("could not log in to Superset as %s: still on %s", supersetAdmin, at)
+}
+
+// leaveLogin polls the tab's location until it is not the login page, for
+// at most d; it returns the last location seen.
+func (b *browser) leaveLogin(ctx context.Context, d time.Duration) (string, error) {
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(d)
+	var at string
+	for {
+		loc, err := within(ctx, b, 5*time.Second, chromedp.Location())
+		if err == nil {
+			at = loc
+			if !strings.Contains(loc, "/login") {
+				return at, nil
+			}
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return at, fmt.Errorf("still on %s after %s (%v)", at, d, err)
+		case <-ctx.Done():
+			return at, ctx.Err()
+		}
 	}
 }
 
