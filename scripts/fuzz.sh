@@ -3,7 +3,7 @@
 # `go test` already runs each target's seed corpus (its f.Add seeds and
 # testdata/fuzz/<FuzzName>/); this looks a little beyond it. Targets are
 # found by their `func FuzzXxx(f *testing.F)`, so a new one is fuzzed
-# without being listed here. FUZZTIME (default 6s) is each target's
+# without being listed here. FUZZTIME (default 5s) is each target's
 # budget; FUZZ_PARALLEL (default 2) its workers.
 #
 # A failing input is written to the package's testdata/fuzz/<FuzzName>/:
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-FUZZTIME=${FUZZTIME:-6s}
+FUZZTIME=${FUZZTIME:-5s}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-2}
 
 cd "$REPO"

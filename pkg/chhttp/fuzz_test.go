@@ -2,8 +2,10 @@ package chhttp
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"runtime"
@@ -160,4 +162,70 @@ func TestScanLinear(t *testing.T) {
 			t.Errorf("%s: scanning %d bytes took %v", name, len(text), elapsed)
 		}
 	}
+}
+
+// FuzzBody feeds the request body's decoding — Content-Encoding and, with
+// decompress=1, ClickHouse's compressed blocks — arbitrary bytes.
+func FuzzBody(f *testing.F) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte("1\ta\n2\tb\n"))
+	_ = zw.Close()
+	f.Add(gz.Bytes(), "gzip", false)
+	for _, method := range []string{"lz4", "zstd", "none"} {
+		framed, err := encodeCHFramed([]byte("INSERT INTO t FORMAT TSV\n1\ta\n"), method)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(framed, "", true)
+	}
+	f.Add([]byte("SELECT 1"), "identity", false)
+	f.Add([]byte{0x78, 0x9c, 0x03, 0x00}, "deflate", false)
+	f.Add([]byte{}, "br", false)
+	f.Add([]byte{0x28, 0xb5, 0x2f, 0xfd}, "zstd", false)
+	f.Add([]byte{0x04, 0x22, 0x4d, 0x18}, "lz4, gzip", false)
+	f.Fuzz(func(t *testing.T, data []byte, encoding string, framed bool) {
+		r, done, err := decodeBody(bytes.NewReader(data), encoding, framed)
+		if err != nil {
+			return
+		}
+		defer done()
+		_, _ = io.Copy(io.Discard, io.LimitReader(r, 4<<20))
+	})
+}
+
+// FuzzMultipart feeds the reading of a multipart/form-data request — its
+// fields, its files as external tables and their descriptions — arbitrary
+// bodies.
+func FuzzMultipart(f *testing.F) {
+	const b = "XyZ"
+	part := func(disposition, value string) string {
+		return "--" + b + "\r\nContent-Disposition: form-data; " + disposition + "\r\n\r\n" + value + "\r\n"
+	}
+	f.Add(part(`name="query"`, "SELECT * FROM ext")+part(`name="ext_structure"`, "x UInt32, s String")+
+		part(`name="ext"; filename="ext.tsv"`, "1\ta\n")+"--"+b+"--\r\n", "")
+	f.Add(part(`name="names_types"`, "Decimal(9, 2),String,Enum8('a,b' = 1)")+part(`name="names"; filename=""`, "1.5\tx\n")+"--"+b+"--\r\n", "names_format=CSV")
+	f.Add(part(`name="x_structure"`, "a Int8")+"--"+b+"--\r\n", "")
+	f.Add("--"+b+"\r\nContent-Disposition: form-data\r\n\r\nx\r\n--"+b+"--\r\n", "param_a=1")
+	h := &Handler{opts: Options{MaxQueryBytes: 1 << 16, TempDir: f.TempDir()}}
+	info := &serverInfo{settings: map[string]bool{"max_threads": true}}
+	f.Fuzz(func(t *testing.T, body, rawQuery string) {
+		r := &http.Request{Method: http.MethodPost, URL: &url.URL{Path: "/", RawQuery: rawQuery}, Header: http.Header{}}
+		req := h.parse(r)
+		defer req.closeExternal()
+		if err := h.readMultipart(req, strings.NewReader(body), b); err != nil {
+			return
+		}
+		if err := req.describeExternal(info); err != nil {
+			return
+		}
+		for _, tbl := range req.tables {
+			if tbl.name == "" || strings.TrimSpace(tbl.structure) == "" || tbl.format == "" {
+				t.Fatalf("external table %+v", tbl)
+			}
+			if _, ok := req.settings[tbl.name+"_structure"]; ok {
+				t.Fatalf("%s_structure left among the settings", tbl.name)
+			}
+		}
+	})
 }
