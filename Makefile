@@ -43,7 +43,7 @@ test: proto-check lint tidy-check gowork-off ## the whole suite against real par
 	@eval "$$(scripts/test-env.sh)" && go test $(GOTEST_FLAGS) work
 	@scripts/fuzz.sh
 
-fuzz: ## fuzz every FuzzXxx target for FUZZTIME each (default 5s); make test runs it
+fuzz: ## fuzz every FuzzXxx target for FUZZTIME each (default 3000x: executions); make test runs it
 	@scripts/fuzz.sh
 
 # The warehouse `make dbt` builds the analysts' models on: its database holds

@@ -3,15 +3,19 @@
 # `go test` already runs each target's seed corpus (its f.Add seeds and
 # testdata/fuzz/<FuzzName>/); this looks a little beyond it. Targets are
 # found by their `func FuzzXxx(f *testing.F)`, so a new one is fuzzed
-# without being listed here. FUZZTIME (default 5s) is each target's
-# budget; FUZZ_PARALLEL (default 2) its workers.
+# without being listed here. FUZZTIME (default 3000x) is each target's
+# budget; FUZZ_PARALLEL (default 2) its workers. The default is a count of
+# executions, not a duration: with a duration, Go 1.26's fuzzing
+# coordinator can fail a target with a bare "context deadline exceeded"
+# when the time runs out while a worker is busy (a race in the toolchain,
+# go.dev/issue/75804, fixed in Go 1.27) — on a loaded machine, often.
 #
 # A failing input is written to the package's testdata/fuzz/<FuzzName>/:
 # fix the code and commit the input with the fix, as a regression seed.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-FUZZTIME=${FUZZTIME:-5s}
+FUZZTIME=${FUZZTIME:-3000x}
 FUZZ_PARALLEL=${FUZZ_PARALLEL:-2}
 
 cd "$REPO"
