@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,15 +51,7 @@ func (f Filter) match(l Letter) bool {
 	if f.Reason != "" && !strings.Contains(l.GetReason(), f.Reason) {
 		return false
 	}
-	if len(f.Seqs) > 0 {
-		for _, s := range f.Seqs {
-			if s == l.Seq {
-				return true
-			}
-		}
-		return false
-	}
-	return true
+	return len(f.Seqs) == 0 || slices.Contains(f.Seqs, l.Seq)
 }
 
 // List returns the dead letters f selects, oldest first. A message of the
@@ -78,7 +71,7 @@ func List(ctx context.Context, js jetstream.JetStream, f Filter) ([]Letter, erro
 	}
 	var out []Letter
 	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		if len(f.Seqs) > 0 && !contains(f.Seqs, seq) {
+		if len(f.Seqs) > 0 && !slices.Contains(f.Seqs, seq) {
 			continue
 		}
 		l, err := get(ctx, s, seq)
@@ -93,15 +86,6 @@ func List(ctx context.Context, js jetstream.JetStream, f Filter) ([]Letter, erro
 		}
 	}
 	return out, nil
-}
-
-func contains(seqs []uint64, seq uint64) bool {
-	for _, s := range seqs {
-		if s == seq {
-			return true
-		}
-	}
-	return false
 }
 
 // Get returns the dead letter at seq.
