@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/serviceping/serviceping/pkg/metric"
 )
 
 type metrics struct {
@@ -17,44 +19,25 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	var s metric.Set
 	m := &metrics{
-		queries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "queries_total",
-			Help: "Statements received by the ClickHouse HTTP endpoint, by kind.",
-		}, []string{"kind"}),
-		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "errors_total",
-			Help: "Failed statements, by ClickHouse error code.",
-		}, []string{"code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "query_duration_seconds",
-			Help:    "Time from request to response, by statement kind.",
-			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
-		}, []string{"kind"}),
-		rowsWritten: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "written_rows_total",
-			Help: "Rows written by INSERT statements.",
-		}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "in_flight_requests",
-			Help: "Requests being served (waiting for or holding the engine).",
-		}),
-		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "sessions",
-			Help: "Sessions kept (session_id), each an engine connection of its own.",
-		}),
-		cancelled: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "chhttp", Name: "cancelled_total",
-			Help: "Statements stopped because their client went away.",
-		}),
+		queries: s.CounterVec("serviceping_chhttp_queries_total",
+			"Statements received by the ClickHouse HTTP endpoint, by kind.", "kind"),
+		errors: s.CounterVec("serviceping_chhttp_errors_total",
+			"Failed statements, by ClickHouse error code.", "code"),
+		duration: s.HistogramVec("serviceping_chhttp_query_duration_seconds",
+			"Time from request to response, by statement kind.", prometheus.ExponentialBuckets(0.001, 4, 10), "kind"),
+		rowsWritten: s.Counter("serviceping_chhttp_written_rows_total",
+			"Rows written by INSERT statements."),
+		inFlight: s.Gauge("serviceping_chhttp_in_flight_requests",
+			"Requests being served (waiting for or holding the engine)."),
+		sessions: s.Gauge("serviceping_chhttp_sessions",
+			"Sessions kept (session_id), each an engine connection of its own."),
+		cancelled: s.Counter("serviceping_chhttp_cancelled_total",
+			"Statements stopped because their client went away."),
 	}
-	if reg == nil {
-		return m, nil
-	}
-	for _, c := range []prometheus.Collector{m.queries, m.errors, m.duration, m.rowsWritten, m.inFlight, m.sessions, m.cancelled} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register chhttp metrics: %w", err)
-		}
+	if err := s.Register(reg); err != nil {
+		return nil, fmt.Errorf("register chhttp metrics: %w", err)
 	}
 	return m, nil
 }

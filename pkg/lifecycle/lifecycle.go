@@ -27,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/serviceping/serviceping/pkg/metric"
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/tracing"
@@ -211,15 +212,10 @@ func NewRegistry() *prometheus.Registry {
 	return reg
 }
 
-// Register registers each collector with reg in order and returns the
-// first error, for a component that registers its metrics together.
+// Register is metric.Register, kept for the callers that have not moved
+// to it (or to a metric.Set).
 func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
-	for _, c := range cs {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return metric.Register(reg, cs...)
 }
 
 // Options of Run.

@@ -38,6 +38,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/backlog"
 	"github.com/serviceping/serviceping/pkg/consume"
 	"github.com/serviceping/serviceping/pkg/devopsscore"
+	"github.com/serviceping/serviceping/pkg/metric"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/tracing"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
@@ -111,32 +112,21 @@ func New(cfg Config, deps Deps) (*Enricher, error) {
 	if deps.Registerer == nil {
 		deps.Registerer = prometheus.NewRegistry()
 	}
+	var series metric.Set
 	m := metrics{
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "messages_total",
-			Help: "Raw pings handled, by outcome (ack, nak, dlq).",
-		}, []string{"outcome"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "message_duration_seconds",
-			Help: "Time to enrich and publish one ping.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		}),
-		enrichments: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "enrichments_total",
-			Help: "Enriched pings published, by enrichment_status (matched, partial, unmatched, failed, skipped); failed ones await re-enrichment.",
-		}, []string{"status"}),
-		crm: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "crm_usage_total",
-			Help: "Account usage pushes: queued on the CRM stream, then delivered (ack), retried later (nak) or dead-lettered (dlq).",
-		}, []string{"outcome"}),
-		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "breaker_open",
-			Help: "1 while a dependency's circuit breaker is open or half-open.",
-		}, []string{"dependency"}),
+		messages: series.CounterVec("serviceping_enricher_messages_total",
+			"Raw pings handled, by outcome (ack, nak, dlq).", "outcome"),
+		duration: series.Histogram("serviceping_enricher_message_duration_seconds",
+			"Time to enrich and publish one ping.", prometheus.ExponentialBuckets(0.0005, 2, 14)),
+		enrichments: series.CounterVec("serviceping_enricher_enrichments_total",
+			"Enriched pings published, by enrichment_status (matched, partial, unmatched, failed, skipped); failed ones await re-enrichment.", "status"),
+		crm: series.CounterVec("serviceping_enricher_crm_usage_total",
+			"Account usage pushes: queued on the CRM stream, then delivered (ack), retried later (nak) or dead-lettered (dlq).", "outcome"),
+		breaker: series.GaugeVec("serviceping_enricher_breaker_open",
+			"1 while a dependency's circuit breaker is open or half-open.", "dependency"),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.duration, m.enrichments, m.crm, m.breaker} {
-		if err := deps.Registerer.Register(c); err != nil {
-			return nil, fmt.Errorf("register enricher metrics: %w", err)
-		}
+	if err := series.Register(deps.Registerer); err != nil {
+		return nil, fmt.Errorf("register enricher metrics: %w", err)
 	}
 	e := &Enricher{cfg: cfg, js: deps.JS, tracer: tracing.OrNoop(deps.Tracer).Tracer("serviceping/enricher"), log: deps.Logger, metrics: m, checks: map[string]func(context.Context) error{}, devops: devopsscore.Opener{JS: deps.JS, Replicas: cfg.Streams.Replicas}}
 	if err := e.wire(deps.Registerer); err != nil {

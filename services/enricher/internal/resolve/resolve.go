@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/serviceping/serviceping/pkg/metric"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 	"github.com/serviceping/serviceping/services/enricher/internal/directory"
 	"github.com/serviceping/serviceping/services/enricher/internal/guard"
@@ -105,28 +106,19 @@ func New(cfg Config, reg prometheus.Registerer) (*Resolver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolver: %w", err)
 	}
+	var series metric.Set
 	m := metrics{
-		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "cache_requests_total",
-			Help: "Cache reads by lookup (license, account) and result (hit, negative_hit, miss, error).",
-		}, []string{"lookup", "result"}),
-		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "lookups_total",
-			Help: "Calls to a source by lookup (license, account) and result (found, not_found, error, breaker_open).",
-		}, []string{"lookup", "result"}),
-		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "lookup_duration_seconds",
-			Help: "Duration of one call to a source.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
-		}, []string{"lookup"}),
-		touches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "enricher", Name: "license_ping_time_updates_total",
-			Help: "Last-ping-time updates of licenses by result (written, skipped_older, error).",
-		}, []string{"result"}),
+		cache: series.CounterVec("serviceping_enricher_cache_requests_total",
+			"Cache reads by lookup (license, account) and result (hit, negative_hit, miss, error).", "lookup", "result"),
+		lookups: series.CounterVec("serviceping_enricher_lookups_total",
+			"Calls to a source by lookup (license, account) and result (found, not_found, error, breaker_open).", "lookup", "result"),
+		latency: series.HistogramVec("serviceping_enricher_lookup_duration_seconds",
+			"Duration of one call to a source.", prometheus.ExponentialBuckets(0.0005, 2, 14), "lookup"),
+		touches: series.CounterVec("serviceping_enricher_license_ping_time_updates_total",
+			"Last-ping-time updates of licenses by result (written, skipped_older, error).", "result"),
 	}
-	for _, c := range []prometheus.Collector{m.cache, m.lookups, m.latency, m.touches} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register resolver metrics: %w", err)
-		}
+	if err := series.Register(reg); err != nil {
+		return nil, fmt.Errorf("register resolver metrics: %w", err)
 	}
 	return &Resolver{cfg: cfg, touched: touched, m: m}, nil
 }

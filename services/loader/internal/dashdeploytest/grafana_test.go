@@ -442,10 +442,13 @@ func TestGrafanaPrometheusPanels(t *testing.T) {
 
 // exportedMetrics reads the non-test Go files of services/ and pkg/ for
 // the metrics they define: prometheus.…Opts{Namespace, Subsystem, Name}
-// literals (histograms and summaries with their series) and
+// literals and, in files that import pkg/metric, a metric.Set's
+// declarations (set.Counter("name", …), set.HistogramVec("name", …) …) —
+// histograms and summaries with their series — and
 // prometheus.NewDesc("name", …).
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
+	setKinds := map[string]bool{"Counter": true, "CounterVec": true, "Gauge": true, "GaugeVec": true, "Histogram": true, "HistogramVec": true}
 	out := map[string]bool{}
 	fset := token.NewFileSet()
 	for _, dir := range []string{"services", "pkg"} {
@@ -457,6 +460,9 @@ func exportedMetrics(t *testing.T) map[string]bool {
 			if err != nil {
 				return err
 			}
+			usesSet := slices.ContainsFunc(f.Imports, func(s *ast.ImportSpec) bool {
+				return s.Path.Value == `"github.com/serviceping/serviceping/pkg/metric"`
+			})
 			ast.Inspect(f, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.CompositeLit:
@@ -495,12 +501,22 @@ func exportedMetrics(t *testing.T) map[string]bool {
 					}
 				case *ast.CallExpr:
 					sel, ok := n.Fun.(*ast.SelectorExpr)
-					if !ok || sel.Sel.Name != "NewDesc" || len(n.Args) == 0 {
+					if !ok || len(n.Args) == 0 {
 						return true
 					}
-					if lit, ok := n.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
-						name, _ := strconv.Unquote(lit.Value)
+					lit, ok := n.Args[0].(*ast.BasicLit)
+					if !ok || lit.Kind != token.STRING {
+						return true
+					}
+					name, _ := strconv.Unquote(lit.Value)
+					switch {
+					case sel.Sel.Name == "NewDesc":
 						out[name] = true
+					case usesSet && setKinds[sel.Sel.Name]:
+						out[name] = true
+						if strings.HasPrefix(sel.Sel.Name, "Histogram") {
+							out[name+"_sum"], out[name+"_count"], out[name+"_bucket"] = true, true, true
+						}
 					}
 				}
 				return true
@@ -511,8 +527,8 @@ func exportedMetrics(t *testing.T) map[string]bool {
 			t.Fatalf("read the services' code: %v", err)
 		}
 	}
-	if !out["serviceping_gateway_requests_total"] || !out["serviceping_loader_ping_lag_seconds_bucket"] {
-		t.Fatalf("the code's metrics as read: %d names, without the gateway's requests or the loader's ping lag: the reader is broken", len(out))
+	if !out["serviceping_gateway_requests_total"] || !out["serviceping_loader_ping_lag_seconds_bucket"] || !out["serviceping_gateway_request_duration_seconds_bucket"] {
+		t.Fatalf("the code's metrics as read: %d names, without the gateway's requests or request durations or the loader's ping lag: the reader is broken", len(out))
 	}
 	return out
 }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/pkg/metric"
 )
 
 // SupervisorConfig is the engine's process as `serviceping run` runs it.
@@ -113,21 +113,16 @@ func NewSupervisor(cfg SupervisorConfig, deps SupervisorDeps) (*Supervisor, erro
 			*d.v = d.d
 		}
 	}
+	var series metric.Set
 	s := &Supervisor{
 		cfg: cfg, log: deps.Logger, ready: make(chan struct{}), done: make(chan struct{}),
-		up: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "serviceping", Subsystem: "warehouse", Name: "engine_up",
-			Help: "1 while the embedded ClickHouse engine's process serves, 0 while it (re)starts.",
-		}),
-		restarts: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "warehouse", Name: "engine_restarts_total",
-			Help: "Times the embedded ClickHouse engine's process exited unexpectedly and was started again.",
-		}),
+		up: series.Gauge("serviceping_warehouse_engine_up",
+			"1 while the embedded ClickHouse engine's process serves, 0 while it (re)starts."),
+		restarts: series.Counter("serviceping_warehouse_engine_restarts_total",
+			"Times the embedded ClickHouse engine's process exited unexpectedly and was started again."),
 	}
-	if deps.Registerer != nil {
-		if err := lifecycle.Register(deps.Registerer, s.up, s.restarts); err != nil {
-			return nil, fmt.Errorf("register warehouse supervisor metrics: %w", err)
-		}
+	if err := series.Register(deps.Registerer); err != nil {
+		return nil, fmt.Errorf("register warehouse supervisor metrics: %w", err)
 	}
 	var err error
 	if s.ln, s.lnFile, err = listenFile(cfg.Listen); err != nil {

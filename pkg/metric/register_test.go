@@ -1,4 +1,4 @@
-package lifecycle_test
+package metric_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/pkg/metric"
 )
 
 // TestRegister: the collectors are registered in order; the first that
@@ -17,11 +17,11 @@ func TestRegister(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	a, b := counter("a_total"), counter("b_total")
-	if err := lifecycle.Register(reg, a, b); err != nil {
+	if err := metric.Register(reg, a, b); err != nil {
 		t.Fatalf("Register(a, b): %v", err)
 	}
 	c, d := counter("c_total"), counter("d_total")
-	err := lifecycle.Register(reg, c, counter("a_total"), d)
+	err := metric.Register(reg, c, counter("a_total"), d)
 	if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
 		t.Fatalf("Register(c, a again, d) = %v, want AlreadyRegisteredError", err)
 	}
