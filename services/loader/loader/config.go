@@ -51,6 +51,15 @@ type Config struct {
 	// (LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT); it bounds the loader's
 	// memory while a block is built (~150 B per ping_metrics row).
 	ClickHouseMaxRowsPerInsert int `env:"LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT, default=500000"`
+	// ClickHouseInsert is how a batch reaches ClickHouse
+	// (LOADER_CLICKHOUSE_INSERT): "rows" sends its rows over the
+	// connection, at the same time as the lake is written; "lake" writes
+	// the lake first, then has the server read the batch's Parquet files
+	// with file() — half the work, but only where the server sees the lake
+	// directory at the same path (the all-in-one's embedded engine); "auto"
+	// is "rows" in the standalone loader and "lake" in the all-in-one when
+	// its engine is embedded and its lake a directory.
+	ClickHouseInsert string `env:"LOADER_CLICKHOUSE_INSERT, default=auto"`
 	// ClickHouseCluster names the ClickHouse cluster the tables live on
 	// (CLICKHOUSE_CLUSTER): migrations run ON CLUSTER with replicated and
 	// Distributed tables, inserts go through the Distributed tables
@@ -99,6 +108,13 @@ type Config struct {
 	// compact` does it by hand; docs/lake.md).
 	LakeCompactInterval time.Duration `env:"LOADER_LAKE_COMPACT_INTERVAL, default=0s"`
 }
+
+// The values of Config.ClickHouseInsert.
+const (
+	InsertAuto = "auto"
+	InsertRows = "rows"
+	InsertLake = "lake"
+)
 
 // minAckWait is the shortest AckWait: the pull loop, which keeps the open
 // batch alive, turns at least every fetchWait.
@@ -164,6 +180,15 @@ func (c Config) Validate() error {
 		if _, err := chconn.Options(c.ClickHouseURL); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	switch c.ClickHouseInsert {
+	case "", InsertAuto, InsertRows: // empty: auto
+	case InsertLake:
+		if strings.HasPrefix(c.LakeURL, "s3://") {
+			errs = append(errs, fmt.Errorf("LOADER_CLICKHOUSE_INSERT=lake needs a directory lake that ClickHouse sees at the same path, not %s", c.LakeURL))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("LOADER_CLICKHOUSE_INSERT %q: want auto, rows or lake", c.ClickHouseInsert))
 	}
 	if c.ClickHouseMaxRowsPerInsert < 1000 {
 		errs = append(errs, fmt.Errorf("LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT %d must be at least 1000", c.ClickHouseMaxRowsPerInsert))

@@ -658,6 +658,8 @@ func TestConfigValidate(t *testing.T) {
 		"bad s3 endpoint":    {func(c *Config) { c.S3Endpoint = "minio:9000" }, "S3_ENDPOINT"},
 		"bad clickhouse url": {func(c *Config) { c.ClickHouseURL = "ftp://x/db" }, "CLICKHOUSE_URL"},
 		"tiny inserts":       {func(c *Config) { c.ClickHouseMaxRowsPerInsert = 10 }, "LOADER_CLICKHOUSE_MAX_ROWS_PER_INSERT"},
+		"unknown insert":     {func(c *Config) { c.ClickHouseInsert = "copy" }, "LOADER_CLICKHOUSE_INSERT"},
+		"lake insert on s3":  {func(c *Config) { c.LakeURL, c.ClickHouseInsert = "s3://b/p", InsertLake }, "directory lake"},
 		"empty lake":         {func(c *Config) { c.LakeURL = "" }, "LAKE_URL is empty"},
 		"ack wait too short": {func(c *Config) { c.AckWait = minAckWait - time.Millisecond }, "LOADER_ACK_WAIT"},
 		"max ack pending":    {func(c *Config) { c.MaxAckPending = c.BatchMaxPings - 1 }, "LOADER_MAX_ACK_PENDING"},

@@ -10,6 +10,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/services/loader/internal/migrate"
 	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
 
@@ -19,6 +20,10 @@ type Sinks struct {
 	Lake lake.Store
 	// Warehouse is the ClickHouse sink; nil without CLICKHOUSE_URL.
 	Warehouse *warehouse.Sink
+	// FromLake, when set, makes the warehouse read each batch from the
+	// lake files just written (LOADER_CLICKHOUSE_INSERT=lake) instead of
+	// being sent the rows alongside.
+	FromLake warehouse.LakeFiles
 }
 
 // Deps are d with the sinks' parts of the loader's dependencies set:
@@ -38,13 +43,22 @@ func (s *Sinks) Checks() map[string]func(context.Context) error {
 	return out
 }
 
-// List is every sink, for Deps.Sinks.
+// List is every sink, for Deps.Sinks: the lake and the warehouse written
+// at the same time, or — the warehouse reading the lake — one sink writing
+// the lake, then the warehouse.
 func (s *Sinks) List() []Sink {
-	out := []Sink{s.Lake}
-	if s.Warehouse != nil {
-		out = append(out, s.Warehouse)
+	switch {
+	case s.Warehouse == nil:
+		return []Sink{s.Lake}
+	case s.FromLake != nil:
+		return []Sink{SinkFunc(func(ctx context.Context, b rows.Batch) error {
+			if err := s.Lake.Write(ctx, b); err != nil {
+				return err
+			}
+			return s.Warehouse.WriteFromLake(ctx, b, s.FromLake)
+		})}
 	}
-	return out
+	return []Sink{s.Lake, s.Warehouse}
 }
 
 // Reports is where the REPORTS stream lands, for Deps.Reports: the
@@ -107,7 +121,11 @@ func OpenSinks(ctx context.Context, cfg Config, log *slog.Logger) (*Sinks, error
 		cancel()
 		if err == nil {
 			s.Warehouse = w
-			log.Info("warehouse ready", "clickhouse", redact.URL(cfg.ClickHouseURL), "database", w.Database())
+			insert := InsertRows
+			if d, ok := s.Lake.(*lake.Dir); ok && cfg.ClickHouseInsert == InsertLake {
+				s.FromLake, insert = warehouse.DirFiles{Root: d.Root()}, InsertLake
+			}
+			log.Info("warehouse ready", "clickhouse", redact.URL(cfg.ClickHouseURL), "database", w.Database(), "insert", insert)
 			return s, nil
 		}
 		if errors.Is(err, migrate.ErrChecksum) || ctx.Err() != nil {

@@ -90,4 +90,9 @@ func TestStagesLogTheirConfiguration(t *testing.T) {
 			t.Errorf("%q logged nats_url %q, want the pipeline's %q", msg, got, p.NATSURL)
 		}
 	}
+	// LOADER_CLICKHOUSE_INSERT=auto: the embedded engine reads the
+	// batches from the lake directory (Start logged it before returning).
+	if !strings.Contains(logs.String(), `"msg":"warehouse ready"`) || !strings.Contains(logs.String(), `"insert":"lake"`) {
+		t.Errorf("the loader did not log that the embedded warehouse reads the lake:\n%s", logs.String())
+	}
 }

@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -181,6 +183,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		}
 	}
 	cfg.Loader.LakeURL, cfg.Loader.ClickHouseURL = cfg.LakeURL, p.ClickHouseURL
+	if cmp.Or(cfg.Loader.ClickHouseInsert, loader.InsertAuto) == loader.InsertAuto && p.Embedded != nil && !strings.HasPrefix(cfg.LakeURL, "s3://") {
+		// The embedded engine sees the lake directory: it reads each batch
+		// from the Parquet files the loader has just written.
+		cfg.Loader.ClickHouseInsert = loader.InsertLake
+	}
 	log.With("service", "loader").Info("loader starting", "config", cfg.Loader)
 	sinks, err := loader.OpenSinks(ctx, cfg.Loader, log.With("service", "loader"))
 	if err != nil {

@@ -1,0 +1,92 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/serviceping/serviceping/pkg/tables"
+	"github.com/serviceping/serviceping/services/loader/lake"
+	"github.com/serviceping/serviceping/services/loader/rows"
+)
+
+// LakeFiles says how the ClickHouse server reads a lake file: the table
+// function that reads the Parquet file at a lake key (lake.Key).
+type LakeFiles interface {
+	TableFunction(key string) string
+}
+
+// DirFiles reads a lake directory that the ClickHouse server sees at the
+// same path — the embedded engine beside the loader — with file().
+type DirFiles struct {
+	// Root is the lake directory, absolute (lake.Dir.Root).
+	Root string
+}
+
+// TableFunction is file('<root>/<key>', 'Parquet').
+func (d DirFiles) TableFunction(key string) string {
+	return "file(" + quoteString(filepath.Join(d.Root, filepath.FromSlash(key))) + ", 'Parquet')"
+}
+
+// quoteString is s as a ClickHouse string literal.
+func quoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// WriteFromLake inserts batch b, whose lake files are written and durable,
+// by having the server read them (files): the rows cross no connection and
+// are encoded once, by the lake. Its effect is Write's — for each of the
+// batch's lake partitions the ping_metrics rows, then the devops_scores
+// rows (sent, they are not in the lake), then the pings rows, so a ping row
+// implies its metric and score rows — and it is as idempotent: each INSERT
+// carries a deduplication token of the batch, table and partition (the
+// server splits a file's rows by month itself and keys each part by its
+// partition), and the file is read in order, so a retry forms the same
+// blocks and is dropped by the server.
+func (s *Sink) WriteFromLake(ctx context.Context, b rows.Batch, files LakeFiles) error {
+	if len(b.Records) == 0 {
+		return nil
+	}
+	digest := versionDigest(b)
+	parts := b.Partitions()
+	for _, p := range parts {
+		if err := s.insertFile(ctx, tables.Metrics, metricsColumns, files, b.ID, p.DT, digest); err != nil {
+			return err
+		}
+	}
+	for _, m := range byMonth(b.Records) {
+		if err := s.insertScores(ctx, b.ID, digest, m); err != nil {
+			return err
+		}
+	}
+	for _, p := range parts {
+		if err := s.insertFile(ctx, tables.Pings, pingsColumns, files, b.ID, p.DT, digest); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertFile inserts the lake file of table for partition dt of a batch.
+func (s *Sink) insertFile(ctx context.Context, table, columns string, files LakeFiles, batchID, dt, digest string) error {
+	settings := clickhouse.Settings{
+		"insert_deduplication_token": Token(batchID, table, "dt="+dt, 0, digest),
+		// The same file gives the same blocks in the same order, so a
+		// retried insert is recognised block by block.
+		"input_format_parquet_preserve_order": 1,
+		"max_insert_threads":                  1,
+	}
+	if s.cluster {
+		settings["distributed_foreground_insert"] = 1
+	}
+	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	key := lake.Key(table, dt, batchID)
+	query := "INSERT INTO " + s.db + "." + table + " (" + columns + ") SELECT " + columns + " FROM " + files.TableFunction(key)
+	if err := s.conn.Exec(ctx, query); err != nil {
+		return Classify(fmt.Errorf("insert %s.%s from the lake file %s (batch %s): %w", s.db, table, key, batchID, err))
+	}
+	return nil
+}
