@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/proto"
 )
 
@@ -69,6 +70,17 @@ PARTITION BY toYYYYMM(day)
 ORDER BY (id, key)
 SETTINGS non_replicated_deduplication_window = 1000`
 
+// warehouseDB creates a database named after prefix with the warehouse's
+// metrics table (warehouseDDL) and returns it and a clickhouse-go
+// connection to the endpoint.
+func warehouseDB(t *testing.T, prefix string) (string, driver.Conn) {
+	t.Helper()
+	db := database(t, prefix)
+	conn := connect(t, db, nil)
+	mustExec(t, conn, fmt.Sprintf(warehouseDDL, db))
+	return db, conn
+}
+
 func sampleRows(n int, version uint64) []warehouseRow {
 	base := time.Date(2024, 3, 4, 5, 6, 7, 123_000_000, time.UTC)
 	rows := make([]warehouseRow, n)
@@ -119,10 +131,8 @@ func insertRows(t testing.TB, ctx context.Context, conn clickhouse.Conn, table s
 
 func TestClickHouseGoEveryWarehouseType(t *testing.T) {
 	t.Parallel()
-	db := database(t, "every_type")
-	conn := connect(t, db, nil)
+	_, conn := warehouseDB(t, "every_type")
 	ctx := context.Background()
-	mustExec(t, conn, fmt.Sprintf(warehouseDDL, db))
 
 	want := sampleRows(1000, 1)
 	insertRows(t, ctx, conn, "metrics", want)
@@ -167,10 +177,8 @@ func TestClickHouseGoEveryWarehouseType(t *testing.T) {
 
 func TestClickHouseGoLargeBatch(t *testing.T) {
 	t.Parallel()
-	db := database(t, "large_batch")
-	conn := connect(t, db, nil)
+	_, conn := warehouseDB(t, "large_batch")
 	ctx := context.Background()
-	mustExec(t, conn, fmt.Sprintf(warehouseDDL, db))
 	const n = 120_000
 	insertRows(t, ctx, conn, "metrics", sampleRows(n, 1))
 	if got := count(t, conn, "SELECT count() FROM metrics"); got != n {
@@ -183,10 +191,8 @@ func TestClickHouseGoLargeBatch(t *testing.T) {
 
 func TestClickHouseGoDeduplicationAndFinal(t *testing.T) {
 	t.Parallel()
-	db := database(t, "dedup")
-	conn := connect(t, db, nil)
+	_, conn := warehouseDB(t, "dedup")
 	ctx := context.Background()
-	mustExec(t, conn, fmt.Sprintf(warehouseDDL, db))
 	rows := sampleRows(500, 1)
 
 	withToken := func(tok string) context.Context {
@@ -266,8 +272,7 @@ func TestClickHouseGoErrors(t *testing.T) {
 
 func TestClickHouseGoCompression(t *testing.T) {
 	t.Parallel()
-	db := database(t, "compression")
-	mustExec(t, connect(t, db, nil), fmt.Sprintf(warehouseDDL, db))
+	db, _ := warehouseDB(t, "compression")
 	methods := []clickhouse.CompressionMethod{
 		clickhouse.CompressionLZ4, clickhouse.CompressionZSTD, clickhouse.CompressionGZIP,
 		clickhouse.CompressionDeflate, clickhouse.CompressionBrotli,

@@ -214,34 +214,23 @@ func TestHTTPErrors(t *testing.T) {
 	}
 }
 
-func gz(b []byte) []byte {
+// compressed is b written through the compressing writer newWriter makes.
+func compressed[W io.WriteCloser](b []byte, newWriter func(io.Writer) W) []byte {
 	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
+	w := newWriter(&buf)
 	_, _ = w.Write(b)
 	_ = w.Close()
 	return buf.Bytes()
 }
 
-func zl(b []byte) []byte {
-	var buf bytes.Buffer
-	w := zlib.NewWriter(&buf)
-	_, _ = w.Write(b)
-	_ = w.Close()
-	return buf.Bytes()
-}
+func gz(b []byte) []byte { return compressed(b, gzip.NewWriter) }
+func zl(b []byte) []byte { return compressed(b, zlib.NewWriter) }
+func l4(b []byte) []byte { return compressed(b, lz4.NewWriter) }
 
 func zs(b []byte) []byte {
 	w, _ := zstd.NewWriter(nil)
 	defer w.Close()
 	return w.EncodeAll(b, nil)
-}
-
-func l4(b []byte) []byte {
-	var buf bytes.Buffer
-	w := lz4.NewWriter(&buf)
-	_, _ = w.Write(b)
-	_ = w.Close()
-	return buf.Bytes()
 }
 
 // rowBinary encodes rows of (UInt32, String, Float64).

@@ -37,9 +37,8 @@ func TestRedisDown(t *testing.T) {
 	t.Parallel()
 	js := bus(t)
 	rs := startRedis(t)
-	lic, crm := startAPI(t), startAPI(t)
-	cfg := baseConfig()
-	cfg.DirectoryURL, cfg.CRMURL, cfg.RedisURL, cfg.CachePrefix = lic.URL(), crm.URL(), rs.URL(), "t:"
+	lic, _, cfg := withAPIs(t)
+	cfg.RedisURL, cfg.CachePrefix = rs.URL(), "t:"
 	cfg.BreakerFailures = 2
 	reg := prometheus.NewRegistry()
 	run(t, js, cfg, reg)
@@ -101,9 +100,7 @@ func TestRedisDown(t *testing.T) {
 func TestDirectoryDown(t *testing.T) {
 	t.Parallel()
 	js := bus(t)
-	lic, crm := startAPI(t), startAPI(t)
-	cfg := baseConfig()
-	cfg.DirectoryURL, cfg.CRMURL = lic.URL(), crm.URL()
+	lic, _, cfg := withAPIs(t)
 	cfg.LookupBudget, cfg.BreakerFailures, cfg.BreakerOpenFor = time.Second, 3, 500*time.Millisecond
 	reg := prometheus.NewRegistry()
 	run(t, js, cfg, reg)
@@ -197,9 +194,7 @@ func TestDirectoryDown(t *testing.T) {
 func TestCRMDown(t *testing.T) {
 	t.Parallel()
 	js := bus(t)
-	lic, crm := startAPI(t), startAPI(t)
-	cfg := baseConfig()
-	cfg.DirectoryURL, cfg.CRMURL = lic.URL(), crm.URL()
+	_, crm, cfg := withAPIs(t)
 	cfg.BreakerFailures, cfg.BreakerOpenFor = 3, 300*time.Millisecond
 	reg := prometheus.NewRegistry()
 	run(t, js, cfg, reg)

@@ -199,6 +199,16 @@ func (a *apiServer) Close() {
 }
 
 // baseConfig is a fast configuration for tests.
+// withAPIs starts a Licenses API and a CRM API and returns them with
+// baseConfig pointed at them.
+func withAPIs(t *testing.T) (lic, crm *apiServer, cfg enricher.Config) {
+	t.Helper()
+	lic, crm = startAPI(t), startAPI(t)
+	cfg = baseConfig()
+	cfg.DirectoryURL, cfg.CRMURL = lic.URL(), crm.URL()
+	return lic, crm, cfg
+}
+
 func baseConfig() enricher.Config {
 	return enricher.Config{
 		Workers: 4, AckWait: 20 * time.Second, MaxAckPending: 256, NakMaxDelay: 500 * time.Millisecond, PublishTimeout: 2 * time.Second,

@@ -190,7 +190,9 @@ func TestStatuses(t *testing.T) {
 	}
 }
 
-func accountUsage(t *testing.T, db string) map[string]string {
+// withDirectory calls fn with a connection to the directory database db,
+// closed when fn returns.
+func withDirectory(t *testing.T, db string, fn func(ctx context.Context, conn *pgx.Conn)) {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, db)
@@ -198,36 +200,39 @@ func accountUsage(t *testing.T, db string) map[string]string {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, "SELECT ping_id, account_id FROM account_usage")
-	if err != nil {
-		t.Fatal(err)
-	}
+	fn(ctx, conn)
+}
+
+func accountUsage(t *testing.T, db string) map[string]string {
+	t.Helper()
 	out := map[string]string{}
-	for rows.Next() {
-		var id, acct string
-		if err := rows.Scan(&id, &acct); err != nil {
+	withDirectory(t, db, func(ctx context.Context, conn *pgx.Conn) {
+		rows, err := conn.Query(ctx, "SELECT ping_id, account_id FROM account_usage")
+		if err != nil {
 			t.Fatal(err)
 		}
-		out[id] = acct
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+		for rows.Next() {
+			var id, acct string
+			if err := rows.Scan(&id, &acct); err != nil {
+				t.Fatal(err)
+			}
+			out[id] = acct
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+	})
 	return out
 }
 
 func lastPing(t *testing.T, db, md5 string) time.Time {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
 	var last *time.Time
-	if err := conn.QueryRow(ctx, "SELECT last_ping_at FROM licenses WHERE license_md5 = $1", md5).Scan(&last); err != nil {
-		t.Fatal(err)
-	}
+	withDirectory(t, db, func(ctx context.Context, conn *pgx.Conn) {
+		if err := conn.QueryRow(ctx, "SELECT last_ping_at FROM licenses WHERE license_md5 = $1", md5).Scan(&last); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if last == nil {
 		return time.Time{}
 	}
@@ -239,12 +244,11 @@ func lastPing(t *testing.T, db, md5 string) time.Time {
 func TestStampede(t *testing.T) {
 	t.Parallel()
 	js := bus(t)
-	lic, crm := startAPI(t), startAPI(t)
+	lic, crm, cfg := withAPIs(t)
 	lic.LookupDelay.Store(int64(100 * time.Millisecond))
 	crm.LookupDelay.Store(int64(100 * time.Millisecond))
 	redisURL, prefix := sharedRedis(t)
-	cfg := baseConfig()
-	cfg.Workers, cfg.DirectoryURL, cfg.CRMURL, cfg.RedisURL, cfg.CachePrefix = 32, lic.URL(), crm.URL(), redisURL, prefix
+	cfg.Workers, cfg.RedisURL, cfg.CachePrefix = 32, redisURL, prefix
 	reg := prometheus.NewRegistry()
 	var raws []*servicepingv1.RawPing
 	for w := range 100 {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/serviceping/serviceping/pkg/chtest"
@@ -60,7 +59,7 @@ func TestPagesWithoutMarts(t *testing.T) {
 // directory the pages and the log name the make target that fetches it.
 func TestChartLibraryMissing(t *testing.T) {
 	_, marts := fleetMarts(t)
-	var log syncBuffer
+	var log testinfra.Buffer
 	d := start(t, marts, t.TempDir(), nil, slog.New(slog.NewTextHandler(&log, nil)))
 	if !strings.Contains(log.String(), dashboard.AssetsTarget) {
 		t.Errorf("log does not name %s:\n%s", dashboard.AssetsTarget, log.String())
@@ -98,22 +97,4 @@ func pagePaths() []string {
 		out = append(out, p.Path)
 	}
 	return out
-}
-
-// syncBuffer is a bytes.Buffer a logger and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
