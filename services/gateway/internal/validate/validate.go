@@ -57,6 +57,17 @@ type Limits struct {
 // DefaultLimits are generous for real pings (4 levels, ~3,000 leaves).
 func DefaultLimits() Limits { return Limits{MaxDepth: 32, MaxLeaves: 100_000} }
 
+// withDefaults puts the default in place of a limit that is not positive.
+func (l Limits) withDefaults() Limits {
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits().MaxDepth
+	}
+	if l.MaxLeaves <= 0 {
+		l.MaxLeaves = DefaultLimits().MaxLeaves
+	}
+	return l
+}
+
 // Ping is what the gateway reads from a valid Service Ping.
 type Ping struct {
 	UUID string
@@ -87,11 +98,31 @@ type walker struct {
 	starts []int
 }
 
+// pingFields is what a pass over a ping's bytes yields, before the checks
+// of the fields themselves.
+type pingFields struct {
+	Ping
+	seenUUID, seenRecorded, seenVersion bool
+}
+
 // DecodePing validates body as a Service Ping and returns its identity fields.
 // A non-nil error is always an *Error.
 func DecodePing(body []byte, lim Limits) (Ping, error) {
-	var p Ping
-	var seenUUID, seenRecorded, seenVersion bool
+	lim = lim.withDefaults()
+	f, ok := scanPing(body, lim)
+	if !ok {
+		var err error
+		if f, err = walkPing(body, lim); err != nil {
+			return Ping{}, err
+		}
+	}
+	return f.check()
+}
+
+// walkPing is the jsontext pass over a ping: the reference the scanner's
+// fast path follows, and the one that words every rejection.
+func walkPing(body []byte, lim Limits) (pingFields, error) {
+	var f pingFields
 	err := walkObject(body, lim, func(w *walker, name string) error {
 		switch {
 		case name == "uuid":
@@ -99,27 +130,27 @@ func DecodePing(body []byte, lim Limits) (Ping, error) {
 			if err != nil {
 				return err
 			}
-			p.UUID, seenUUID = s, true
+			f.UUID, f.seenUUID = s, true
 		case name == "recorded_at":
 			s, err := w.stringField(name)
 			if err != nil {
 				return err
 			}
-			p.RecordedAt, seenRecorded = s, true
+			f.RecordedAt, f.seenRecorded = s, true
 		case name == "version":
 			s, err := w.stringField(name)
 			if err != nil {
 				return err
 			}
-			p.Version, seenVersion = s, true
+			f.Version, f.seenVersion = s, true
 		case name == "counts" && w.dec.PeekKind() == '{':
-			return w.counts(&p.Score)
+			return w.counts(&f.Score)
 		case name == "active_user_count" && w.dec.PeekKind() == '0':
 			v, err := w.number()
 			if err != nil {
 				return err
 			}
-			p.Score.SetActiveUsers(v)
+			f.Score.SetActiveUsers(v)
 		case isSection(name):
 			switch k := w.dec.PeekKind(); {
 			case k == '{', k == 'n', !isValueStart(k):
@@ -132,15 +163,18 @@ func DecodePing(body []byte, lim Limits) (Ping, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return Ping{}, err
-	}
+	return f, err
+}
+
+// check applies the rules of the fields themselves.
+func (f pingFields) check() (Ping, error) {
+	p := f.Ping
 	switch {
-	case !seenUUID:
+	case !f.seenUUID:
 		return Ping{}, reject(CodeMissingField, `"uuid" is required`)
-	case !seenRecorded:
+	case !f.seenRecorded:
 		return Ping{}, reject(CodeMissingField, `"recorded_at" is required`)
-	case !seenVersion:
+	case !f.seenVersion:
 		return Ping{}, reject(CodeMissingField, `"version" is required`)
 	}
 	if err := CheckUUID(p.UUID); err != nil {
@@ -198,13 +232,7 @@ func walkObject(body []byte, lim Limits, member func(w *walker, name string) err
 		}
 		walkers.Put(w)
 	}()
-	w.lim = lim
-	if w.lim.MaxDepth <= 0 {
-		w.lim.MaxDepth = DefaultLimits().MaxDepth
-	}
-	if w.lim.MaxLeaves <= 0 {
-		w.lim.MaxLeaves = DefaultLimits().MaxLeaves
-	}
+	w.lim = lim.withDefaults()
 	dec := w.dec
 
 	switch k := dec.PeekKind(); {
@@ -261,29 +289,32 @@ func (w *walker) closeObject() error {
 	w.starts = w.starts[:len(w.starts)-1]
 	names := w.names[start:]
 	w.names = w.names[:start]
-	dup, found := "", false
-	if len(names) <= 16 {
-		for i := 1; i < len(names) && !found; i++ {
-			for j := 0; j < i; j++ {
-				if names[i] == names[j] {
-					dup, found = names[i], true
-					break
-				}
-			}
-		}
-	} else {
-		slices.Sort(names)
-		for i := 1; i < len(names); i++ {
-			if names[i] == names[i-1] {
-				dup, found = names[i], true
-				break
-			}
-		}
-	}
+	dup, found := duplicate(names)
 	if found {
 		return reject(CodeInvalidJSON, "the body is not valid JSON: duplicate object member name %s within %s", quoteTrunc(dup), truncPointer(w.dec.StackPointer()))
 	}
 	return nil
+}
+
+// duplicate reports a name that occurs twice in names, which it may reorder.
+func duplicate(names []string) (string, bool) {
+	if len(names) <= 16 {
+		for i := 1; i < len(names); i++ {
+			for j := 0; j < i; j++ {
+				if names[i] == names[j] {
+					return names[i], true
+				}
+			}
+		}
+		return "", false
+	}
+	slices.Sort(names)
+	for i := 1; i < len(names); i++ {
+		if names[i] == names[i-1] {
+			return names[i], true
+		}
+	}
+	return "", false
 }
 
 // stringField consumes a member value that must be a JSON string.

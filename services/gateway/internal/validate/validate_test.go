@@ -3,7 +3,6 @@ package validate_test
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -32,8 +31,8 @@ func TestDecodePingLimits(t *testing.T) {
 		{"null section", `{` + base + `,"counts":null}`, ""},
 		{"section of wrong type", `{` + base + `,"license":"x"}`, validate.CodeInvalidSection},
 		{"escaped duplicate", `{` + base + `,"a":{"b":1,"\u0062":2}}`, validate.CodeInvalidJSON},
-		{"duplicate in a big object", `{` + base + `,"a":{` + manyNames(40) + `,"n7":0}}`, validate.CodeInvalidJSON},
-		{"big object without duplicates", `{` + base + `,"a":{` + manyNames(40) + `}}`, ""},
+		{"duplicate in a big object", `{` + base + `,"a":{` + validate.ManyNames(40) + `,"n7":0}}`, validate.CodeInvalidJSON},
+		{"big object without duplicates", `{` + base + `,"a":{` + validate.ManyNames(40) + `}}`, ""},
 		{"duplicate in a nested object", `{` + base + `,"a":{"b":{"c":1,"c":2}}}`, validate.CodeInvalidJSON},
 		{"same name in sibling objects", `{` + base + `,"a":{"c":1},"b":{"c":2}}`, ""},
 		{"non-section of any type", `{` + base + `,"licensee":"x"}`, ""},
@@ -48,14 +47,6 @@ func TestDecodePingLimits(t *testing.T) {
 			t.Errorf("%s: got %v, want %s", tc.name, err, tc.code)
 		}
 	}
-}
-
-func manyNames(n int) string {
-	parts := make([]string, n)
-	for i := range parts {
-		parts[i] = fmt.Sprintf(`"n%d":%d`, i, i)
-	}
-	return strings.Join(parts, ",")
 }
 
 func TestDecodeDocsExample(t *testing.T) {
