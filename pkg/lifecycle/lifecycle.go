@@ -253,9 +253,14 @@ type Deps struct {
 
 // Run connects, ensures the streams, serves metrics and runs body until
 // body returns (a stage's Run does when ctx ends) or anything fails; then
-// it drains the NATS connection.
+// it drains the NATS connection. With PPROF=true in the environment the
+// metrics listener serves Go's profiles too (Profiles).
 func Run(ctx context.Context, o Options, body func(context.Context, Deps) error) error {
 	log := o.Logger
+	prof, err := ReadConfig[Profiling](ctx, nil)
+	if err != nil {
+		return err
+	}
 	nc, js, err := Connect(ctx, o.NATSURL, o.NATSAuth, o.Name, log)
 	if err != nil {
 		return err
@@ -302,10 +307,13 @@ func Run(ctx context.Context, o Options, body func(context.Context, Deps) error)
 			_ = g.Wait()
 			return fmt.Errorf("listen for metrics on %s: %w", o.MetricsListen, err)
 		}
-		log.Info("serving metrics", "addr", ln.Addr().String())
+		log.Info("serving metrics", "addr", ln.Addr().String(), "pprof", prof.PPROF)
 		srv := SmallHTTP(log)
 		srv.ShutdownTimeout = o.ShutdownTimeout
-		g.Go(func() error { return srv.Serve(ctx, ln, MetricsHandler(reg, ready)) })
+		if prof.PPROF {
+			srv.WriteTimeout = ProfileWriteTimeout
+		}
+		g.Go(func() error { return srv.Serve(ctx, ln, Profiles(MetricsHandler(reg, ready), prof.PPROF)) })
 	}
 	g.Go(func() error {
 		defer stop() // the body is done: so is everything beside it
