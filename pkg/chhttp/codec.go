@@ -54,54 +54,59 @@ func decodeBody(body io.Reader, contentEncoding string, chFramed bool) (io.Reade
 		}
 	}
 	for _, enc := range splitEncodings(contentEncoding) {
-		switch enc {
-		case "", "identity":
-		case "gzip", "x-gzip":
-			zr, err := gzip.NewReader(r)
-			if err != nil {
-				done()
-				return nil, nil, fmt.Errorf("gzip body: %w", err)
-			}
-			closers = append(closers, func() { _ = zr.Close() })
-			r = zr
-		case "deflate":
-			// HTTP "deflate" is the zlib format; accept raw deflate too.
-			br := newPeekReader(r)
-			if head, _ := br.peek(2); len(head) == 2 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 && head[0]&0x0f == 8 {
-				zr, err := zlib.NewReader(br)
-				if err != nil {
-					done()
-					return nil, nil, fmt.Errorf("deflate body: %w", err)
-				}
-				closers = append(closers, func() { _ = zr.Close() })
-				r = zr
-			} else {
-				fr := flate.NewReader(br)
-				closers = append(closers, func() { _ = fr.Close() })
-				r = fr
-			}
-		case "zstd":
-			zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
-			if err != nil {
-				done()
-				return nil, nil, fmt.Errorf("zstd body: %w", err)
-			}
-			closers = append(closers, zr.Close)
-			r = zr
-		case "lz4":
-			r = lz4.NewReader(r)
-		case "br":
-			r = brotli.NewReader(r)
-		default:
+		next, closer, err := newDecoder(r, enc)
+		if err != nil {
 			done()
-			return nil, nil, &httpError{status: http.StatusUnsupportedMediaType, code: codeUnknownCompression,
-				msg: fmt.Sprintf("DB::Exception: Unknown Content-Encoding of HTTP request: %s. (UNKNOWN_COMPRESSION_METHOD)", enc)}
+			return nil, nil, err
 		}
+		if closer != nil {
+			closers = append(closers, closer)
+		}
+		r = next
 	}
 	if chFramed {
 		r = eofReader{chcompress.NewReader(r)}
 	}
 	return r, done, nil
+}
+
+// newDecoder undoes one Content-Encoding over r; closer, nil when there is
+// none, releases the decoder's resources.
+func newDecoder(r io.Reader, enc string) (_ io.Reader, closer func(), _ error) {
+	switch enc {
+	case "", "identity":
+		return r, nil, nil
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("gzip body: %w", err)
+		}
+		return zr, func() { _ = zr.Close() }, nil
+	case "deflate":
+		// HTTP "deflate" is the zlib format; accept raw deflate too.
+		br := newPeekReader(r)
+		if head, _ := br.peek(2); len(head) == 2 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 && head[0]&0x0f == 8 {
+			zr, err := zlib.NewReader(br)
+			if err != nil {
+				return nil, nil, fmt.Errorf("deflate body: %w", err)
+			}
+			return zr, func() { _ = zr.Close() }, nil
+		}
+		fr := flate.NewReader(br)
+		return fr, func() { _ = fr.Close() }, nil
+	case "zstd":
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd body: %w", err)
+		}
+		return zr, zr.Close, nil
+	case "lz4":
+		return lz4.NewReader(r), nil, nil
+	case "br":
+		return brotli.NewReader(r), nil, nil
+	}
+	return nil, nil, &httpError{status: http.StatusUnsupportedMediaType, code: codeUnknownCompression,
+		msg: fmt.Sprintf("DB::Exception: Unknown Content-Encoding of HTTP request: %s. (UNKNOWN_COMPRESSION_METHOD)", enc)}
 }
 
 func splitEncodings(h string) []string {

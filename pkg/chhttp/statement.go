@@ -67,40 +67,46 @@ func scanStatement(text []byte) statement {
 func scanInsert(sc *scanner, text []byte) statement {
 	depth := 0
 	for {
-		t := sc.next()
-		switch t.kind {
-		case tokEOF:
+		t := sc.nextTopWord(text, &depth)
+		if t.kind == tokEOF {
 			// INSERT without a data clause in the text seen so far.
 			return statement{kind: kindInsert, dataOffset: -1}
-		case tokPunct:
-			switch text[t.start] {
-			case '(':
-				depth++
-			case ')':
-				depth--
+		}
+		switch strings.ToUpper(t.text(text)) {
+		case "SELECT", "WITH":
+			// INSERT ... SELECT: no client data, an ordinary statement.
+			return statement{kind: kindOther, format: trailingFormat(sc, text), dataOffset: -1}
+		case "VALUES":
+			return statement{kind: kindInsert, format: "Values", sql: string(text[:t.start]), dataOffset: t.end}
+		case "FORMAT":
+			name := sc.next()
+			if name.kind != tokWord {
+				return statement{kind: kindInsert, dataOffset: -1}
 			}
-		case tokWord:
-			if depth != 0 {
-				continue
+			return statement{
+				kind:       kindInsert,
+				format:     name.text(text),
+				sql:        string(text[:t.start]),
+				dataOffset: dataStart(text, name.end),
 			}
-			switch strings.ToUpper(t.text(text)) {
-			case "SELECT", "WITH":
-				// INSERT ... SELECT: no client data, an ordinary statement.
-				return statement{kind: kindOther, format: trailingFormat(sc, text), dataOffset: -1}
-			case "VALUES":
-				return statement{kind: kindInsert, format: "Values", sql: string(text[:t.start]), dataOffset: t.end}
-			case "FORMAT":
-				name := sc.next()
-				if name.kind != tokWord {
-					return statement{kind: kindInsert, dataOffset: -1}
-				}
-				return statement{
-					kind:       kindInsert,
-					format:     name.text(text),
-					sql:        string(text[:t.start]),
-					dataOffset: dataStart(text, name.end),
-				}
-			}
+		}
+	}
+}
+
+// nextTopWord returns the next word outside parentheses, or the end of the
+// text, counting the parentheses it passes in *depth.
+func (sc *scanner) nextTopWord(text []byte, depth *int) token {
+	for {
+		t := sc.next()
+		switch {
+		case t.kind == tokEOF:
+			return t
+		case t.kind == tokPunct && text[t.start] == '(':
+			*depth++
+		case t.kind == tokPunct && text[t.start] == ')':
+			*depth--
+		case t.kind == tokWord && *depth == 0:
+			return t
 		}
 	}
 }
@@ -127,29 +133,20 @@ func trailingFormat(sc *scanner, text []byte) string {
 	depth := 0
 	format := ""
 	for {
-		t := sc.next()
-		switch t.kind {
-		case tokEOF:
+		t := sc.nextTopWord(text, &depth)
+		if t.kind == tokEOF {
 			return format
-		case tokPunct:
-			switch text[t.start] {
-			case '(':
-				depth++
-			case ')':
-				depth--
+		}
+		if strings.EqualFold(t.text(text), "FORMAT") {
+			save := sc.pos
+			name := sc.next()
+			after := sc.next()
+			if name.kind == tokWord && (after.kind == tokEOF ||
+				after.kind == tokPunct && text[after.start] == ';' ||
+				after.kind == tokWord && strings.EqualFold(after.text(text), "SETTINGS")) {
+				format = name.text(text)
 			}
-		case tokWord:
-			if depth == 0 && strings.EqualFold(t.text(text), "FORMAT") {
-				save := sc.pos
-				name := sc.next()
-				after := sc.next()
-				if name.kind == tokWord && (after.kind == tokEOF ||
-					after.kind == tokPunct && text[after.start] == ';' ||
-					after.kind == tokWord && strings.EqualFold(after.text(text), "SETTINGS")) {
-					format = name.text(text)
-				}
-				sc.pos = save
-			}
+			sc.pos = save
 		}
 	}
 }
