@@ -135,11 +135,22 @@ func str(o map[string]any, k string) string {
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // Builtin returns the built-in mapping: GitLab's classes, the legacy key
-// paths and key path families. A fresh value each call (callers may
-// chain it under a file's mapping).
+// paths (the hand-written table over GitLab's own queries answer) and key
+// path families. A fresh value each call (callers may chain it under a
+// file's mapping).
 func Builtin() *definitions.Mapping {
+	keyPaths := keyPathTable()
+	queries, err := catalogueEntries(usageDataQueries)
+	if err != nil {
+		panic(err) // the embedded file is part of the binary: a test fails first
+	}
+	for k, e := range queries {
+		if _, ok := keyPaths[k]; !ok {
+			keyPaths[k] = e
+		}
+	}
 	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(),
-		KeyPaths: keyPathTable(), Patterns: patternTable()}
+		KeyPaths: keyPaths, Patterns: patternTable()}
 }
 
 // classPatterns are GitLab's class naming families. Count<Records>Metric

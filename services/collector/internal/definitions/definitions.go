@@ -105,8 +105,10 @@ type Problem struct {
 	File   string
 	Reason string
 	// Kept marks a definition that fails the schema only in descriptive
-	// attributes: it is computed and emitted anyway, as GitLab (which does
-	// not validate definitions in production) emits it.
+	// attributes, or that opts out of validation (skip_validation: true):
+	// it is computed and emitted anyway, as GitLab (which does not
+	// validate definitions in production, nor ever those that skip
+	// validation) emits it.
 	Kept bool
 }
 
@@ -124,10 +126,17 @@ type SchemaError struct {
 	// (description, product_*, milestone, name, …), nothing the metric's
 	// computation or place in the payload depends on.
 	descriptive bool
+	// skipped: the file says skip_validation: true, which GitLab's
+	// MetricDefinition#validate! honours by not validating it at all.
+	skipped bool
 }
 
 // Descriptive reports whether only descriptive attributes fail the schema.
 func (e *SchemaError) Descriptive() bool { return e.descriptive }
+
+// Skipped reports whether the file opts out of validation
+// (skip_validation: true), as GitLab's older definitions did.
+func (e *SchemaError) Skipped() bool { return e.skipped }
 
 // descriptiveFields are the attributes that say what a metric is about,
 // not how it is computed or where it goes.
@@ -349,7 +358,8 @@ func (v *Validator) Parse(name string, data []byte) ([]Metric, error) {
 	var schemaErr error
 	if err := sch.Validate(inst); err != nil {
 		if msg := schemaProblems(err); msg != "" {
-			schemaErr = &SchemaError{Problems: msg, descriptive: schemaDescriptive(err)}
+			skip, _ := raw["skip_validation"].(bool)
+			schemaErr = &SchemaError{Problems: msg, descriptive: schemaDescriptive(err), skipped: skip}
 		}
 	}
 	// fail reports the schema problems first: they explain the rest.
@@ -618,7 +628,7 @@ func (v *Validator) Load(dir string) (*Set, error) {
 		ms, err := v.Parse(rel, data)
 		if err != nil {
 			var se *SchemaError
-			kept := errors.As(err, &se) && se.Descriptive() && len(ms) > 0
+			kept := errors.As(err, &se) && (se.Descriptive() || se.Skipped()) && len(ms) > 0
 			set.Problems = append(set.Problems, Problem{File: rel, Reason: err.Error(), Kept: kept})
 			if !kept {
 				set.Invalid = append(set.Invalid, ms...)

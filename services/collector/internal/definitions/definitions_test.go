@@ -188,3 +188,48 @@ func TestSchemaCopiesIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestSkipValidationKept: a file that says skip_validation: true (GitLab's
+// older definitions, which MetricDefinition#validate! never validated) is
+// kept despite a null data_source, its problem reported as kept; the same
+// file without the flag is rejected.
+func TestSkipValidationKept(t *testing.T) {
+	t.Parallel()
+	legacy := `key_path: database.version
+description: d
+product_group: group::distribution
+value_type: string
+status: data_available
+time_frame: none
+data_source:
+distribution: [ce]
+tier: [free]
+`
+	for _, c := range []struct {
+		name string
+		text string
+		kept bool
+	}{
+		{"skip_validation", legacy + "skip_validation: true\n", true},
+		{"validated", legacy, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "a.yml"), []byte(c.text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			v, _ := NewValidator("")
+			set, err := v.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(set.Problems) != 1 || set.Problems[0].Kept != c.kept || !strings.Contains(set.Problems[0].Reason, "data_source") {
+				t.Fatalf("problems %+v, want one about data_source, kept=%v", set.Problems, c.kept)
+			}
+			if got := len(set.Metrics) == 1 && set.Metrics[0].KeyPath == "database.version" && set.Metrics[0].Emitted(); got != c.kept {
+				t.Fatalf("metrics %+v, invalid %+v; want kept=%v", set.Metrics, set.Invalid, c.kept)
+			}
+		})
+	}
+}

@@ -202,6 +202,9 @@ func DatabaseQuery(r definitions.Resolved) (database.Query, error) {
 		TimeColumn: str(o, "time_column"), TimeFrame: r.TimeFrame, BatchSize: bs,
 		Start: str(o, "start"), Finish: str(o, "finish"),
 	}
+	if allTime, _ := o["all_time"].(bool); allTime {
+		q.TimeFrame = "all" // GitLab counted all time whatever the metric's time frame
+	}
 	return q, q.Validate()
 }
 
