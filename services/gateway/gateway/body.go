@@ -95,8 +95,14 @@ var errUnsupportedEncoding = &apiError{status: http.StatusUnsupportedMediaType, 
 	message: "Content-Encoding must be gzip or absent"}
 
 // readLimited reads r into a pooled buffer, at most limit bytes; more is a 413.
-func readLimited(r io.Reader, limit int64, what string) (*bytes.Buffer, *apiError) {
+// size is the length the sender declared (-1: unknown): the buffer gets
+// room for it at once, so the body is copied only from the socket.
+func readLimited(r io.Reader, size, limit int64, what string) (*bytes.Buffer, *apiError) {
 	buf := getBuffer()
+	if size > 0 && size <= limit {
+		// ReadFrom wants MinRead bytes of room to see the end.
+		buf.Grow(int(size) + bytes.MinRead)
+	}
 	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if n > limit {
 		putBuffer(buf)

@@ -336,7 +336,7 @@ func (g *Gateway) readJSONBody(w http.ResponseWriter, r *http.Request) (body, *a
 	if r.ContentLength > g.cfg.MaxBodyBytes {
 		return body{}, tooLarge("the request body", g.cfg.MaxBodyBytes)
 	}
-	raw, apiErr := readLimited(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes), g.cfg.MaxBodyBytes, "the request body")
+	raw, apiErr := readLimited(http.MaxBytesReader(w, r.Body, g.cfg.MaxBodyBytes), r.ContentLength, g.cfg.MaxBodyBytes, "the request body")
 	if apiErr != nil {
 		return body{}, apiErr
 	}
@@ -442,11 +442,13 @@ var envelopes = sync.Pool{New: func() any { return new([]byte) }}
 
 // publish sends msg with msgID as Nats-Msg-Id and waits for the PubAck.
 func (g *Gateway) publish(ctx context.Context, subject, stream, msgID string, m proto.Message) *apiError {
-	unavailable := &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
-		message: "the message stream is unavailable; retry later", retryAfter: g.cfg.RetryAfter}
+	unavailable := func() *apiError {
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
+			message: "the message stream is unavailable; retry later", retryAfter: g.cfg.RetryAfter}
+	}
 	if g.nc != nil && !g.nc.IsConnected() {
 		g.warnPublish(subject, errors.New("nats is not connected"))
-		return unavailable
+		return unavailable()
 	}
 	bp := envelopes.Get().(*[]byte)
 	data, err := marshal.MarshalAppend((*bp)[:0], m)
@@ -473,7 +475,7 @@ func (g *Gateway) publish(ctx context.Context, subject, stream, msgID string, m 
 			return tooLarge("the message", g.nc.MaxPayload())
 		}
 		g.warnPublish(subject, err)
-		return unavailable
+		return unavailable()
 	}
 	g.m.publishDuration.WithLabelValues(subject, "ok").Observe(elapsed)
 	if ack.Duplicate {

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
 // BenchmarkShareOfJetStream measures the gateway as the performance goal
@@ -27,10 +29,21 @@ import (
 // file-backed server in alternating rounds (one op is a round of each), so
 // load from outside the benchmark weighs on both alike; share is gateway
 // pings/s over raw JetStream pings/s, p99 the accept latency (request
-// sent → 201 read).
+// sent → 201 read). The DevOps Score is on (the default) and off; on, a
+// ping of an instance the gateway's replica does not know reads the
+// instance's state from the bucket, as every ping here does (no enricher
+// remembers them).
 func BenchmarkShareOfJetStream(b *testing.B) {
-	const clients, round = 8, 200
-	h := newHarness(b, nil)
+	for _, score := range []bool{true, false} {
+		b.Run(fmt.Sprintf("score=%s", map[bool]string{false: "off", true: "on"}[score]), func(b *testing.B) {
+			shareOfJetStream(b, score)
+		})
+	}
+}
+
+func shareOfJetStream(b *testing.B, score bool) {
+	const clients, round = 8, 64
+	h := newHarness(b, func(c *gateway.Config, _ *gateway.Deps) { c.DevOpsScore = score })
 	srv := httptest.NewServer(h.h)
 	b.Cleanup(srv.Close)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
@@ -41,12 +54,18 @@ func BenchmarkShareOfJetStream(b *testing.B) {
 	var mu sync.Mutex
 	n := 0
 	next := func() int { mu.Lock(); defer mu.Unlock(); n++; return n }
-	// run sends round pings from clients workers and returns the wall time
-	// and each ping's latency.
-	run := func(send func(ps *pingStream) error) (time.Duration, []time.Duration) {
+	// totals are the wall time, the process's CPU time and each ping's
+	// latency of one path's rounds.
+	type totals struct {
+		wall, cpu time.Duration
+		lat       []time.Duration
+	}
+	// run sends round pings from clients workers and adds them to t.
+	run := func(t *totals, send func(ps *pingStream) error) {
 		var wg sync.WaitGroup
-		lat := make([][]time.Duration, clients)
+		lats := make([][]time.Duration, clients)
 		errs := make(chan error, clients)
+		cpu0 := cpuTime(b)
 		start := time.Now()
 		for w := range clients {
 			wg.Go(func() {
@@ -58,17 +77,18 @@ func BenchmarkShareOfJetStream(b *testing.B) {
 						errs <- err
 						return
 					}
-					lat[w] = append(lat[w], time.Since(t))
+					lats[w] = append(lats[w], time.Since(t))
 				}
 			})
 		}
 		wg.Wait()
-		elapsed := time.Since(start)
+		t.wall += time.Since(start)
+		t.cpu += cpuTime(b) - cpu0
 		close(errs)
 		if err := <-errs; err != nil {
 			b.Fatal(err)
 		}
-		return elapsed, slices.Concat(lat...)
+		t.lat = append(t.lat, slices.Concat(lats...)...)
 	}
 	raw := func(ps *pingStream) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -98,21 +118,31 @@ func BenchmarkShareOfJetStream(b *testing.B) {
 		return nil
 	}
 
-	var rawTime, gwTime time.Duration
-	var rawLat, gwLat []time.Duration
+	var rawT, gwT totals
 	for b.Loop() {
-		t, l := run(raw)
-		rawTime, rawLat = rawTime+t, append(rawLat, l...)
-		t, l = run(post)
-		gwTime, gwLat = gwTime+t, append(gwLat, l...)
+		run(&rawT, raw)
+		run(&gwT, post)
 	}
-	rawRate := float64(len(rawLat)) / rawTime.Seconds()
-	gwRate := float64(len(gwLat)) / gwTime.Seconds()
+	rawRate := float64(len(rawT.lat)) / rawT.wall.Seconds()
+	gwRate := float64(len(gwT.lat)) / gwT.wall.Seconds()
 	b.ReportMetric(rawRate, "jetstream_pings/s")
 	b.ReportMetric(gwRate, "gateway_pings/s")
 	b.ReportMetric(gwRate/rawRate, "share")
-	b.ReportMetric(p99(rawLat).Seconds()*1e3, "jetstream_p99_ms")
-	b.ReportMetric(p99(gwLat).Seconds()*1e3, "gateway_p99_ms")
+	b.ReportMetric(p99(rawT.lat).Seconds()*1e3, "jetstream_p99_ms")
+	b.ReportMetric(p99(gwT.lat).Seconds()*1e3, "gateway_p99_ms")
+	// CPU time of the whole process (clients and NATS included) per ping:
+	// less sensitive than the rates to load from outside the benchmark.
+	b.ReportMetric(float64(rawT.cpu.Microseconds())/float64(len(rawT.lat)), "jetstream_cpu_µs/ping")
+	b.ReportMetric(float64(gwT.cpu.Microseconds())/float64(len(gwT.lat)), "gateway_cpu_µs/ping")
+}
+
+// cpuTime is the user and system CPU time of the process so far.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func p99(d []time.Duration) time.Duration {

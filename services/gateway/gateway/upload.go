@@ -138,7 +138,7 @@ func uploadedFile(r *http.Request, maxBody, maxDecoded int64) (body, *apiError) 
 			_ = part.Close()
 			continue
 		}
-		raw, apiErr := readLimited(part, maxBody, "the uploaded file")
+		raw, apiErr := readLimited(part, -1, maxBody, "the uploaded file")
 		_ = part.Close()
 		if apiErr != nil {
 			return body{}, apiErr
