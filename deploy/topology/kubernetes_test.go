@@ -58,14 +58,18 @@ type manifests struct {
 	objects      []topology.Object
 }
 
-// decodeInto decodes o strictly into into[o.Name].
-func decodeInto[T any](t *testing.T, o topology.Object, into map[string]T) {
-	t.Helper()
-	var v T
-	if err := yaml.UnmarshalStrict(o.YAML, &v); err != nil {
-		t.Errorf("%s %s: %v", o.Kind, o.Name, err)
+// decoder makes *into an empty map of kind T's objects by name and returns
+// the function that decodes an object strictly into it.
+func decoder[T any](into *map[string]T) func(*testing.T, topology.Object) {
+	*into = map[string]T{}
+	return func(t *testing.T, o topology.Object) {
+		t.Helper()
+		var v T
+		if err := yaml.UnmarshalStrict(o.YAML, &v); err != nil {
+			t.Errorf("%s %s: %v", o.Kind, o.Name, err)
+		}
+		(*into)[o.Name] = v
 	}
-	into[o.Name] = v
 }
 
 func render(t *testing.T, dir string) manifests {
@@ -74,35 +78,20 @@ func render(t *testing.T, dir string) manifests {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := manifests{
-		deployments: map[string]appsv1.Deployment{}, statefulSets: map[string]appsv1.StatefulSet{}, jobs: map[string]batchv1.Job{},
-		services: map[string]corev1.Service{}, configMaps: map[string]corev1.ConfigMap{}, secrets: map[string]corev1.Secret{},
-		namespaces: map[string]corev1.Namespace{}, pdbs: map[string]policyv1.PodDisruptionBudget{},
-		hpas: map[string]autoscalingv2.HorizontalPodAutoscaler{}, objects: objs,
+	m := manifests{objects: objs}
+	decoders := map[string]func(*testing.T, topology.Object){
+		"Deployment": decoder(&m.deployments), "StatefulSet": decoder(&m.statefulSets), "Job": decoder(&m.jobs),
+		"Service": decoder(&m.services), "ConfigMap": decoder(&m.configMaps), "Secret": decoder(&m.secrets),
+		"Namespace": decoder(&m.namespaces), "PodDisruptionBudget": decoder(&m.pdbs),
+		"HorizontalPodAutoscaler": decoder(&m.hpas),
 	}
 	for _, o := range objs {
-		switch o.Kind {
-		case "Deployment":
-			decodeInto(t, o, m.deployments)
-		case "StatefulSet":
-			decodeInto(t, o, m.statefulSets)
-		case "Job":
-			decodeInto(t, o, m.jobs)
-		case "Service":
-			decodeInto(t, o, m.services)
-		case "ConfigMap":
-			decodeInto(t, o, m.configMaps)
-		case "Secret":
-			decodeInto(t, o, m.secrets)
-		case "Namespace":
-			decodeInto(t, o, m.namespaces)
-		case "PodDisruptionBudget":
-			decodeInto(t, o, m.pdbs)
-		case "HorizontalPodAutoscaler":
-			decodeInto(t, o, m.hpas)
-		default:
+		decode, ok := decoders[o.Kind]
+		if !ok {
 			t.Errorf("%s %s: a kind the tests do not check", o.Kind, o.Name)
+			continue
 		}
+		decode(t, o)
 	}
 	return m
 }

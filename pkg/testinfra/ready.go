@@ -39,6 +39,29 @@ func Readyz(tb testing.TB, base, status, dep, want string) {
 	})
 }
 
+// Outage checks that base's /readyz follows dependency dep through an
+// outage and back: once cut has made dep unreachable it answers not_ready
+// with dep's check containing broken; once restore has brought it back,
+// ready with dep's check ok.
+func Outage(tb testing.TB, base, dep, broken string, cut, restore func() error) {
+	tb.Helper()
+	if err := cut(); err != nil {
+		tb.Fatalf("cut %s: %v", dep, err)
+	}
+	Readyz(tb, base, "not_ready", dep, broken)
+	if err := restore(); err != nil {
+		tb.Fatalf("restore %s: %v", dep, err)
+	}
+	Readyz(tb, base, "ready", dep, "ok")
+}
+
+// ProxyOutage is Outage with dep behind the fault proxy p: Cut, then
+// Restore.
+func ProxyOutage(tb testing.TB, base, dep, broken string, p *faultproxy.Proxy) {
+	tb.Helper()
+	Outage(tb, base, dep, broken, func() error { p.Cut(); return nil }, p.Restore)
+}
+
 // Proxy starts a fault proxy in front of addr (host:port), closed when the
 // test ends: Cut it to make the dependency behind it unreachable.
 func Proxy(tb testing.TB, addr string) *faultproxy.Proxy {

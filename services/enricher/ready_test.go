@@ -33,12 +33,7 @@ func TestRunReadiness(t *testing.T) {
 	base := "http://" + metrics
 	testinfra.Readyz(t, base, "ready", "nats", "ok")
 	testinfra.Readyz(t, base, "ready", "directory", "ok")
-	db.Cut()
-	testinfra.Readyz(t, base, "not_ready", "directory", "ping directory database")
-	if err := db.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	testinfra.Readyz(t, base, "ready", "directory", "ok")
+	testinfra.ProxyOutage(t, base, "directory", "ping directory database", db)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/loader/loader"
 )
 
@@ -75,9 +76,5 @@ func TestStreamAndNATSSettings(t *testing.T) {
 	_, err = loader.LoadConfig(ctx, envconfig.MapLookuper(map[string]string{
 		"STREAM_REPLICAS": "9", "STREAM_STORAGE": "disk", "NATS_TLS_CERT": creds,
 	}), log)
-	for _, want := range []string{"STREAM_REPLICAS", "STREAM_STORAGE", "NATS_TLS_CERT and NATS_TLS_KEY"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("LoadConfig = %v, want it to name %s", err, want)
-		}
-	}
+	testinfra.ErrorSays(t, "LoadConfig", err, "STREAM_REPLICAS", "STREAM_STORAGE", "NATS_TLS_CERT and NATS_TLS_KEY")
 }

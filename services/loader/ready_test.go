@@ -46,28 +46,11 @@ func TestRunReadiness(t *testing.T) {
 		testinfra.Readyz(t, base, "ready", dep, "ok")
 	}
 
-	chProxy.Cut()
-	testinfra.Readyz(t, base, "not_ready", "clickhouse", "clickhouse:")
-	if err := chProxy.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	testinfra.Readyz(t, base, "ready", "clickhouse", "ok")
-
-	if err := os.Rename(root, root+".away"); err != nil {
-		t.Fatal(err)
-	}
-	testinfra.Readyz(t, base, "not_ready", "lake", "lake directory")
-	if err := os.Rename(root+".away", root); err != nil {
-		t.Fatal(err)
-	}
-	testinfra.Readyz(t, base, "ready", "lake", "ok")
-
-	natsProxy.Cut()
-	testinfra.Readyz(t, base, "not_ready", "nats", "nats is")
-	if err := natsProxy.Restore(); err != nil {
-		t.Fatal(err)
-	}
-	testinfra.Readyz(t, base, "ready", "nats", "ok")
+	testinfra.ProxyOutage(t, base, "clickhouse", "clickhouse:", chProxy)
+	testinfra.Outage(t, base, "lake", "lake directory",
+		func() error { return os.Rename(root, root+".away") },
+		func() error { return os.Rename(root+".away", root) })
+	testinfra.ProxyOutage(t, base, "nats", "nats is", natsProxy)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
