@@ -174,17 +174,7 @@ func TestComposeDashboards(t *testing.T) {
 		if why := unpinned(final.From); why != "" {
 			t.Errorf("deploy/superset/Dockerfile: FROM %s: %s", final.From, why)
 		}
-		var entry, user, expose string
-		for _, in := range final.Instructions {
-			switch in.Keyword {
-			case "ENTRYPOINT":
-				entry = in.Args
-			case "USER":
-				user = in.Args
-			case "EXPOSE":
-				expose = in.Args
-			}
-		}
+		entry, user, expose := topology.Last(final.Instructions, "ENTRYPOINT"), topology.Last(final.Instructions, "USER"), topology.Last(final.Instructions, "EXPOSE")
 		if !strings.Contains(entry, "deploy/superset/superset.sh") || user == "" || user == "root" || user == "0" {
 			t.Errorf("deploy/superset/Dockerfile: ENTRYPOINT %s as USER %q, want superset.sh (what make superset runs) unprivileged", entry, user)
 		}

@@ -87,15 +87,7 @@ func TestDockerfile(t *testing.T) {
 		for s, ok := d.Stage(name); ok; s, ok = d.Stage(s.From) {
 			chain = append(slices.Clone(s.Instructions), chain...)
 		}
-		user, entry := "", ""
-		for _, in := range chain {
-			switch in.Keyword {
-			case "USER":
-				user = in.Args
-			case "ENTRYPOINT":
-				entry = in.Args
-			}
-		}
+		user, entry := topology.Last(chain, "USER"), topology.Last(chain, "ENTRYPOINT")
 		if uid, _, _ := strings.Cut(user, ":"); uid == "" || uid == "0" || uid == "root" {
 			t.Errorf("%s: the image runs as %q, want an unprivileged user", svc, user)
 		}
@@ -202,6 +194,17 @@ func TestDockerfileListeners(t *testing.T) {
 		port := strconv.Itoa(listenPort(t, "compose", s, environment(p.Services[s.name])))
 		if env[s.listenVar] != want || !slices.Contains(exposed, port) {
 			t.Errorf("%s: the image sets %s=%q and exposes %v; the compose file runs it on %q", s.name, s.listenVar, env[s.listenVar], exposed, want)
+		}
+	}
+}
+
+// TestLast: the last instruction with the keyword wins; none gives "".
+func TestLast(t *testing.T) {
+	t.Parallel()
+	ins := []topology.Instruction{{Keyword: "USER", Args: "root"}, {Keyword: "EXPOSE", Args: "80"}, {Keyword: "USER", Args: "65532"}}
+	for keyword, want := range map[string]string{"USER": "65532", "EXPOSE": "80", "ENTRYPOINT": ""} {
+		if got := topology.Last(ins, keyword); got != want {
+			t.Errorf("Last(%s) = %q, want %q", keyword, got, want)
 		}
 	}
 }

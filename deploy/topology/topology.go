@@ -130,6 +130,18 @@ type Instruction struct {
 	Line          int
 }
 
+// Last returns the arguments of the last instruction of ins with keyword,
+// "" when there is none: the setting in effect for an instruction a later
+// one overrides (USER, ENTRYPOINT, a single EXPOSE).
+func Last(ins []Instruction, keyword string) string {
+	for i := len(ins) - 1; i >= 0; i-- {
+		if ins[i].Keyword == keyword {
+			return ins[i].Args
+		}
+	}
+	return ""
+}
+
 // Stage is one FROM … [AS name] of a Dockerfile and what follows it.
 type Stage struct {
 	From, Name   string
