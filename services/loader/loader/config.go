@@ -88,7 +88,8 @@ type Config struct {
 	// batch and while writing — alive with InProgress every third of it, so
 	// it may be much shorter than a batch's age and write.
 	AckWait time.Duration `env:"LOADER_ACK_WAIT, default=15s"`
-	// MaxAckPending bounds unacknowledged messages; at least BatchMaxPings.
+	// MaxAckPending bounds unacknowledged messages; at least BatchMaxPings,
+	// and twice it lets the next batch fill while one is written.
 	MaxAckPending int `env:"LOADER_MAX_ACK_PENDING, default=1000"`
 	// WriteAttempts is how many times a batch is written before its
 	// messages are Nak'ed (LOADER_WRITE_ATTEMPTS). Retrying in-process

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -79,6 +80,11 @@ type streamMetrics struct {
 // the reason when it can never be loaded. A failed write is retried with
 // the same batch (same ID, so its files are replaced) up to WriteAttempts
 // times, with growing pauses and the messages kept alive.
+//
+// A full batch is handed to the consumer's writer goroutine, so the next
+// one is fetched and built while it is written: at most two batches are
+// held, one being written and one filling (MaxAckPending of twice
+// BatchMaxPings lets both be full). Messages are settled by the writer.
 type batchConsumer struct {
 	l       *Loader
 	stream  string
@@ -92,7 +98,17 @@ type batchConsumer struct {
 	bytes    int64           // payload bytes of the open batch
 	started  time.Time       // when the open batch's first message arrived
 	beat     time.Time       // when the open batch was last kept alive
-	failures int             // consecutive failed flushes
+	failures atomic.Int64    // consecutive failed writes
+	// writes hands full batches to the writer goroutine (run).
+	writes chan closedBatch
+}
+
+// closedBatch is a batch taken from the open one, with its messages, kept
+// alive until its write starts keeping them alive itself.
+type closedBatch struct {
+	msgs          []jetstream.Msg
+	b             batch
+	stopKeepAlive func()
 }
 
 // newConsumer is the loader's durable consumer on stream, filtered to
@@ -124,7 +140,16 @@ func (c *batchConsumer) ensure(ctx context.Context) error {
 // within flushCtx, which every flush uses.
 func (c *batchConsumer) run(ctx, flushCtx context.Context) error {
 	c.l.log.Info("loading stream", "stream", c.stream, "consumer", c.config.Durable)
+	c.writes = make(chan closedBatch)
+	var writer sync.WaitGroup
+	writer.Go(func() {
+		for cb := range c.writes {
+			_ = c.write(flushCtx, cb)
+		}
+	})
 	c.pull(ctx, flushCtx)
+	close(c.writes)
+	writer.Wait()
 	if err := c.flush(flushCtx); err != nil {
 		return fmt.Errorf("flush the open %s batch at shutdown: %w", c.stream, err)
 	}
@@ -148,7 +173,7 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 		if n := len(c.open); n > 0 {
 			left := time.Until(c.started.Add(maxAge))
 			if left <= 0 {
-				_ = c.flush(flushCtx)
+				c.handOff()
 				continue
 			}
 			wait = min(wait, max(left, 10*time.Millisecond))
@@ -164,7 +189,7 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 		for msg := range mb.Messages() {
 			c.add(flushCtx, msg)
 			if len(c.open) >= l.cfg.BatchMaxPings || c.bytes >= l.cfg.BatchMaxBytes {
-				_ = c.flush(flushCtx)
+				c.handOff()
 			}
 		}
 		if err := mb.Error(); err != nil {
@@ -175,9 +200,9 @@ func (c *batchConsumer) pull(ctx, flushCtx context.Context) {
 		} else {
 			backoff.reset()
 		}
-		if c.failures > 0 && len(c.open) == 0 {
+		if f := c.failures.Load(); f > 0 && len(c.open) == 0 {
 			// A sink is failing: give it room before pulling more.
-			l.sleep(consume.NakDelay(uint64(c.failures), l.cfg.NakDelayMax))
+			l.sleep(consume.NakDelay(uint64(f), l.cfg.NakDelayMax))
 		}
 	}
 }
@@ -236,17 +261,41 @@ func (c *batchConsumer) gauge() {
 	}
 }
 
-// flush writes the open batch, then acknowledges its messages. A write
-// that keeps failing Naks them with a delay; a permanent failure isolates
-// the items that cannot be loaded. The open batch is emptied either way.
-func (c *batchConsumer) flush(ctx context.Context) error {
+// take empties the open batch and returns it, its messages kept alive;
+// false when it was empty.
+func (c *batchConsumer) take() (closedBatch, bool) {
 	if len(c.open) == 0 {
-		return nil
+		return closedBatch{}, false
 	}
 	msgs := c.open
 	c.open, c.bytes = nil, 0
 	c.gauge()
-	b := c.batcher.take()
+	return closedBatch{msgs: msgs, b: c.batcher.take(), stopKeepAlive: c.settle.keepAlive(msgs)}, true
+}
+
+// handOff gives the open batch to the writer goroutine, waiting while the
+// writer still writes the previous one.
+func (c *batchConsumer) handOff() {
+	if cb, ok := c.take(); ok {
+		c.writes <- cb
+	}
+}
+
+// flush writes the open batch here and now (the last one, at shutdown).
+func (c *batchConsumer) flush(ctx context.Context) error {
+	cb, ok := c.take()
+	if !ok {
+		return nil
+	}
+	return c.write(ctx, cb)
+}
+
+// write writes a closed batch, then acknowledges its messages. A write
+// that keeps failing Naks them with a delay; a permanent failure isolates
+// the items that cannot be loaded.
+func (c *batchConsumer) write(ctx context.Context, cb closedBatch) error {
+	defer cb.stopKeepAlive()
+	msgs, b := cb.msgs, cb.b
 
 	// One span per batch, linked to the trace of every ping in it.
 	links := make([]trace.Link, 0, min(len(msgs), maxSpanLinks))
@@ -269,7 +318,7 @@ func (c *batchConsumer) flush(ctx context.Context) error {
 	args := append([]any{"stream", c.stream}, b.logArgs()...)
 	switch {
 	case err == nil:
-		c.failures = 0
+		c.failures.Store(0)
 		c.settle.ackAll(ctx, msgs)
 		c.written(b)
 		c.l.log.Debug("batch written", append(args, "messages", len(msgs), "duration", time.Since(start))...)
@@ -281,7 +330,7 @@ func (c *batchConsumer) flush(ctx context.Context) error {
 		c.l.log.Warn("batch holds an item that cannot be loaded; writing its items one by one", append(args, "err", err)...)
 		c.isolate(ctx, msgs, b)
 	default:
-		c.failures++
+		c.failures.Add(1)
 		c.m.batches.WithLabelValues("failed").Inc()
 		c.l.log.Error("batch write failed; its messages will be redelivered", append(args, "err", err)...)
 		c.settle.nakAll(msgs)
