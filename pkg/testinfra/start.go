@@ -35,3 +35,17 @@ func Start(tb testing.TB, timeout time.Duration, run func(context.Context) error
 	tb.Cleanup(func() { _ = stop() })
 	return stop
 }
+
+// Background runs run with Start for the rest of the test: when the test
+// ends run is stopped, and an error it returned fails tb, reported as
+// what ("enricher Run: …"). Cleanups registered before Background run
+// after run has stopped.
+func Background(tb testing.TB, timeout time.Duration, what string, run func(context.Context) error) {
+	tb.Helper()
+	stop := Start(tb, timeout, run)
+	tb.Cleanup(func() {
+		if err := stop(); err != nil {
+			tb.Errorf("%s: %v", what, err)
+		}
+	})
+}

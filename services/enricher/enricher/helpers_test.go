@@ -62,12 +62,7 @@ func run(t *testing.T, js jetstream.JetStream, cfg enricher.Config, reg promethe
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := testinfra.Start(t, 30*time.Second, e.Run)
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("enricher Run: %v", err)
-		}
-	})
+	testinfra.Background(t, 30*time.Second, "enricher Run", e.Run)
 }
 
 // directoryDB creates a private database with the DDL of deploy/postgres/

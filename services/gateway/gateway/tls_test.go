@@ -26,12 +26,7 @@ func serveGateway(t *testing.T, h *harness) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := testinfra.Start(t, 30*time.Second, func(ctx context.Context) error { return h.g.Serve(ctx, ln) })
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
+	testinfra.Background(t, 30*time.Second, "Serve", func(ctx context.Context) error { return h.g.Serve(ctx, ln) })
 	return ln.Addr().String()
 }
 

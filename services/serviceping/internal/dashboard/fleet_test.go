@@ -106,15 +106,12 @@ func start(t *testing.T, martsDB, assets string, metrics prometheus.Gatherer, lo
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := testinfra.Start(t, 10*time.Second, d.Run)
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("dashboard run: %v", err)
-		}
+	t.Cleanup(func() { // after run has stopped
 		if err := d.Close(); err != nil {
 			t.Errorf("dashboard close: %v", err)
 		}
 	})
+	testinfra.Background(t, 10*time.Second, "dashboard run", d.Run)
 	return d
 }
 
