@@ -225,9 +225,33 @@ const gitlabUnseen = "../../../testdata/gitlab/unseen"
 // (56.7 %). Then the general families were added that their failures
 // showed missing (top-level *_enabled switches, <Setting>EnabledMetric,
 // every finding code of the diagnostics checks, the identity key paths):
-// 45 of 60 (75 %). The rest name classes the table does not know or
-// settings the seeded instance lacks; the floor keeps what was reached.
+// 45 of 60 (75 %). Then, after a second unseen set was gathered and
+// measured (below): skip_validation honoured, the <Setting>EnabledMetric
+// family asking for the key path's setting names and, for
+// *ExpirationEnabled classes, the *_interval setting, the
+// <Name>EncryptedSecrets and <Name>FfMetric families, and GitLab's real
+// application_settings columns in the seed: 56 of 60 (93.3 %).
 func TestUnseenCatalogueReplay(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "unseen GitLab definitions", gitlabUnseen, 50, 0.75)
+	replayAtLeast(t, "unseen GitLab definitions", gitlabUnseen, 50, 0.90)
+}
+
+// gitlabUnseen2 is a second set of GitLab definitions gathered after the
+// built-in table and its families were written, sampled by a fixed stride
+// from GitLab's config/metrics and ee/config/metrics folders (licence,
+// settings, counts_all, counts_28d, counts_7d; testdata/gitlab/NOTICE.md).
+const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
+
+// TestUnseenCatalogueReplay2 replays it. Measured before anything was
+// changed after gathering it: 43 of 105 emitted definitions (41.0 %), most
+// of the rest 2021 legacy files without a class. With GitLab's own
+// /usage_data/queries answer read for those, skip_validation honoured and
+// the class families above: 66 of 105 (62.9 %). The floor keeps what was
+// reached; it is short of the 90 % the first set passes — the rest are
+// tables and columns the seed does not have yet, classes whose setting
+// cannot be told from their name, and system facts of usage_data.rb
+// (LDAP sync, group SAML) no definition describes.
+func TestUnseenCatalogueReplay2(t *testing.T) {
+	t.Parallel()
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.62)
 }

@@ -90,6 +90,28 @@ func TestClassesExactValues(t *testing.T) {
 		"pages":       definition("gitlab_pages.version", "none", "system", "operational", ""),
 		"servers":     definition("gitaly.servers", "none", "system", "operational", ""),
 		"provider":    definition("object_store.uploads.object_store.provider", "none", "system", "optional", ""),
+		// The class families and GitLab's own legacy queries.
+		"dormant_on":  definition("deactivate_dormant_users_enabled", "none", "database", "optional", "instrumentation_class: DormantUserSettingEnabledMetric\n"),
+		"cert_ff":     definition("settings.certificate_based_clusters_ff", "none", "database", "optional", "instrumentation_class: CertBasedClustersFfMetric\n"),
+		"obs_ff":      definition("settings.observability_features_ff", "none", "database", "optional", "instrumentation_class: ObservabilityFeaturesFfMetric\n"),
+		"ldap_secret": definition("settings.ldap_encrypted_secrets_enabled", "none", "system", "optional", "instrumentation_class: LdapEncryptedSecretsMetric\n"),
+		"smtp_secret": definition("settings.smtp_encrypted_secrets_enabled", "none", "system", "optional", "instrumentation_class: SmtpEncryptedSecretsMetric\n"),
+		"mr_create": `---
+data_category: Optional
+key_path: counts.merge_request_create
+description: legacy vintage, as GitLab's 2021 files
+product_section: dev
+product_stage: create
+product_group: group::code review
+value_type: number
+status: data_available
+time_frame: all
+data_source: redis
+distribution: [ce, ee]
+tier: [free]
+`,
+		"codeowners": definition("usage_activity_by_stage_monthly.create.merge_requests_with_required_codeowners", "28d", "database", "optional", ""),
+		"proj_rules": definition("usage_activity_by_stage_monthly.create.approval_project_rules", "28d", "database", "optional", ""),
 	}
 	// Database-sourced aggregates merge the estimates' sketches.
 	writeDefs(t, dir, defs, `
@@ -104,10 +126,20 @@ func TestClassesExactValues(t *testing.T) {
   time_frame: [all]
   events: [dast_pipeline, sast_pipeline]
 `)
-	col, ctx := seededInstance(t, dir, 20_000, nil)
+	secrets := t.TempDir() // GitLab's encrypted settings directory, holding LDAP's file only
+	must(t, os.WriteFile(filepath.Join(secrets, "ldap.yaml.enc"), []byte("encrypted"), 0o600))
+	col, ctx := seededInstance(t, dir, 20_000, func(c *Config) {
+		c.FeatureFlags = map[string]bool{"certificate_based_clusters": false}
+		if c.Gitlab == nil {
+			c.Gitlab = map[string]any{}
+		}
+		c.Gitlab["encrypted_settings"] = map[string]any{"path": secrets}
+	})
 	if p := col.Definitions().Problems; len(p) != 0 {
 		t.Fatalf("test definitions rejected: %v", p)
 	}
+	// A legacy Redis counter without options: USAGE_<key path's last part>.
+	must(t, col.rdb.Set(ctx, col.tracker.Prefix+"USAGE_MERGE_REQUEST_CREATE", 5, 0).Err())
 	res, _ := build(t, col, ctx)
 	got := map[string]any{}
 	flatten("", res.Payload, got)
@@ -171,6 +203,17 @@ func TestClassesExactValues(t *testing.T) {
 		"gitlab_pages.version":                          "17.0.2",
 		"gitaly.servers":                                int64(2), // two repositories.storages in the config
 		"object_store.uploads.object_store.provider":    "Google",
+		"deactivate_dormant_users_enabled":              sql("SELECT deactivate_dormant_users FROM application_settings"),
+		"settings.certificate_based_clusters_ff":        false, // configured off
+		"settings.observability_features_ff":            true,  // not listed: on
+		"settings.ldap_encrypted_secrets_enabled":       true,
+		"settings.smtp_encrypted_secrets_enabled":       false,
+		"counts.merge_request_create":                   int64(5),
+		// GitLab 13.9's /usage_data/queries SQL for these key paths, over the
+		// time frame's window; approval_project_rules was counted all time.
+		"usage_activity_by_stage_monthly.create.merge_requests_with_required_codeowners": num(`SELECT count(DISTINCT merge_request_id)
+			FROM approval_merge_request_rules WHERE rule_type = 2 AND approvals_required > 0 AND ` + window("created_at", "28d")),
+		"usage_activity_by_stage_monthly.create.approval_project_rules": num("SELECT count(*) FROM approval_project_rules"),
 	}
 	for k, want := range exact {
 		gj, _ := json.Marshal(got[k])
@@ -180,7 +223,8 @@ func TestClassesExactValues(t *testing.T) {
 		}
 	}
 	for _, k := range []string{"test.issues_28d", "test.issues_7d", "test.user_sast_jobs", "usage_activity_by_stage_monthly.manage.events", "test.projects_with_issues",
-		"counts.service_desk_issues", "test.deployments_success"} {
+		"counts.service_desk_issues", "test.deployments_success", "usage_activity_by_stage_monthly.create.merge_requests_with_required_codeowners",
+		"usage_activity_by_stage_monthly.create.approval_project_rules"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
 		}

@@ -143,6 +143,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 		System:        instrument.System{Edition: cfg.Instance.Edition, Settings: cfg.Settings, Topology: deps.Topology},
 		PrometheusURL: cfg.PrometheusURL, HTTP: deps.HTTP,
 		Config: cfg.Gitlab, UsagePingEnabled: cfg.Enabled, ConnectivityURL: cfg.ConnectivityURL,
+		Flag: func(name string) bool { on, ok := cfg.FeatureFlags[name]; return !ok || on },
 	}
 	if cfg.License != "" {
 		if env.License, err = instrument.LoadLicense(cfg.License); err != nil {
@@ -182,7 +183,7 @@ func New(cfg Config, deps Deps) (*Collector, error) {
 	c.builder = &payload.Builder{
 		Env: env, Mapping: c.mapping, MetricTimeout: cfg.MetricTimeout, Concurrency: cfg.Concurrency,
 		Privacy: cfg.Privacy, Log: c.log, Now: c.now, ExcludeOptional: cfg.ExcludeOptional,
-		Flag: func(name string) bool { on, ok := cfg.FeatureFlags[name]; return !ok || on },
+		Flag: env.Flag,
 		Identity: payload.Identity{UUID: uuid, Hostname: cfg.Instance.Hostname, Version: cfg.Instance.Version,
 			InstallationType: cfg.Instance.InstallationType},
 	}

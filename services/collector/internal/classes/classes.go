@@ -160,15 +160,47 @@ func Builtin() *definitions.Mapping {
 // lacks fails with the database's "relation does not exist".
 func classPatterns() []definitions.PatternEntry {
 	return []definitions.PatternEntry{{
+		// <Name>EncryptedSecrets(Enabled)Metric: GitLab's
+		// Settings.encrypted(<name>'s secret file).active? — whether the
+		// encrypted settings file exists (LdapEncryptedSecretsMetric,
+		// IncomingEmailEncryptedSecretsEnabledMetric).
+		Match: regexp.MustCompile(`^([A-Z][A-Za-z0-9]*?)EncryptedSecrets(?:Enabled)?Metric$`),
+		MappingEntry: definitions.MappingEntry{Source: SourceFact,
+			Options: map[string]any{"attribute": "encrypted_secrets"},
+			Expand:  fromName("secrets")},
+	}, {
+		// <Name>FfMetric: whether a GitLab feature flag is on, the flag
+		// named by the key path (settings.certificate_based_clusters_ff →
+		// certificate_based_clusters).
+		Match:        regexp.MustCompile(`^[A-Z][A-Za-z0-9]*FfMetric$`),
+		MappingEntry: definitions.MappingEntry{Source: SourceFact, Options: map[string]any{"attribute": "feature_flag"}},
+	}, {
+		// AdvancedSearch::<Field>Metric: a field of the search server's
+		// version information (BuildTypeMetric → build_type,
+		// VersionMetric → number); a name that is no such field fails.
+		Match: regexp.MustCompile(`^AdvancedSearch::([A-Z][A-Za-z0-9]*)Metric$`),
+		MappingEntry: definitions.MappingEntry{Source: SourceFact, Options: map[string]any{"attribute": "search_version"},
+			Expand: fromName("field")},
+	}, {
 		// <Setting>EnabledMetric: GenericMetric subclasses reading
 		// Gitlab::CurrentSettings.<setting>_enabled (SnowplowEnabledMetric,
-		// AkismetEnabledMetric); an instance without that setting fails
-		// with "no such column or jsonb key".
+		// AkismetEnabledMetric), else the setting the key path names (its
+		// last part, with and without _enabled:
+		// DormantUserSettingEnabledMetric for deactivate_dormant_users_enabled
+		// reads deactivate_dormant_users); <Name>ExpirationEnabledMetric,
+		// failing those, whether <name>_expiration_interval is set. An
+		// instance without any of them fails with "no such column or jsonb
+		// key".
 		Match: regexp.MustCompile(`^([A-Z][A-Za-z0-9]*)EnabledMetric$`),
 		MappingEntry: definitions.MappingEntry{Class: "GitlabSettingsMetric", Source: SourceSetting,
 			Expand: func(o map[string]any) (map[string]any, error) {
 				o = maps.Clone(o)
-				o["setting"] = snake(str(o, "1")) + "_enabled"
+				name := snake(str(o, "1"))
+				o["setting"] = name + "_enabled"
+				o["key_path_candidates"] = true
+				if strings.HasSuffix(name, "_expiration") {
+					o["interval"] = name + "_interval"
+				}
 				delete(o, "1")
 				return o, nil
 			}},
@@ -191,13 +223,19 @@ func classPatterns() []definitions.PatternEntry {
 		Match: regexp.MustCompile(`^Count([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
 		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
 			Options: map[string]any{"operation": "count"},
-			Expand: func(o map[string]any) (map[string]any, error) {
-				o = maps.Clone(o)
-				o["table"] = snake(str(o, "1"))
-				delete(o, "1")
-				return o, nil
-			}},
+			Expand:  fromName("table")},
 	}}
+}
+
+// fromName is a family's Expand that sets option key to the snake_case
+// form of the class name's captured part.
+func fromName(key string) func(map[string]any) (map[string]any, error) {
+	return func(o map[string]any) (map[string]any, error) {
+		o = maps.Clone(o)
+		o[key] = snake(str(o, "1"))
+		delete(o, "1")
+		return o, nil
+	}
 }
 
 var camelBoundary = regexp.MustCompile(`([a-z0-9])([A-Z])`)

@@ -41,7 +41,7 @@ type Counts struct {
 	Integrations, Clusters, Packages, Todos int
 	ProjectFeatures, AutoDevops, ClusterProvidersGCP, CertManagers, Agents, AgentTokens,
 	Suggestions, Events, PipelineSchedules, Runners, ApprovalRules, ApprovalRuleSources,
-	SecurityScans, HistoricalData, Measurements, BatchedMigrations int
+	ProjectApprovalRules, GroupStages, SecurityScans, HistoricalData, Measurements, BatchedMigrations int
 }
 
 // Counts derives the per-table sizes.
@@ -79,6 +79,8 @@ func (s Size) Counts() Counts {
 	c.Runners = max(c.Projects/10, 3)
 	c.ApprovalRules = max(c.MergeRequests/2, 1)
 	c.ApprovalRuleSources = max(c.ApprovalRules/3, 1)
+	c.ProjectApprovalRules = max(c.Projects/2, 1)
+	c.GroupStages = max(c.Namespaces/5, 1)
 	c.SecurityScans = b / 10
 	c.HistoricalData = HistoricalDays
 	c.Measurements = 2 * MeasurementDays
@@ -205,8 +207,14 @@ FROM generate_series(1, $2) i`},
 		{"ci_runners", c.Runners, `INSERT INTO ci_runners (id, runner_type, active, created_at, contacted_at)
 SELECT i, 1 + i % 3, i % 5 <> 0, ` + ts(7681) + `, ` + ts(421) + `
 FROM generate_series(1, $2) i`},
-		{"approval_merge_request_rules", c.ApprovalRules, `INSERT INTO approval_merge_request_rules (id, merge_request_id, name, rule_type, created_at, updated_at)
-SELECT i, 1 + (i * 2) % $8, 'rule' || i, 1 + i % 4, ` + ts(7673) + `, ` + ts(7673) + `
+		{"approval_merge_request_rules", c.ApprovalRules, `INSERT INTO approval_merge_request_rules (id, merge_request_id, name, rule_type, approvals_required, section, created_at, updated_at)
+SELECT i, 1 + (i * 2) % $8, 'rule' || i, 1 + i % 4, i % 3, CASE WHEN i % 4 = 1 THEN (ARRAY['codeowners','backend'])[1 + i % 2] END, ` + ts(7673) + `, ` + ts(7673) + `
+FROM generate_series(1, $2) i`},
+		{"approval_project_rules", c.ProjectApprovalRules, `INSERT INTO approval_project_rules (id, project_id, name, approvals_required, rule_type, created_at, updated_at)
+SELECT i, 1 + (i * 2) % $4, 'project rule ' || i, i % 3, i % 4, ` + ts(7649) + `, ` + ts(7649) + `
+FROM generate_series(1, $2) i`},
+		{"analytics_cycle_analytics_group_stages", c.GroupStages, `INSERT INTO analytics_cycle_analytics_group_stages (id, group_id, name, start_event_identifier, end_event_identifier, relative_position, custom, created_at, updated_at)
+SELECT i, 1 + i % 7, 'stage ' || i, 1 + i % 5, 6 + i % 5, i, i % 3 = 0, ` + ts(7643) + `, ` + ts(7643) + `
 FROM generate_series(1, $2) i`},
 		{"approval_merge_request_rule_sources", c.ApprovalRuleSources, `INSERT INTO approval_merge_request_rule_sources (id, approval_merge_request_rule_id, approval_project_rule_id)
 SELECT i, 1 + (i * 3 - 1) % $11, i

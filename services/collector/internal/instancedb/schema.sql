@@ -244,8 +244,31 @@ CREATE TABLE IF NOT EXISTS approval_merge_request_rules (
     merge_request_id bigint NOT NULL,
     name text NOT NULL,
     rule_type smallint NOT NULL DEFAULT 1,          -- 1 regular, 2 code_owner, 3 report_approver, 4 any_approver
+    approvals_required smallint DEFAULT 0 NOT NULL,
+    section text,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approval_project_rules (
+    id bigserial PRIMARY KEY,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    project_id integer NOT NULL,
+    approvals_required smallint DEFAULT 0 NOT NULL,
+    name character varying NOT NULL,
+    rule_type smallint DEFAULT 0 NOT NULL
+);
+CREATE TABLE IF NOT EXISTS analytics_cycle_analytics_group_stages (
+    id bigserial PRIMARY KEY,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    relative_position integer,
+    start_event_identifier integer NOT NULL,
+    end_event_identifier integer NOT NULL,
+    group_id bigint NOT NULL,
+    hidden boolean DEFAULT false NOT NULL,
+    custom boolean DEFAULT true NOT NULL,
+    name character varying(255) NOT NULL
 );
 CREATE TABLE IF NOT EXISTS approval_merge_request_rule_sources (
     id bigserial PRIMARY KEY,
@@ -318,6 +341,11 @@ CREATE TABLE IF NOT EXISTS application_settings (
     snowplow_enabled boolean DEFAULT false NOT NULL,
     elasticsearch_search boolean DEFAULT false NOT NULL,
     deactivate_dormant_users boolean DEFAULT false NOT NULL,
+    akismet_enabled boolean DEFAULT false,
+    prometheus_metrics_enabled boolean DEFAULT true NOT NULL,
+    web_ide_clientside_preview_enabled boolean DEFAULT false NOT NULL,
+    elasticsearch_limit_indexing boolean DEFAULT false NOT NULL,
+    spam_check_endpoint_enabled boolean DEFAULT false NOT NULL,
     deactivate_dormant_users_period integer DEFAULT 90 NOT NULL,
     new_user_signups_cap integer,
     max_personal_access_token_lifetime integer,
@@ -350,3 +378,10 @@ ALTER TABLE issues ADD COLUMN IF NOT EXISTS issue_type smallint NOT NULL DEFAULT
 ALTER TABLE ci_pipelines ADD COLUMN IF NOT EXISTS config_source integer;
 ALTER TABLE clusters ADD COLUMN IF NOT EXISTS provider_type integer;
 ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS elasticsearch_search boolean DEFAULT false NOT NULL;
+ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS akismet_enabled boolean DEFAULT false;
+ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS prometheus_metrics_enabled boolean DEFAULT true NOT NULL;
+ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS web_ide_clientside_preview_enabled boolean DEFAULT false NOT NULL;
+ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS elasticsearch_limit_indexing boolean DEFAULT false NOT NULL;
+ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS spam_check_endpoint_enabled boolean DEFAULT false NOT NULL;
+ALTER TABLE approval_merge_request_rules ADD COLUMN IF NOT EXISTS approvals_required smallint DEFAULT 0 NOT NULL;
+ALTER TABLE approval_merge_request_rules ADD COLUMN IF NOT EXISTS section text;

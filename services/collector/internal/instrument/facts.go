@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -33,7 +35,7 @@ const DefaultConnectivityURL = "https://snowplowstg.trx.gitlab.net/test_connecti
 func (e *Env) system(ctx context.Context, r definitions.Resolved) (any, error) {
 	o := r.Options
 	if str(o, "setting") != "" || str(o, "setting_method") != "" {
-		return e.applicationSetting(ctx, o)
+		return e.applicationSetting(ctx, settingOptions(r))
 	}
 	if _, ok := o["config"]; ok {
 		return e.config(o)
@@ -76,6 +78,12 @@ func (e *Env) system(ctx context.Context, r definitions.Resolved) (any, error) {
 		return e.clickhouseVersion(ctx)
 	case "search_distribution":
 		return e.searchDistribution(ctx)
+	case "search_version":
+		return e.searchVersion(ctx, str(o, "field"))
+	case "feature_flag":
+		return e.featureFlag(r)
+	case "encrypted_secrets":
+		return e.encryptedSecrets(str(o, "secrets")), nil
 	case "database_adapter":
 		return "postgresql", nil
 	case "database_mode":
@@ -226,6 +234,19 @@ func (e *Env) clickhouseVersion(ctx context.Context) (any, error) {
 // engine's distribution as its root endpoint reports it (gitlab.yml
 // elasticsearch.url), nil when advanced search is not configured.
 func (e *Env) searchDistribution(ctx context.Context) (any, error) {
+	version, err := e.searchServerVersion(ctx)
+	if version == nil || err != nil {
+		return nil, err
+	}
+	if d, _ := version["distribution"].(string); d != "" {
+		return d, nil
+	}
+	return "elasticsearch", nil
+}
+
+// searchServerVersion is the version object of the search server's root
+// endpoint, nil when advanced search is not configured.
+func (e *Env) searchServerVersion(ctx context.Context) (map[string]any, error) {
 	base, _ := lookup(e.Config, "elasticsearch.url")
 	if present(base) != true {
 		return nil, nil
@@ -235,19 +256,75 @@ func (e *Env) searchDistribution(ctx context.Context) (any, error) {
 		return nil, fmt.Errorf("search server info: %w", err)
 	}
 	var info struct {
-		Version struct {
-			Distribution string `json:"distribution"`
-			Number       string `json:"number"`
-		} `json:"version"`
+		Version map[string]any `json:"version"`
 	}
 	if err := json.Unmarshal(body, &info); err != nil {
 		return nil, fmt.Errorf("decode search server info: %w", err)
 	}
-	if info.Version.Distribution == "" {
-		return "elasticsearch", nil
+	if info.Version == nil {
+		info.Version = map[string]any{}
 	}
-	return info.Version.Distribution, nil
+	return info.Version, nil
 }
+
+// searchVersionFields are the fields of the search server's version
+// object (Elasticsearch's and OpenSearch's root endpoint).
+var searchVersionFields = map[string]bool{"number": true, "distribution": true, "build_flavor": true, "build_type": true,
+	"build_hash": true, "build_date": true, "build_snapshot": true, "lucene_version": true,
+	"minimum_wire_compatibility_version": true, "minimum_index_compatibility_version": true}
+
+// searchVersion is an AdvancedSearch::<Field>Metric: that field of the
+// search server's version information (VersionMetric: its number), nil
+// when advanced search is not configured.
+func (e *Env) searchVersion(ctx context.Context, field string) (any, error) {
+	if field == "version" {
+		field = "number"
+	}
+	if !searchVersionFields[field] {
+		return nil, fmt.Errorf("search server info has no version field %q", field)
+	}
+	version, err := e.searchServerVersion(ctx)
+	if version == nil || err != nil {
+		return nil, err
+	}
+	return version[field], nil
+}
+
+// featureFlag is a <Name>FfMetric: whether GitLab's feature flag is on, the
+// flag named by the key path's last part without _ff (options.flag
+// overrides). A flag the collector's configuration does not list is on.
+func (e *Env) featureFlag(r definitions.Resolved) (any, error) {
+	name := str(r.Options, "flag")
+	if name == "" {
+		leaf := r.KeyPath[strings.LastIndex(r.KeyPath, ".")+1:]
+		var ok bool
+		if name, ok = strings.CutSuffix(leaf, "_ff"); !ok {
+			return nil, fmt.Errorf("feature flag metric %s: no options.flag and the key path does not end in _ff", r.KeyPath)
+		}
+	}
+	if e.Flag == nil {
+		return true, nil
+	}
+	return e.Flag(name), nil
+}
+
+// encryptedSecrets is a <Name>EncryptedSecrets(Enabled)Metric: GitLab's
+// Settings.encrypted(<file>).active?, whether the encrypted settings file
+// exists — gitlab.yml <name>.secret_file or <name>.encrypted_secret_file,
+// else <name>.yaml.enc in encrypted_settings.path; without either, none.
+func (e *Env) encryptedSecrets(name string) bool {
+	for _, k := range []string{name + ".secret_file", name + ".encrypted_secret_file"} {
+		if v, err := lookup(e.Config, k); err == nil && present(v) == true {
+			return fileExists(fmt.Sprint(v))
+		}
+	}
+	if dir, err := lookup(e.Config, "encrypted_settings.path"); err == nil && present(dir) == true {
+		return fileExists(filepath.Join(fmt.Sprint(dir), name+".yaml.enc"))
+	}
+	return false
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func (e *Env) get(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -446,13 +523,28 @@ func (e *Env) inconsistencies(ctx context.Context, indexesOnly bool) (any, error
 // application_settings row — a column of that name, else a key of one of
 // its jsonb columns (where GitLab's jsonb_accessor settings live).
 // options.test turns the value into present? or positive?.
+//
+// options.candidates are further names tried in order when the first is
+// unknown (the <Setting>EnabledMetric family: the class's name, then the
+// key path's); options.interval is an *_interval setting whose being set
+// (positive) answers an *ExpirationEnabled class when no name matched.
 func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, error) {
 	name := str(o, "setting")
 	if name == "" {
 		name = strings.TrimSuffix(str(o, "setting_method"), "?")
 	}
-	if v, ok := e.System.Settings[name]; ok {
-		return applyTest(v, str(o, "test"))
+	type candidate struct{ name, test string }
+	cands := []candidate{{name, str(o, "test")}}
+	for _, n := range stringList(o["candidates"]) {
+		cands = append(cands, candidate{n, str(o, "test")})
+	}
+	if n := str(o, "interval"); n != "" {
+		cands = append(cands, candidate{n, "positive"})
+	}
+	for _, c := range cands {
+		if v, ok := e.System.Settings[c.name]; ok {
+			return applyTest(v, c.test)
+		}
 	}
 	if e.DB == nil {
 		return nil, fmt.Errorf("setting %q is not configured and the database is not: %w", name, ErrUnavailable)
@@ -465,20 +557,52 @@ func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, er
 	if !ok {
 		return nil, errors.New("application_settings has no row")
 	}
-	v, found := m[name]
-	if !found {
-		for _, k := range sortedKeys(m) {
-			if inner, ok := m[k].(map[string]any); ok {
-				if v, found = inner[name]; found {
-					break
-				}
+	names := make([]string, 0, len(cands))
+	for _, c := range cands {
+		if v, found := settingValue(m, c.name); found {
+			return applyTest(jsonNumber(v), c.test)
+		}
+		names = append(names, fmt.Sprintf("%q", c.name))
+	}
+	return nil, fmt.Errorf("application setting %s: no such column or jsonb key in application_settings", strings.Join(names, " or "))
+}
+
+// settingValue finds a setting in an application_settings row: a column,
+// else a key of one of its jsonb columns.
+func settingValue(row map[string]any, name string) (any, bool) {
+	if v, ok := row[name]; ok {
+		return v, true
+	}
+	for _, k := range sortedKeys(row) {
+		if inner, ok := row[k].(map[string]any); ok {
+			if v, ok := inner[name]; ok {
+				return v, true
 			}
 		}
 	}
-	if !found {
-		return nil, fmt.Errorf("application setting %q: no such column or jsonb key in application_settings", name)
+	return nil, false
+}
+
+// settingOptions are a setting metric's options, with the key path's names
+// added as candidates when the class asks for them (key_path_candidates):
+// its last part, and that part without _enabled.
+func settingOptions(r definitions.Resolved) map[string]any {
+	o := r.Options
+	if b, _ := o["key_path_candidates"].(bool); !b {
+		return o
 	}
-	return applyTest(jsonNumber(v), str(o, "test"))
+	leaf := r.KeyPath[strings.LastIndex(r.KeyPath, ".")+1:]
+	o = maps.Clone(o)
+	cands := append(stringList(o["candidates"]), leaf)
+	if t, ok := strings.CutSuffix(leaf, "_enabled"); ok {
+		cands = append(cands, t)
+	}
+	l := make([]any, len(cands))
+	for i, c := range cands {
+		l[i] = c
+	}
+	o["candidates"] = l
+	return o
 }
 
 // jsonNumber turns integral float64 values decoded from JSON into int64.

@@ -92,6 +92,9 @@ type Env struct {
 	UsagePingEnabled bool
 	// ConnectivityURL replaces GitLab's test endpoint (DefaultConnectivityURL).
 	ConnectivityURL string
+	// Flag reports a GitLab feature flag's state (FeatureFlagMetric, the
+	// <Name>FfMetric classes); nil: every flag is on.
+	Flag func(name string) bool
 	// Mode is what database metrics (the batch operations of
 	// DatabaseMetric) yield: their value (ModeValues), their SQL
 	// (ModeQueries, GitLab's /usage_data/queries) or -3 (ModeNonSQL,
@@ -141,7 +144,7 @@ func (e *Env) Value(ctx context.Context, r definitions.Resolved) (any, error) {
 	case "system", "fact":
 		return e.system(ctx, r)
 	case "setting":
-		return e.applicationSetting(ctx, r.Options)
+		return e.applicationSetting(ctx, settingOptions(r))
 	case "config":
 		return e.config(r.Options)
 	case "license":
@@ -285,10 +288,17 @@ func (e *Env) redisCounter(ctx context.Context, r definitions.Resolved) (any, er
 	if key := str(r.Options, "key"); key != "" {
 		return t.Text(ctx, key) // a plain key another process writes (PatchedFilesMetric)
 	}
-	if str(r.Options, "event") == "" {
-		return nil, errors.New("redis metric without options.event")
+	o := r.Options
+	if str(o, "event") == "" {
+		if r.Class != "" || r.InstrumentationClass != "" {
+			return nil, errors.New("redis metric without options.event")
+		}
+		// A legacy definition without a class: GitLab's counters are
+		// USAGE_<PREFIX>_<EVENT> and their payload key <prefix>_<event>, so
+		// the key path's last part names the counter.
+		o = map[string]any{"event": r.KeyPath[strings.LastIndex(r.KeyPath, ".")+1:]}
 	}
-	return t.Counter(ctx, CounterKeyOf(r.Options))
+	return t.Counter(ctx, CounterKeyOf(o))
 }
 
 // HLLEvents are a RedisHLLMetric's events: options.events, else the
