@@ -19,6 +19,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
@@ -264,7 +265,7 @@ func TestAcceptedVariants(t *testing.T) {
 
 func TestJetStreamOutageAndRecovery(t *testing.T) {
 	t.Parallel()
-	addr, dir := freeAddr(t), t.TempDir()
+	addr, dir := clitest.ClosedAddr(t), t.TempDir()
 	srv := startNATS(t, addr, dir)
 	nc := connect(t, "nats://"+addr)
 	// A long publish timeout: a 503 that waited for it instead of failing

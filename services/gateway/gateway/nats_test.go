@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -10,18 +9,6 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/natsembed"
 )
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
 
 func startNATS(t *testing.T, addr, dir string) *server.Server {
 	t.Helper()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
@@ -22,7 +23,7 @@ import (
 // gracefully when the context ends.
 func TestRun(t *testing.T) {
 	t.Parallel()
-	natsAddr, httpAddr, dir := freeAddr(t), freeAddr(t), t.TempDir()
+	natsAddr, httpAddr, dir := clitest.ClosedAddr(t), clitest.ClosedAddr(t), t.TempDir()
 	cfg := testConfig(t)
 	cfg.Listen, cfg.NATSURL = httpAddr, "nats://"+natsAddr
 	stop := testinfra.Start(t, 15*time.Second, func(ctx context.Context) error {

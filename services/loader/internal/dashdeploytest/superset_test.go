@@ -26,6 +26,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/serviceping/serviceping/pkg/chtest"
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
@@ -134,7 +135,7 @@ type superset struct {
 func newSuperset(t *testing.T, clickhouseURL string) *superset {
 	t.Helper()
 	data := t.TempDir()
-	s := &superset{listen: freeAddr(t), logs: t.TempDir()}
+	s := &superset{listen: clitest.ClosedAddr(t), logs: t.TempDir()}
 	s.env = append(cleanEnv(),
 		"CLICKHOUSE_URL="+clickhouseURL,
 		"SUPERSET_LISTEN="+s.listen,
@@ -212,16 +213,6 @@ func (s *superset) serve(ctx context.Context, t *testing.T) string {
 	})
 	t.Logf("superset.sh serve: answering on %s after %s", base, time.Since(start).Round(time.Second))
 	return base
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // api is Superset's REST API as the admin.
@@ -397,7 +388,7 @@ func TestSupersetStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer taken.Close()
-	closed := freeAddr(t) // nothing listens there
+	closed := clitest.ClosedAddr(t) // nothing listens there
 
 	for _, c := range []struct {
 		name, url string
