@@ -5,6 +5,7 @@
 //	serviceping ui         the built-in dashboard over the warehouse's marts
 //	serviceping send       post payload files to a gateway
 //	serviceping loadgen    post generated full-size pings, bounded, and report rates
+//	serviceping bench      the pipeline against the HTTP and JetStream ceilings, one table
 //	serviceping query      run SQL against the warehouse (CLICKHOUSE_URL) and print a table
 //	serviceping warehouse  the embedded ClickHouse engine behind its HTTP endpoint
 //	serviceping run-cluster  the distributed topology as local processes
@@ -56,6 +57,7 @@ type commands struct {
 	UI         uiCmd         `cmd:"" name:"ui" help:"Serve the built-in dashboard over the marts of CLICKHOUSE_URL's warehouse."`
 	Send       sendCmd       `cmd:"" help:"Post payload files (JSON or gzip) to a gateway like an instance does."`
 	Loadgen    loadgenCmd    `cmd:"" help:"Post generated full-size pings to a gateway and report rates; exits 1 when any was not accepted."`
+	Bench      benchCmd      `cmd:"" help:"Measure the HTTP and JetStream ceilings, the standalone gateway and the all-in-one on generated full-size pings; print a markdown table (make bench-pipeline)."`
 	Query      queryCmd      `cmd:"" help:"Run SQL against the warehouse and print the result."`
 	Reenrich   reenrichCmd   `cmd:"" help:"Send the pings whose enrichment failed through the enricher again."`
 	Replay     replayCmd     `cmd:"" help:"Send the raw pings kept in the stream through the pipeline again."`
