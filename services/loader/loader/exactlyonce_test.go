@@ -17,6 +17,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/loader/warehouse"
 )
@@ -85,6 +86,14 @@ func waitAcked(t *testing.T, e *env, n uint64, within time.Duration) {
 	testinfra.Eventually(t, within, "every message acked", func() error { return drainedTo(e.consumerInfo(t), n) })
 }
 
+// bothSinks is a lake directory, a warehouse on a fresh database named
+// after prefix, and testConfig writing to that lake.
+func bothSinks(t *testing.T, prefix string) (*lake.Dir, *warehouse.Sink, Config) {
+	t.Helper()
+	dir := newDir(t)
+	return dir, openWarehouse(t, prefix), testConfig(dir.Root())
+}
+
 // TestExactlyOnceDeliveredTwice: every ping is published twice (a
 // resubmission beyond the stream's duplicate window): the warehouse still
 // holds each once.
@@ -98,9 +107,7 @@ func TestExactlyOnceDeliveredTwice(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	dir := newDir(t)
-	wh := openWarehouse(t, "eo_twice")
-	cfg := testConfig(dir.Root())
+	dir, wh, cfg := bothSinks(t, "eo_twice")
 	cfg.BatchMaxPings = 5 // the copies land in other batches than the originals
 	e.start(t, cfg, dir, wh)
 	waitAcked(t, e, 24, 60*time.Second)
@@ -145,9 +152,7 @@ func TestExactlyOnceKilledBetweenWriteAndAck(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	want := e.publish(t, 0, 8)
-	dir := newDir(t)
-	wh := openWarehouse(t, "eo_killed")
-	cfg := testConfig(dir.Root())
+	dir, wh, cfg := bothSinks(t, "eo_killed")
 	cfg.BatchMaxPings, cfg.MaxAckPending = 8, 8
 	cfg.WriteTimeout, cfg.AckWait = 5*time.Second, 6*time.Second
 
@@ -193,9 +198,7 @@ func TestExactlyOnceReplay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	want := e.publish(t, 0, 10)
-	dir := newDir(t)
-	wh := openWarehouse(t, "eo_replay")
-	cfg := testConfig(dir.Root())
+	dir, wh, cfg := bothSinks(t, "eo_replay")
 	cfg.BatchMaxPings = 4
 	r := e.start(t, cfg, dir, wh)
 	waitAcked(t, e, 10, 60*time.Second)
