@@ -45,11 +45,35 @@ func putBuffer(b *bytes.Buffer) {
 
 var gzipReaders sync.Pool // of *gzip.Reader
 
+// Room a body keeps around its data in its buffer, for pingEnvelope to
+// write the envelope's other fields without copying the payload: the
+// headroom in front of the data, the tailroom behind it (unless the body
+// was gunzipped; what does not fit is appended all the same).
+const (
+	headroom = 512
+	tailroom = 2048
+)
+
+var blankHeadroom [headroom]byte
+
 // body is a request body held in pooled buffers until release.
 type body struct {
-	data    []byte
+	data []byte
+	// framed is data with the headroom in front of it: data is
+	// framed[headroom:], in the same array.
+	framed  []byte
 	wireLen int
 	bufs    [2]*bytes.Buffer
+}
+
+// framedBuffer is a pooled buffer holding the headroom, with room for
+// size bytes more and the tailroom.
+func framedBuffer(size int) *bytes.Buffer {
+	buf := getBuffer()
+	// ReadFrom wants MinRead bytes of room to see the end.
+	buf.Grow(headroom + size + bytes.MinRead + tailroom)
+	buf.Write(blankHeadroom[:])
+	return buf
 }
 
 func (b *body) release() {
@@ -94,15 +118,12 @@ func contentEncoding(r *http.Request) (gz bool, apiErr *apiError) {
 var errUnsupportedEncoding = &apiError{status: http.StatusUnsupportedMediaType, code: codeUnsupportedEncoding,
 	message: "Content-Encoding must be gzip or absent"}
 
-// readLimited reads r into a pooled buffer, at most limit bytes; more is a 413.
-// size is the length the sender declared (-1: unknown): the buffer gets
-// room for it at once, so the body is copied only from the socket.
+// readLimited reads r into a pooled framedBuffer, at most limit bytes; more
+// is a 413. size is the length the sender declared (-1: unknown): the
+// buffer gets room for it at once, so the body is copied only from the
+// socket.
 func readLimited(r io.Reader, size, limit int64, what string) (*bytes.Buffer, *apiError) {
-	buf := getBuffer()
-	if size > 0 && size <= limit {
-		// ReadFrom wants MinRead bytes of room to see the end.
-		buf.Grow(int(size) + bytes.MinRead)
-	}
+	buf := framedBuffer(int(min(max(size, 0), limit)))
 	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
 	if n > limit {
 		putBuffer(buf)
@@ -122,9 +143,9 @@ func readLimited(r io.Reader, size, limit int64, what string) (*bytes.Buffer, *a
 // decode turns raw (as received) into the JSON bytes: gunzipped when
 // declared gzip or when it starts with the gzip magic, bounded by maxDecoded.
 func decode(raw *bytes.Buffer, gz bool, maxDecoded int64) (body, *apiError) {
-	b := body{wireLen: raw.Len(), bufs: [2]*bytes.Buffer{raw}}
-	if !gz && !bytes.HasPrefix(raw.Bytes(), gzipMagic) {
-		b.data = raw.Bytes()
+	b := body{framed: raw.Bytes(), data: raw.Bytes()[headroom:], bufs: [2]*bytes.Buffer{raw}}
+	b.wireLen = len(b.data)
+	if !gz && !bytes.HasPrefix(b.data, gzipMagic) {
 		if len(b.data) == 0 {
 			b.release()
 			return body{}, &apiError{status: http.StatusBadRequest, code: codeEmptyBody, message: "the request body is empty"}
@@ -134,15 +155,15 @@ func decode(raw *bytes.Buffer, gz bool, maxDecoded int64) (body, *apiError) {
 	zr, _ := gzipReaders.Get().(*gzip.Reader)
 	var err error
 	if zr == nil {
-		zr, err = gzip.NewReader(bytes.NewReader(raw.Bytes()))
+		zr, err = gzip.NewReader(bytes.NewReader(b.data))
 	} else {
-		err = zr.Reset(bytes.NewReader(raw.Bytes()))
+		err = zr.Reset(bytes.NewReader(b.data))
 	}
 	if err != nil {
 		b.release()
 		return body{}, &apiError{status: http.StatusBadRequest, code: codeInvalidGzip, message: "the body is not valid gzip"}
 	}
-	out := getBuffer()
+	out := framedBuffer(0)
 	n, err := out.ReadFrom(io.LimitReader(zr, maxDecoded+1))
 	gzipReaders.Put(zr)
 	b.bufs[1] = out
@@ -157,7 +178,8 @@ func decode(raw *bytes.Buffer, gz bool, maxDecoded int64) (body, *apiError) {
 		b.release()
 		return body{}, &apiError{status: http.StatusBadRequest, code: codeEmptyBody, message: "the decompressed body is empty"}
 	}
-	b.data = out.Bytes()
+	b.framed = out.Bytes()
+	b.data = b.framed[headroom:]
 	return b, nil
 }
 

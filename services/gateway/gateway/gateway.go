@@ -20,7 +20,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -424,7 +423,7 @@ func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, 
 		// the instance's next ping and for a resubmission of this one.
 		msg.Devops = devopsscore.EntryProto(snap, dec.Score)
 	}
-	if apiErr := g.publish(ctx, streams.SubjectRaw, streams.Pings, pingID, msg); apiErr != nil {
+	if apiErr := g.publishPing(ctx, msg, b); apiErr != nil {
 		return accepted{}, apiErr
 	}
 	g.m.payloadBytes.WithLabelValues(route, "wire").Observe(float64(b.wireLen))
@@ -435,13 +434,28 @@ func (g *Gateway) acceptPing(ctx context.Context, b body, info request, source, 
 	return a, nil
 }
 
-var marshal = proto.MarshalOptions{}
+// publishPing publishes msg, its envelope built around the payload in b's
+// buffer when it fits there.
+func (g *Gateway) publishPing(ctx context.Context, msg *servicepingv1.RawPing, b body) *apiError {
+	data, ok, err := pingEnvelope(msg, b)
+	if err == nil && !ok {
+		var release func()
+		data, release, err = encode(msg)
+		defer release()
+	}
+	if err != nil {
+		return g.marshalFailed(streams.SubjectRaw, err)
+	}
+	return g.publish(ctx, streams.SubjectRaw, streams.Pings, msg.PingId, data)
+}
 
-// envelopes recycles marshalled envelope buffers (nats copies on publish).
-var envelopes = sync.Pool{New: func() any { return new([]byte) }}
+func (g *Gateway) marshalFailed(subject string, err error) *apiError {
+	g.log.Error("marshal envelope", "subject", subject, "err", err)
+	return &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error"}
+}
 
-// publish sends msg with msgID as Nats-Msg-Id and waits for the PubAck.
-func (g *Gateway) publish(ctx context.Context, subject, stream, msgID string, m proto.Message) *apiError {
+// publish sends data with msgID as Nats-Msg-Id and waits for the PubAck.
+func (g *Gateway) publish(ctx context.Context, subject, stream, msgID string, data []byte) *apiError {
 	unavailable := func() *apiError {
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "the message stream is unavailable; retry later", retryAfter: g.cfg.RetryAfter}
@@ -449,18 +463,6 @@ func (g *Gateway) publish(ctx context.Context, subject, stream, msgID string, m 
 	if g.nc != nil && !g.nc.IsConnected() {
 		g.warnPublish(subject, errors.New("nats is not connected"))
 		return unavailable()
-	}
-	bp := envelopes.Get().(*[]byte)
-	data, err := marshal.MarshalAppend((*bp)[:0], m)
-	defer func() {
-		if cap(data) <= maxPooledBuffer {
-			*bp = data[:0]
-			envelopes.Put(bp)
-		}
-	}()
-	if err != nil {
-		g.log.Error("marshal envelope", "subject", subject, "err", err)
-		return &apiError{status: http.StatusInternalServerError, code: "internal", message: "internal error"}
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.PublishTimeout)
 	defer cancel()
@@ -541,7 +543,13 @@ func (g *Gateway) report(w http.ResponseWriter, r *http.Request, build func(data
 		g.fail(w, r, fromPayload(err))
 		return
 	}
-	if apiErr := g.publish(r.Context(), subject, streams.Reports, reportID, msg); apiErr != nil {
+	data, release, err := encode(msg)
+	defer release()
+	if err != nil {
+		g.fail(w, r, g.marshalFailed(subject, err))
+		return
+	}
+	if apiErr := g.publish(r.Context(), subject, streams.Reports, reportID, data); apiErr != nil {
 		g.fail(w, r, apiErr)
 		return
 	}
