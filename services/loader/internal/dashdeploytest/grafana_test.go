@@ -9,7 +9,6 @@ import (
 	"go/token"
 	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -87,25 +86,13 @@ func (q query) String() string {
 // provisionedSources reads provisioning/datasources: uid → type.
 func provisionedSources(t *testing.T) map[string]string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(grafanaDir(), "provisioning", "datasources", "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("deploy/grafana/provisioning/datasources: no YAML (%v)", err)
-	}
 	out := map[string]string{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var p struct {
-			APIVersion  int `yaml:"apiVersion"`
-			DataSources []struct {
-				Name, UID, Type string
-			} `yaml:"datasources"`
-		}
-		if err := yaml.Unmarshal(data, &p); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	decodeEach(t, filepath.Join(grafanaDir(), "provisioning", "datasources", "*.yaml"), yaml.Unmarshal, func(f string, p struct {
+		APIVersion  int `yaml:"apiVersion"`
+		DataSources []struct {
+			Name, UID, Type string
+		} `yaml:"datasources"`
+	}) {
 		if p.APIVersion != 1 {
 			t.Errorf("%s: apiVersion %d, want 1", f, p.APIVersion)
 		}
@@ -118,7 +105,7 @@ func provisionedSources(t *testing.T) map[string]string {
 			}
 			out[d.UID] = d.Type
 		}
-	}
+	})
 	return out
 }
 
@@ -126,23 +113,11 @@ func provisionedSources(t *testing.T) map[string]string {
 // that a field of the wrong type fails.
 func loadDashboards(t *testing.T) []dashboard {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(grafanaDir(), "dashboards", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("deploy/grafana/dashboards: no JSON (%v)", err)
-	}
 	var out []dashboard
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var d dashboard
-		if err := json.Unmarshal(data, &d); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
+	decodeEach(t, filepath.Join(grafanaDir(), "dashboards", "*.json"), json.Unmarshal, func(f string, d dashboard) {
 		d.file = filepath.Base(f)
 		out = append(out, d)
-	}
+	})
 	return out
 }
 

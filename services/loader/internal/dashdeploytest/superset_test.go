@@ -73,54 +73,25 @@ func readBundle(t *testing.T) bundle {
 	t.Helper()
 	dir := filepath.Join(repoRoot(), "deploy", "superset", "bundle")
 	b := bundle{dashboards: map[string]bundleDashboard{}}
-	walk := func(sub string, each func(data []byte) error) {
-		t.Helper()
-		files, err := filepath.Glob(filepath.Join(dir, sub, "*.yaml"))
-		if err != nil || len(files) == 0 {
-			t.Fatalf("deploy/superset/bundle/%s: no YAML files (%v)", sub, err)
-		}
-		for _, f := range files {
-			data, err := os.ReadFile(f)
-			if err == nil {
-				err = each(data)
-			}
-			if err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-		}
-	}
-	walk("dashboards", func(data []byte) error {
-		var d bundleDashboard
-		if err := yaml.Unmarshal(data, &d); err != nil {
-			return err
-		}
+	yamls := func(sub string) string { return filepath.Join(dir, sub, "*.yaml") }
+	decodeEach(t, yamls("dashboards"), yaml.Unmarshal, func(_ string, d bundleDashboard) {
 		b.dashboards[d.Slug] = d
-		return nil
 	})
-	walk("charts", func(data []byte) error {
-		var c struct {
-			Name string `yaml:"slice_name"`
-		}
-		err := yaml.Unmarshal(data, &c)
+	decodeEach(t, yamls("charts"), yaml.Unmarshal, func(_ string, c struct {
+		Name string `yaml:"slice_name"`
+	}) {
 		b.charts = append(b.charts, c.Name)
-		return err
 	})
-	walk("datasets/*", func(data []byte) error {
-		var d struct {
-			Schema string `yaml:"schema"`
-			Table  string `yaml:"table_name"`
-		}
-		err := yaml.Unmarshal(data, &d)
+	decodeEach(t, yamls("datasets/*"), yaml.Unmarshal, func(_ string, d struct {
+		Schema string `yaml:"schema"`
+		Table  string `yaml:"table_name"`
+	}) {
 		b.datasets = append(b.datasets, d.Schema+"."+d.Table)
-		return err
 	})
-	walk("databases", func(data []byte) error {
-		var d struct {
-			Name string `yaml:"database_name"`
-		}
-		err := yaml.Unmarshal(data, &d)
+	decodeEach(t, yamls("databases"), yaml.Unmarshal, func(_ string, d struct {
+		Name string `yaml:"database_name"`
+	}) {
 		b.databases = append(b.databases, d.Name)
-		return err
 	})
 	return b
 }

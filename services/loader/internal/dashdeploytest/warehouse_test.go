@@ -111,6 +111,29 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..")
 }
 
+// decodeEach decodes every file matching pattern (a filepath.Glob) with
+// unmarshal into a T and calls each with the file and the value; no file
+// matching, or one that does not read or decode, fails the test.
+func decodeEach[T any](t *testing.T, pattern string, unmarshal func([]byte, any) error, each func(file string, v T)) {
+	t.Helper()
+	files, err := filepath.Glob(pattern)
+	if err != nil || len(files) == 0 {
+		rel, _ := filepath.Rel(repoRoot(), pattern)
+		t.Fatalf("%s: no such files (%v)", rel, err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		var v T
+		if err == nil {
+			err = unmarshal(data, &v)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		each(f, v)
+	}
+}
+
 func tail(s string, n int) string {
 	if len(s) > n {
 		return "…" + s[len(s)-n:]
