@@ -5,7 +5,6 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
 )
@@ -29,29 +28,23 @@ func encode(m proto.Message) (data []byte, release func(), err error) {
 
 // pingEnvelope encodes msg, whose payload is b.data, around the payload in
 // b's own buffer, so that the payload is not copied once more: the fields
-// numbered below the payload's go into the headroom in front of it, those
-// above it after it. The bytes are proto.Marshal's, which writes fields in
-// number order (TestPingEnvelope holds them to it). ok is false when the
-// fields in front do not fit the headroom (a very long recorded_at).
+// numbered below the payload's (6) go into the headroom in front of it,
+// those above it after it. The bytes are proto.Marshal's, which writes
+// fields in number order (TestPingEnvelope holds them to it, every field
+// of RawPing set). ok is false when the fields in front do not fit the
+// headroom (a very long recorded_at).
 func pingEnvelope(msg *servicepingv1.RawPing, b body) (data []byte, ok bool, err error) {
-	m := msg.ProtoReflect()
-	payload := m.Descriptor().Fields().ByName("payload").Number()
-	front, back := m.Type().New(), m.Type().New()
-	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		switch n := fd.Number(); {
-		case n < payload:
-			front.Set(fd, v)
-		case n > payload:
-			back.Set(fd, v)
-		}
-		return true
-	})
-	size := marshal.Size(front.Interface()) + protowire.SizeTag(payload) + protowire.SizeVarint(uint64(len(b.data)))
+	const payload protowire.Number = 6
+	front := &servicepingv1.RawPing{PingId: msg.PingId, UsageDataId: msg.UsageDataId, Uuid: msg.Uuid,
+		RecordedAt: msg.RecordedAt, ReceivedAt: msg.ReceivedAt}
+	back := &servicepingv1.RawPing{Source: msg.Source, SourceIp: msg.SourceIp, UserAgent: msg.UserAgent,
+		ReenrichId: msg.ReenrichId, Devops: msg.Devops}
+	size := marshal.Size(front) + protowire.SizeTag(payload) + protowire.SizeVarint(uint64(len(b.data)))
 	if size > headroom {
 		return nil, false, nil
 	}
 	start := headroom - size
-	head, err := marshal.MarshalAppend(b.framed[start:start], front.Interface())
+	head, err := marshal.MarshalAppend(b.framed[start:start], front)
 	if err != nil {
 		return nil, false, err
 	}
@@ -60,6 +53,6 @@ func pingEnvelope(msg *servicepingv1.RawPing, b body) (data []byte, ok bool, err
 	if len(head) != size {
 		return nil, false, nil // not where the payload is: marshal it whole
 	}
-	data, err = marshal.MarshalAppend(b.framed[start:headroom+len(b.data)], back.Interface())
+	data, err = marshal.MarshalAppend(b.framed[start:headroom+len(b.data)], back)
 	return data, err == nil, err
 }
