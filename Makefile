@@ -14,7 +14,7 @@ GOTEST_FLAGS ?= -count=1 -shuffle=on -timeout=25m
 # What `--version` prints after each binary's name.
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build run run-cluster nats-server chdb ui-assets test fuzz vet fmt lint tidy tidy-check proto proto-check tools deps bench gowork-off clean help dbt client-suites superset test-dashboards soak
+.PHONY: build run run-cluster nats-server chdb ui-assets test fuzz vet fmt lint tidy tidy-check proto proto-check tools deps bench bench-pipeline gowork-off clean help dbt client-suites superset test-dashboards soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -76,6 +76,13 @@ soak: ## kill -9 every stage under load, SOAK_ROUNDS rounds at SOAK_RATE pings/s
 
 bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
+
+# make bench-pipeline: the pipeline against the HTTP and JetStream ceilings
+# on this machine (serviceping bench); BENCH_BIN measures another build's
+# binaries with the same bench, BENCH_ARGS adds flags (--pings, --rounds, --out).
+BENCH_BIN ?= $(BIN)
+bench-pipeline: build nats-server ## HTTP and JetStream ceilings, the gateway and the all-in-one on 3,000 full-size pings: one markdown table (minutes; BENCH_BIN, BENCH_ARGS)
+	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping bench --bin $(BENCH_BIN) --nats-server $(NATS_SERVER) $(BENCH_ARGS)
 
 ui-assets: ## fetch the dashboard's chart library (pinned echarts from npm) into the cache once; prints its directory
 	@scripts/fetch-ui-assets.sh

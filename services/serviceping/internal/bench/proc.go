@@ -72,9 +72,9 @@ func (p *proc) stop(grace time.Duration) error {
 }
 
 // failed is err with the tail of the process's log, for an error about
-// it; err alone when the run was stopped (ctx ended).
+// it; err alone when the run was stopped (ctx ended) or it is nil.
 func (p *proc) failed(err error) error {
-	if errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) {
 		return err
 	}
 	b, rerr := os.ReadFile(p.log)
