@@ -30,6 +30,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // The default layout: NATSNodes NATS servers and Replicas of each stage.
@@ -418,12 +420,7 @@ func (c *Cluster) Close() error {
 	for i := len(c.Processes) - 1; i >= 0; i-- {
 		p := c.Processes[i]
 		p.stopped.Store(true)
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(30 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
+		if _, killed := lifecycle.Terminate(p.cmd.Process, p.done, 30*time.Second); killed {
 			errs = append(errs, fmt.Errorf("%s did not stop within 30s and was killed", p.Name))
 		}
 	}

@@ -14,13 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/serviceping/serviceping/pkg/cli/clitest"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
@@ -137,12 +137,7 @@ func (p *process) stop(t *testing.T) string {
 		return p.output()
 	default:
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if _, killed := lifecycle.Terminate(p.cmd.Process, p.done, 20*time.Second); killed {
 		t.Errorf("%s did not stop within 20s of SIGTERM", filepath.Base(p.cmd.Path))
 	}
 	return p.output()

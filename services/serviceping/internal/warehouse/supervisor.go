@@ -18,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/metric"
 )
 
@@ -300,16 +301,11 @@ func (s *Supervisor) runOnce(ctx context.Context) error {
 // stop asks the engine to finish its requests and close, and kills it when
 // it has not within StopTimeout.
 func (s *Supervisor) stop(cmd *exec.Cmd, exited <-chan error) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-exited:
-		if err != nil {
-			s.log.Warn("embedded ClickHouse stopped with an error", "err", exitReason(err))
-		}
-	case <-time.After(s.cfg.StopTimeout):
-		s.log.Error("embedded ClickHouse did not stop in time; killing it", "timeout", s.cfg.StopTimeout)
-		_ = cmd.Process.Kill()
-		<-exited
+	switch err, killed := lifecycle.Terminate(cmd.Process, exited, s.cfg.StopTimeout); {
+	case killed:
+		s.log.Error("embedded ClickHouse did not stop in time and was killed", "timeout", s.cfg.StopTimeout)
+	case err != nil:
+		s.log.Warn("embedded ClickHouse stopped with an error", "err", exitReason(err))
 	}
 }
 
