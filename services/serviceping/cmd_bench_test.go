@@ -20,22 +20,16 @@ import (
 // queryable end to end with their metric rows, the peak memory of each
 // program, and leaves nothing in its temporary directory.
 func TestBenchSmoke(t *testing.T) {
-	testinfra.Env(t, "CHDB_LIB")
-	bin := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	bin := buildAll(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	began := time.Now()
-	if err := localcluster.Build(ctx, bin, "."); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built the binaries in %s", time.Since(began).Round(time.Second))
 	tmp, report := t.TempDir(), filepath.Join(t.TempDir(), "bench.md")
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "serviceping"), "bench", "--bin", bin, "--nats-server", filepath.Join(bin, "nats-server"),
 		"--pings", "30", "--rounds", "1", "--out", report)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	began = time.Now()
+	began := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("serviceping bench: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
@@ -65,4 +59,24 @@ func TestBenchSmoke(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {
 		t.Errorf("the bench left %d entries in its temporary directory, the first %s", len(left), left[0].Name())
 	}
+	if b, err := exec.Command("pgrep", "-f", tmp).Output(); err == nil {
+		t.Errorf("processes of the bench outlived it: %s", b)
+	}
+}
+
+// buildAll builds the binaries of the pipeline and nats-server into a
+// temporary directory (localcluster.Build) and returns it; the test needs
+// CHDB_LIB for what it runs.
+func buildAll(t *testing.T) string {
+	t.Helper()
+	testinfra.Env(t, "CHDB_LIB")
+	bin := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	began := time.Now()
+	if err := localcluster.Build(ctx, bin, "."); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built the binaries in %s", time.Since(began).Round(time.Second))
+	return bin
 }

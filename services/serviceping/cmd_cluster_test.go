@@ -8,9 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/serviceping/serviceping/pkg/testinfra"
-	"github.com/serviceping/serviceping/services/serviceping/internal/localcluster"
 )
 
 // TestRunClusterSmoke runs `serviceping run-cluster --smoke` as make
@@ -18,13 +15,7 @@ import (
 // warehouse, the migrations, two of each stage; a ping through each gateway
 // lands in ClickHouse and every stream keeps three current replicas.
 func TestRunClusterSmoke(t *testing.T) {
-	testinfra.Env(t, "CHDB_LIB")
-	bin := t.TempDir()
-	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer bcancel()
-	if err := localcluster.Build(bctx, bin, "."); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildAll(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
