@@ -246,12 +246,12 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // changed after gathering it: 43 of 105 emitted definitions (41.0 %), most
 // of the rest 2021 legacy files without a class. With GitLab's own
 // /usage_data/queries answer read for those, skip_validation honoured and
-// the class families above: 66 of 105 (62.9 %). The floor keeps what was
-// reached; it is short of the 90 % the first set passes — the rest are
-// tables and columns the seed does not have yet, classes whose setting
-// cannot be told from their name, and system facts of usage_data.rb
-// (LDAP sync, group SAML) no definition describes.
+// the class families above: 66 of 105 (62.9 %). With the tables and
+// columns GitLab 13.9's queries read in the seed (lists, protected_branches,
+// requirements, terraform_states, the cluster application tables, …, as in
+// GitLab's structure.sql): 78 of 105 (74.3 %). The floor keeps what was
+// reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.62)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.74)
 }

@@ -112,6 +112,14 @@ tier: [free]
 `,
 		"codeowners": definition("usage_activity_by_stage_monthly.create.merge_requests_with_required_codeowners", "28d", "database", "optional", ""),
 		"proj_rules": definition("usage_activity_by_stage_monthly.create.approval_project_rules", "28d", "database", "optional", ""),
+		// GitLab's legacy queries over the tables the seed has from
+		// GitLab's structure.sql for them.
+		"assignee_lists": definition("usage_activity_by_stage_monthly.plan.assignee_lists", "28d", "database", "optional", ""),
+		"mirrored":       definition("usage_activity_by_stage_monthly.release.projects_mirrored_with_pipelines_enabled", "28d", "database", "optional", ""),
+		"tf_states":      definition("counts.terraform_states", "all", "database", "optional", ""),
+		"prom_apps":      definition("usage_activity_by_stage_monthly.monitor.clusters_applications_prometheus", "28d", "database", "optional", ""),
+		"github_ci":      definition("usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github", "all", "database", "optional", ""),
+		"codeowner_pb":   definition("usage_activity_by_stage.create.projects_enforcing_code_owner_approval", "all", "database", "optional", ""),
 	}
 	// Database-sourced aggregates merge the estimates' sketches.
 	writeDefs(t, dir, defs, `
@@ -214,6 +222,18 @@ tier: [free]
 		"usage_activity_by_stage_monthly.create.merge_requests_with_required_codeowners": num(`SELECT count(DISTINCT merge_request_id)
 			FROM approval_merge_request_rules WHERE rule_type = 2 AND approvals_required > 0 AND ` + window("created_at", "28d")),
 		"usage_activity_by_stage_monthly.create.approval_project_rules": num("SELECT count(*) FROM approval_project_rules"),
+		"usage_activity_by_stage_monthly.plan.assignee_lists": num("SELECT count(DISTINCT user_id) FROM lists WHERE list_type = 3 AND " +
+			window("created_at", "28d")),
+		"usage_activity_by_stage_monthly.release.projects_mirrored_with_pipelines_enabled": num(`SELECT count(DISTINCT p.creator_id)
+			FROM projects p JOIN project_features f ON f.project_id = p.id
+			WHERE p.mirror AND p.mirror_trigger_builds AND f.builds_access_level = 20 AND ` + window("p.created_at", "28d")),
+		"counts.terraform_states": num("SELECT count(*) FROM terraform_states"),
+		"usage_activity_by_stage_monthly.monitor.clusters_applications_prometheus": num(`SELECT count(DISTINCT c.user_id)
+			FROM clusters_applications_prometheus a JOIN clusters c ON c.id = a.cluster_id WHERE a.status IN (3, 5) AND ` + window("a.created_at", "28d")),
+		"usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github": num(`SELECT count(DISTINCT p.creator_id) FROM projects p
+			JOIN integrations i ON i.project_id = p.id WHERE i.type_new = 'Integrations::Github' AND i.pipeline_events AND i.active`),
+		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval": num(`SELECT count(DISTINCT p.creator_id) FROM projects p
+			JOIN protected_branches b ON b.project_id = p.id WHERE b.code_owner_approval_required`),
 	}
 	for k, want := range exact {
 		gj, _ := json.Marshal(got[k])
@@ -224,7 +244,11 @@ tier: [free]
 	}
 	for _, k := range []string{"test.issues_28d", "test.issues_7d", "test.user_sast_jobs", "usage_activity_by_stage_monthly.manage.events", "test.projects_with_issues",
 		"counts.service_desk_issues", "test.deployments_success", "usage_activity_by_stage_monthly.create.merge_requests_with_required_codeowners",
-		"usage_activity_by_stage_monthly.create.approval_project_rules"} {
+		"usage_activity_by_stage_monthly.create.approval_project_rules", "usage_activity_by_stage_monthly.plan.assignee_lists",
+		"usage_activity_by_stage_monthly.release.projects_mirrored_with_pipelines_enabled", "counts.terraform_states",
+		"usage_activity_by_stage_monthly.monitor.clusters_applications_prometheus",
+		"usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github",
+		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
 		}

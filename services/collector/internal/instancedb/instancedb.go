@@ -42,6 +42,7 @@ type Counts struct {
 	ProjectFeatures, AutoDevops, ClusterProvidersGCP, CertManagers, Agents, AgentTokens,
 	Suggestions, Events, PipelineSchedules, Runners, ApprovalRules, ApprovalRuleSources,
 	ProjectApprovalRules, GroupStages, SecurityScans, HistoricalData, Measurements, BatchedMigrations int
+	Lists, ProtectedBranches, Requirements, TerraformStates, PrometheusApps, IngressApps int
 }
 
 // Counts derives the per-table sizes.
@@ -63,7 +64,9 @@ func (s Size) Counts() Counts {
 	c.Releases = max(c.Projects/4, 1)
 	c.Snippets = max(c.Users/2, 1)
 	c.Keys = c.Users
-	c.Integrations = c.Projects
+	// One integration per project, then GitHub integrations on every
+	// eighth.
+	c.Integrations = c.Projects + max(c.Projects/8, 1)
 	c.Clusters = max(c.Projects/20, 1)
 	c.Packages = max(c.Projects/2, 1)
 	c.Todos = b / 20
@@ -85,6 +88,12 @@ func (s Size) Counts() Counts {
 	c.HistoricalData = HistoricalDays
 	c.Measurements = 2 * MeasurementDays
 	c.BatchedMigrations = 12
+	c.Lists = 4 * c.Boards
+	c.ProtectedBranches = c.Projects
+	c.Requirements = max(c.Issues/50, 1)
+	c.TerraformStates = max(c.Projects/4, 1)
+	c.PrometheusApps = max(c.Clusters/2, 1)
+	c.IngressApps = max(c.Clusters/3, 1)
 	return c
 }
 
@@ -123,9 +132,10 @@ FROM generate_series(1, $2) i`},
 SELECT i, 'ns' || i, 'ns' || i, CASE WHEN i <= $3 THEN 'User' ELSE 'Group' END,
   CASE WHEN i <= $3 THEN i END, (i % 3) * 10, ` + ts(7907) + `
 FROM generate_series(1, $2) i`},
-		{"projects", c.Projects, `INSERT INTO projects (id, name, namespace_id, creator_id, visibility_level, archived, service_desk_enabled, disable_overriding_approvers_per_merge_request, import_type, created_at, last_activity_at)
+		{"projects", c.Projects, `INSERT INTO projects (id, name, namespace_id, creator_id, visibility_level, archived, service_desk_enabled, disable_overriding_approvers_per_merge_request, import_type,
+  mirror, mirror_trigger_builds, created_at, last_activity_at)
 SELECT i, 'project' || i, 1 + (i * 13) % ($3 + $3 / 10), 1 + (i * 17) % $3, (i % 3) * 10, i % 19 = 0, i % 7 = 0, i % 5 = 0,
-  CASE WHEN i % 11 = 0 THEN 'github' WHEN i % 13 = 0 THEN 'gitlab_project' END, ` + ts(7901) + `, ` + ts(409) + `
+  CASE WHEN i % 11 = 0 THEN 'github' WHEN i % 13 = 0 THEN 'gitlab_project' END, i % 4 = 0, i % 8 = 0, ` + ts(7901) + `, ` + ts(409) + `
 FROM generate_series(1, $2) i`},
 		{"milestones", c.Milestones, `INSERT INTO milestones (id, project_id, title, state, created_at)
 SELECT i, 1 + (i * 3) % $4, 'm' || i, CASE WHEN i % 4 = 0 THEN 'closed' ELSE 'active' END, ` + ts(7883) + `
@@ -170,14 +180,18 @@ FROM generate_series(1, $2) i`},
 SELECT i, 1 + (i * 61) % $3, CASE WHEN i % 2 = 0 THEN 1 + i % $4 END, CASE WHEN i % 2 = 0 THEN 'ProjectSnippet' ELSE 'PersonalSnippet' END, ` + ts(7789) + `
 FROM generate_series(1, $2) i`},
 		{"keys", c.Keys, `INSERT INTO keys (id, user_id, type, created_at) SELECT i, 1 + (i * 67) % $3, CASE WHEN i % 4 = 0 THEN 'DeployKey' ELSE 'Key' END, ` + ts(7759) + ` FROM generate_series(1, $2) i`},
-		{"integrations", c.Integrations, `INSERT INTO integrations (id, project_id, type_new, active, created_at)
-SELECT i, i, (ARRAY['Integrations::Prometheus','Integrations::Slack','Integrations::Jira','Integrations::Mattermost'])[1 + i % 4], i % 3 <> 0, ` + ts(7757) + `
+		{"integrations", c.Integrations, `INSERT INTO integrations (id, project_id, type_new, active, pipeline_events, created_at)
+SELECT i, CASE WHEN i <= $4 THEN i ELSE 8 * (i - $4) END,
+  CASE WHEN i <= $4 THEN (ARRAY['Integrations::Prometheus','Integrations::Slack','Integrations::Jira','Integrations::Mattermost'])[1 + i % 4]
+    ELSE 'Integrations::Github' END, i % 3 <> 0, i % 2 = 0, ` + ts(7757) + `
 FROM generate_series(1, $2) i`},
-		{"clusters", c.Clusters, `INSERT INTO clusters (id, user_id, cluster_type, provider_type, enabled, created_at) SELECT i, 1 + i % $3, 1 + i % 3, i % 3, i % 4 <> 0, ` + ts(7753) + ` FROM generate_series(1, $2) i`},
+		{"clusters", c.Clusters, `INSERT INTO clusters (id, user_id, cluster_type, provider_type, enabled, management_project_id, created_at)
+SELECT i, 1 + i % $3, 1 + i % 3, i % 3, i % 4 <> 0, CASE WHEN i % 3 = 0 THEN 1 + (i * 7) % $4 END, ` + ts(7753) + `
+FROM generate_series(1, $2) i`},
 		{"packages_packages", c.Packages, `INSERT INTO packages_packages (id, project_id, package_type, created_at) SELECT i, 1 + i % $4, 1 + i % 8, ` + ts(7741) + ` FROM generate_series(1, $2) i`},
 		{"todos", c.Todos, `INSERT INTO todos (id, user_id, author_id, state, created_at) SELECT i, 1 + (i * 71) % $3, 1 + (i * 73) % $3, CASE WHEN i % 3 = 0 THEN 'done' ELSE 'pending' END, ` + ts(7727) + ` FROM generate_series(1, $2) i`},
-		{"project_features", c.ProjectFeatures, `INSERT INTO project_features (id, project_id, repository_access_level, created_at, updated_at)
-SELECT i, i, (ARRAY[20,20,10,0])[1 + i % 4], ` + ts(7901) + `, ` + ts(7901) + `
+		{"project_features", c.ProjectFeatures, `INSERT INTO project_features (id, project_id, repository_access_level, builds_access_level, created_at, updated_at)
+SELECT i, i, (ARRAY[20,20,10,0])[1 + i % 4], (ARRAY[20,10,20,0,20])[1 + i % 5], ` + ts(7901) + `, ` + ts(7901) + `
 FROM generate_series(1, $2) i`},
 		{"project_auto_devops", c.AutoDevops, `INSERT INTO project_auto_devops (id, project_id, enabled, created_at, updated_at)
 SELECT i, 1 + (i * 3) % $4, i % 4 <> 0, ` + ts(7723) + `, ` + ts(7723) + `
@@ -187,6 +201,27 @@ SELECT i, 1 + (i * 2 - 1) % $7, CASE WHEN i % 4 = 0 THEN 5 ELSE 3 END, ` + ts(77
 FROM generate_series(1, $2) i`},
 		{"clusters_applications_cert_managers", c.CertManagers, `INSERT INTO clusters_applications_cert_managers (id, cluster_id, status, created_at)
 SELECT i, 1 + (i * 2) % $7, (ARRAY[3,5,1])[1 + i % 3], ` + ts(7703) + `
+FROM generate_series(1, $2) i`},
+		// Four lists per board: backlog, label, assignee (a user), milestone,
+		// closed, label again, in turn.
+		{"lists", c.Lists, `INSERT INTO lists (id, board_id, label_id, list_type, "position", created_at, updated_at, user_id, milestone_id)
+SELECT i, 1 + (i - 1) / 4, CASE WHEN i % 6 IN (1, 5) THEN 1 + i % $4 END, (ARRAY[0,1,3,4,2,1])[1 + i % 6], i % 4,
+  ` + ts(7639) + `, ` + ts(7639) + `, CASE WHEN i % 6 = 2 THEN 1 + (i * 89) % $3 END, CASE WHEN i % 6 = 3 THEN 1 + i % $5 END
+FROM generate_series(1, $2) i`},
+		{"protected_branches", c.ProtectedBranches, `INSERT INTO protected_branches (id, project_id, name, created_at, updated_at, code_owner_approval_required)
+SELECT i, i, 'main', ` + ts(7621) + `, ` + ts(7621) + `, i % 3 = 0
+FROM generate_series(1, $2) i`},
+		{"requirements", c.Requirements, `INSERT INTO requirements (id, project_id, iid, issue_id)
+SELECT i, 1 + (i * 3) % $4, i, 50 * i
+FROM generate_series(1, $2) i`},
+		{"terraform_states", c.TerraformStates, `INSERT INTO terraform_states (id, project_id, created_at, updated_at, uuid, name, versioning_enabled)
+SELECT i, 1 + (i * 5) % $4, ` + ts(7607) + `, ` + ts(7607) + `, substr(md5(i::text), 1, 32), 'state' || i, i % 6 <> 0
+FROM generate_series(1, $2) i`},
+		{"clusters_applications_prometheus", c.PrometheusApps, `INSERT INTO clusters_applications_prometheus (id, cluster_id, status, version, created_at, updated_at)
+SELECT i, 1 + (i * 2 - 1) % $7, (ARRAY[3,5,1,3])[1 + i % 4], '10.4.1', ` + ts(7603) + `, ` + ts(7603) + `
+FROM generate_series(1, $2) i`},
+		{"clusters_applications_ingress", c.IngressApps, `INSERT INTO clusters_applications_ingress (id, cluster_id, created_at, updated_at, status, ingress_type, version)
+SELECT i, 1 + (i * 3) % $7, ` + ts(7591) + `, ` + ts(7591) + `, (ARRAY[3,5,1])[1 + i % 3], 0, '1.40.2'
 FROM generate_series(1, $2) i`},
 		{"cluster_agents", c.Agents, `INSERT INTO cluster_agents (id, project_id, created_by_user_id, name, created_at)
 SELECT i, 1 + (i * 7) % $4, 1 + i % $3, 'agent' || i, ` + ts(7699) + `
@@ -207,8 +242,8 @@ FROM generate_series(1, $2) i`},
 		{"ci_runners", c.Runners, `INSERT INTO ci_runners (id, runner_type, active, created_at, contacted_at)
 SELECT i, 1 + i % 3, i % 5 <> 0, ` + ts(7681) + `, ` + ts(421) + `
 FROM generate_series(1, $2) i`},
-		{"approval_merge_request_rules", c.ApprovalRules, `INSERT INTO approval_merge_request_rules (id, merge_request_id, name, rule_type, approvals_required, section, created_at, updated_at)
-SELECT i, 1 + (i * 2) % $8, 'rule' || i, 1 + i % 4, i % 3, CASE WHEN i % 4 = 1 THEN (ARRAY['codeowners','backend'])[1 + i % 2] END, ` + ts(7673) + `, ` + ts(7673) + `
+		{"approval_merge_request_rules", c.ApprovalRules, `INSERT INTO approval_merge_request_rules (id, merge_request_id, name, rule_type, approvals_required, section, modified_from_project_rule, created_at, updated_at)
+SELECT i, 1 + (i * 2) % $8, 'rule' || i, 1 + i % 4, i % 3, CASE WHEN i % 4 = 1 THEN (ARRAY['codeowners','backend'])[1 + i % 2] END, i % 5 = 0, ` + ts(7673) + `, ` + ts(7673) + `
 FROM generate_series(1, $2) i`},
 		{"approval_project_rules", c.ProjectApprovalRules, `INSERT INTO approval_project_rules (id, project_id, name, approvals_required, rule_type, created_at, updated_at)
 SELECT i, 1 + (i * 2) % $4, 'project rule ' || i, i % 3, i % 4, ` + ts(7649) + `, ` + ts(7649) + `

@@ -33,6 +33,8 @@ CREATE TABLE IF NOT EXISTS projects (
     service_desk_enabled boolean NOT NULL DEFAULT false,
     disable_overriding_approvers_per_merge_request boolean,
     import_type text,
+    mirror boolean DEFAULT false NOT NULL,
+    mirror_trigger_builds boolean DEFAULT false NOT NULL,
     created_at timestamptz NOT NULL,
     last_activity_at timestamptz
 );
@@ -148,6 +150,8 @@ CREATE TABLE IF NOT EXISTS integrations (
     project_id bigint,
     type_new text NOT NULL,                         -- Integrations::Prometheus, ::Slack, ::Jira, ...
     active boolean NOT NULL DEFAULT false,
+    pipeline_events boolean DEFAULT false NOT NULL,
+    instance boolean DEFAULT false NOT NULL,
     created_at timestamptz NOT NULL
 );
 CREATE TABLE IF NOT EXISTS clusters (
@@ -156,6 +160,7 @@ CREATE TABLE IF NOT EXISTS clusters (
     cluster_type smallint NOT NULL DEFAULT 3,       -- 1 instance, 2 group, 3 project
     provider_type integer,                          -- 0 user, 1 gcp, 2 aws
     enabled boolean NOT NULL DEFAULT true,
+    management_project_id bigint,
     created_at timestamptz NOT NULL
 );
 CREATE TABLE IF NOT EXISTS packages_packages (
@@ -175,6 +180,7 @@ CREATE TABLE IF NOT EXISTS project_features (
     id bigserial PRIMARY KEY,
     project_id bigint NOT NULL,
     repository_access_level integer NOT NULL DEFAULT 20, -- 0 disabled, 10 private, 20 enabled
+    builds_access_level integer,
     created_at timestamptz,
     updated_at timestamptz
 );
@@ -197,6 +203,68 @@ CREATE TABLE IF NOT EXISTS clusters_applications_cert_managers (
     cluster_id bigint NOT NULL,
     status integer NOT NULL,                        -- 3 installed, 5 updated
     created_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lists (
+    id bigserial PRIMARY KEY,
+    board_id bigint NOT NULL,
+    label_id bigint,
+    list_type integer DEFAULT 1 NOT NULL,           -- 0 backlog, 1 label, 2 closed, 3 assignee, 4 milestone, 5 iteration
+    "position" integer,
+    created_at timestamp without time zone NOT NULL,
+    updated_at timestamp without time zone NOT NULL,
+    user_id bigint,
+    milestone_id bigint
+);
+CREATE TABLE IF NOT EXISTS protected_branches (
+    id bigserial PRIMARY KEY,
+    project_id bigint,
+    name character varying NOT NULL,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    code_owner_approval_required boolean DEFAULT false NOT NULL,
+    allow_force_push boolean DEFAULT false NOT NULL
+);
+CREATE TABLE IF NOT EXISTS requirements (
+    id bigserial PRIMARY KEY,
+    project_id bigint NOT NULL,
+    iid integer NOT NULL,
+    issue_id bigint
+);
+CREATE TABLE IF NOT EXISTS terraform_states (
+    id bigserial PRIMARY KEY,
+    project_id bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    locked_at timestamp with time zone,
+    locked_by_user_id bigint,
+    uuid character varying(32) NOT NULL,
+    name character varying(255) NOT NULL,
+    versioning_enabled boolean DEFAULT true NOT NULL
+);
+-- Dropped from GitLab in 16.0 (certificate-based cluster applications);
+-- GitLab 13.9's queries still read them. Columns as GitLab's schema had them.
+CREATE TABLE IF NOT EXISTS clusters_applications_prometheus (
+    id serial PRIMARY KEY,                          -- id: :serial
+    cluster_id integer NOT NULL,
+    status integer NOT NULL,                        -- 3 installed, 5 updated
+    version character varying NOT NULL,
+    status_reason text,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    last_update_started_at timestamp with time zone,
+    healthy boolean
+);
+CREATE TABLE IF NOT EXISTS clusters_applications_ingress (
+    id serial PRIMARY KEY,                          -- id: :serial
+    cluster_id integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    status integer NOT NULL,
+    ingress_type integer NOT NULL,
+    version character varying NOT NULL,
+    cluster_ip character varying,
+    status_reason text,
+    external_ip character varying
 );
 CREATE TABLE IF NOT EXISTS cluster_agents (
     id bigserial PRIMARY KEY,
@@ -246,6 +314,7 @@ CREATE TABLE IF NOT EXISTS approval_merge_request_rules (
     rule_type smallint NOT NULL DEFAULT 1,          -- 1 regular, 2 code_owner, 3 report_approver, 4 any_approver
     approvals_required smallint DEFAULT 0 NOT NULL,
     section text,
+    modified_from_project_rule boolean DEFAULT false NOT NULL,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL
 );
@@ -385,3 +454,10 @@ ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS elasticsearch_limit_in
 ALTER TABLE application_settings ADD COLUMN IF NOT EXISTS spam_check_endpoint_enabled boolean DEFAULT false NOT NULL;
 ALTER TABLE approval_merge_request_rules ADD COLUMN IF NOT EXISTS approvals_required smallint DEFAULT 0 NOT NULL;
 ALTER TABLE approval_merge_request_rules ADD COLUMN IF NOT EXISTS section text;
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS mirror boolean DEFAULT false NOT NULL;
+ALTER TABLE projects ADD COLUMN IF NOT EXISTS mirror_trigger_builds boolean DEFAULT false NOT NULL;
+ALTER TABLE integrations ADD COLUMN IF NOT EXISTS pipeline_events boolean DEFAULT false NOT NULL;
+ALTER TABLE integrations ADD COLUMN IF NOT EXISTS instance boolean DEFAULT false NOT NULL;
+ALTER TABLE clusters ADD COLUMN IF NOT EXISTS management_project_id bigint;
+ALTER TABLE project_features ADD COLUMN IF NOT EXISTS builds_access_level integer;
+ALTER TABLE approval_merge_request_rules ADD COLUMN IF NOT EXISTS modified_from_project_rule boolean DEFAULT false NOT NULL;
