@@ -230,10 +230,12 @@ const gitlabUnseen = "../../../testdata/gitlab/unseen"
 // family asking for the key path's setting names and, for
 // *ExpirationEnabled classes, the *_interval setting, the
 // <Name>EncryptedSecrets and <Name>FfMetric families, and GitLab's real
-// application_settings columns in the seed: 56 of 60 (93.3 %).
+// application_settings columns in the seed: 56 of 60 (93.3 %). With every
+// column of GitLab's application_settings in the seed (the group and
+// project runner token expiration intervals): 58 of 60 (96.7 %).
 func TestUnseenCatalogueReplay(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "unseen GitLab definitions", gitlabUnseen, 50, 0.90)
+	replayAtLeast(t, "unseen GitLab definitions", gitlabUnseen, 50, 0.96)
 }
 
 // gitlabUnseen2 is a second set of GitLab definitions gathered after the
@@ -249,9 +251,10 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // the class families above: 66 of 105 (62.9 %). With the tables and
 // columns GitLab 13.9's queries read in the seed (lists, protected_branches,
 // requirements, terraform_states, the cluster application tables, …, as in
-// GitLab's structure.sql): 78 of 105 (74.3 %). The floor keeps what was
-// reached.
+// GitLab's structure.sql): 78 of 105 (74.3 %); with every column of
+// GitLab's application_settings (container_registry_db_enabled): 79 of 105
+// (75.2 %). The floor keeps what was reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.74)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.75)
 }

@@ -21,12 +21,55 @@ var schemaSQL string
 // Schema returns the instance schema DDL.
 func Schema() string { return schemaSQL }
 
-// Apply creates the instance tables (idempotent).
+// Apply creates the instance tables (idempotent); a database seeded
+// before a column existed gets it, with the schema's type and default,
+// before the indexes are created.
 func Apply(ctx context.Context, pool *pgxpool.Pool) error {
-	if _, err := pool.Exec(ctx, schemaSQL); err != nil {
+	var tables, indexes []string
+	for _, line := range strings.SplitAfter(schemaSQL, "\n") {
+		if strings.HasPrefix(line, "CREATE INDEX") {
+			indexes = append(indexes, line)
+		} else {
+			tables = append(tables, line)
+		}
+	}
+	if _, err := pool.Exec(ctx, strings.Join(tables, "")); err != nil {
 		return fmt.Errorf("apply instance schema: %w", err)
 	}
+	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+		var adds []string
+		for _, c := range columnDefinitions(m[2]) {
+			if !strings.Contains(c.definition, "PRIMARY KEY") { // the table was created with it
+				adds = append(adds, "ADD COLUMN IF NOT EXISTS "+c.definition)
+			}
+		}
+		if _, err := pool.Exec(ctx, "ALTER TABLE "+m[1]+" "+strings.Join(adds, ", ")); err != nil {
+			return fmt.Errorf("add missing columns of %s: %w", m[1], err)
+		}
+	}
+	if _, err := pool.Exec(ctx, strings.Join(indexes, "")); err != nil {
+		return fmt.Errorf("create instance indexes: %w", err)
+	}
 	return nil
+}
+
+// column is a column of a CREATE TABLE body: its name and its definition
+// (name, type, default, constraints), comments dropped.
+type column struct{ name, definition string }
+
+// columnDefinitions reads the columns of a CREATE TABLE body, comments
+// left out.
+func columnDefinitions(body string) []column {
+	var cols []column
+	for _, line := range strings.Split(body, "\n") {
+		c := columnRE.FindStringSubmatch(line)
+		if c == nil || strings.EqualFold(c[1], "PRIMARY") {
+			continue
+		}
+		def, _, _ := strings.Cut(line, "--")
+		cols = append(cols, column{c[1], strings.TrimSuffix(strings.TrimSpace(def), ",")})
+	}
+	return cols
 }
 
 // Size fixes the row count of every table from the largest one, ci_builds.
@@ -360,10 +403,8 @@ func Expected() Structure {
 	var s Structure
 	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
 		t := Table{Name: m[1]}
-		for _, line := range strings.Split(m[2], "\n") {
-			if c := columnRE.FindStringSubmatch(line); c != nil && !strings.EqualFold(c[1], "PRIMARY") {
-				t.Columns = append(t.Columns, c[1])
-			}
+		for _, c := range columnDefinitions(m[2]) {
+			t.Columns = append(t.Columns, c.name)
 		}
 		s.Tables = append(s.Tables, t)
 	}
