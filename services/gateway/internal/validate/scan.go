@@ -18,9 +18,11 @@ import (
 // and the rare shapes the scanner does not handle — escaped member names
 // or identity fields, \u escapes of surrogates, numbers that do not parse,
 // nesting deeper than maxScanDepth.
+//
+// Its methods take the offset to read at and return the offset after what
+// they consumed, and ok false to give up.
 type scanner struct {
 	b      []byte
-	i      int
 	lim    Limits
 	depth  int
 	leaves int
@@ -38,7 +40,7 @@ var scanners = sync.Pool{New: func() any { return new(scanner) }}
 // must decide. lim has its defaults applied.
 func scanPing(body []byte, lim Limits) (f pingFields, ok bool) {
 	s := scanners.Get().(*scanner)
-	s.b, s.i, s.lim, s.depth, s.leaves = body, 0, lim, 0, 0
+	s.b, s.lim, s.depth, s.leaves = body, lim, 0, 0
 	defer func() {
 		// Drop every reference to body (names alias it).
 		clear(s.names[:cap(s.names)])
@@ -48,178 +50,183 @@ func scanPing(body []byte, lim Limits) (f pingFields, ok bool) {
 		}
 		scanners.Put(s)
 	}()
-	s.ws()
-	if s.peek() != '{' || !s.open() {
+	i := skipWS(body, 0)
+	if i >= len(body) || body[i] != '{' {
 		return pingFields{}, false
 	}
-	ok = s.members(func(name string) bool { return s.rootMember(&f, name) }) && s.end()
-	return f, ok
+	i, ok = s.object(i, func(i int, name string) (int, bool) { return s.rootMember(i, &f, name) })
+	return f, ok && skipWS(body, i) == len(body)
 }
 
-// rootMember consumes the value of the root member name, as DecodePing's
-// walk does.
-func (s *scanner) rootMember(f *pingFields, name string) bool {
+// rootMember consumes the value at i of the root member name, as
+// DecodePing's walk does.
+func (s *scanner) rootMember(i int, f *pingFields, name string) (int, bool) {
 	var ok bool
-	switch {
+	switch c := s.at(i); {
 	case name == "uuid":
-		f.UUID, ok = s.identity()
+		i, f.UUID, ok = s.identity(i)
 		f.seenUUID = true
-		return ok
+		return i, ok
 	case name == "recorded_at":
-		f.RecordedAt, ok = s.identity()
+		i, f.RecordedAt, ok = s.identity(i)
 		f.seenRecorded = true
-		return ok
+		return i, ok
 	case name == "version":
-		f.Version, ok = s.identity()
+		i, f.Version, ok = s.identity(i)
 		f.seenVersion = true
-		return ok
-	case name == "counts" && s.peek() == '{':
-		return s.counts(&f.Score)
-	case name == "active_user_count" && isNumberStart(s.peek()):
-		v, ok := s.float()
+		return i, ok
+	case name == "counts" && c == '{':
+		return s.object(i, func(i int, name string) (int, bool) {
+			if n := devopsscore.CounterIndex(name); n >= 0 && isNumberStart(s.at(i)) {
+				i, v, ok := s.float(i)
+				f.Score.SetCounter(n, v)
+				return i, ok
+			}
+			return s.value(i)
+		})
+	case name == "active_user_count" && isNumberStart(c):
+		i, v, ok := s.float(i)
 		f.Score.SetActiveUsers(v)
-		return ok
-	case isSection(name):
-		if c := s.peek(); c != '{' && c != 'n' {
-			return false
-		}
+		return i, ok
+	case isSection(name) && c != '{' && c != 'n':
+		return i, false
 	}
-	return s.value()
+	return s.value(i)
 }
 
-// counts consumes the root counts object (next is '{') and records the
-// counters the DevOps Score reads.
-func (s *scanner) counts(snap *devopsscore.Snapshot) bool {
-	if !s.open() {
-		return false
+// at is the byte at i, 0 at the end.
+func (s *scanner) at(i int) byte {
+	if i < len(s.b) {
+		return s.b[i]
 	}
-	return s.members(func(name string) bool {
-		if i := devopsscore.CounterIndex(name); i >= 0 && isNumberStart(s.peek()) {
-			v, ok := s.float()
-			snap.SetCounter(i, v)
-			return ok
-		}
-		return s.value()
-	})
+	return 0
 }
 
-// open consumes the '{' or '[' at i and enters it.
-func (s *scanner) open() bool {
-	s.i++
+// enter counts the object or array opened at i.
+func (s *scanner) enter() bool {
 	s.depth++
 	return s.depth <= s.lim.MaxDepth && s.depth <= maxScanDepth
 }
 
-// members reads the members of the object just opened up to its '}': for
-// each name it calls member (nil: value), which consumes the value; then
-// it checks the names for duplicates.
-func (s *scanner) members(member func(name string) bool) bool {
-	start := len(s.names)
-	if s.empty('}') {
-		return true
+// object reads the object at i (a '{'): for each member it calls member
+// (nil: value) at the value, then checks the names for duplicates.
+func (s *scanner) object(i int, member func(i int, name string) (int, bool)) (int, bool) {
+	if !s.enter() {
+		return i, false
 	}
+	b := s.b
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		s.depth--
+		return i + 1, true
+	}
+	start := len(s.names)
 	for {
-		name, ok := s.name()
-		if !ok {
-			return false
+		if i >= len(b) || b[i] != '"' {
+			return i, false
 		}
+		end, esc, ok := scanString(b, i+1)
+		if !ok || esc {
+			return i, false
+		}
+		name := text(b, i+1, end)
 		s.names = append(s.names, name)
-		s.ws()
-		if s.peek() != ':' {
-			return false
+		i = skipWS(b, end+1)
+		if i >= len(b) || b[i] != ':' {
+			return i, false
 		}
-		s.i++
-		s.ws()
+		i = skipWS(b, i+1)
 		if member == nil {
-			ok = s.value()
+			i, ok = s.value(i)
 		} else {
-			ok = member(name)
+			i, ok = member(i, name)
 		}
 		if !ok {
-			return false
+			return i, false
 		}
-		if more, ok := s.after('}'); !ok || !more {
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			s.depth--
 			_, dup := duplicate(s.names[start:])
 			s.names = s.names[:start]
-			return ok && !dup
+			return i + 1, !dup
+		default:
+			return i, false
 		}
 	}
 }
 
-// elements reads the elements of the array just opened up to its ']'.
-func (s *scanner) elements() bool {
-	if s.empty(']') {
-		return true
+// array reads the array at i (a '[').
+func (s *scanner) array(i int) (int, bool) {
+	if !s.enter() {
+		return i, false
+	}
+	b := s.b
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		s.depth--
+		return i + 1, true
 	}
 	for {
-		if !s.value() {
-			return false
+		var ok bool
+		if i, ok = s.value(i); !ok {
+			return i, false
 		}
-		if more, ok := s.after(']'); !ok || !more {
-			return ok
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case ']':
+			s.depth--
+			return i + 1, true
+		default:
+			return i, false
 		}
 	}
 }
 
-// empty consumes the close of the object or array just opened when it
-// has nothing in it.
-func (s *scanner) empty(close byte) bool {
-	s.ws()
-	if s.peek() != close {
-		return false
+// value reads one complete value at i.
+func (s *scanner) value(i int) (int, bool) {
+	b := s.b
+	if i >= len(b) {
+		return i, false
 	}
-	s.i++
-	s.depth--
-	return true
-}
-
-// after consumes what follows a member or element: a ',' (more follow)
-// or close (the object or array ends).
-func (s *scanner) after(close byte) (more, ok bool) {
-	s.ws()
-	switch s.peek() {
-	case ',':
-		s.i++
-		s.ws()
-		return true, true
-	case close:
-		s.i++
-		s.depth--
-		return false, true
-	}
-	return false, false
-}
-
-// value consumes one complete value.
-func (s *scanner) value() bool {
-	switch c := s.peek(); c {
+	switch b[i] {
 	case '{':
-		return s.open() && s.members(nil)
+		return s.object(i, nil)
 	case '[':
-		return s.open() && s.elements()
+		return s.array(i)
 	case '"':
-		_, _, _, ok := s.str()
-		return ok && s.leaf()
+		end, _, ok := scanString(b, i+1)
+		return end + 1, ok && s.leaf()
 	case 't':
-		return s.literal("true")
+		return s.literal(i, "true")
 	case 'f':
-		return s.literal("false")
+		return s.literal(i, "false")
 	case 'n':
-		return s.literal("null")
-	default:
-		start, end, simple, ok := s.number()
-		if !ok {
-			return false
-		}
-		if !simple {
-			// Without an exponent, fewer than 300 characters always fit a
-			// float64; the rest are parsed.
-			if _, err := strconv.ParseFloat(s.text(start, end), 64); err != nil {
-				return false
-			}
-		}
-		return s.leaf()
+		return s.literal(i, "null")
 	}
+	end, simple, ok := scanNumber(b, i)
+	if !ok {
+		return i, false
+	}
+	if !simple {
+		// Without an exponent, fewer than 300 characters always fit a
+		// float64; the rest are parsed.
+		if _, err := strconv.ParseFloat(text(b, i, end), 64); err != nil {
+			return i, false
+		}
+	}
+	return end, s.leaf()
 }
 
 func (s *scanner) leaf() bool {
@@ -227,46 +234,33 @@ func (s *scanner) leaf() bool {
 	return s.leaves <= s.lim.MaxLeaves
 }
 
-func (s *scanner) literal(lit string) bool {
-	if len(s.b)-s.i < len(lit) || string(s.b[s.i:s.i+len(lit)]) != lit {
-		return false
+func (s *scanner) literal(i int, lit string) (int, bool) {
+	if len(s.b)-i < len(lit) || string(s.b[i:i+len(lit)]) != lit {
+		return i, false
 	}
-	s.i += len(lit)
-	return s.leaf()
+	return i + len(lit), s.leaf()
 }
 
-// name reads a member name without escapes; it aliases b.
-func (s *scanner) name() (string, bool) {
-	if s.peek() != '"' {
-		return "", false
+// identity reads a string value without escapes at i, copied out of b.
+func (s *scanner) identity(i int) (int, string, bool) {
+	if s.at(i) != '"' {
+		return i, "", false
 	}
-	start, end, esc, ok := s.str()
-	if !ok || esc {
-		return "", false
-	}
-	return s.text(start, end), true
-}
-
-// identity reads a string value without escapes, copied out of b.
-func (s *scanner) identity() (string, bool) {
-	if s.peek() != '"' {
-		return "", false
-	}
-	start, end, esc, ok := s.str()
+	end, esc, ok := scanString(s.b, i+1)
 	if !ok || esc || !s.leaf() {
-		return "", false
+		return i, "", false
 	}
-	return string(s.b[start:end]), true
+	return end + 1, string(s.b[i+1 : end]), true
 }
 
-// float reads a number value (next is a number's start).
-func (s *scanner) float() (float64, bool) {
-	start, end, _, ok := s.number()
+// float reads the number value at i (it starts like one).
+func (s *scanner) float(i int) (int, float64, bool) {
+	end, _, ok := scanNumber(s.b, i)
 	if !ok {
-		return 0, false
+		return i, 0, false
 	}
-	v, err := strconv.ParseFloat(s.text(start, end), 64)
-	return v, err == nil && s.leaf()
+	v, err := strconv.ParseFloat(text(s.b, i, end), 64)
+	return end, v, err == nil && s.leaf()
 }
 
 // plain marks the bytes a string holds as they are: printable ASCII but
@@ -278,25 +272,22 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
-// str reads the string at i; [start, end) is its content as written. esc
-// reports escapes in it.
-func (s *scanner) str() (start, end int, esc, ok bool) {
-	b := s.b
-	i := s.i + 1
-	start = i
+// scanString reads the content of the string that starts at i (after its
+// opening quote) and returns the offset of its closing quote. esc reports
+// escapes in it.
+func scanString(b []byte, i int) (end int, esc, ok bool) {
 	for {
 		i = plainRun(b, i)
 		if i >= len(b) {
-			return 0, 0, false, false
+			return i, false, false
 		}
 		switch c := b[i]; {
 		case c == '"':
-			s.i = i + 1
-			return start, i, esc, true
+			return i, esc, true
 		case c == '\\':
 			esc = true
 			if i+1 >= len(b) {
-				return 0, 0, false, false
+				return i, false, false
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -304,18 +295,18 @@ func (s *scanner) str() (start, end int, esc, ok bool) {
 			case 'u':
 				r, ok := hex4(b[i+2:])
 				if !ok || 0xD800 <= r && r <= 0xDFFF {
-					return 0, 0, false, false
+					return i, false, false
 				}
 				i += 6
 			default:
-				return 0, 0, false, false
+				return i, false, false
 			}
 		case c < 0x20:
-			return 0, 0, false, false
+			return i, false, false
 		default:
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
-				return 0, 0, false, false
+				return i, false, false
 			}
 			i += size
 		}
@@ -332,11 +323,11 @@ const (
 func plainRun(b []byte, i int) int {
 	for i+8 <= len(b) {
 		x := binary.LittleEndian.Uint64(b[i:])
-		// The lowest flagged byte is the first that is '"', '\', a
-		// control character or not ASCII (flags above it may be false).
+		// The lowest flagged byte is the first that is '"' or '\' (a
+		// zero byte of q or bs borrows), a control character (borrows)
+		// or not ASCII; a borrow can only flag bytes above a true one.
 		q, bs := x^(ones*'"'), x^(ones*'\\')
-		m := (q-ones)&^q | (bs-ones)&^bs | (x-ones*0x20)&^x | x
-		if m &= highs; m != 0 {
+		if m := ((q - ones) | (bs - ones) | (x - ones*0x20) | x) & highs; m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
@@ -368,29 +359,27 @@ func hex4(b []byte) (rune, bool) {
 	return r, true
 }
 
-// number reads the number at i. simple reports one without an exponent
-// shorter than 300 bytes.
-func (s *scanner) number() (start, end int, simple, ok bool) {
-	b := s.b
-	i := s.i
-	start = i
+// scanNumber reads the number at i and returns its end. simple reports one
+// without an exponent shorter than 300 bytes.
+func scanNumber(b []byte, i int) (end int, simple, ok bool) {
+	start := i
 	if i < len(b) && b[i] == '-' {
 		i++
 	}
 	switch {
 	case i >= len(b):
-		return 0, 0, false, false
+		return i, false, false
 	case b[i] == '0':
 		i++
 	case '1' <= b[i] && b[i] <= '9':
 		i = digits(b, i+1)
 	default:
-		return 0, 0, false, false
+		return i, false, false
 	}
 	if i < len(b) && b[i] == '.' {
 		d := digits(b, i+1)
 		if d == i+1 {
-			return 0, 0, false, false
+			return i, false, false
 		}
 		i = d
 	}
@@ -402,12 +391,11 @@ func (s *scanner) number() (start, end int, simple, ok bool) {
 		}
 		d := digits(b, i)
 		if d == i {
-			return 0, 0, false, false
+			return i, false, false
 		}
 		i = d
 	}
-	s.i = i
-	return start, i, !exp && i-start < 300, true
+	return i, !exp && i-start < 300, true
 }
 
 func digits(b []byte, i int) int {
@@ -420,34 +408,18 @@ func digits(b []byte, i int) int {
 func isNumberStart(c byte) bool { return c == '-' || '0' <= c && c <= '9' }
 
 // text is b[start:end] as a string aliasing b.
-func (s *scanner) text(start, end int) string {
+func text(b []byte, start, end int) string {
 	if start == end {
 		return ""
 	}
-	return unsafe.String(&s.b[start], end-start)
+	return unsafe.String(&b[start], end-start)
 }
 
-// peek is the byte at i, 0 at the end.
-func (s *scanner) peek() byte {
-	if s.i < len(s.b) {
-		return s.b[s.i]
+// skipWS returns the offset of the first byte from i that is not JSON
+// whitespace.
+func skipWS(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
-	return 0
-}
-
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// end reports that only whitespace follows.
-func (s *scanner) end() bool {
-	s.ws()
-	return s.i == len(s.b)
+	return i
 }
