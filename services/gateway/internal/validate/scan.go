@@ -144,20 +144,11 @@ func (s *scanner) object(i int, member func(i int, name string) (int, bool)) (in
 		if !ok {
 			return i, false
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case '}':
-			s.depth--
+		var more bool
+		if i, more, ok = s.after(i, '}'); !ok || !more {
 			_, dup := duplicate(s.names[start:])
 			s.names = s.names[:start]
-			return i + 1, !dup
-		default:
-			return i, false
+			return i, ok && !dup
 		}
 	}
 }
@@ -174,24 +165,32 @@ func (s *scanner) array(i int) (int, bool) {
 		return i + 1, true
 	}
 	for {
-		var ok bool
+		var more, ok bool
 		if i, ok = s.value(i); !ok {
 			return i, false
 		}
-		i = skipWS(b, i)
-		if i >= len(b) {
-			return i, false
-		}
-		switch b[i] {
-		case ',':
-			i = skipWS(b, i+1)
-		case ']':
-			s.depth--
-			return i + 1, true
-		default:
-			return i, false
+		if i, more, ok = s.after(i, ']'); !ok || !more {
+			return i, ok
 		}
 	}
+}
+
+// after reads what follows a member or element at i: a ',' (more follow,
+// next is the offset of the next one) or close (the object or array
+// ends, next is after it).
+func (s *scanner) after(i int, close byte) (next int, more, ok bool) {
+	b := s.b
+	i = skipWS(b, i)
+	switch {
+	case i >= len(b):
+		return i, false, false
+	case b[i] == ',':
+		return skipWS(b, i+1), true, true
+	case b[i] == close:
+		s.depth--
+		return i + 1, false, true
+	}
+	return i, false, false
 }
 
 // value reads one complete value at i.
