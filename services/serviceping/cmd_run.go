@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -43,6 +44,15 @@ func runVars() (map[string]string, error) {
 	return map[string]string{"gateway_listen": d.Gateway.Listen}, nil
 }
 
+// defaultMemoryLimit is the all-in-one's soft limit on its Go memory
+// (Go's GOMEMLIMIT, which overrides it) — the three stages and the embedded
+// NATS server; the ClickHouse engine's own bound is
+// WAREHOUSE_MAX_SERVER_MEMORY_USAGE. Near it the garbage collector runs
+// sooner and JetStream's message-block caches, which it holds weakly, are
+// given back; the collector's CPU is capped by the runtime, so a heap that
+// needs more grows past it rather than stalls.
+const defaultMemoryLimit = 512 << 20
+
 func (c *runCmd) Run(ctx context.Context, e *env) error {
 	cfg := pipeline.Config{
 		DataDir: c.Data, HTTPListen: c.HTTP, NATSListen: c.NATSListen, NATSURL: c.NATS,
@@ -58,6 +68,10 @@ func (c *runCmd) Run(ctx context.Context, e *env) error {
 		return cli.Usage(err)
 	}
 	cfg.Gateway, cfg.Enricher, cfg.Loader, cfg.Warehouse = stages.Gateway, stages.Enricher, stages.Loader, stages.Warehouse
+	if os.Getenv("GOMEMLIMIT") == "" { // as the runtime reads it: empty is unset
+		debug.SetMemoryLimit(defaultMemoryLimit)
+		e.log.Info("soft memory limit of the pipeline's Go heap (GOMEMLIMIT unset)", "limit_mib", defaultMemoryLimit>>20)
+	}
 
 	p, err := pipeline.Start(ctx, cfg, e.log)
 	if err != nil {

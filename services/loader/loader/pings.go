@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/serviceping/serviceping/pkg/tables"
@@ -31,6 +32,11 @@ func (p *pingBatcher) add(msg jetstream.Msg) (int64, error) {
 	ep := &servicepingv1.EnrichedPing{}
 	if err := proto.Unmarshal(msg.Data(), ep); err != nil {
 		return 0, fmt.Errorf("decode enriched ping: %w", err)
+	}
+	// The record keeps the payload the message holds anyway until the
+	// batch is acknowledged, not the copy Unmarshal made.
+	if b, ok := envelopePayload(msg.Data()); ok {
+		ep.Payload = b
 	}
 	rec, err := p.builder.Build(ep, streamTime)
 	if err != nil {
@@ -87,4 +93,37 @@ func (p pingBatch) split() []part {
 		parts[j].batch = pingBatch{l: p.l, b: rows.NewBatch([]rows.Record{last}), recs: []rows.Record{last}}
 	}
 	return parts
+}
+
+// payloadField is EnrichedPing's payload field number (proto/serviceping/v1;
+// TestPayloadField checks it).
+const payloadField protowire.Number = 7
+
+// envelopePayload is the payload's bytes inside an encoded EnrichedPing:
+// the last occurrence of the field, as Unmarshal keeps; false when the
+// envelope does not parse (Unmarshal said so already) or has none.
+func envelopePayload(data []byte) ([]byte, bool) {
+	var out []byte
+	found := false
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return nil, false
+		}
+		data = data[n:]
+		if num == payloadField && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(data)
+			if m < 0 {
+				return nil, false
+			}
+			out, found, data = v, true, data[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return nil, false
+		}
+		data = data[m:]
+	}
+	return out, found
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/loader/internal/flatten"
@@ -149,7 +150,9 @@ type Builder struct {
 	hint int // leaves of the last ping: sizes the next one's slice
 }
 
-// Build maps an enriched ping to its record. fallbackReceivedAt (the
+// Build maps an enriched ping to its record. The record's Payload shares
+// ep's payload bytes (a batch holds hundreds of 100 KB payloads: one copy
+// is enough), which must not change while the record is in use. fallbackReceivedAt (the
 // message's stream timestamp) is used when the envelope has no
 // received_at. Errors wrap ErrInvalid.
 func (b *Builder) Build(ep *servicepingv1.EnrichedPing, fallbackReceivedAt time.Time) (Record, error) {
@@ -190,7 +193,7 @@ func (b *Builder) Build(ep *servicepingv1.EnrichedPing, fallbackReceivedAt time.
 		EnrichmentStatus: streams.StatusName(ep.GetEnrichment().GetStatus()),
 		SubscriptionID:   ep.GetEnrichment().GetSubscriptionId(),
 		AccountID:        ep.GetEnrichment().GetAccountId(),
-		Payload:          string(ep.GetPayload()),
+		Payload:          unsafe.String(unsafe.SliceData(ep.GetPayload()), len(ep.GetPayload())),
 		RowVersion:       VersionOf(ep, received),
 	}
 	if inst.GetHasActiveUserCount() {

@@ -78,6 +78,12 @@ func (s *Sink) insertFile(ctx context.Context, table, columns string, files Lake
 		// retried insert is recognised block by block.
 		"input_format_parquet_preserve_order": 1,
 		"max_insert_threads":                  1,
+		// A 500-ping batch is 1.3 M rows: squashed into blocks of at most
+		// about a quarter of that, read by one thread, the insert holds
+		// ~400 MB instead of ~600 MB (measured on the embedded engine).
+		"max_threads":                 1,
+		"min_insert_block_size_rows":  262144,
+		"min_insert_block_size_bytes": 64 << 20,
 	}
 	if s.cluster {
 		settings["distributed_foreground_insert"] = 1
