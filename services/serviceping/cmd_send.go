@@ -44,11 +44,12 @@ type loadgenCmd struct {
 	Concurrency int           `default:"8" help:"Requests in flight."`
 	Duration    time.Duration `default:"1m" help:"The run stops after this long (requests it cuts off count as not accepted)."`
 	Gzip        bool          `help:"Send gzip-compressed bodies."`
+	Rate        float64       `help:"Pace the run at this many pings a second, generating each as it is sent (a soak); 0: as fast as the gateway answers."`
 }
 
 // Run prints the summary and fails when any ping was not accepted.
 func (c *loadgenCmd) Run(ctx context.Context, e *env) error {
-	o := client.LoadOptions{Pings: c.Pings, Instances: c.Instances, Concurrency: c.Concurrency, Duration: c.Duration, Gzip: c.Gzip}
+	o := client.LoadOptions{Pings: c.Pings, Instances: c.Instances, Concurrency: c.Concurrency, Duration: c.Duration, Gzip: c.Gzip, Rate: c.Rate}
 	s := client.Sender{HTTP: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency}}, GatewayURL: c.Gateway}
 	res, err := s.Load(ctx, o)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/serviceping/serviceping/pkg/pinggen"
 )
 
@@ -20,6 +22,11 @@ type LoadOptions struct {
 	Concurrency int
 	Duration    time.Duration
 	Gzip        bool
+	// Rate, when positive, paces the run at this many pings a second (a
+	// soak), and each payload is generated as it is sent instead of all
+	// before the clock starts, so a long run holds no more than the
+	// requests in flight. Zero: as fast as the gateway answers.
+	Rate float64
 }
 
 // LoadResult summarises a load run.
@@ -40,8 +47,9 @@ func (r LoadResult) Report(w io.Writer) {
 	fmt.Fprintf(w, "latency p50 %s, p99 %s, max %s\n", r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.Max.Round(time.Microsecond))
 }
 
-// Load posts generated full-size pings concurrently. Payloads are generated
-// before the clock starts so the figures measure the gateway, not the generator.
+// Load posts generated full-size pings concurrently. Unpaced, payloads are
+// generated before the clock starts so the figures measure the gateway, not
+// the generator; paced (LoadOptions.Rate), as they are sent.
 func (s Sender) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	if o.Pings <= 0 || o.Concurrency <= 0 || o.Duration <= 0 {
 		return LoadResult{}, fmt.Errorf("load run needs positive pings, concurrency and duration")
@@ -53,13 +61,22 @@ func (s Sender) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 	if err != nil {
 		return LoadResult{}, err
 	}
-	bodies := make([][]byte, o.Pings)
-	for i := range bodies {
-		b := g.JSON(pinggen.Spec{Instance: i % o.Instances, Week: i / o.Instances})
+	body := func(i int64) []byte {
+		b := g.JSON(pinggen.Spec{Instance: int(i) % o.Instances, Week: int(i) / o.Instances})
 		if o.Gzip {
 			b = Gzip(b)
 		}
-		bodies[i] = b
+		return b
+	}
+	var bodies [][]byte
+	var pace *rate.Limiter
+	if o.Rate > 0 {
+		pace = rate.NewLimiter(rate.Limit(o.Rate), 1)
+	} else {
+		bodies = make([][]byte, o.Pings)
+		for i := range bodies {
+			bodies[i] = body(int64(i))
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
@@ -76,15 +93,24 @@ func (s Sender) Load(ctx context.Context, o LoadOptions) (LoadResult, error) {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
-				if i >= int64(len(bodies)) {
+				if i >= int64(o.Pings) {
 					return
 				}
+				var b []byte
+				if pace == nil {
+					b = bodies[i]
+				} else {
+					if pace.Wait(ctx) != nil {
+						return
+					}
+					b = body(i)
+				}
 				t0 := time.Now()
-				resp, err := s.Send(ctx, bodies[i], o.Gzip)
+				resp, err := s.Send(ctx, b, o.Gzip)
 				d := time.Since(t0)
 				mu.Lock()
 				res.Sent++
-				res.Bytes += int64(len(bodies[i]))
+				res.Bytes += int64(len(b))
 				if err != nil && resp.Status == 0 {
 					res.Errors++
 				} else {
