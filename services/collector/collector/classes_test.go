@@ -120,6 +120,15 @@ tier: [free]
 		"prom_apps":      definition("usage_activity_by_stage_monthly.monitor.clusters_applications_prometheus", "28d", "database", "optional", ""),
 		"github_ci":      definition("usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github", "all", "database", "optional", ""),
 		"codeowner_pb":   definition("usage_activity_by_stage.create.projects_enforcing_code_owner_approval", "all", "database", "optional", ""),
+		// Setting classes named in other words than their column.
+		"pw_numbers": definition("settings.numbers_password_complexity_required", "none", "database", "optional",
+			"instrumentation_class: NumbersPasswordComplexityRequiredMetric\n"),
+		"pw_upper": definition("settings.upper_case_letters_password_complexity_required", "none", "database", "optional",
+			"instrumentation_class: UpperCaseLettersPasswordComplexityRequiredMetric\n"),
+		"ssh_lifetime": definition("settings.maximum_ssh_key_lifetime", "none", "database", "optional",
+			"instrumentation_class: MaximumSshKeysLifetimeEnabledMetric\n"),
+		"spamcheck": definition("settings.anti_spam.spamcheck_enabled", "none", "database", "optional",
+			"instrumentation_class: SpamcheckEnabledMetric\n"),
 	}
 	// Database-sourced aggregates merge the estimates' sketches.
 	writeDefs(t, dir, defs, `
@@ -234,6 +243,10 @@ tier: [free]
 			JOIN integrations i ON i.project_id = p.id WHERE i.type_new = 'Integrations::Github' AND i.pipeline_events AND i.active`),
 		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval": num(`SELECT count(DISTINCT p.creator_id) FROM projects p
 			JOIN protected_branches b ON b.project_id = p.id WHERE b.code_owner_approval_required`),
+		"settings.numbers_password_complexity_required":            sql("SELECT password_number_required FROM application_settings"),
+		"settings.upper_case_letters_password_complexity_required": sql("SELECT password_uppercase_required FROM application_settings"),
+		"settings.maximum_ssh_key_lifetime":                        sql("SELECT max_ssh_key_lifetime IS NOT NULL FROM application_settings"),
+		"settings.anti_spam.spamcheck_enabled":                     sql("SELECT spam_check_endpoint_enabled FROM application_settings"),
 	}
 	for k, want := range exact {
 		gj, _ := json.Marshal(got[k])

@@ -149,7 +149,7 @@ func Builtin() *definitions.Mapping {
 			keyPaths[k] = e
 		}
 	}
-	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(),
+	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(), ClassResolver: settingClass,
 		KeyPaths: keyPaths, Patterns: patternTable()}
 }
 
@@ -188,9 +188,11 @@ func classPatterns() []definitions.PatternEntry {
 		// last part, with and without _enabled:
 		// DormantUserSettingEnabledMetric for deactivate_dormant_users_enabled
 		// reads deactivate_dormant_users); <Name>ExpirationEnabledMetric,
-		// failing those, whether <name>_expiration_interval is set. An
-		// instance without any of them fails with "no such column or jsonb
-		// key".
+		// failing those, whether <name>_expiration_interval is set; last,
+		// the column the class name means in other words (settingByName:
+		// MaximumSshKeysLifetimeEnabledMetric → max_ssh_key_lifetime, set or
+		// not). An instance without any of them fails with "no such column
+		// or jsonb key".
 		Match: regexp.MustCompile(`^([A-Z][A-Za-z0-9]*)EnabledMetric$`),
 		MappingEntry: definitions.MappingEntry{Class: "GitlabSettingsMetric", Source: SourceSetting,
 			Expand: func(o map[string]any) (map[string]any, error) {
@@ -200,6 +202,12 @@ func classPatterns() []definitions.PatternEntry {
 				o["key_path_candidates"] = true
 				if strings.HasSuffix(name, "_expiration") {
 					o["interval"] = name + "_interval"
+				}
+				if m, ok := settingByName(name + "_enabled"); ok {
+					o["matched_setting"] = m.column
+					if !m.boolean {
+						o["matched_test"] = "present"
+					}
 				}
 				delete(o, "1")
 				return o, nil

@@ -89,3 +89,52 @@ func TestResolve(t *testing.T) {
 		})
 	}
 }
+
+// TestSettingByName checks the matching of setting class names to
+// application_settings columns: GitLab's classes whose setting is named in
+// other words, and names that must not match (a more specific setting than
+// a column, words no column has, several columns alike).
+func TestSettingByName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"numbers_password_complexity_required":            "password_number_required",
+		"lower_case_letters_password_complexity_required": "password_lowercase_required",
+		"upper_case_letters_password_complexity_required": "password_uppercase_required",
+		"symbols_password_complexity_required":            "password_symbol_required",
+		"maximum_ssh_keys_lifetime_enabled":               "max_ssh_key_lifetime",
+		"member_management_enabled":                       "enable_member_promotion_management",
+		"spamcheck_enabled":                               "spam_check_endpoint_enabled",
+		"container_registry_db_enabled":                   "container_registry_db_enabled",
+		// No match.
+		"duo_core_features_enabled":               "",
+		"block_seat_overage_enabled":              "",
+		"snowplow_configured_to_gitlab_collector": "",
+		"gitlab_environment_toolkit":              "",
+		"password_required":                       "", // four columns alike
+	} {
+		got, ok := settingByName(name)
+		if ok != (want != "") || got.column != want {
+			t.Errorf("%s → %q (%v), want %q", name, got.column, ok, want)
+		}
+	}
+}
+
+// TestSettingClass resolves classes no name or family knows by the setting
+// their name means; a non-boolean setting of an *Enabled* class answers
+// whether it is set; a class whose name means no setting stays unknown.
+func TestSettingClass(t *testing.T) {
+	t.Parallel()
+	b := Builtin()
+	r := b.Resolve(definitions.Metric{KeyPath: "settings.numbers_password_complexity_required", InstrumentationClass: "NumbersPasswordComplexityRequiredMetric"})
+	if r.Err != nil || r.Source != SourceSetting || r.Options["setting"] != "password_number_required" || r.Options["test"] != nil {
+		t.Errorf("password class: %+v %v", r.Options, r.Err)
+	}
+	r = b.Resolve(definitions.Metric{KeyPath: "settings.maximum_ssh_key_lifetime", InstrumentationClass: "MaximumSshKeysLifetimeEnabledMetric"})
+	if r.Err != nil || r.Options["matched_setting"] != "max_ssh_key_lifetime" || r.Options["matched_test"] != "present" {
+		t.Errorf("enabled family with a matched non-boolean setting: %+v %v", r.Options, r.Err)
+	}
+	r = b.Resolve(definitions.Metric{KeyPath: "settings.x", InstrumentationClass: "GitlabEnvironmentToolkitMetric"})
+	if !errors.Is(r.Err, definitions.ErrUnknownClass) || r.UnknownClass != "GitlabEnvironmentToolkitMetric" {
+		t.Errorf("a class whose name means no setting: %v", r.Err)
+	}
+}

@@ -33,6 +33,10 @@ type Mapping struct {
 	// ClassPatterns resolve families of class names (Count<Records>Metric)
 	// the exact table lacks; submatches as for Patterns. Built-in only.
 	ClassPatterns []PatternEntry `yaml:"-"`
+	// ClassResolver resolves, after the exact names and the families, a
+	// class name by what it says (a setting it names), or declines it.
+	// Built-in only.
+	ClassResolver func(class string) (MappingEntry, bool) `yaml:"-"`
 	// Patterns resolve families of legacy key paths (object_store.<type>.…)
 	// by regular expression; the first match wins. Built-in only.
 	Patterns []PatternEntry `yaml:"-"`
@@ -105,6 +109,14 @@ func (mp *Mapping) class(name string) (MappingEntry, map[string]any, bool) {
 	for m := mp; m != nil; m = m.Fallback {
 		if e, g, ok := match(m.ClassPatterns, name); ok {
 			return e, g, true
+		}
+	}
+	for m := mp; m != nil; m = m.Fallback {
+		if m.ClassResolver == nil {
+			continue
+		}
+		if e, ok := m.ClassResolver(name); ok {
+			return e, nil, true
 		}
 	}
 	return MappingEntry{}, nil, false

@@ -321,7 +321,7 @@ FROM generate_series(1, $2) i`},
   deactivate_dormant_users, deactivate_dormant_users_period, new_user_signups_cap, max_personal_access_token_lifetime,
   gitlab_dedicated_instance, allow_runner_registration_token, runner_token_expiration_interval, license_trial_ends_on,
   duo_features_enabled, lock_duo_features_enabled, package_metadata_purl_types,
-  service_ping_settings, clickhouse, ci_cd_settings, duo_chat)
+  service_ping_settings, clickhouse, ci_cd_settings, duo_chat, password_number_required, max_ssh_key_lifetime)
 SELECT i, $1::timestamptz - interval '400 days', $1::timestamptz - interval '3 days', 'a4d3a6e0-2c1e-4f6b-9d51-5e0f7c1b2a90', true, true,
   true, true, true, true, false, false,
   true, 180, NULL, 365,
@@ -329,7 +329,7 @@ SELECT i, $1::timestamptz - interval '400 days', $1::timestamptz - interval '3 d
   true, false, '{1,2,5,8}'::smallint[],
   '{"gitlab_product_usage_data_enabled": true}'::jsonb, '{"use_clickhouse_for_analytics": false}'::jsonb,
   '{"ci_cd_catalog_projects_allowlist": ["platform/components", "security/templates"]}'::jsonb,
-  '{"mcp_server_enabled": false}'::jsonb
+  '{"mcp_server_enabled": false}'::jsonb, true, 180
 FROM generate_series(1, $2) i`},
 	}
 	tables := ""
@@ -395,6 +395,23 @@ var (
 	columnRE      = regexp.MustCompile(`^\s+"?(\w+)"? `)
 	createIndexRE = regexp.MustCompile(`CREATE INDEX IF NOT EXISTS (\w+) ON (\w+)`)
 )
+
+// ColumnDefinitions are the columns of a table of the schema, each with
+// its type, default and constraints (the definition without the name).
+func ColumnDefinitions(table string) map[string]string {
+	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+		if m[1] != table {
+			continue
+		}
+		defs := map[string]string{}
+		for _, c := range columnDefinitions(m[2]) {
+			_, rest, _ := strings.Cut(c.definition, " ")
+			defs[c.name] = rest
+		}
+		return defs
+	}
+	return nil
+}
 
 // Expected parses the embedded schema into its tables, columns and named
 // indexes: what the schema and index inconsistency metrics compare the

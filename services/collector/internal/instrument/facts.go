@@ -527,7 +527,9 @@ func (e *Env) inconsistencies(ctx context.Context, indexesOnly bool) (any, error
 // options.candidates are further names tried in order when the first is
 // unknown (the <Setting>EnabledMetric family: the class's name, then the
 // key path's); options.interval is an *_interval setting whose being set
-// (positive) answers an *ExpirationEnabled class when no name matched.
+// (positive) answers an *ExpirationEnabled class when no name matched;
+// options.matched_setting (with matched_test) is tried last: the column
+// the class's name means in other words.
 func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, error) {
 	name := str(o, "setting")
 	if name == "" {
@@ -540,6 +542,9 @@ func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, er
 	}
 	if n := str(o, "interval"); n != "" {
 		cands = append(cands, candidate{n, "positive"})
+	}
+	if n := str(o, "matched_setting"); n != "" {
+		cands = append(cands, candidate{n, str(o, "matched_test")})
 	}
 	for _, c := range cands {
 		if v, ok := e.System.Settings[c.name]; ok {
