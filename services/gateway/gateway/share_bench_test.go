@@ -19,6 +19,7 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/gateway/gateway"
+	"github.com/serviceping/serviceping/services/gateway/internal/validate"
 )
 
 // BenchmarkShareOfJetStream measures the gateway as the performance goal
@@ -36,7 +37,8 @@ import (
 // ping of an instance the gateway's replica does not know reads the
 // instance's state from the bucket, as every ping here does (no enricher
 // remembers them). relay is the ceiling of any HTTP front: a handler that
-// only reads the body and publishes it as it is.
+// only reads the body and publishes it as it is; relay+validate also
+// validates it as the gateway does.
 func BenchmarkShareOfJetStream(b *testing.B) {
 	for _, score := range []bool{true, false} {
 		b.Run(fmt.Sprintf("gateway/score=%s", map[bool]string{false: "off", true: "on"}[score]), func(b *testing.B) {
@@ -46,13 +48,20 @@ func BenchmarkShareOfJetStream(b *testing.B) {
 	}
 	b.Run("relay", func(b *testing.B) {
 		h := newHarness(b, nil)
-		shareOfJetStream(b, h, relay(h.js))
+		shareOfJetStream(b, h, relay(h.js, nil))
+	})
+	b.Run("relay+validate", func(b *testing.B) {
+		h := newHarness(b, nil)
+		shareOfJetStream(b, h, relay(h.js, func(body []byte) error {
+			_, err := validate.DecodePing(body, validate.DefaultLimits())
+			return err
+		}))
 	})
 }
 
-// relay answers 201 once the body, read into a pooled buffer, is
-// published as it is and acknowledged.
-func relay(js jetstream.JetStream) http.Handler {
+// relay answers 201 once the body, read into a pooled buffer and checked
+// when check is not nil, is published as it is and acknowledged.
+func relay(js jetstream.JetStream, check func([]byte) error) http.Handler {
 	var n atomic.Int64
 	buffers := sync.Pool{New: func() any { return new(bytes.Buffer) }}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -63,6 +72,12 @@ func relay(js jetstream.JetStream) http.Handler {
 		if _, err := buf.ReadFrom(r.Body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
+		}
+		if check != nil {
+			if err := check(buf.Bytes()); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
 		}
 		msg := &nats.Msg{Subject: streams.SubjectRaw, Data: buf.Bytes()}
 		id := fmt.Sprintf("relay-%d", n.Add(1))
