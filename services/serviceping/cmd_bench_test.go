@@ -44,7 +44,7 @@ func TestBenchSmoke(t *testing.T) {
 		regexp.MustCompile("(?m)^\\| all-in-one, end to end \\(first request until all 30 in `pings FINAL`\\) \\| [\\d,]+ \\([\\d,]+ metric rows/s\\) \\| ping→queryable p50 [\\d.]+ m?s, p95 [\\d.]+ m?s \\| .+ \\| all processes [\\d.]+ [MG]B \\(.+ at the end\\) \\|$"),
 		// Every program measured: 30 of 30 queryable with ~2,600 metric
 		// rows each (pkg/pinggen), and memory for each.
-		regexp.MustCompile(`(?m)^\| 1 \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| 30 in [\d.]+ m?s: [\d,]+ \| [6-9]\d,\d{3} \| [\d.]+ m?s \| \d+ MB / \d+ MB / [\d.]+ [MG]B \|$`),
+		regexp.MustCompile(`(?m)^\| 1 \| [\d.]+ [\d.]+ [\d.]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| 30 in [\d.]+ m?s: [\d,]+ \| [6-9]\d,\d{3} \| [\d.]+ m?s \| \d+ MB / \d+ MB / [\d.]+ [MG]B \|$`),
 	} {
 		if !row.MatchString(out) {
 			t.Errorf("the report has no line matching %s", row)

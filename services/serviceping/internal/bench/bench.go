@@ -116,6 +116,9 @@ type Round struct {
 	// tree (the engine runs in a child process); AllInOneEndRSS the same
 	// once every ping was queryable.
 	AllInOneRSS, AllInOneEndRSS int64
+	// Load is the machine's load average (1, 5, 15 minutes) when the round
+	// began.
+	Load string
 }
 
 // E2ERate is the end-to-end pings per second.
@@ -170,7 +173,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 
 // round runs every measurement once.
 func round(ctx context.Context, cfg Config, bodies [][]byte, n int) (Round, error) {
-	var r Round
+	r := Round{Load: loadAverage()}
 	log := cfg.Logger.With("round", n)
 	steps := []struct {
 		name string

@@ -199,13 +199,13 @@ func TestMarkdown(t *testing.T) {
 			Gateway: load(2000, 4*time.Millisecond, 20*time.Millisecond), GatewayRSS: 25e6, GatewayNATSRSS: 310e6,
 			AllInOne: load(500, 10*time.Millisecond, 70*time.Millisecond),
 			E2E:      20 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 4 * time.Second, LagP95: 9 * time.Second,
-			AllInOneRSS: 2.2e9, AllInOneEndRSS: 1.9e9,
+			AllInOneRSS: 2.2e9, AllInOneEndRSS: 1.9e9, Load: "0.10 0.20 0.30",
 		}, {
 			HTTP: load(8000, time.Millisecond, 4*time.Millisecond), Raw: load(4000, 1500*time.Microsecond, 7*time.Millisecond), RawNATSRSS: 320e6,
 			Gateway: load(1800, 5*time.Millisecond, 22*time.Millisecond), GatewayRSS: 26e6, GatewayNATSRSS: 330e6,
 			AllInOne: load(600, 11*time.Millisecond, 80*time.Millisecond),
 			E2E:      15 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 3 * time.Second, LagP95: 7500 * time.Millisecond,
-			AllInOneRSS: 2.4e9, AllInOneEndRSS: 1.8e9,
+			AllInOneRSS: 2.4e9, AllInOneEndRSS: 1.8e9, Load: "2.50 1.00 0.50",
 		}},
 	}
 	var b strings.Builder
@@ -224,8 +224,8 @@ func TestMarkdown(t *testing.T) {
 		"| standalone gateway on a standalone nats-server | 1,800–2,000 | p50 4.00–5.00 ms, p99 20–22 ms | 0.40–0.45 of raw JetStream | gateway 25–26 MB, nats-server 310–330 MB |\n",
 		"| all-in-one `serviceping run`, accepted | 500–600 | p50 10–11 ms, p99 70–80 ms | 0.10–0.15 of raw JetStream | — |\n",
 		"| all-in-one, end to end (first request until all 3,000 in `pings FINAL`) | 150–200 (390,000–520,000 metric rows/s) | ping→queryable p50 3.0–4.0 s, p95 7.5–9.0 s | 0.03–0.05 of raw JetStream | all processes 2.20–2.40 GB (1.80–1.90 GB at the end) |\n",
-		"| 1 | 10,000 | 5,000 | 2,000 | 500 | 3,000 in 20.0 s: 150 | 7,800,000 | 9.0 s | 25 MB / 310 MB / 2.20 GB |\n",
-		"| 2 | 8,000 | 4,000 | 1,800 | 600 | 3,000 in 15.0 s: 200 | 7,800,000 | 7.5 s | 26 MB / 330 MB / 2.40 GB |\n",
+		"| 1 | 0.10 0.20 0.30 | 10,000 | 5,000 | 2,000 | 500 | 3,000 in 20.0 s: 150 | 7,800,000 | 9.0 s | 25 MB / 310 MB / 2.20 GB |\n",
+		"| 2 | 2.50 1.00 0.50 | 8,000 | 4,000 | 1,800 | 600 | 3,000 in 15.0 s: 200 | 7,800,000 | 7.5 s | 26 MB / 330 MB / 2.40 GB |\n",
 		"polled every 500ms", "sampled every 200ms",
 	} {
 		if !strings.Contains(out, want) {

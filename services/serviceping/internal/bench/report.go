@@ -147,9 +147,9 @@ func (rep Report) Markdown(w io.Writer) error {
 		spread(each(rs, func(r Round) float64 { return float64(r.LagP50) }), dur), spread(each(rs, func(r Round) float64 { return float64(r.LagP95) }), dur),
 		ratio(e2e, rates(raw), "raw JetStream"), mem(func(r Round) int64 { return r.AllInOneRSS }), mem(func(r Round) int64 { return r.AllInOneEndRSS }))
 
-	b.WriteString("| round | HTTP | raw JetStream | gateway | all-in-one accepted | end to end | metric rows | p95 ping→queryable | peak RSS gateway / its nats-server / all-in-one |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| round | load average | HTTP | raw JetStream | gateway | all-in-one accepted | end to end | metric rows | p95 ping→queryable | peak RSS gateway / its nats-server / all-in-one |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range rs {
-		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s in %s: %s | %s | %s | %s / %s / %s |\n", i+1,
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s in %s: %s | %s | %s | %s / %s / %s |\n", i+1, r.Load,
 			thousands(r.HTTP.Rate()), thousands(r.Raw.Rate()), thousands(r.Gateway.Rate()), thousands(r.AllInOne.Rate()),
 			thousands(float64(r.Queryable)), dur(float64(r.E2E)), thousands(r.E2ERate()), thousands(float64(r.MetricRows)), dur(float64(r.LagP95)),
 			size(float64(r.GatewayRSS)), size(float64(r.GatewayNATSRSS)), size(float64(r.AllInOneRSS)))
