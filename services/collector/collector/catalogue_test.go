@@ -257,8 +257,10 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // GitLab's application_settings (container_registry_db_enabled): 79 of 105
 // (75.2 %); with setting classes matched by name (the password complexity
 // classes, MaximumSshKeysLifetimeEnabledMetric, MemberManagementEnabledMetric):
-// 85 of 105 (81.0 %). The floor keeps what was reached.
+// 85 of 105 (81.0 %); with usage_data.rb's system switches answered from
+// gitlab.yml by name (LDAP group and admin sync: off with LDAP off): 89 of
+// 105 (84.8 %). The floor keeps what was reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.80)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.84)
 }

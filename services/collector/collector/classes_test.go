@@ -129,6 +129,11 @@ tier: [free]
 			"instrumentation_class: MaximumSshKeysLifetimeEnabledMetric\n"),
 		"spamcheck": definition("settings.anti_spam.spamcheck_enabled", "none", "database", "optional",
 			"instrumentation_class: SpamcheckEnabledMetric\n"),
+		// usage_data.rb's system switches, from gitlab.yml by name.
+		"ldap_sync":  definition("usage_activity_by_stage.manage.ldap_group_sync_enabled", "none", "system", "optional", ""),
+		"group_saml": definition("usage_activity_by_stage.manage.group_saml_enabled", "none", "system", "optional", ""),
+		"pages_on":   definition("usage_activity_by_stage.release.pages_enabled", "none", "system", "optional", ""),
+		"smtp_tls":   definition("usage_activity_by_stage.manage.smtp_tls_enabled", "none", "system", "optional", ""),
 	}
 	// Database-sourced aggregates merge the estimates' sketches.
 	writeDefs(t, dir, defs, `
@@ -151,6 +156,8 @@ tier: [free]
 			c.Gitlab = map[string]any{}
 		}
 		c.Gitlab["encrypted_settings"] = map[string]any{"path": secrets}
+		c.Gitlab["omniauth"] = map[string]any{"enabled": true, "providers": []any{
+			map[string]any{"name": "github", "app_id": "x"}, map[string]any{"name": "group_saml"}}}
 	})
 	if p := col.Definitions().Problems; len(p) != 0 {
 		t.Fatalf("test definitions rejected: %v", p)
@@ -160,10 +167,20 @@ tier: [free]
 	res, _ := build(t, col, ctx)
 	got := map[string]any{}
 	flatten("", res.Payload, got)
+	// smtp has no enabled and nothing of tls in the config: not known.
+	expectFail := map[string]string{"usage_activity_by_stage.manage.smtp_tls_enabled": "nothing configured answers smtp_tls_enabled"}
 	for _, m := range res.Metrics {
-		if m.Error != "" {
+		if want, ok := expectFail[m.Name]; ok {
+			if !strings.Contains(m.Error, want) {
+				t.Errorf("%s: error %q, want %q", m.Name, m.Error, want)
+			}
+			delete(expectFail, m.Name)
+		} else if m.Error != "" {
 			t.Errorf("%s failed: %s", m.Name, m.Error)
 		}
+	}
+	if len(expectFail) > 0 {
+		t.Errorf("not computed at all: %v", expectFail)
 	}
 
 	pool := col.pool
@@ -247,6 +264,9 @@ tier: [free]
 		"settings.upper_case_letters_password_complexity_required": sql("SELECT password_uppercase_required FROM application_settings"),
 		"settings.maximum_ssh_key_lifetime":                        sql("SELECT max_ssh_key_lifetime IS NOT NULL FROM application_settings"),
 		"settings.anti_spam.spamcheck_enabled":                     sql("SELECT spam_check_endpoint_enabled FROM application_settings"),
+		"usage_activity_by_stage.manage.ldap_group_sync_enabled":   false, // ldap.enabled: false in the config
+		"usage_activity_by_stage.manage.group_saml_enabled":        true,  // an omniauth provider named group_saml
+		"usage_activity_by_stage.release.pages_enabled":            true,  // pages.enabled
 	}
 	for k, want := range exact {
 		gj, _ := json.Marshal(got[k])

@@ -57,6 +57,8 @@ func TestResolve(t *testing.T) {
 			SourceDatabase, map[string]any{"table": "events", "column": "author_id"}, nil},
 		{"key path family fills its placeholders", definitions.Metric{KeyPath: "object_store.lfs.object_store.provider", DataSource: "system"},
 			SourceConfig, map[string]any{"path": "lfs.object_store.connection.provider"}, nil},
+		{"system switch family", definitions.Metric{KeyPath: "usage_activity_by_stage.manage.ldap_group_sync_enabled", DataSource: "system"},
+			SourceFact, map[string]any{"attribute": "config_switch", "name": "ldap_group_sync"}, nil},
 		{"HLL family", definitions.Metric{KeyPath: "redis_hll_counters.search.i_search_paid_weekly", DataSource: "redis_hll", TimeFrame: "7d"},
 			SourceRedisHLL, map[string]any{"events": []any{"i_search_paid"}}, nil},
 		{"a file's key path", definitions.Metric{KeyPath: "counts.custom", DataSource: "database"},

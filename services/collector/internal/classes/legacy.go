@@ -115,6 +115,12 @@ func patternTable() []definitions.PatternEntry {
 		{Match: regexp.MustCompile(`^object_store\.(\w+)\.enabled$`),
 			MappingEntry: definitions.MappingEntry{Class: "GitlabConfigMetric", Source: SourceConfig,
 				Options: map[string]any{"path": "{1}.enabled"}}},
+		// <…>.<name>_enabled system switches of usage_data.rb that no
+		// table above names (usage_activity_by_stage.manage.ldap_group_sync_enabled):
+		// answered from gitlab.yml by name (instrument's config switch).
+		{Match: regexp.MustCompile(`^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.([a-z][a-z0-9_]*)_enabled$`),
+			MappingEntry: definitions.MappingEntry{Source: SourceFact,
+				Options: map[string]any{"attribute": "config_switch", "name": "{1}"}}},
 		// redis_hll_counters.<category>.<category>_total_unique_counts_<period>:
 		// the union of the category's events (usage_data.rb
 		// redis_hll_counters, Gitlab::UsageDataCounters::HLLRedisCounter).

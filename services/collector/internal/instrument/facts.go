@@ -84,6 +84,8 @@ func (e *Env) system(ctx context.Context, r definitions.Resolved) (any, error) {
 		return e.featureFlag(r)
 	case "encrypted_secrets":
 		return e.encryptedSecrets(str(o, "secrets")), nil
+	case "config_switch":
+		return e.configSwitch(r)
 	case "database_adapter":
 		return "postgresql", nil
 	case "database_mode":
@@ -306,6 +308,93 @@ func (e *Env) featureFlag(r definitions.Resolved) (any, error) {
 		return true, nil
 	}
 	return e.Flag(name), nil
+}
+
+// configSwitch answers a system switch <name>_enabled of usage_data.rb
+// from gitlab.yml by its name, the first of:
+//
+//   - a path of the name's words ending in enabled (pages_enabled →
+//     pages.enabled, incoming_email_enabled → incoming_email.enabled);
+//   - an item of that name configured anywhere in gitlab.yml — a list
+//     element with name: <name> (omniauth.providers) or a key — answering
+//     its enabled: when it has one, else true;
+//   - a section the name begins with that says enabled: false: every
+//     feature of a disabled section is off (ldap_group_sync_enabled with
+//     ldap.enabled false).
+//
+// Anything else is not known from gitlab.yml and fails. Only system
+// definitions read it.
+func (e *Env) configSwitch(r definitions.Resolved) (any, error) {
+	name := str(r.Options, "name")
+	if r.DataSource != "system" {
+		return nil, fmt.Errorf("%s_enabled: a %q definition, not a system switch of gitlab.yml", name, r.DataSource)
+	}
+	words := strings.Split(name, "_")
+	if len(words) > 8 { // 2^(n-1) groupings: no gitlab.yml path is that deep
+		return nil, fmt.Errorf("gitlab.yml: %s_enabled has too many words to be a path", name)
+	}
+	for _, path := range wordPaths(words) {
+		if v, err := lookup(e.Config, strings.Join(append(path, "enabled"), ".")); err == nil {
+			return v, nil
+		}
+	}
+	if item, ok := namedItem(e.Config, name); ok {
+		if m, isMap := item.(map[string]any); isMap {
+			if v, has := m["enabled"]; has {
+				return v, nil
+			}
+		}
+		return true, nil
+	}
+	for i := len(words) - 1; i > 0; i-- {
+		section, ok := e.Config[strings.Join(words[:i], "_")].(map[string]any)
+		if enabled, set := section["enabled"].(bool); ok && set && !enabled {
+			return false, nil
+		}
+	}
+	return nil, fmt.Errorf("gitlab.yml: nothing configured answers %s_enabled", name)
+}
+
+// wordPaths are the ways of grouping words, in order, into path segments
+// joined by "_" (a b c → [a_b_c] [a b_c] [a_b c] [a b c]).
+func wordPaths(words []string) [][]string {
+	if len(words) == 0 {
+		return [][]string{nil}
+	}
+	var out [][]string
+	for i := len(words); i >= 1; i-- {
+		head := strings.Join(words[:i], "_")
+		for _, rest := range wordPaths(words[i:]) {
+			out = append(out, append([]string{head}, rest...))
+		}
+	}
+	return out
+}
+
+// namedItem finds, depth first in key order, a map key name or a list
+// element that is a map with name: <name>.
+func namedItem(v any, name string) (any, bool) {
+	switch x := v.(type) {
+	case map[string]any:
+		if item, ok := x[name]; ok {
+			return item, true
+		}
+		for _, k := range sortedKeys(x) {
+			if item, ok := namedItem(x[k], name); ok {
+				return item, true
+			}
+		}
+	case []any:
+		for _, el := range x {
+			if m, ok := el.(map[string]any); ok && fmt.Sprint(m["name"]) == name {
+				return m, true
+			}
+			if item, ok := namedItem(el, name); ok {
+				return item, true
+			}
+		}
+	}
+	return nil, false
 }
 
 // encryptedSecrets is a <Name>EncryptedSecrets(Enabled)Metric: GitLab's
