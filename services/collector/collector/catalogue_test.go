@@ -259,8 +259,10 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // classes, MaximumSshKeysLifetimeEnabledMetric, MemberManagementEnabledMetric):
 // 85 of 105 (81.0 %); with usage_data.rb's system switches answered from
 // gitlab.yml by name (LDAP group and admin sync: off with LDAP off): 89 of
-// 105 (84.8 %). The floor keeps what was reached.
+// 105 (84.8 %); with the analytics_unique_visits.<target> family (the week,
+// as usage_data.rb counted it): 91 of 105 (86.7 %). The floor keeps what
+// was reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.84)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.86)
 }

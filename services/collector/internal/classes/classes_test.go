@@ -59,6 +59,8 @@ func TestResolve(t *testing.T) {
 			SourceConfig, map[string]any{"path": "lfs.object_store.connection.provider"}, nil},
 		{"system switch family", definitions.Metric{KeyPath: "usage_activity_by_stage.manage.ldap_group_sync_enabled", DataSource: "system"},
 			SourceFact, map[string]any{"attribute": "config_switch", "name": "ldap_group_sync"}, nil},
+		{"unique visits family: the week whatever the file says", definitions.Metric{KeyPath: "analytics_unique_visits.i_analytics_cohorts", TimeFrame: "all"},
+			SourceRedisHLL, map[string]any{"events": []any{"i_analytics_cohorts"}, "time_frame": "7d"}, nil},
 		{"HLL family", definitions.Metric{KeyPath: "redis_hll_counters.search.i_search_paid_weekly", DataSource: "redis_hll", TimeFrame: "7d"},
 			SourceRedisHLL, map[string]any{"events": []any{"i_search_paid"}}, nil},
 		{"a file's key path", definitions.Metric{KeyPath: "counts.custom", DataSource: "database"},

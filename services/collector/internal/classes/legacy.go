@@ -121,6 +121,20 @@ func patternTable() []definitions.PatternEntry {
 		{Match: regexp.MustCompile(`^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*\.([a-z][a-z0-9_]*)_enabled$`),
 			MappingEntry: definitions.MappingEntry{Source: SourceFact,
 				Options: map[string]any{"attribute": "config_switch", "name": "{1}"}}},
+		// analytics_unique_visits.<target>: usage_data.rb's
+		// analytics_unique_visits_data, unique visitors of the target over
+		// the week whatever the file's time frame (unique_visits_for's
+		// default range); for_any_target(_monthly) every analytics event,
+		// over the week (the month).
+		{Match: regexp.MustCompile(`^analytics_unique_visits\.analytics_unique_visits_for_any_target$`),
+			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
+				Options: map[string]any{"category": "analytics", "time_frame": "7d"}}},
+		{Match: regexp.MustCompile(`^analytics_unique_visits\.analytics_unique_visits_for_any_target_monthly$`),
+			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
+				Options: map[string]any{"category": "analytics", "time_frame": "28d"}}},
+		{Match: regexp.MustCompile(`^analytics_unique_visits\.(\w+)$`),
+			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
+				Options: map[string]any{"events": []any{"{1}"}, "time_frame": "7d"}}},
 		// redis_hll_counters.<category>.<category>_total_unique_counts_<period>:
 		// the union of the category's events (usage_data.rb
 		// redis_hll_counters, Gitlab::UsageDataCounters::HLLRedisCounter).

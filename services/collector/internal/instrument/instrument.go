@@ -340,7 +340,11 @@ func (e *Env) redisHLL(ctx context.Context, r definitions.Resolved) (any, error)
 	if len(events) == 0 {
 		return nil, errors.New("redis_hll metric without events (options.events or a top-level events list)")
 	}
-	n, err := t.UniqueCount(ctx, events, "user", r.TimeFrame)
+	tf := r.TimeFrame
+	if f := str(r.Options, "time_frame"); f != "" {
+		tf = f // GitLab's code fixed the range, not the file (analytics_unique_visits)
+	}
+	n, err := t.UniqueCount(ctx, events, "user", tf)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrCounter, err)
 	}
