@@ -91,6 +91,7 @@ type Pipeline struct {
 	srv     *server.Server
 	nc      *nats.Conn
 	scoreNC *nats.Conn
+	gwNC    *nats.Conn
 	gw      *gateway.Gateway
 	ld      *loader.Loader
 	js      jetstream.JetStream
@@ -159,6 +160,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, err
 	}
 	p.scoreNC = snc
+	// The gateway publishes on a connection of its own too: on the shared
+	// one, its acks would queue behind the enricher's and loader's fetched
+	// batches (each message a whole payload), and its publishes would flush
+	// their outgoing messages.
+	gnc, gjs, err := lifecycle.Connect(ctx, p.NATSURL, cfg.Gateway.NATSAuth, "allinone-gateway", log)
+	if err != nil {
+		return nil, err
+	}
+	p.gwNC = gnc
 	cfg.Gateway.NATSURL, cfg.Enricher.NATSURL, cfg.Loader.NATSURL = p.NATSURL, p.NATSURL, p.NATSURL
 	cfg.Gateway.Listen = cfg.HTTPListen
 	// One tracer provider for the three stages: a ping's trace runs from
@@ -168,7 +178,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error)
 		return nil, err
 	}
 	p.shutdownTracing = shutdownTracing
-	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: js, Conn: nc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Gatherer, ScoreJS: sjs, Tracer: tp})
+	gw, err := gateway.New(cfg.Gateway, gateway.Deps{JS: gjs, Conn: gnc, Logger: log.With("service", "gateway"), Registerer: p.Registry, Gatherer: p.Gatherer, ScoreJS: sjs, Tracer: tp})
 	if err != nil {
 		return nil, err
 	}
@@ -314,9 +324,12 @@ func (p *Pipeline) shutdownBus() {
 	if p.scoreNC != nil {
 		p.scoreNC.Close()
 	}
-	if p.nc != nil {
-		_ = p.nc.Drain()
-		for p.nc.IsDraining() {
+	for _, nc := range []*nats.Conn{p.gwNC, p.nc} {
+		if nc == nil {
+			continue
+		}
+		_ = nc.Drain()
+		for nc.IsDraining() {
 			time.Sleep(10 * time.Millisecond) // Drain is asynchronous; it ends quickly
 		}
 	}
