@@ -260,9 +260,11 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // 85 of 105 (81.0 %); with usage_data.rb's system switches answered from
 // gitlab.yml by name (LDAP group and admin sync: off with LDAP off): 89 of
 // 105 (84.8 %); with the analytics_unique_visits.<target> family (the week,
-// as usage_data.rb counted it): 91 of 105 (86.7 %). The floor keeps what
-// was reached.
+// as usage_data.rb counted it): 91 of 105 (86.7 %); with GitLab's
+// jsonb_accessor settings and their defaults (ZoektSearchEnabledMetric,
+// GitlabEnvironmentToolkitMetric → gitlab_environment_toolkit_instance):
+// 93 of 105 (88.6 %). The floor keeps what was reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.86)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.88)
 }

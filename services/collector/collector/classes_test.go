@@ -129,6 +129,13 @@ tier: [free]
 			"instrumentation_class: MaximumSshKeysLifetimeEnabledMetric\n"),
 		"spamcheck": definition("settings.anti_spam.spamcheck_enabled", "none", "database", "optional",
 			"instrumentation_class: SpamcheckEnabledMetric\n"),
+		// Settings GitLab keeps in jsonb columns, absent there: GitLab's
+		// jsonb_accessor defaults.
+		"zoekt": definition("settings.zoekt_search_enabled", "none", "system", "optional", "instrumentation_class: ZoektSearchEnabledMetric\n"),
+		"get_toolkit": definition("gitlab_environment_toolkit", "none", "database", "optional",
+			"instrumentation_class: GitlabEnvironmentToolkitMetric\n"),
+		"search_code": definition("test.global_search_code_enabled", "none", "system", "optional",
+			"instrumentation_class: GitlabSettingsMetric\noptions: {setting_method: \"global_search_code_enabled?\"}\n"),
 		// usage_data.rb's system switches, from gitlab.yml by name.
 		"ldap_sync":  definition("usage_activity_by_stage.manage.ldap_group_sync_enabled", "none", "system", "optional", ""),
 		"group_saml": definition("usage_activity_by_stage.manage.group_saml_enabled", "none", "system", "optional", ""),
@@ -264,6 +271,9 @@ tier: [free]
 		"settings.upper_case_letters_password_complexity_required": sql("SELECT password_uppercase_required FROM application_settings"),
 		"settings.maximum_ssh_key_lifetime":                        sql("SELECT max_ssh_key_lifetime IS NOT NULL FROM application_settings"),
 		"settings.anti_spam.spamcheck_enabled":                     sql("SELECT spam_check_endpoint_enabled FROM application_settings"),
+		"settings.zoekt_search_enabled":                            false, // declared default; zoekt_settings is {}
+		"gitlab_environment_toolkit":                               false, // service_ping_settings has no such key
+		"test.global_search_code_enabled":                          true,  // declared default true
 		"usage_activity_by_stage.manage.ldap_group_sync_enabled":   false, // ldap.enabled: false in the config
 		"usage_activity_by_stage.manage.group_saml_enabled":        true,  // an omniauth provider named group_saml
 		"usage_activity_by_stage.release.pages_enabled":            true,  // pages.enabled

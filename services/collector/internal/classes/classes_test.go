@@ -109,12 +109,13 @@ func TestSettingByName(t *testing.T) {
 		"member_management_enabled":                       "enable_member_promotion_management",
 		"spamcheck_enabled":                               "spam_check_endpoint_enabled",
 		"container_registry_db_enabled":                   "container_registry_db_enabled",
+		"gitlab_environment_toolkit":                      "gitlab_environment_toolkit_instance", // a jsonb_accessor setting
 		// No match.
-		"duo_core_features_enabled":               "",
-		"block_seat_overage_enabled":              "",
-		"snowplow_configured_to_gitlab_collector": "",
-		"gitlab_environment_toolkit":              "",
-		"password_required":                       "", // four columns alike
+		"duo_core_features_enabled":                "",
+		"block_seat_overage_enabled":               "",
+		"snowplow_configured_to_gitlab_collector":  "",
+		"installation_creation_date_approximation": "",
+		"password_required":                        "", // four columns alike
 	} {
 		got, ok := settingByName(name)
 		if ok != (want != "") || got.column != want {
@@ -137,8 +138,8 @@ func TestSettingClass(t *testing.T) {
 	if r.Err != nil || r.Options["matched_setting"] != "max_ssh_key_lifetime" || r.Options["matched_test"] != "present" {
 		t.Errorf("enabled family with a matched non-boolean setting: %+v %v", r.Options, r.Err)
 	}
-	r = b.Resolve(definitions.Metric{KeyPath: "settings.x", InstrumentationClass: "GitlabEnvironmentToolkitMetric"})
-	if !errors.Is(r.Err, definitions.ErrUnknownClass) || r.UnknownClass != "GitlabEnvironmentToolkitMetric" {
+	r = b.Resolve(definitions.Metric{KeyPath: "settings.x", InstrumentationClass: "InstallationCreationDateApproximationMetric"})
+	if !errors.Is(r.Err, definitions.ErrUnknownClass) || r.UnknownClass != "InstallationCreationDateApproximationMetric" {
 		t.Errorf("a class whose name means no setting: %v", r.Err)
 	}
 }

@@ -177,12 +177,18 @@ func settingByName(name string) (settingMatch, bool) {
 }
 
 // applicationSettingColumns are application_settings' columns in the
-// instance schema, sorted.
+// instance schema and the settings GitLab keeps in its jsonb columns
+// (jsonb_accessor), sorted.
 var applicationSettingColumns = sync.OnceValue(func() []settingMatch {
 	defs := instancedb.ColumnDefinitions("application_settings")
 	cols := make([]settingMatch, 0, len(defs))
 	for name, def := range defs {
 		cols = append(cols, settingMatch{column: name, boolean: strings.HasPrefix(def, "boolean")})
+	}
+	for _, keys := range instancedb.JSONBSettings() {
+		for name, s := range keys {
+			cols = append(cols, settingMatch{column: name, boolean: s.Type == "boolean"})
+		}
 	}
 	slices.SortFunc(cols, func(a, b settingMatch) int { return strings.Compare(a.column, b.column) })
 	return cols

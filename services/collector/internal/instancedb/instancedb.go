@@ -7,9 +7,11 @@ package instancedb
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,6 +19,31 @@ import (
 
 //go:embed schema.sql
 var schemaSQL string
+
+// jsonbSettingsJSON holds the jsonb_accessor declarations of GitLab's
+// ApplicationSetting (app/models/application_setting.rb and its EE part):
+// for each jsonb column, the settings kept in it with their type and
+// default. Defaults GitLab takes from Ruby constants are left out.
+//
+//go:embed jsonb_settings.json
+var jsonbSettingsJSON []byte
+
+// JSONBSetting is a setting GitLab keeps in a jsonb column of
+// application_settings: its type and the default GitLab answers while the
+// key is absent.
+type JSONBSetting struct {
+	Type    string `json:"type"`
+	Default any    `json:"default"`
+}
+
+// JSONBSettings returns the jsonb_accessor settings by column and key.
+var JSONBSettings = sync.OnceValue(func() map[string]map[string]JSONBSetting {
+	var m map[string]map[string]JSONBSetting
+	if err := json.Unmarshal(jsonbSettingsJSON, &m); err != nil {
+		panic(fmt.Sprintf("embedded jsonb_settings.json: %v", err)) // part of the binary: a test fails first
+	}
+	return m
+})
 
 // Schema returns the instance schema DDL.
 func Schema() string { return schemaSQL }

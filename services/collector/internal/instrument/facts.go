@@ -662,7 +662,8 @@ func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, er
 }
 
 // settingValue finds a setting in an application_settings row: a column,
-// else a key of one of its jsonb columns.
+// else a key of one of its jsonb columns, else GitLab's default of a
+// jsonb_accessor setting whose key is absent from its column.
 func settingValue(row map[string]any, name string) (any, bool) {
 	if v, ok := row[name]; ok {
 		return v, true
@@ -671,6 +672,14 @@ func settingValue(row map[string]any, name string) (any, bool) {
 		if inner, ok := row[k].(map[string]any); ok {
 			if v, ok := inner[name]; ok {
 				return v, true
+			}
+		}
+	}
+	decl := instancedb.JSONBSettings()
+	for _, col := range sortedKeys(decl) {
+		if s, ok := decl[col][name]; ok {
+			if _, has := row[col]; has {
+				return s.Default, true
 			}
 		}
 	}
