@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -79,6 +80,9 @@ func runChild(raw string) error {
 	// supervisor restarts, rather than the process accepting pings.
 	if err := os.WriteFile("/proc/self/oom_score_adj", []byte("1000"), 0); err != nil {
 		log.Warn("cannot make the engine the kernel's first choice when memory runs out", "err", err)
+	}
+	if err := renice(spec.Config.Nice); err != nil { // the engine keeps its MemoryWorker at -20 itself
+		log.Warn("cannot lower the engine's CPU priority", "nice", spec.Config.Nice, "err", err)
 	}
 	ln, err := net.FileListener(os.NewFile(childListenerFD, "warehouse-listener"))
 	if err != nil {
@@ -184,4 +188,32 @@ func (g childGatherer) Gather() ([]*dto.MetricFamily, error) {
 		out = append(out, families[name])
 	}
 	return out, nil
+}
+
+// renice gives every thread of this process the niceness nice, before the
+// engine starts the threads of its own, which inherit it from the thread
+// that creates them. (On Linux a niceness belongs to a thread: setting the
+// process's would change only the calling thread.)
+func renice(nice int) error {
+	if nice == 0 {
+		return nil
+	}
+	// Twice: a thread the runtime starts during the first pass is caught
+	// by the second.
+	for range 2 {
+		tasks, err := os.ReadDir("/proc/self/task")
+		if err != nil {
+			return fmt.Errorf("list the process's threads: %w", err)
+		}
+		for _, t := range tasks {
+			tid, err := strconv.Atoi(t.Name())
+			if err != nil {
+				continue
+			}
+			if err := syscall.Setpriority(syscall.PRIO_PROCESS, tid, nice); err != nil {
+				return fmt.Errorf("set the niceness of thread %d: %w", tid, err)
+			}
+		}
+	}
+	return nil
 }

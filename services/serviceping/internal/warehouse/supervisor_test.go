@@ -1,12 +1,14 @@
 package warehouse
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -145,6 +147,56 @@ func TestSupervisorBoundsEngineMemory(t *testing.T) {
 	if got := testinfra.Metric(t, reg, "serviceping_warehouse_engine_restarts_total", nil); got != 0 {
 		t.Fatalf("the engine restarted %v times", got)
 	}
+}
+
+// TestEngineNiceness: every thread of the engine's process — the engine's
+// own, started after the renice, and a query's — runs at WAREHOUSE_NICE,
+// while the supervising process keeps its priority. The one exception is
+// the engine's own: ClickHouse raises its MemoryWorker thread, which keeps
+// the memory accounting its limits rely on, to -20 itself.
+func TestEngineNiceness(t *testing.T) {
+	t.Setenv("WAREHOUSE_NICE", "7")
+	s, _ := supervised(t, SupervisorConfig{})
+	mustQuery(t, s.URL, "SELECT count() FROM numbers(10000000) WHERE number % 7 = 1")
+	threads := niceness(t, s.PID())
+	if len(threads) < 4 {
+		t.Fatalf("the engine has %d threads", len(threads))
+	}
+	for tid, n := range threads {
+		c, _ := os.ReadFile("/proc/" + strconv.Itoa(s.PID()) + "/task/" + strconv.Itoa(tid) + "/comm")
+		if name := string(bytes.TrimSpace(c)); n != 7 && name != "MemoryWorker" {
+			t.Errorf("engine thread %d (%s) runs at nice %d, want 7", tid, name, n)
+		}
+	}
+	if n := niceness(t, os.Getpid())[os.Getpid()]; n != 0 {
+		t.Errorf("the supervising process runs at nice %d", n)
+	}
+}
+
+// niceness is the nice value of each thread of process pid (field 19 of
+// /proc/<pid>/task/<tid>/stat, after the command's closing parenthesis).
+func niceness(t *testing.T, pid int) map[int]int {
+	t.Helper()
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]int{}
+	for _, task := range tasks {
+		b, err := os.ReadFile(dir + "/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		tid, _ := strconv.Atoi(task.Name())
+		n, err := strconv.Atoi(fields[16]) // state is field 3; nice is field 19
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		out[tid] = n
+	}
+	return out
 }
 
 // TestSupervisorStopsEngine: ending Run stops the engine's process.

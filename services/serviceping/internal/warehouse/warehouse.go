@@ -58,6 +58,11 @@ type Config struct {
 	SessionTimeout    time.Duration `env:"WAREHOUSE_SESSION_TIMEOUT, default=60s"`
 	MaxSessionTimeout time.Duration `env:"WAREHOUSE_MAX_SESSION_TIMEOUT, default=1h"`
 	MaxSessions       int           `env:"WAREHOUSE_MAX_SESSIONS, default=256"`
+	// Nice is the engine process's CPU niceness in serviceping run
+	// (WAREHOUSE_NICE, 0–19): when the machine is busy, the stages that
+	// accept and enrich pings get the CPU first and the engine's inserts and
+	// merges wait (the stream holds the pings meanwhile); 0 leaves it equal.
+	Nice int `env:"WAREHOUSE_NICE, default=10"`
 	// User and Password are the writer's credentials: the loader's, dbt's,
 	// migrations' (CLICKHOUSE_URL carries them as user:password@). When
 	// ReadOnlyUser is set, it and ReadOnlyPassword are a user for analysts
@@ -144,6 +149,9 @@ func (c Config) Validate() error {
 		if v < time.Second {
 			errs = append(errs, fmt.Errorf("%s must be at least 1s, not %v", name, v))
 		}
+	}
+	if c.Nice < 0 || c.Nice > 19 {
+		errs = append(errs, fmt.Errorf("WAREHOUSE_NICE must be 0 to 19, not %d", c.Nice))
 	}
 	if c.SessionTimeout > c.MaxSessionTimeout {
 		errs = append(errs, fmt.Errorf("WAREHOUSE_SESSION_TIMEOUT (%v) exceeds WAREHOUSE_MAX_SESSION_TIMEOUT (%v)", c.SessionTimeout, c.MaxSessionTimeout))
