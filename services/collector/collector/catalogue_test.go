@@ -263,8 +263,12 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // as usage_data.rb counted it): 91 of 105 (86.7 %); with GitLab's
 // jsonb_accessor settings and their defaults (ZoektSearchEnabledMetric,
 // GitlabEnvironmentToolkitMetric → gitlab_environment_toolkit_instance):
-// 93 of 105 (88.6 %). The floor keeps what was reached.
+// 93 of 105 (88.6 %); with the model's predicates over settings
+// (BlockSeatOverageEnabledMetric → seat_control_block_overages?) and
+// AdvancedSearch classes that name no version field read as the
+// elasticsearch_ setting they mean: 95 of 105 (90.5 %). The floor keeps
+// what was reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.88)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.90)
 }

@@ -136,6 +136,10 @@ tier: [free]
 			"instrumentation_class: GitlabEnvironmentToolkitMetric\n"),
 		"search_code": definition("test.global_search_code_enabled", "none", "system", "optional",
 			"instrumentation_class: GitlabSettingsMetric\noptions: {setting_method: \"global_search_code_enabled?\"}\n"),
+		"block_overage": definition("block_seat_overage_enabled", "none", "database", "optional",
+			"instrumentation_class: BlockSeatOverageEnabledMetric\n"),
+		"limited_indexing": definition("elasticsearch_limited_indexing_enabled", "none", "system", "optional",
+			"instrumentation_class: AdvancedSearch::LimitedIndexingMetric\n"),
 		// usage_data.rb's system switches, from gitlab.yml by name.
 		"ldap_sync":  definition("usage_activity_by_stage.manage.ldap_group_sync_enabled", "none", "system", "optional", ""),
 		"group_saml": definition("usage_activity_by_stage.manage.group_saml_enabled", "none", "system", "optional", ""),
@@ -274,6 +278,8 @@ tier: [free]
 		"settings.zoekt_search_enabled":                            false, // declared default; zoekt_settings is {}
 		"gitlab_environment_toolkit":                               false, // service_ping_settings has no such key
 		"test.global_search_code_enabled":                          true,  // declared default true
+		"block_seat_overage_enabled":                               sql("SELECT (user_seat_management->>'seat_control')::int = 2 FROM application_settings"),
+		"elasticsearch_limited_indexing_enabled":                   sql("SELECT elasticsearch_limit_indexing FROM application_settings"),
 		"usage_activity_by_stage.manage.ldap_group_sync_enabled":   false, // ldap.enabled: false in the config
 		"usage_activity_by_stage.manage.group_saml_enabled":        true,  // an omniauth provider named group_saml
 		"usage_activity_by_stage.release.pages_enabled":            true,  // pages.enabled

@@ -177,10 +177,20 @@ func classPatterns() []definitions.PatternEntry {
 	}, {
 		// AdvancedSearch::<Field>Metric: a field of the search server's
 		// version information (BuildTypeMetric → build_type,
-		// VersionMetric → number); a name that is no such field fails.
+		// VersionMetric → number); a name that is no such field: the
+		// advanced search setting it means (GitLab's are elasticsearch_*:
+		// LimitedIndexingMetric → elasticsearch_limit_indexing); else it
+		// fails.
 		Match: regexp.MustCompile(`^AdvancedSearch::([A-Z][A-Za-z0-9]*)Metric$`),
 		MappingEntry: definitions.MappingEntry{Source: SourceFact, Options: map[string]any{"attribute": "search_version"},
-			Expand: fromName("field")},
+			Expand: func(o map[string]any) (map[string]any, error) {
+				o, err := fromName("field")(o)
+				field := str(o, "field")
+				if m, ok := settingByName("elasticsearch_" + field); ok && !SearchVersionFields[field] && field != "version" {
+					o["setting"] = m.column // a fact with a setting reads the setting
+				}
+				return o, err
+			}},
 	}, {
 		// <Setting>EnabledMetric: GenericMetric subclasses reading
 		// Gitlab::CurrentSettings.<setting>_enabled (SnowplowEnabledMetric,
@@ -234,6 +244,12 @@ func classPatterns() []definitions.PatternEntry {
 			Expand:  fromName("table")},
 	}}
 }
+
+// SearchVersionFields are the fields of the search server's version object
+// (Elasticsearch's and OpenSearch's root endpoint).
+var SearchVersionFields = map[string]bool{"number": true, "distribution": true, "build_flavor": true, "build_type": true,
+	"build_hash": true, "build_date": true, "build_snapshot": true, "lucene_version": true,
+	"minimum_wire_compatibility_version": true, "minimum_index_compatibility_version": true}
 
 // fromName is a family's Expand that sets option key to the snake_case
 // form of the class name's captured part.

@@ -61,6 +61,8 @@ func TestResolve(t *testing.T) {
 			SourceFact, map[string]any{"attribute": "config_switch", "name": "ldap_group_sync"}, nil},
 		{"unique visits family: the week whatever the file says", definitions.Metric{KeyPath: "analytics_unique_visits.i_analytics_cohorts", TimeFrame: "all"},
 			SourceRedisHLL, map[string]any{"events": []any{"i_analytics_cohorts"}, "time_frame": "7d"}, nil},
+		{"advanced search family: a setting, not a version field", definitions.Metric{InstrumentationClass: "AdvancedSearch::LimitedIndexingMetric"},
+			SourceFact, map[string]any{"setting": "elasticsearch_limit_indexing"}, nil},
 		{"HLL family", definitions.Metric{KeyPath: "redis_hll_counters.search.i_search_paid_weekly", DataSource: "redis_hll", TimeFrame: "7d"},
 			SourceRedisHLL, map[string]any{"events": []any{"i_search_paid"}}, nil},
 		{"a file's key path", definitions.Metric{KeyPath: "counts.custom", DataSource: "database"},
@@ -109,10 +111,11 @@ func TestSettingByName(t *testing.T) {
 		"member_management_enabled":                       "enable_member_promotion_management",
 		"spamcheck_enabled":                               "spam_check_endpoint_enabled",
 		"container_registry_db_enabled":                   "container_registry_db_enabled",
+		"elasticsearch_limited_indexing":                  "elasticsearch_limit_indexing",        // not elasticsearch_indexed_*_limit
 		"gitlab_environment_toolkit":                      "gitlab_environment_toolkit_instance", // a jsonb_accessor setting
+		"block_seat_overage_enabled":                      "seat_control_block_overages",         // the model's predicate
 		// No match.
 		"duo_core_features_enabled":                "",
-		"block_seat_overage_enabled":               "",
 		"snowplow_configured_to_gitlab_collector":  "",
 		"installation_creation_date_approximation": "",
 		"password_required":                        "", // four columns alike

@@ -29,8 +29,9 @@ import (
 //     when the name is the column's words in the column's order with more
 //     words put in: DuoCoreFeaturesEnabledMetric names a more specific
 //     setting than duo_features_enabled, not that one;
-//   - the best match wins (one point more when both say enabled); two equal
-//     best matches are no answer.
+//   - the best match wins (one point more when every word of each side is
+//     in the other, one more when both say enabled); two equal best
+//     matches are no answer.
 //
 // A class whose name matches no column stays unknown to the collector.
 
@@ -160,6 +161,9 @@ func settingByName(name string) (settingMatch, bool) {
 			continue
 		}
 		score := hits
+		if allCol && allName { // the same words both ways
+			score++
+		}
 		if enabled && slices.Contains(cw, "enabl") {
 			score++
 		}
@@ -177,18 +181,27 @@ func settingByName(name string) (settingMatch, bool) {
 }
 
 // applicationSettingColumns are application_settings' columns in the
-// instance schema and the settings GitLab keeps in its jsonb columns
-// (jsonb_accessor), sorted.
+// instance schema, the settings GitLab keeps in its jsonb columns
+// (jsonb_accessor) and the model's predicates, each name once, sorted.
 var applicationSettingColumns = sync.OnceValue(func() []settingMatch {
 	defs := instancedb.ColumnDefinitions("application_settings")
-	cols := make([]settingMatch, 0, len(defs))
+	byName := map[string]bool{}
 	for name, def := range defs {
-		cols = append(cols, settingMatch{column: name, boolean: strings.HasPrefix(def, "boolean")})
+		byName[name] = strings.HasPrefix(def, "boolean")
 	}
 	for _, keys := range instancedb.JSONBSettings() {
 		for name, s := range keys {
-			cols = append(cols, settingMatch{column: name, boolean: s.Type == "boolean"})
+			if _, ok := byName[name]; !ok { // a column of that name is read first
+				byName[name] = s.Type == "boolean"
+			}
 		}
+	}
+	for name := range instancedb.SettingPredicates() {
+		byName[name] = true
+	}
+	cols := make([]settingMatch, 0, len(byName))
+	for name, boolean := range byName {
+		cols = append(cols, settingMatch{column: name, boolean: boolean})
 	}
 	slices.SortFunc(cols, func(a, b settingMatch) int { return strings.Compare(a.column, b.column) })
 	return cols

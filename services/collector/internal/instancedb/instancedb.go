@@ -20,13 +20,16 @@ import (
 //go:embed schema.sql
 var schemaSQL string
 
-// jsonbSettingsJSON holds the jsonb_accessor declarations of GitLab's
-// ApplicationSetting (app/models/application_setting.rb and its EE part):
-// for each jsonb column, the settings kept in it with their type and
-// default. Defaults GitLab takes from Ruby constants are left out.
+// settingsJSON holds what GitLab's ApplicationSetting model
+// (app/models/application_setting.rb and its EE part) says of settings
+// beyond the columns: the jsonb_accessor declarations — for each jsonb
+// column, the settings kept in it with their type and default (defaults
+// GitLab takes from Ruby constants left out) — and the predicates it
+// defines over a setting's value (seat_control_block_overages? is
+// seat_control == SEAT_CONTROL_BLOCK_OVERAGES, 2).
 //
-//go:embed jsonb_settings.json
-var jsonbSettingsJSON []byte
+//go:embed application_settings.json
+var settingsJSON []byte
 
 // JSONBSetting is a setting GitLab keeps in a jsonb column of
 // application_settings: its type and the default GitLab answers while the
@@ -36,14 +39,29 @@ type JSONBSetting struct {
 	Default any    `json:"default"`
 }
 
-// JSONBSettings returns the jsonb_accessor settings by column and key.
-var JSONBSettings = sync.OnceValue(func() map[string]map[string]JSONBSetting {
-	var m map[string]map[string]JSONBSetting
-	if err := json.Unmarshal(jsonbSettingsJSON, &m); err != nil {
-		panic(fmt.Sprintf("embedded jsonb_settings.json: %v", err)) // part of the binary: a test fails first
+// SettingPredicate is a boolean setting GitLab's model derives from
+// another: whether that setting equals a value.
+type SettingPredicate struct {
+	Setting string `json:"setting"`
+	Equals  int64  `json:"equals"`
+}
+
+// modelSettings is application_settings.json.
+var modelSettings = sync.OnceValue(func() (m struct {
+	JSONB      map[string]map[string]JSONBSetting `json:"jsonb_accessor"`
+	Predicates map[string]SettingPredicate        `json:"predicates"`
+}) {
+	if err := json.Unmarshal(settingsJSON, &m); err != nil {
+		panic(fmt.Sprintf("embedded application_settings.json: %v", err)) // part of the binary: a test fails first
 	}
 	return m
 })
+
+// JSONBSettings returns the jsonb_accessor settings by column and key.
+func JSONBSettings() map[string]map[string]JSONBSetting { return modelSettings().JSONB }
+
+// SettingPredicates returns the model's predicates by name.
+func SettingPredicates() map[string]SettingPredicate { return modelSettings().Predicates }
 
 // Schema returns the instance schema DDL.
 func Schema() string { return schemaSQL }
@@ -348,7 +366,7 @@ FROM generate_series(1, $2) i`},
   deactivate_dormant_users, deactivate_dormant_users_period, new_user_signups_cap, max_personal_access_token_lifetime,
   gitlab_dedicated_instance, allow_runner_registration_token, runner_token_expiration_interval, license_trial_ends_on,
   duo_features_enabled, lock_duo_features_enabled, package_metadata_purl_types,
-  service_ping_settings, clickhouse, ci_cd_settings, duo_chat, password_number_required, max_ssh_key_lifetime)
+  service_ping_settings, clickhouse, ci_cd_settings, duo_chat, password_number_required, max_ssh_key_lifetime, user_seat_management)
 SELECT i, $1::timestamptz - interval '400 days', $1::timestamptz - interval '3 days', 'a4d3a6e0-2c1e-4f6b-9d51-5e0f7c1b2a90', true, true,
   true, true, true, true, false, false,
   true, 180, NULL, 365,
@@ -356,7 +374,7 @@ SELECT i, $1::timestamptz - interval '400 days', $1::timestamptz - interval '3 d
   true, false, '{1,2,5,8}'::smallint[],
   '{"gitlab_product_usage_data_enabled": true}'::jsonb, '{"use_clickhouse_for_analytics": false}'::jsonb,
   '{"ci_cd_catalog_projects_allowlist": ["platform/components", "security/templates"]}'::jsonb,
-  '{"mcp_server_enabled": false}'::jsonb, true, 180
+  '{"mcp_server_enabled": false}'::jsonb, true, 180, '{"seat_control": 2}'::jsonb
 FROM generate_series(1, $2) i`},
 	}
 	tables := ""

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/serviceping/serviceping/services/collector/internal/classes"
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/instancedb"
 )
@@ -269,12 +270,6 @@ func (e *Env) searchServerVersion(ctx context.Context) (map[string]any, error) {
 	return info.Version, nil
 }
 
-// searchVersionFields are the fields of the search server's version
-// object (Elasticsearch's and OpenSearch's root endpoint).
-var searchVersionFields = map[string]bool{"number": true, "distribution": true, "build_flavor": true, "build_type": true,
-	"build_hash": true, "build_date": true, "build_snapshot": true, "lucene_version": true,
-	"minimum_wire_compatibility_version": true, "minimum_index_compatibility_version": true}
-
 // searchVersion is an AdvancedSearch::<Field>Metric: that field of the
 // search server's version information (VersionMetric: its number), nil
 // when advanced search is not configured.
@@ -282,7 +277,7 @@ func (e *Env) searchVersion(ctx context.Context, field string) (any, error) {
 	if field == "version" {
 		field = "number"
 	}
-	if !searchVersionFields[field] {
+	if !classes.SearchVersionFields[field] {
 		return nil, fmt.Errorf("search server info has no version field %q", field)
 	}
 	version, err := e.searchServerVersion(ctx)
@@ -663,7 +658,8 @@ func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, er
 
 // settingValue finds a setting in an application_settings row: a column,
 // else a key of one of its jsonb columns, else GitLab's default of a
-// jsonb_accessor setting whose key is absent from its column.
+// jsonb_accessor setting whose key is absent from its column, else a
+// predicate of GitLab's model over another setting.
 func settingValue(row map[string]any, name string) (any, bool) {
 	if v, ok := row[name]; ok {
 		return v, true
@@ -681,6 +677,12 @@ func settingValue(row map[string]any, name string) (any, bool) {
 			if _, has := row[col]; has {
 				return s.Default, true
 			}
+		}
+	}
+	if p, ok := instancedb.SettingPredicates()[name]; ok {
+		if v, found := settingValue(row, p.Setting); found {
+			n, isInt := jsonNumber(v).(int64)
+			return isInt && n == p.Equals, true
 		}
 	}
 	return nil, false
