@@ -149,7 +149,8 @@ func Builtin() *definitions.Mapping {
 			keyPaths[k] = e
 		}
 	}
-	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(), ClassResolver: settingClass,
+	names := applicationSettingNames()
+	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(names), ClassResolver: names.class,
 		KeyPaths: keyPaths, Patterns: patternTable()}
 }
 
@@ -158,7 +159,7 @@ func Builtin() *definitions.Mapping {
 // CountCiRunnersMetric → ci_runners) within the time frame, as GitLab's
 // DatabaseMetric subclasses named so do; a name whose table the instance
 // lacks fails with the database's "relation does not exist".
-func classPatterns() []definitions.PatternEntry {
+func classPatterns(names settingNames) []definitions.PatternEntry {
 	return []definitions.PatternEntry{{
 		// <Name>EncryptedSecrets(Enabled)Metric: GitLab's
 		// Settings.encrypted(<name>'s secret file).active? — whether the
@@ -186,7 +187,7 @@ func classPatterns() []definitions.PatternEntry {
 			Expand: func(o map[string]any) (map[string]any, error) {
 				o, err := fromName("field")(o)
 				field := str(o, "field")
-				if m, ok := settingByName("elasticsearch_" + field); ok && !SearchVersionFields[field] && field != "version" {
+				if m, ok := names.byName("elasticsearch_" + field); ok && !SearchVersionFields[field] && field != "version" {
 					o["setting"] = m.column // a fact with a setting reads the setting
 				}
 				return o, err
@@ -199,7 +200,7 @@ func classPatterns() []definitions.PatternEntry {
 		// DormantUserSettingEnabledMetric for deactivate_dormant_users_enabled
 		// reads deactivate_dormant_users); <Name>ExpirationEnabledMetric,
 		// failing those, whether <name>_expiration_interval is set; last,
-		// the column the class name means in other words (settingByName:
+		// the column the class name means in other words (settingNames:
 		// MaximumSshKeysLifetimeEnabledMetric → max_ssh_key_lifetime, set or
 		// not). An instance without any of them fails with "no such column
 		// or jsonb key".
@@ -213,7 +214,7 @@ func classPatterns() []definitions.PatternEntry {
 				if strings.HasSuffix(name, "_expiration") {
 					o["interval"] = name + "_interval"
 				}
-				if m, ok := settingByName(name + "_enabled"); ok {
+				if m, ok := names.byName(name + "_enabled"); ok {
 					o["matched_setting"] = m.column
 					if !m.boolean {
 						o["matched_test"] = "present"

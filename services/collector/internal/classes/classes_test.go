@@ -102,6 +102,7 @@ func TestResolve(t *testing.T) {
 // a column, words no column has, several columns alike).
 func TestSettingByName(t *testing.T) {
 	t.Parallel()
+	names := applicationSettingNames()
 	for name, want := range map[string]string{
 		"numbers_password_complexity_required":            "password_number_required",
 		"lower_case_letters_password_complexity_required": "password_lowercase_required",
@@ -120,7 +121,7 @@ func TestSettingByName(t *testing.T) {
 		"installation_creation_date_approximation": "",
 		"password_required":                        "", // four columns alike
 	} {
-		got, ok := settingByName(name)
+		got, ok := names.byName(name)
 		if ok != (want != "") || got.column != want {
 			t.Errorf("%s → %q (%v), want %q", name, got.column, ok, want)
 		}

@@ -4,7 +4,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 	"github.com/serviceping/serviceping/services/collector/internal/instancedb"
@@ -15,7 +14,7 @@ import (
 // words: NumbersPasswordComplexityRequiredMetric reads
 // password_number_required, MaximumSshKeysLifetimeEnabledMetric
 // max_ssh_key_lifetime, SpamcheckEnabledMetric spam_check_endpoint_enabled.
-// settingByName finds that column among application_settings' columns
+// settingNames.byName finds that column among application_settings' columns
 // (every column of GitLab's structure.sql, as the instance schema holds
 // them) by the words of the name:
 //
@@ -146,13 +145,46 @@ type settingMatch struct {
 	boolean bool // the column is boolean
 }
 
-// settingByName finds the application_settings column a setting class's
-// name (snake_case, without Metric) means, as described above.
-func settingByName(name string) (settingMatch, bool) {
+// settingNames are the names a setting class can mean: application_settings'
+// columns in the instance schema, the settings GitLab keeps in its jsonb
+// columns (jsonb_accessor) and the model's predicates, each name once,
+// sorted.
+type settingNames []settingMatch
+
+// applicationSettingNames reads the setting names from the instance schema
+// and GitLab's model.
+func applicationSettingNames() settingNames {
+	defs := instancedb.ColumnDefinitions("application_settings")
+	byName := map[string]bool{}
+	for name, def := range defs {
+		byName[name] = strings.HasPrefix(def, "boolean")
+	}
+	model := instancedb.Model()
+	for _, keys := range model.JSONB {
+		for name, s := range keys {
+			if _, ok := byName[name]; !ok { // a column of that name is read first
+				byName[name] = s.Type == "boolean"
+			}
+		}
+	}
+	for name := range model.Predicates {
+		byName[name] = true
+	}
+	names := make(settingNames, 0, len(byName))
+	for name, boolean := range byName {
+		names = append(names, settingMatch{column: name, boolean: boolean})
+	}
+	slices.SortFunc(names, func(a, b settingMatch) int { return strings.Compare(a.column, b.column) })
+	return names
+}
+
+// byName finds the setting a setting class's name (snake_case, without
+// Metric) means, as described above.
+func (names settingNames) byName(name string) (settingMatch, bool) {
 	words := stems(name)
 	enabled := slices.Contains(words, "enabl")
 	best, bestScore, tie := settingMatch{}, 0, false
-	for _, col := range applicationSettingColumns() {
+	for _, col := range names {
 		cw := stems(col.column)
 		colHit, nameHit, inOrder := wordMatch(cw, words)
 		allCol, hits := allSignificant(cw, colHit)
@@ -180,47 +212,20 @@ func settingByName(name string) (settingMatch, bool) {
 	return best, true
 }
 
-// applicationSettingColumns are application_settings' columns in the
-// instance schema, the settings GitLab keeps in its jsonb columns
-// (jsonb_accessor) and the model's predicates, each name once, sorted.
-var applicationSettingColumns = sync.OnceValue(func() []settingMatch {
-	defs := instancedb.ColumnDefinitions("application_settings")
-	byName := map[string]bool{}
-	for name, def := range defs {
-		byName[name] = strings.HasPrefix(def, "boolean")
-	}
-	for _, keys := range instancedb.JSONBSettings() {
-		for name, s := range keys {
-			if _, ok := byName[name]; !ok { // a column of that name is read first
-				byName[name] = s.Type == "boolean"
-			}
-		}
-	}
-	for name := range instancedb.SettingPredicates() {
-		byName[name] = true
-	}
-	cols := make([]settingMatch, 0, len(byName))
-	for name, boolean := range byName {
-		cols = append(cols, settingMatch{column: name, boolean: boolean})
-	}
-	slices.SortFunc(cols, func(a, b settingMatch) int { return strings.Compare(a.column, b.column) })
-	return cols
-})
-
 // settingClassRE is a class name a setting could be named by: no module.
 var settingClassRE = regexp.MustCompile(`^([A-Z][A-Za-z0-9]*)Metric$`)
 
-// settingClass resolves a class no exact name or family knows to the
-// application setting its name means (definitions.Mapping.ClassResolver).
-// An *Enabled* class matched to a setting that is not boolean answers
-// whether it is set (present?), as GitLab's classes of such settings do.
-func settingClass(class string) (definitions.MappingEntry, bool) {
+// class resolves a class no exact name or family knows to the application
+// setting its name means (definitions.Mapping.ClassResolver). An *Enabled*
+// class matched to a setting that is not boolean answers whether it is
+// set (present?), as GitLab's classes of such settings do.
+func (names settingNames) class(class string) (definitions.MappingEntry, bool) {
 	m := settingClassRE.FindStringSubmatch(class)
 	if m == nil {
 		return definitions.MappingEntry{}, false
 	}
 	name := snake(m[1])
-	col, ok := settingByName(name)
+	col, ok := names.byName(name)
 	if !ok {
 		return definitions.MappingEntry{}, false
 	}

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -46,22 +45,21 @@ type SettingPredicate struct {
 	Equals  int64  `json:"equals"`
 }
 
-// modelSettings is application_settings.json.
-var modelSettings = sync.OnceValue(func() (m struct {
+// ModelSettings is what application_settings.json says: the
+// jsonb_accessor settings by column and key, the predicates by name.
+type ModelSettings struct {
 	JSONB      map[string]map[string]JSONBSetting `json:"jsonb_accessor"`
 	Predicates map[string]SettingPredicate        `json:"predicates"`
-}) {
+}
+
+// Model reads the embedded application_settings.json.
+func Model() ModelSettings {
+	var m ModelSettings
 	if err := json.Unmarshal(settingsJSON, &m); err != nil {
 		panic(fmt.Sprintf("embedded application_settings.json: %v", err)) // part of the binary: a test fails first
 	}
 	return m
-})
-
-// JSONBSettings returns the jsonb_accessor settings by column and key.
-func JSONBSettings() map[string]map[string]JSONBSetting { return modelSettings().JSONB }
-
-// SettingPredicates returns the model's predicates by name.
-func SettingPredicates() map[string]SettingPredicate { return modelSettings().Predicates }
+}
 
 // Schema returns the instance schema DDL.
 func Schema() string { return schemaSQL }

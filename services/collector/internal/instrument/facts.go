@@ -647,8 +647,9 @@ func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, er
 		return nil, errors.New("application_settings has no row")
 	}
 	names := make([]string, 0, len(cands))
+	model := instancedb.Model()
 	for _, c := range cands {
-		if v, found := settingValue(m, c.name); found {
+		if v, found := settingValue(m, model, c.name); found {
 			return applyTest(jsonNumber(v), c.test)
 		}
 		names = append(names, fmt.Sprintf("%q", c.name))
@@ -660,7 +661,7 @@ func (e *Env) applicationSetting(ctx context.Context, o map[string]any) (any, er
 // else a key of one of its jsonb columns, else GitLab's default of a
 // jsonb_accessor setting whose key is absent from its column, else a
 // predicate of GitLab's model over another setting.
-func settingValue(row map[string]any, name string) (any, bool) {
+func settingValue(row map[string]any, model instancedb.ModelSettings, name string) (any, bool) {
 	if v, ok := row[name]; ok {
 		return v, true
 	}
@@ -671,16 +672,15 @@ func settingValue(row map[string]any, name string) (any, bool) {
 			}
 		}
 	}
-	decl := instancedb.JSONBSettings()
-	for _, col := range sortedKeys(decl) {
-		if s, ok := decl[col][name]; ok {
+	for _, col := range sortedKeys(model.JSONB) {
+		if s, ok := model.JSONB[col][name]; ok {
 			if _, has := row[col]; has {
 				return s.Default, true
 			}
 		}
 	}
-	if p, ok := instancedb.SettingPredicates()[name]; ok {
-		if v, found := settingValue(row, p.Setting); found {
+	if p, ok := model.Predicates[name]; ok {
+		if v, found := settingValue(row, model, p.Setting); found {
 			n, isInt := jsonNumber(v).(int64)
 			return isInt && n == p.Equals, true
 		}
