@@ -120,6 +120,10 @@ tier: [free]
 		"prom_apps":      definition("usage_activity_by_stage_monthly.monitor.clusters_applications_prometheus", "28d", "database", "optional", ""),
 		"github_ci":      definition("usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github", "all", "database", "optional", ""),
 		"codeowner_pb":   definition("usage_activity_by_stage.create.projects_enforcing_code_owner_approval", "all", "database", "optional", ""),
+		"eks":            definition("usage_activity_by_stage_monthly.configure.clusters_platforms_eks", "28d", "database", "optional", ""),
+		"lfs_lockers":    definition("usage_activity_by_stage_monthly.create.users_using_lfs_locks", "28d", "database", "optional", ""),
+		"manual_reports": definition("counts.requirement_test_reports_manual", "all", "database", "optional", ""),
+		"group_github":   definition("counts.groups_inheriting_github_active", "all", "database", "optional", ""),
 		// Setting classes named in other words than their column.
 		"pw_numbers": definition("settings.numbers_password_complexity_required", "none", "database", "optional",
 			"instrumentation_class: NumbersPasswordComplexityRequiredMetric\n"),
@@ -271,6 +275,13 @@ tier: [free]
 			JOIN integrations i ON i.project_id = p.id WHERE i.type_new = 'Integrations::Github' AND i.pipeline_events AND i.active`),
 		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval": num(`SELECT count(DISTINCT p.creator_id) FROM projects p
 			JOIN protected_branches b ON b.project_id = p.id WHERE b.code_owner_approval_required`),
+		"usage_activity_by_stage_monthly.configure.clusters_platforms_eks": num(`SELECT count(DISTINCT c.user_id) FROM clusters c
+			JOIN cluster_providers_aws a ON a.cluster_id = c.id WHERE c.provider_type = 2 AND a.status = 3 AND c.enabled AND ` + window("c.created_at", "28d")),
+		"usage_activity_by_stage_monthly.create.users_using_lfs_locks": num("SELECT count(DISTINCT user_id) FROM lfs_file_locks WHERE " +
+			window("created_at", "28d")),
+		"counts.requirement_test_reports_manual": num("SELECT count(*) FROM requirements_management_test_reports WHERE build_id IS NULL"),
+		"counts.groups_inheriting_github_active": num(`SELECT count(*) FROM integrations
+			WHERE active AND group_id IS NOT NULL AND inherit_from_id IS NOT NULL AND type_new = 'Integrations::Github'`),
 		"settings.numbers_password_complexity_required":            sql("SELECT password_number_required FROM application_settings"),
 		"settings.upper_case_letters_password_complexity_required": sql("SELECT password_uppercase_required FROM application_settings"),
 		"settings.maximum_ssh_key_lifetime":                        sql("SELECT max_ssh_key_lifetime IS NOT NULL FROM application_settings"),
@@ -297,7 +308,9 @@ tier: [free]
 		"usage_activity_by_stage_monthly.release.projects_mirrored_with_pipelines_enabled", "counts.terraform_states",
 		"usage_activity_by_stage_monthly.monitor.clusters_applications_prometheus",
 		"usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github",
-		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval"} {
+		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval",
+		"usage_activity_by_stage_monthly.configure.clusters_platforms_eks", "usage_activity_by_stage_monthly.create.users_using_lfs_locks",
+		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
 		}

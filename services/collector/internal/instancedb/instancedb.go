@@ -129,6 +129,8 @@ type Counts struct {
 	Suggestions, Events, PipelineSchedules, Runners, ApprovalRules, ApprovalRuleSources,
 	ProjectApprovalRules, GroupStages, SecurityScans, HistoricalData, Measurements, BatchedMigrations int
 	Lists, ProtectedBranches, Requirements, TerraformStates, PrometheusApps, IngressApps int
+	HelmApps, JupyterApps, RunnerApps, ClusterProvidersAWS, LfsFileLocks, EpicIssues, Triggers,
+	LdapGroupLinks, StatusPages, TestReports, ComplianceSettings int
 }
 
 // Counts derives the per-table sizes.
@@ -151,8 +153,11 @@ func (s Size) Counts() Counts {
 	c.Snippets = max(c.Users/2, 1)
 	c.Keys = c.Users
 	// One integration per project, then GitHub integrations on every
-	// eighth.
-	c.Integrations = c.Projects + max(c.Projects/8, 1)
+	// eighth, an instance-level GitHub integration and GitHub integrations
+	// on every second group, every second of those inheriting the
+	// instance-level one.
+	groups := c.Namespaces - c.Users
+	c.Integrations = c.Projects + max(c.Projects/8, 1) + 1 + max(groups/2, 1)
 	c.Clusters = max(c.Projects/20, 1)
 	c.Packages = max(c.Projects/2, 1)
 	c.Todos = b / 20
@@ -180,6 +185,18 @@ func (s Size) Counts() Counts {
 	c.TerraformStates = max(c.Projects/4, 1)
 	c.PrometheusApps = max(c.Clusters/2, 1)
 	c.IngressApps = max(c.Clusters/3, 1)
+	c.HelmApps = max(c.Clusters/2, 1)
+	c.JupyterApps = max(c.Clusters/4, 1)
+	c.RunnerApps = max(c.Clusters/2, 1)
+	// The clusters with provider_type 2 (aws): every third from the second.
+	c.ClusterProvidersAWS = max((c.Clusters+1)/3, 1)
+	c.LfsFileLocks = max(c.Projects/2, 1)
+	c.EpicIssues = max(c.Issues/25, 1)
+	c.Triggers = max(c.Projects/3, 1)
+	c.LdapGroupLinks = max(groups/3, 1)
+	c.StatusPages = max(c.Projects/10, 1)
+	c.TestReports = 2 * c.Requirements
+	c.ComplianceSettings = max(c.Projects/6, 1)
 	return c
 }
 
@@ -203,6 +220,9 @@ func ts(prime int) string {
 func Seed(ctx context.Context, pool *pgxpool.Pool, size Size, ref time.Time) (Counts, error) {
 	c := size.Counts()
 	u := c.Users
+	// The last project-level integration: the project integrations, then
+	// GitHub on every eighth project.
+	const gh = "($4 + GREATEST($4 / 8, 1))"
 	stmts := []struct {
 		table string
 		n     int
@@ -266,10 +286,17 @@ FROM generate_series(1, $2) i`},
 SELECT i, 1 + (i * 61) % $3, CASE WHEN i % 2 = 0 THEN 1 + i % $4 END, CASE WHEN i % 2 = 0 THEN 'ProjectSnippet' ELSE 'PersonalSnippet' END, ` + ts(7789) + `
 FROM generate_series(1, $2) i`},
 		{"keys", c.Keys, `INSERT INTO keys (id, user_id, type, created_at) SELECT i, 1 + (i * 67) % $3, CASE WHEN i % 4 = 0 THEN 'DeployKey' ELSE 'Key' END, ` + ts(7759) + ` FROM generate_series(1, $2) i`},
-		{"integrations", c.Integrations, `INSERT INTO integrations (id, project_id, type_new, active, pipeline_events, created_at)
-SELECT i, CASE WHEN i <= $4 THEN i ELSE 8 * (i - $4) END,
+		// Project integrations (ids up to $4), GitHub on every eighth project
+		// (up to $4 + GREATEST($4 / 8, 1)), the instance-level GitHub
+		// integration right after, then GitHub on every second group
+		// (namespaces after the $3 users), every second inheriting the
+		// instance-level one.
+		{"integrations", c.Integrations, `INSERT INTO integrations (id, project_id, group_id, type_new, active, pipeline_events, instance, inherit_from_id, created_at)
+SELECT i, CASE WHEN i <= $4 THEN i WHEN i <= ` + gh + ` THEN 8 * (i - $4) END, CASE WHEN i > ` + gh + ` + 1 THEN $3 + 2 * (i - ` + gh + ` - 1) - 1 END,
   CASE WHEN i <= $4 THEN (ARRAY['Integrations::Prometheus','Integrations::Slack','Integrations::Jira','Integrations::Mattermost'])[1 + i % 4]
-    ELSE 'Integrations::Github' END, i % 3 <> 0, i % 2 = 0, ` + ts(7757) + `
+    ELSE 'Integrations::Github' END,
+  CASE WHEN i <= ` + gh + ` THEN i % 3 <> 0 WHEN i = ` + gh + ` + 1 THEN true ELSE (i - ` + gh + ` - 1) % 4 <> 0 END, i % 2 = 0, i = ` + gh + ` + 1,
+  CASE WHEN i > ` + gh + ` + 1 AND (i - ` + gh + ` - 1) % 2 = 0 THEN ` + gh + ` + 1 END, ` + ts(7757) + `
 FROM generate_series(1, $2) i`},
 		{"clusters", c.Clusters, `INSERT INTO clusters (id, user_id, cluster_type, provider_type, enabled, management_project_id, created_at)
 SELECT i, 1 + i % $3, 1 + i % 3, i % 3, i % 4 <> 0, CASE WHEN i % 3 = 0 THEN 1 + (i * 7) % $4 END, ` + ts(7753) + `
@@ -308,6 +335,15 @@ SELECT i, 1 + (i * 2 - 1) % $7, (ARRAY[3,5,1,3])[1 + i % 4], '10.4.1', ` + ts(76
 FROM generate_series(1, $2) i`},
 		{"clusters_applications_ingress", c.IngressApps, `INSERT INTO clusters_applications_ingress (id, cluster_id, created_at, updated_at, status, ingress_type, version)
 SELECT i, 1 + (i * 3) % $7, ` + ts(7591) + `, ` + ts(7591) + `, (ARRAY[3,5,1])[1 + i % 3], 0, '1.40.2'
+FROM generate_series(1, $2) i`},
+		{"clusters_applications_helm", c.HelmApps, `INSERT INTO clusters_applications_helm (id, cluster_id, created_at, updated_at, status, version)
+SELECT i, 1 + (i * 2) % $7, ` + ts(7589) + `, ` + ts(7589) + `, (ARRAY[3,5,3,1])[1 + i % 4], '2.16.9'
+FROM generate_series(1, $2) i`},
+		{"clusters_applications_jupyter", c.JupyterApps, `INSERT INTO clusters_applications_jupyter (id, cluster_id, status, version, hostname, created_at, updated_at)
+SELECT i, 1 + (i * 4 - 1) % $7, (ARRAY[3,5,1])[1 + i % 3], '0.9.0', 'jupyter' || i || '.apps.example.com', ` + ts(7583) + `, ` + ts(7583) + `
+FROM generate_series(1, $2) i`},
+		{"clusters_applications_runners", c.RunnerApps, `INSERT INTO clusters_applications_runners (id, cluster_id, runner_id, status, created_at, updated_at, version, privileged)
+SELECT i, 1 + (i * 2 - 1) % $7, 1 + i % 3, (ARRAY[3,5,1,3])[1 + i % 4], ` + ts(7577) + `, ` + ts(7577) + `, '0.23.0', i % 3 <> 0
 FROM generate_series(1, $2) i`},
 		{"cluster_agents", c.Agents, `INSERT INTO cluster_agents (id, project_id, created_by_user_id, name, created_at)
 SELECT i, 1 + (i * 7) % $4, 1 + i % $3, 'agent' || i, ` + ts(7699) + `
@@ -359,6 +395,39 @@ SELECT i, $1::timestamptz - (i * 3) * interval '1 day', $1::timestamptz - i * in
   $1::timestamptz - (i * 31) % 20 * interval '1 day' - interval '6 hours',
   CASE WHEN i % 4 <> 0 THEN $1::timestamptz - (i * 31) % 20 * interval '1 day' - interval '6 hours' + i * 37 * interval '1 minute' END
 FROM generate_series(1, $2) i`},
+		{"cluster_providers_aws", c.ClusterProvidersAWS, `INSERT INTO cluster_providers_aws (id, cluster_id, num_nodes, status, created_at, updated_at, key_name, role_arn,
+  region, vpc_id, subnet_ids, security_group_id, instance_type)
+SELECT i, 3 * i - 1, 3, CASE WHEN i % 4 = 0 THEN 4 ELSE 3 END, ` + ts(7753) + `, ` + ts(7753) + `, 'eks-key-' || i,
+  'arn:aws:iam::123456789012:role/gitlab-eks-' || i, 'us-east-1', 'vpc-' || substr(md5('vpc' || i), 1, 8),
+  ARRAY['subnet-' || substr(md5('a' || i), 1, 8), 'subnet-' || substr(md5('b' || i), 1, 8)], 'sg-' || substr(md5('sg' || i), 1, 8), 'm5.large'
+FROM generate_series(1, $2) i`},
+		{"lfs_file_locks", c.LfsFileLocks, `INSERT INTO lfs_file_locks (id, project_id, user_id, created_at, path)
+SELECT i, 1 + (i * 7) % $4, 1 + (i * 97) % GREATEST($3 / 5, 1), ` + ts(7573) + `, 'assets/design' || i || '.psd'
+FROM generate_series(1, $2) i`},
+		// Three issues per epic, every 25th issue; epics belong to groups.
+		{"epic_issues", c.EpicIssues, `INSERT INTO epic_issues (id, epic_id, issue_id, relative_position, namespace_id)
+SELECT i, 1 + (i - 1) / 3, 25 * i, 1000 * ((i - 1) % 3), $3 + 1 + ((i - 1) / 3) % ($3 / 10)
+FROM generate_series(1, $2) i`},
+		{"ci_triggers", c.Triggers, `INSERT INTO ci_triggers (id, token, created_at, updated_at, project_id, owner_id, description)
+SELECT i, 'glptt-' || substr(md5('trigger' || i), 1, 20), ` + ts(7561) + `, ` + ts(7561) + `, 1 + (i * 3) % $4, 1 + (i * 101) % $3, 'trigger ' || i
+FROM generate_series(1, $2) i`},
+		{"ldap_group_links", c.LdapGroupLinks, `INSERT INTO ldap_group_links (id, cn, group_access, group_id, created_at, updated_at, provider)
+SELECT i, 'cn=team' || i || ',ou=groups,dc=example,dc=com', (ARRAY[30,20,40])[1 + i % 3], $3 + 1 + (i * 3) % ($3 / 10),
+  ` + ts(7559) + `, ` + ts(7559) + `, 'ldapmain'
+FROM generate_series(1, $2) i`},
+		{"status_page_settings", c.StatusPages, `INSERT INTO status_page_settings (project_id, created_at, updated_at, enabled, aws_s3_bucket_name, aws_region, aws_access_key, status_page_url)
+SELECT 10 * i, ` + ts(7549) + `, ` + ts(7549) + `, i % 3 <> 0, 'status-page-' || i, 'us-east-1', 'AKIA' || upper(substr(md5('key' || i), 1, 16)),
+  'https://status' || i || '.example.com'
+FROM generate_series(1, $2) i`},
+		// Two reports per requirement (requirements.issue_id is 50 times its
+		// id): one from a CI job, one by hand.
+		{"requirements_management_test_reports", c.TestReports, `INSERT INTO requirements_management_test_reports (id, created_at, author_id, state, build_id, issue_id, project_id)
+SELECT i, ` + ts(7547) + `, CASE WHEN i % 2 = 0 THEN 1 + (i * 103) % $3 END, CASE WHEN i % 5 = 0 THEN 2 ELSE 1 END,
+  CASE WHEN i % 2 = 1 THEN 10 * i END, 50 * ((i + 1) / 2), 1 + (((i + 1) / 2) * 3) % $4
+FROM generate_series(1, $2) i`},
+		{"project_compliance_framework_settings", c.ComplianceSettings, `INSERT INTO project_compliance_framework_settings (id, project_id, framework_id, created_at)
+SELECT i, 6 * i, 1 + i % 3, ` + ts(7541) + `
+FROM generate_series(1, $2) i`},
 		{"application_settings", 1, `INSERT INTO application_settings (id, created_at, updated_at, uuid, signup_enabled, gravatar_enabled,
   auto_devops_enabled, usage_ping_enabled, usage_ping_features_enabled, include_optional_metrics_in_service_ping, snowplow_enabled, elasticsearch_search,
   deactivate_dormant_users, deactivate_dormant_users_period, new_user_signups_cap, max_personal_access_token_lifetime,
@@ -393,7 +462,11 @@ FROM generate_series(1, $2) i`},
 			c.Clusters, c.MergeRequests, c.Pipelines, c.Agents, c.ApprovalRules); err != nil {
 			return c, fmt.Errorf("seed %s: %w", s.table, err)
 		}
-		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%s', 'id'), GREATEST($1::bigint, 1))", s.table), s.n); err != nil {
+		key := "id"
+		if s.table == "status_page_settings" { // keyed by project_id, as in GitLab
+			key = "project_id"
+		}
+		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), GREATEST((SELECT max(%[2]s) FROM %[1]s), 1))", s.table, key)); err != nil {
 			return c, fmt.Errorf("reset %s id sequence: %w", s.table, err)
 		}
 	}

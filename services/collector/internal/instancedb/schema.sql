@@ -152,6 +152,8 @@ CREATE TABLE IF NOT EXISTS integrations (
     active boolean NOT NULL DEFAULT false,
     pipeline_events boolean DEFAULT false NOT NULL,
     instance boolean DEFAULT false NOT NULL,
+    inherit_from_id bigint,                         -- the instance or group integration it inherits from
+    group_id bigint,
     created_at timestamptz NOT NULL
 );
 CREATE TABLE IF NOT EXISTS clusters (
@@ -265,6 +267,37 @@ CREATE TABLE IF NOT EXISTS clusters_applications_ingress (
     cluster_ip character varying,
     status_reason text,
     external_ip character varying
+);
+CREATE TABLE IF NOT EXISTS clusters_applications_helm (
+    id serial PRIMARY KEY,                          -- id: :serial
+    cluster_id integer NOT NULL,
+    created_at timestamp without time zone NOT NULL,
+    updated_at timestamp without time zone NOT NULL,
+    status integer NOT NULL,                        -- 3 installed, 5 updated
+    version character varying NOT NULL,
+    status_reason text
+);
+CREATE TABLE IF NOT EXISTS clusters_applications_jupyter (
+    id serial PRIMARY KEY,                          -- id: :serial
+    cluster_id integer NOT NULL,
+    oauth_application_id integer,
+    status integer NOT NULL,
+    version character varying NOT NULL,
+    hostname character varying,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    status_reason text
+);
+CREATE TABLE IF NOT EXISTS clusters_applications_runners (
+    id serial PRIMARY KEY,                          -- id: :serial
+    cluster_id integer NOT NULL,
+    runner_id integer,
+    status integer NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    version character varying NOT NULL,
+    status_reason text,
+    privileged boolean DEFAULT true NOT NULL
 );
 CREATE TABLE IF NOT EXISTS cluster_agents (
     id bigserial PRIMARY KEY,
@@ -390,6 +423,82 @@ CREATE TABLE IF NOT EXISTS geo_nodes (
     "primary" boolean DEFAULT false NOT NULL,
     created_at timestamptz,
     updated_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS cluster_providers_aws (
+    id bigserial PRIMARY KEY,
+    cluster_id bigint NOT NULL,
+    num_nodes integer NOT NULL,
+    status integer NOT NULL,                        -- 1 scheduled, 2 creating, 3 created, 4 errored
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    key_name character varying(255) NOT NULL,
+    role_arn character varying(2048) NOT NULL,
+    region character varying(255) NOT NULL,
+    vpc_id character varying(255) NOT NULL,
+    subnet_ids character varying(255)[] DEFAULT '{}'::character varying[] NOT NULL,
+    security_group_id character varying(255) NOT NULL,
+    instance_type character varying(255) NOT NULL,
+    status_reason text,
+    kubernetes_version text DEFAULT '1.14'::text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lfs_file_locks (
+    id bigserial PRIMARY KEY,
+    project_id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    created_at timestamp without time zone NOT NULL,
+    path character varying(511)
+);
+CREATE TABLE IF NOT EXISTS epic_issues (
+    id bigserial PRIMARY KEY,
+    epic_id bigint NOT NULL,
+    issue_id bigint NOT NULL,
+    relative_position integer,
+    namespace_id bigint
+);
+CREATE TABLE IF NOT EXISTS ci_triggers (
+    id bigserial PRIMARY KEY,
+    token character varying,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    project_id bigint,
+    owner_id bigint NOT NULL,
+    description character varying
+);
+CREATE TABLE IF NOT EXISTS ldap_group_links (
+    id bigserial PRIMARY KEY,
+    cn character varying,
+    group_access integer NOT NULL,                  -- 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner
+    group_id bigint NOT NULL,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    provider character varying,
+    filter character varying
+);
+CREATE TABLE IF NOT EXISTS status_page_settings (
+    project_id bigserial PRIMARY KEY,               -- GitLab's key, with its own sequence
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    enabled boolean DEFAULT false NOT NULL,
+    aws_s3_bucket_name character varying(63) NOT NULL,
+    aws_region character varying(255) NOT NULL,
+    aws_access_key character varying(255) NOT NULL,
+    status_page_url text
+);
+CREATE TABLE IF NOT EXISTS requirements_management_test_reports (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    author_id bigint,
+    state smallint NOT NULL,                        -- 1 passed, 2 failed
+    build_id bigint,                                -- NULL when reported by hand
+    issue_id bigint,
+    uses_legacy_iid boolean DEFAULT true NOT NULL,
+    project_id bigint
+);
+CREATE TABLE IF NOT EXISTS project_compliance_framework_settings (
+    id bigserial PRIMARY KEY,
+    project_id bigint NOT NULL,
+    framework_id bigint,
+    created_at timestamp with time zone
 );
 -- One row: GitLab's Gitlab::CurrentSettings — every column of GitLab's
 -- application_settings in its structure.sql, in its order, with its types
