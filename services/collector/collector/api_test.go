@@ -132,3 +132,20 @@ func TestInstanceAPIOffWithoutToken(t *testing.T) {
 		t.Errorf("metric_definitions: %d", code)
 	}
 }
+
+// TestProfiles: Go's profiles are served beside /metrics with PPROF=true
+// only; off, their path is not found.
+func TestProfiles(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{false, true} {
+		col, _ := seededInstance(t, filepath.Join(repoTestdata, "metrics"), 100, func(c *Config) { c.Profiling.PPROF = on })
+		h, err := col.Handler()
+		must(t, err)
+		srv := httptest.NewServer(h)
+		code, b := apiGet(t, srv, "GET", "/debug/pprof/heap?debug=1", "", "")
+		srv.Close()
+		if on && (code != http.StatusOK || !strings.Contains(string(b), "heap profile")) || !on && code != http.StatusNotFound {
+			t.Errorf("PPROF=%v: GET /debug/pprof/heap?debug=1 = %d %.100s", on, code, b)
+		}
+	}
+}

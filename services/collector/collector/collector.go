@@ -388,7 +388,7 @@ func (c *Collector) Handler() (http.Handler, error) {
 	if c.gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(c.gatherer, promhttp.HandlerOpts{}))
 	}
-	return mux, nil
+	return lifecycle.Profiles(mux, c.cfg.Profiling.PPROF), nil
 }
 
 // Run serves the HTTP endpoints and submits weekly at the UUID's slot

@@ -58,6 +58,9 @@ type Config struct {
 	// PRIVATE-TOKEN header or Authorization: Bearer. Without it they are
 	// open, which Run allows only on a loopback COLLECTOR_LISTEN (CheckListen).
 	APIToken string `env:"COLLECTOR_API_TOKEN" yaml:"api_token" secret:"true"`
+	// Profiling serves Go's profiles under /debug/pprof/ beside /metrics
+	// (PPROF=true; off by default).
+	Profiling lifecycle.Profiling `yaml:"-"`
 
 	Instance Instance       `yaml:"instance"`
 	Settings map[string]any `yaml:"settings"`

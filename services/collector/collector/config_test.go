@@ -49,6 +49,11 @@ instance:
 				t.Errorf("environment: %+v", cfg)
 			}
 		}},
+		{"profiles from PPROF", "", map[string]string{"PPROF": "true"}, nil, func(t *testing.T, cfg Config) {
+			if !cfg.Profiling.PPROF {
+				t.Errorf("PPROF=true: profiling %+v", cfg.Profiling)
+			}
+		}},
 		{"the flags over the environment", file, map[string]string{"GATEWAY_URL": "http://env:8080"}, map[string]string{"GATEWAY_URL": "http://flag:8080", "COLLECTOR_METRIC_TIMEOUT": "1m30s"}, func(t *testing.T, cfg Config) {
 			if cfg.GatewayURL != "http://flag:8080" || cfg.MetricTimeout != 90*time.Second || cfg.Concurrency != 2 {
 				t.Errorf("flags: %+v", cfg)

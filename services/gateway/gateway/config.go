@@ -28,6 +28,10 @@ type Config struct {
 	NATSAuth lifecycle.NATSAuth
 	// Streams are the settings of the streams Run creates (STREAM_*).
 	Streams streams.Options
+	// Profiling serves Go's profiles under /debug/pprof/ beside /metrics
+	// (PPROF=true; off by default): the all-in-one's too, whose metrics
+	// the gateway serves.
+	Profiling lifecycle.Profiling
 
 	// MaxBodyBytes caps a request body as received (compressed when gzip).
 	MaxBodyBytes int64 `env:"GATEWAY_MAX_BODY_BYTES, default=2097152"`

@@ -34,6 +34,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/serviceping/serviceping/pkg/devopsscore"
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/tracing"
@@ -176,7 +177,7 @@ func (g *Gateway) routes() http.Handler {
 	mux.Handle("/", g.instrument("other", nil, func(w http.ResponseWriter, r *http.Request) {
 		g.fail(w, r, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such route: " + truncate(r.URL.Path, 100)})
 	}))
-	return mux
+	return lifecycle.Profiles(mux, g.cfg.Profiling.PPROF)
 }
 
 // statusWriter remembers the status code for the metrics.
