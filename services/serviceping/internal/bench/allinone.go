@@ -73,8 +73,7 @@ func allInOne(ctx context.Context, cfg Config, r *Round) (err error) {
 	case err = <-polled:
 	case <-time.After(time.Until(first.Add(cfg.Timeout))):
 		stopPolling()
-		<-polled
-		err = fmt.Errorf("%d of %d accepted pings queryable %s after the first request", w.seen(), r.AllInOne.Accepted, cfg.Timeout)
+		err = fmt.Errorf("%d of %d accepted pings queryable %s after the first request (the polling: %w)", w.seen(), r.AllInOne.Accepted, cfg.Timeout, <-polled)
 	}
 	rss.stop()
 	r.AllInOneRSS, r.AllInOneEndRSS = rss.Peak("all"), rss.Last("all")
@@ -170,37 +169,51 @@ func (w *watcher) seen() int {
 }
 
 // run polls every w.poll until every expected ping is in `pings FINAL`
-// (nil), or ctx ends (its error).
+// (nil), or ctx ends (its error, with the last failed query's: a query
+// that fails, as one may while the engine is busy, is asked again at the
+// next poll).
 func (w *watcher) run(ctx context.Context) error {
+	var last error
 	for {
 		at := time.Now()
-		if err := w.once(ctx, at); err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
+		done, err := w.check(ctx, at)
+		if done {
+			return nil
 		}
-		w.mu.Lock()
-		want, seen := w.want, int64(len(w.lags))
-		w.mu.Unlock()
-		if want > 0 && seen >= want {
-			n, err := w.wh.count(ctx, "SELECT count() FROM serviceping.pings FINAL")
-			if err != nil {
-				return err
-			}
-			if n >= want {
-				w.mu.Lock()
-				w.final, w.doneAt = n, at
-				w.mu.Unlock()
-				return nil
-			}
+		if err != nil {
+			last = err
 		}
 		select {
 		case <-ctx.Done():
+			if last != nil {
+				return fmt.Errorf("%w (last failed query: %w)", ctx.Err(), last)
+			}
 			return ctx.Err()
 		case <-time.After(time.Until(at.Add(w.poll))):
 		}
 	}
+}
+
+// check is one poll at at: it reads the pings (once) and, when as many as
+// expected were seen, counts them FINAL; done once they are all there.
+func (w *watcher) check(ctx context.Context, at time.Time) (done bool, err error) {
+	if err := w.once(ctx, at); err != nil {
+		return false, err
+	}
+	w.mu.Lock()
+	want, seen := w.want, int64(len(w.lags))
+	w.mu.Unlock()
+	if want == 0 || seen < want {
+		return false, nil
+	}
+	n, err := w.wh.count(ctx, "SELECT count() FROM serviceping.pings FINAL")
+	if err != nil || n < want {
+		return false, err
+	}
+	w.mu.Lock()
+	w.final, w.doneAt = n, at
+	w.mu.Unlock()
+	return true, nil
 }
 
 // once reads every ping's id and receive time; a ping not seen before was

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -242,6 +243,8 @@ type fakeWarehouse struct {
 	polls    int
 	received time.Time
 	total    int
+	// failFirst queries are answered 503.
+	failFirst int
 }
 
 func (f *fakeWarehouse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -249,6 +252,11 @@ func (f *fakeWarehouse) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sql := string(b)
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failFirst > 0 {
+		f.failFirst--
+		http.Error(w, "engine busy", http.StatusServiceUnavailable)
+		return
+	}
 	visible := min(f.polls, f.total)
 	switch {
 	case strings.Contains(sql, "FINAL"):
@@ -300,8 +308,19 @@ func TestWatcher(t *testing.T) {
 	}
 
 	w, err = watch(t, &fakeWarehouse{received: time.Now(), total: 2}, 3, 300*time.Millisecond)
-	if err == nil || w.seen() != 2 {
+	if !errors.Is(err, context.DeadlineExceeded) || w.seen() != 2 {
 		t.Errorf("3 expected, 2 there: %v with %d seen, want the context's error and 2", err, w.seen())
+	}
+
+	// A query that fails is asked again; when the context ends the error
+	// names the last failure.
+	fw = &fakeWarehouse{received: time.Now(), total: 3, failFirst: 3}
+	if w, err = watch(t, fw, 3, 10*time.Second); err != nil || w.final != 3 {
+		t.Errorf("after 3 failed polls: %v, final %d; want every ping found", err, w.final)
+	}
+	_, err = watch(t, &fakeWarehouse{total: 3, failFirst: 1 << 30}, 3, 200*time.Millisecond)
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "engine busy") {
+		t.Errorf("a warehouse that always fails: %v, want the deadline and its answer", err)
 	}
 }
 
