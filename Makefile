@@ -78,8 +78,9 @@ bench: ## the Go benchmarks quoted in the README
 	@eval "$$(scripts/test-env.sh)" && go test -run='^$$' -bench=. -benchmem -count=1 -timeout=30m work
 
 # make bench-pipeline: the pipeline against the HTTP and JetStream ceilings
-# on this machine (serviceping bench); BENCH_BIN measures another build's
-# binaries with the same bench, BENCH_ARGS adds flags (--pings, --rounds, --out).
+# on this machine (serviceping bench); BENCH_BIN measures other builds'
+# binaries with the same bench (DIR,DIR,…: each round measures them in turn),
+# BENCH_ARGS adds flags (--pings, --rounds, --out).
 BENCH_BIN ?= $(BIN)
 bench-pipeline: build nats-server ## HTTP and JetStream ceilings, the gateway and the all-in-one on 3,000 full-size pings: one markdown table (minutes; BENCH_BIN, BENCH_ARGS)
 	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping bench --bin $(BENCH_BIN) --nats-server $(NATS_SERVER) $(BENCH_ARGS)

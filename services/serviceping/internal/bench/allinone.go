@@ -31,7 +31,7 @@ func allInOne(ctx context.Context, cfg Config, r *Round) (err error) {
 		return err
 	}
 	httpAddr, natsAddr, chAddr := addrs[0], addrs[1], addrs[2]
-	run, err := startProc(dir, "serviceping-run", filepath.Join(cfg.Bin, "serviceping"),
+	run, err := startProc(dir, "serviceping-run", filepath.Join(cfg.bin, "serviceping"),
 		[]string{"run", "--data", filepath.Join(dir, "data"), "--http", httpAddr, "--nats-listen", natsAddr,
 			"--clickhouse-listen", chAddr, "--ui", "", "--no-demo"},
 		[]string{

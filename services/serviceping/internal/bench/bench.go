@@ -27,8 +27,10 @@ import (
 
 // Config of a bench run.
 type Config struct {
-	// Bin holds the gateway and serviceping binaries measured.
-	Bin string
+	// Bins are the directories of the builds measured, each holding the
+	// gateway and serviceping binaries: each round measures them in turn,
+	// so that a machine whose load changes weighs on every build alike.
+	Bins []string
 	// NATSServer is the nats-server executable.
 	NATSServer string
 	// Pings per measurement, Rounds of every measurement, Concurrency of
@@ -48,6 +50,9 @@ type Config struct {
 	// TempDir is where the temporary directories go ("": the system's).
 	TempDir string
 	Logger  *slog.Logger
+
+	// bin is the build a measurement runs, one of Bins.
+	bin string
 }
 
 // Validate reports what Run cannot work with.
@@ -59,7 +64,14 @@ func (c Config) Validate() error {
 	if c.Timeout <= 0 || c.StartTimeout <= 0 || c.Poll <= 0 || c.RSSInterval <= 0 {
 		errs = append(errs, errors.New("timeout, start timeout, poll and RSS interval must be positive"))
 	}
-	for _, f := range []string{filepath.Join(c.Bin, "gateway"), filepath.Join(c.Bin, "serviceping"), c.NATSServer} {
+	if len(c.Bins) == 0 {
+		errs = append(errs, errors.New("no build to measure"))
+	}
+	files := []string{c.NATSServer}
+	for _, b := range c.Bins {
+		files = append(files, filepath.Join(b, "gateway"), filepath.Join(b, "serviceping"))
+	}
+	for _, f := range files {
 		if st, err := os.Stat(f); err != nil {
 			errs = append(errs, fmt.Errorf("%w (make build and make nats-server build them)", err))
 		} else if st.IsDir() || st.Mode()&0o111 == 0 {
@@ -127,21 +139,29 @@ func (r Round) E2ERate() float64 { return perSecond(r.Queryable, r.E2E) }
 // E2ERowRate is the metric rows per second end to end.
 func (r Round) E2ERowRate() float64 { return perSecond(r.MetricRows, r.E2E) }
 
+// Build is the figures of one build.
+type Build struct {
+	// Bin is its directory; Versions what its binaries' --version print.
+	Bin      string
+	Versions []string
+	Rounds   []Round
+}
+
 // Report is a whole run.
 type Report struct {
 	Config  Config
 	Machine Machine
-	// Versions are what the measured binaries' --version print.
-	Versions []string
-	Rounds   []Round
-	Started  time.Time
-	Took     time.Duration
+	// Builds are in the order of Config.Bins.
+	Builds  []Build
+	Started time.Time
+	Took    time.Duration
 	// LoadAfter is the load average when the run ended.
 	LoadAfter string
 }
 
-// Run measures cfg.Rounds rounds, each with fresh servers and directories,
-// and reports every figure; progress goes to cfg.Logger. It stops
+// Run measures cfg.Rounds rounds, in each every build in turn, each
+// measurement with fresh servers and directories, and reports every
+// figure; progress goes to cfg.Logger. It stops
 // everything it started and removes its directories before it returns,
 // whether it succeeded, failed or ctx ended.
 func Run(ctx context.Context, cfg Config) (Report, error) {
@@ -152,19 +172,28 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	rep := Report{Config: cfg, Machine: ReadMachine(), Started: time.Now()}
-	for _, b := range []string{"gateway", "serviceping"} {
-		rep.Versions = append(rep.Versions, version(ctx, filepath.Join(cfg.Bin, b)))
+	for _, bin := range cfg.Bins {
+		b := Build{Bin: bin}
+		for _, name := range []string{"gateway", "serviceping"} {
+			b.Versions = append(b.Versions, version(ctx, filepath.Join(bin, name)))
+		}
+		rep.Builds = append(rep.Builds, b)
 	}
 	bodies, err := generate(cfg.Pings, cfg.Instances)
 	if err != nil {
 		return rep, err
 	}
 	for i := range cfg.Rounds {
-		r, err := round(ctx, cfg, bodies, i+1)
-		if err != nil {
-			return rep, fmt.Errorf("round %d: %w", i+1, err)
+		for j := range rep.Builds {
+			b := &rep.Builds[j]
+			c := cfg
+			c.bin, c.Logger = b.Bin, cfg.Logger.With("bin", b.Bin)
+			r, err := round(ctx, c, bodies, i+1)
+			if err != nil {
+				return rep, fmt.Errorf("round %d of %s: %w", i+1, b.Bin, err)
+			}
+			b.Rounds = append(b.Rounds, r)
 		}
-		rep.Rounds = append(rep.Rounds, r)
 	}
 	rep.Took = time.Since(rep.Started)
 	rep.LoadAfter = loadAverage()

@@ -191,34 +191,41 @@ func TestMarkdown(t *testing.T) {
 		return Load{Sent: 3000, Accepted: 3000, Bytes: 3000 * 124_000, Elapsed: time.Duration(3000 / rate * float64(time.Second)), P50: p50, P99: p99}
 	}
 	rep := Report{
-		Config:   Config{Bin: "bin", Pings: 3000, Rounds: 2, Concurrency: 8, Instances: 500, Poll: 500 * time.Millisecond, RSSInterval: 200 * time.Millisecond},
-		Machine:  Machine{Cores: 2, CPU: "Test CPU", MemTotal: 24 << 30, Kernel: "6.1", Load: "0.10 0.20 0.30"},
-		Versions: []string{"gateway v1", "serviceping v1"},
-		Started:  time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC), Took: 150 * time.Second, LoadAfter: "1.00 1.10 1.20",
-		Rounds: []Round{{
-			HTTP: load(10000, time.Millisecond, 3*time.Millisecond), Raw: load(5000, 1500*time.Microsecond, 6*time.Millisecond), RawNATSRSS: 300e6,
-			Gateway: load(2000, 4*time.Millisecond, 20*time.Millisecond), GatewayRSS: 25e6, GatewayNATSRSS: 310e6,
-			AllInOne: load(500, 10*time.Millisecond, 70*time.Millisecond),
-			E2E:      20 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 4 * time.Second, LagP95: 9 * time.Second,
-			AllInOneRSS: 2.2e9, AllInOneEndRSS: 1.9e9, Load: "0.10 0.20 0.30",
-		}, {
-			HTTP: load(8000, time.Millisecond, 4*time.Millisecond), Raw: load(4000, 1500*time.Microsecond, 7*time.Millisecond), RawNATSRSS: 320e6,
-			Gateway: load(1800, 5*time.Millisecond, 22*time.Millisecond), GatewayRSS: 26e6, GatewayNATSRSS: 330e6,
-			AllInOne: load(600, 11*time.Millisecond, 80*time.Millisecond),
-			E2E:      15 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 3 * time.Second, LagP95: 7500 * time.Millisecond,
-			AllInOneRSS: 2.4e9, AllInOneEndRSS: 1.8e9, Load: "2.50 1.00 0.50",
-		}},
+		Config:  Config{Bins: []string{"bin", "after"}, Pings: 3000, Rounds: 2, Concurrency: 8, Instances: 500, Poll: 500 * time.Millisecond, RSSInterval: 200 * time.Millisecond},
+		Machine: Machine{Cores: 2, CPU: "Test CPU", MemTotal: 24 << 30, Kernel: "6.1", Load: "0.10 0.20 0.30"},
+		Started: time.Date(2026, 11, 27, 20, 0, 0, 0, time.UTC), Took: 150 * time.Second, LoadAfter: "1.00 1.10 1.20",
+	}
+	rounds := []Round{{
+		HTTP: load(10000, time.Millisecond, 3*time.Millisecond), Raw: load(5000, 1500*time.Microsecond, 6*time.Millisecond), RawNATSRSS: 300e6,
+		Gateway: load(2000, 4*time.Millisecond, 20*time.Millisecond), GatewayRSS: 25e6, GatewayNATSRSS: 310e6,
+		AllInOne: load(500, 10*time.Millisecond, 70*time.Millisecond),
+		E2E:      20 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 4 * time.Second, LagP95: 9 * time.Second,
+		AllInOneRSS: 2.2e9, AllInOneEndRSS: 1.9e9, Load: "0.10 0.20 0.30",
+	}, {
+		HTTP: load(8000, time.Millisecond, 4*time.Millisecond), Raw: load(4000, 1500*time.Microsecond, 7*time.Millisecond), RawNATSRSS: 320e6,
+		Gateway: load(1800, 5*time.Millisecond, 22*time.Millisecond), GatewayRSS: 26e6, GatewayNATSRSS: 330e6,
+		AllInOne: load(600, 11*time.Millisecond, 80*time.Millisecond),
+		E2E:      15 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 3 * time.Second, LagP95: 7500 * time.Millisecond,
+		AllInOneRSS: 2.4e9, AllInOneEndRSS: 1.8e9, Load: "2.50 1.00 0.50",
+	}}
+	rep.Builds = []Build{
+		{Bin: "bin", Versions: []string{"gateway v1", "serviceping v1"}, Rounds: rounds},
+		{Bin: "after", Versions: []string{"gateway v2", "serviceping v2"}, Rounds: rounds[1:]},
 	}
 	var b strings.Builder
 	if err := rep.Markdown(&b); err != nil {
 		t.Fatal(err)
 	}
 	out := b.String()
+	if i, j := strings.Index(out, "(bin)\n"), strings.Index(out, "(after)\n"); i < 0 || j < i {
+		t.Errorf("the builds' tables are not in the order of Bins:\n%s", out)
+	}
 	for _, want := range []string{
 		"### serviceping bench: 3,000 full-size pings, 2 rounds\n",
 		"- machine: 2 cores (Test CPU), 24.0 GiB RAM, Linux 6.1; load average 0.10 0.20 0.30 at the start, 1.00 1.10 1.20 at the end\n",
-		"- binaries: gateway v1, serviceping v1 (bin)\n",
-		"124 kB on average (372 MB in all), from 500 installations; 8 requests in flight;",
+		"124 kB on average (372 MB in all), from 500 installations; 8 requests in flight; every measurement on fresh servers and directories; each round measures the builds in turn, in the order below; run 2026-11-27 20:00 UTC, took 2m30s\n",
+		"\n#### gateway v1, serviceping v1 (bin)\n\n| path | pings/s | latency | ratio | peak RSS |\n",
+		"\n#### gateway v2, serviceping v2 (after)\n\n| path | pings/s | latency | ratio | peak RSS |\n",
 		"| path | pings/s | latency | ratio | peak RSS |\n|---|---|---|---|---|\n",
 		"| trivial Go HTTP server, same load generator | 8,000–10,000 | p50 1.00 ms, p99 3.00–4.00 ms | the HTTP ceiling | — |\n",
 		"| raw JetStream publish of the same bodies, file storage, 8 concurrent sync publishers | 4,000–5,000 | p50 1.50 ms, p99 6.00–7.00 ms | 0.50 of HTTP | nats-server 300–320 MB |\n",
@@ -228,6 +235,9 @@ func TestMarkdown(t *testing.T) {
 		"| 1 | 0.10 0.20 0.30 | 10,000 | 5,000 | 2,000 | 500 | 3,000 in 20.0 s: 150 | 7,800,000 | 9.0 s | 25 MB / 310 MB / 2.20 GB |\n",
 		"| 2 | 2.50 1.00 0.50 | 8,000 | 4,000 | 1,800 | 600 | 3,000 in 15.0 s: 200 | 7,800,000 | 7.5 s | 26 MB / 330 MB / 2.40 GB |\n",
 		"polled every 500ms", "sampled every 200ms",
+		// the second build's table, of its one round
+		"| all-in-one `serviceping run`, accepted | 600 | p50 11 ms, p99 80 ms | 0.15 of raw JetStream | — |\n",
+		"| 1 | 2.50 1.00 0.50 | 8,000 | 4,000 | 1,800 | 600 | 3,000 in 15.0 s: 200 | 7,800,000 | 7.5 s | 26 MB / 330 MB / 2.40 GB |\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the report lacks %q; it is:\n%s", want, out)

@@ -165,7 +165,7 @@ func standaloneGateway(ctx context.Context, cfg Config, r *Round) error {
 		if err != nil {
 			return err
 		}
-		gw, err := startProc(dir, "gateway", filepath.Join(cfg.Bin, "gateway"), nil, []string{
+		gw, err := startProc(dir, "gateway", filepath.Join(cfg.bin, "gateway"), nil, []string{
 			"NATS_URL=" + url, "GATEWAY_LISTEN=" + addrs[0],
 			// Every ping comes from 127.0.0.1, hundreds from each instance.
 			"GATEWAY_RATE_PER_IP=0", "GATEWAY_RATE_PER_UUID=0",
