@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/serviceping/serviceping/pkg/chconn"
 )
 
 // Protocol revisions (client_protocol_version) at which ClickHouse's Native
@@ -35,7 +37,7 @@ func negotiateRevision(param string) (uint64, error) {
 	v, err := strconv.ParseUint(param, 10, 64)
 	if err != nil {
 		return 0, &httpError{status: http.StatusBadRequest, code: codeCannotParseText,
-			msg: fmt.Sprintf("DB::Exception: Cannot parse client_protocol_version %s as UInt64. (CANNOT_PARSE_TEXT)", quoteSQL(param))}
+			msg: fmt.Sprintf("DB::Exception: Cannot parse client_protocol_version %s as UInt64. (CANNOT_PARSE_TEXT)", chconn.Quote(param))}
 	}
 	return min(v, maxRevision), nil
 }
@@ -329,12 +331,12 @@ func decodeType(r *byteReader, depth int, plain bool) (*nativeType, error) {
 	}
 	switch code {
 	case btDateTimeTZ:
-		return fixed("DateTime("+quoteSQL(r.str())+")", 4), r.err
+		return fixed("DateTime("+chconn.Quote(r.str())+")", 4), r.err
 	case btDateTime64:
 		return fixed(fmt.Sprintf("DateTime64(%d)", r.u8()), 8), r.err
 	case btDT64TZ:
 		p := r.u8()
-		return fixed(fmt.Sprintf("DateTime64(%d, %s)", p, quoteSQL(r.str())), 8), r.err
+		return fixed(fmt.Sprintf("DateTime64(%d, %s)", p, chconn.Quote(r.str())), 8), r.err
 	case btTime64:
 		return fixed(fmt.Sprintf("Time64(%d)", r.u8()), 8), r.err
 	case btString:
@@ -461,7 +463,7 @@ func decodeEnum(r *byteReader, code byte) (*nativeType, error) {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(quoteSQL(r.str()) + " = ")
+		b.WriteString(chconn.Quote(r.str()) + " = ")
 		if width == 1 {
 			b.WriteString(strconv.Itoa(int(int8(r.u8()))))
 		} else if v := r.take(2); v != nil {
@@ -523,7 +525,7 @@ func decodeJSON(r *byteReader, depth int) (*nativeType, error) {
 		args = append(args, "SKIP "+backQuoteIfNeed(s))
 	}
 	for _, s := range regexps {
-		args = append(args, "SKIP REGEXP "+quoteSQL(s))
+		args = append(args, "SKIP REGEXP "+chconn.Quote(s))
 	}
 	if len(args) > 0 {
 		t.name += "(" + strings.Join(args, ", ") + ")"
@@ -557,11 +559,6 @@ func tupleOf(kind string, names []string, ts []*nativeType) *nativeType {
 		}
 	}
 	return &nativeType{name: kind + "(" + strings.Join(parts, ", ") + ")", layout: layoutTuple, elems: ts}
-}
-
-// quoteSQL quotes s as a ClickHouse string literal.
-func quoteSQL(s string) string {
-	return "'" + strings.NewReplacer("\\", "\\\\", "'", "\\'").Replace(s) + "'"
 }
 
 // backQuoteIfNeed quotes an identifier that is not a plain word, as

@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/rows"
@@ -28,12 +28,7 @@ type DirFiles struct {
 
 // TableFunction is file('<root>/<key>', 'Parquet').
 func (d DirFiles) TableFunction(key string) string {
-	return "file(" + quoteString(filepath.Join(d.Root, filepath.FromSlash(key))) + ", 'Parquet')"
-}
-
-// quoteString is s as a ClickHouse string literal.
-func quoteString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+	return "file(" + chconn.Quote(filepath.Join(d.Root, filepath.FromSlash(key))) + ", 'Parquet')"
 }
 
 // WriteFromLake inserts batch b, whose lake files are written and durable,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/serviceping/serviceping/pkg/chconn"
 )
 
 // The migration lock is a table, <db>.schema_migrations_lock: CREATE TABLE
@@ -58,7 +60,7 @@ func acquireLock(ctx context.Context, conn driver.Conn, r *Renderer, timeout tim
 	for {
 		now := time.Now().UTC()
 		create := "CREATE TABLE " + name + on + " (holder String) ENGINE = Null COMMENT " +
-			quote(fmt.Sprintf(lockComment, holder(), now.Format(time.RFC3339)))
+			chconn.Quote(fmt.Sprintf(lockComment, holder(), now.Format(time.RFC3339)))
 		err := conn.Exec(ctx, create)
 		if err == nil {
 			return &lock{conn: conn, drop: "DROP TABLE IF EXISTS " + name + on + " SYNC"}, nil
@@ -114,9 +116,4 @@ func (l *lock) release(ctx context.Context) error {
 		return fmt.Errorf("release the migration lock: %w", err)
 	}
 	return nil
-}
-
-// quote is a ClickHouse string literal.
-func quote(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
