@@ -67,8 +67,7 @@ func (s *Sink) WriteFromLake(ctx context.Context, b rows.Batch, files LakeFiles)
 
 // insertFile inserts the lake file of table for partition dt of a batch.
 func (s *Sink) insertFile(ctx context.Context, table, columns string, files LakeFiles, batchID, dt, digest string) error {
-	settings := clickhouse.Settings{
-		"insert_deduplication_token": Token(batchID, table, "dt="+dt, 0, digest),
+	ctx = s.insertContext(ctx, Token(batchID, table, "dt="+dt, 0, digest), clickhouse.Settings{
 		// The same file gives the same blocks in the same order, so a
 		// retried insert is recognised block by block.
 		"input_format_parquet_preserve_order": 1,
@@ -79,11 +78,7 @@ func (s *Sink) insertFile(ctx context.Context, table, columns string, files Lake
 		"max_threads":                 1,
 		"min_insert_block_size_rows":  262144,
 		"min_insert_block_size_bytes": 64 << 20,
-	}
-	if s.cluster {
-		settings["distributed_foreground_insert"] = 1
-	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	})
 	key := lake.Key(table, dt, batchID)
 	query := "INSERT INTO " + s.db + "." + table + " (" + columns + ") SELECT " + columns + " FROM " + files.TableFunction(key)
 	if err := s.conn.Exec(ctx, query); err != nil {

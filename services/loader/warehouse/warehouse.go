@@ -425,14 +425,24 @@ func dateValue(d *rows.Date) *time.Time {
 	return &t
 }
 
-func (s *Sink) prepare(ctx context.Context, table, columns, token string) (driver.Batch, error) {
-	settings := clickhouse.Settings{"insert_deduplication_token": token}
+// insertContext is ctx with the settings of one of the sink's inserts:
+// settings (nil: none; added to), its deduplication token and, on a
+// cluster, a synchronous Distributed insert.
+func (s *Sink) insertContext(ctx context.Context, token string, settings clickhouse.Settings) context.Context {
+	if settings == nil {
+		settings = clickhouse.Settings{}
+	}
+	settings["insert_deduplication_token"] = token
 	if s.cluster {
 		// The Distributed table forwards the insert, with its token, to the
 		// shard's replicated table before answering.
 		settings["distributed_foreground_insert"] = 1
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	return clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+}
+
+func (s *Sink) prepare(ctx context.Context, table, columns, token string) (driver.Batch, error) {
+	ctx = s.insertContext(ctx, token, nil)
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+columns+")")
 	if err != nil {
 		return nil, Classify(fmt.Errorf("prepare insert into %s.%s: %w", s.db, table, err))
