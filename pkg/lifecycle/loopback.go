@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"net"
 	"strings"
 )
@@ -18,4 +19,20 @@ func IsLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// FreeLoopbackAddrs are n distinct loopback addresses (127.0.0.1:port) free
+// now: each is listened on until all are chosen, so none is given twice,
+// then released for the caller's servers to take.
+func FreeLoopbackAddrs(n int) ([]string, error) {
+	addrs := make([]string, 0, n)
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free loopback port: %w", err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
 }

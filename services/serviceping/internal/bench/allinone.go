@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // allInOne posts the pings to `bin/serviceping run` on a fresh data
@@ -26,7 +28,7 @@ func allInOne(ctx context.Context, cfg Config, r *Round) (err error) {
 		return err
 	}
 	defer remove()
-	addrs, err := loopbackAddrs(3)
+	addrs, err := lifecycle.FreeLoopbackAddrs(3)
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // hogEnv makes the test binary a process that holds hogMiB of touched
@@ -336,7 +338,7 @@ func TestWatcher(t *testing.T) {
 
 // TestLoopbackAddrs: distinct free loopback addresses.
 func TestLoopbackAddrs(t *testing.T) {
-	addrs, err := loopbackAddrs(5)
+	addrs, err := lifecycle.FreeLoopbackAddrs(5)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 )
 
 // proc is a program the bench started: in a process group of its own, its
@@ -150,32 +152,11 @@ func (p *proc) exited() error {
 	}
 }
 
-// loopbackAddrs are n distinct free loopback addresses, held open together
-// while they are chosen so that none is given twice.
-func loopbackAddrs(n int) ([]string, error) {
-	addrs := make([]string, 0, n)
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("find a free loopback port: %w", err)
-		}
-		lns = append(lns, ln)
-		addrs = append(addrs, ln.Addr().String())
-	}
-	return addrs, nil
-}
-
 // natsServer starts nats-server with JetStream on file storage under dir,
 // on free loopback ports, and returns it once its /healthz (JetStream
 // included) answers 200, with its client URL.
 func natsServer(ctx context.Context, cfg Config, dir, name string) (*proc, string, error) {
-	addrs, err := loopbackAddrs(2)
+	addrs, err := lifecycle.FreeLoopbackAddrs(2)
 	if err != nil {
 		return nil, "", err
 	}

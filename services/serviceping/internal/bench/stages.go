@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
 )
@@ -161,7 +162,7 @@ func publish(ctx context.Context, js jetstream.JetStream, bodies [][]byte, concu
 // rate limits off.
 func standaloneGateway(ctx context.Context, cfg Config, r *Round) error {
 	return onNATS(ctx, cfg, "gateway", func(dir, url string, ns *proc) (err error) {
-		addrs, err := loopbackAddrs(1)
+		addrs, err := lifecycle.FreeLoopbackAddrs(1)
 		if err != nil {
 			return err
 		}

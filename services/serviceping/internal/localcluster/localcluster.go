@@ -19,7 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
+	"net/netip"
 	"net/http"
 	"os"
 	"os/exec"
@@ -242,19 +242,16 @@ func ports(base, n int) ([]int, error) {
 		}
 		return out, nil
 	}
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for i := range out {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := lifecycle.FreeLoopbackAddrs(n)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range addrs {
+		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
-			return nil, fmt.Errorf("find a free port: %w", err)
+			return nil, err
 		}
-		lns = append(lns, ln)
-		out[i] = ln.Addr().(*net.TCPAddr).Port
+		out[i] = int(ap.Port())
 	}
 	return out, nil
 }
