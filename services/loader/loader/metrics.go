@@ -5,7 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/pkg/metric"
 	"github.com/serviceping/serviceping/pkg/tables"
 )
 
@@ -26,57 +26,34 @@ type metrics struct {
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	var s metric.Set
 	m := &metrics{
-		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "batches_total",
-			Help: "Batches flushed to the sinks, by result (written, failed).",
-		}, []string{"result"}),
-		rows: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "rows_written_total",
-			Help: "Rows written to every sink, by table.",
-		}, []string{"table"}),
-		batchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "batch_duration_seconds",
-			Help:    "Time to write a batch to every sink and settle its messages.",
-			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
-		}),
-		pingLag: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "ping_lag_seconds",
-			Help:    "Per ping written: time from the gateway receiving it (received_at) to its batch written to every sink, when it becomes queryable.",
-			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14), // 0.25 s .. ~34 min
-		}),
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "messages_total",
-			Help: "Messages settled, by outcome (ack, ack_failed, nak, dlq).",
-		}, []string{"outcome"}),
-		openPings: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "open_batch_messages",
-			Help: "Messages held in the open batch.",
-		}),
-		openBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "open_batch_payload_bytes",
-			Help: "Payload bytes held in the open batch.",
-		}),
-		reportBatches: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "report_batches_total",
-			Help: "Batches of the REPORTS stream written to ClickHouse, by result (written, failed).",
-		}, []string{"result"}),
-		reportMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "report_messages_total",
-			Help: "REPORTS messages settled, by outcome (ack, ack_failed, nak, dlq).",
-		}, []string{"outcome"}),
-		leadersRefresh: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "devops_leaders_refreshes_total",
-			Help: "DevOps Score leader refreshes from the warehouse, by result (ok, failed).",
-		}, []string{"result"}),
-		compactedDays: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: "serviceping", Subsystem: "loader", Name: "lake_compacted_days_total",
-			Help: "Lake days compacted by LOADER_LAKE_COMPACT_INTERVAL, by result (compacted, failed).",
-		}, []string{"result"}),
+		batches: s.CounterVec("serviceping_loader_batches_total",
+			"Batches flushed to the sinks, by result (written, failed).", "result"),
+		rows: s.CounterVec("serviceping_loader_rows_written_total",
+			"Rows written to every sink, by table.", "table"),
+		batchDuration: s.Histogram("serviceping_loader_batch_duration_seconds",
+			"Time to write a batch to every sink and settle its messages.",
+			prometheus.ExponentialBuckets(0.01, 2, 14)),
+		pingLag: s.Histogram("serviceping_loader_ping_lag_seconds",
+			"Per ping written: time from the gateway receiving it (received_at) to its batch written to every sink, when it becomes queryable.",
+			prometheus.ExponentialBuckets(0.25, 2, 14)), // 0.25 s .. ~34 min
+		messages: s.CounterVec("serviceping_loader_messages_total",
+			"Messages settled, by outcome (ack, ack_failed, nak, dlq).", "outcome"),
+		openPings: s.Gauge("serviceping_loader_open_batch_messages",
+			"Messages held in the open batch."),
+		openBytes: s.Gauge("serviceping_loader_open_batch_payload_bytes",
+			"Payload bytes held in the open batch."),
+		reportBatches: s.CounterVec("serviceping_loader_report_batches_total",
+			"Batches of the REPORTS stream written to ClickHouse, by result (written, failed).", "result"),
+		reportMessages: s.CounterVec("serviceping_loader_report_messages_total",
+			"REPORTS messages settled, by outcome (ack, ack_failed, nak, dlq).", "outcome"),
+		leadersRefresh: s.CounterVec("serviceping_loader_devops_leaders_refreshes_total",
+			"DevOps Score leader refreshes from the warehouse, by result (ok, failed).", "result"),
+		compactedDays: s.CounterVec("serviceping_loader_lake_compacted_days_total",
+			"Lake days compacted by LOADER_LAKE_COMPACT_INTERVAL, by result (compacted, failed).", "result"),
 	}
-	err := lifecycle.Register(reg, m.batches, m.rows, m.batchDuration, m.pingLag, m.messages, m.openPings, m.openBytes,
-		m.reportBatches, m.reportMessages, m.leadersRefresh, m.compactedDays)
-	if err != nil {
+	if err := s.Register(reg); err != nil {
 		return nil, fmt.Errorf("register loader metrics: %w", err)
 	}
 	for _, r := range []string{"written", "failed"} {
