@@ -44,8 +44,8 @@ func newPingStream(b *testing.B) *pingStream {
 		prefix: []byte(`{"recorded_at":"`),
 		suffix: append([]byte(`","uuid":"`+uuid+`",`), rest[1:]...),
 	}
-	s.gzPrefix = gzipBytes(b, s.prefix)
-	s.gzSuffix = gzipBytes(b, s.suffix)
+	s.gzPrefix = gateway.GzipBytes(b, s.prefix)
+	s.gzSuffix = gateway.GzipBytes(b, s.suffix)
 	return s
 }
 

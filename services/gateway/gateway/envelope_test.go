@@ -7,7 +7,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/klauspost/compress/gzip"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -99,15 +98,7 @@ func readBody(t *testing.T, payload []byte, gz bool) body {
 	t.Helper()
 	wire := payload
 	if gz {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		if _, err := zw.Write(payload); err != nil {
-			t.Fatal(err)
-		}
-		if err := zw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		wire = buf.Bytes()
+		wire = GzipBytes(t, payload)
 	}
 	raw, apiErr := readLimited(bytes.NewReader(wire), int64(len(wire)), 1<<20, "the body")
 	if apiErr != nil {

@@ -123,7 +123,7 @@ func TestUsageDataRejected(t *testing.T) {
 	// Incompressible bytes over the wire limit once gzipped.
 	noise := make([]byte, 2<<20+4096)
 	_, _ = rand.Read(noise)
-	bigGzip := gzipBytes(t, noise)
+	bigGzip := gateway.GzipBytes(t, noise)
 	// Valid JSON that decompresses past 20 MiB but is small on the wire.
 	padded := validPing(`,"pad":"` + strings.Repeat("a", 21<<20) + `"`)
 	deep := validPing(`,"deep":` + strings.Repeat(`{"a":`, 40) + `1` + strings.Repeat(`}`, 40))
@@ -171,11 +171,11 @@ func TestUsageDataRejected(t *testing.T) {
 		{"excessive nesting", req{path: "/usage_data", body: deep}, 400, "too_deep"},
 		{"too many leaves", req{path: "/usage_data", body: leaves}, 400, "too_many_leaves"},
 		{"invalid gzip", req{path: "/usage_data", body: validPing(""), header: gz}, 400, "invalid_gzip"},
-		{"truncated gzip", req{path: "/usage_data", body: gzipBytes(t, full)[:2000], header: gz}, 400, "invalid_gzip"},
+		{"truncated gzip", req{path: "/usage_data", body: gateway.GzipBytes(t, full)[:2000], header: gz}, 400, "invalid_gzip"},
 		{"gzip bomb", req{path: "/usage_data", body: bomb.Bytes(), header: gz}, 413, "payload_too_large"},
 		{"compressed over size", req{path: "/usage_data", body: bigGzip, header: gz}, 413, "payload_too_large"},
 		{"plain over size", req{path: "/usage_data", body: append(validPing(`,"pad":"`+strings.Repeat("b", 2<<20)), `"}`...)}, 413, "payload_too_large"},
-		{"decompressed over size", req{path: "/usage_data", body: gzipBytes(t, padded), header: gz}, 413, "payload_too_large"},
+		{"decompressed over size", req{path: "/usage_data", body: gateway.GzipBytes(t, padded), header: gz}, 413, "payload_too_large"},
 		{"text/plain", req{path: "/usage_data", body: validPing(""), header: map[string]string{"Content-Type": "text/plain"}}, 415, "unsupported_media_type"},
 		{"form urlencoded", req{path: "/usage_data", body: validPing(""), header: map[string]string{"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"},
 		{"brotli", req{path: "/usage_data", body: validPing(""), header: map[string]string{"Content-Encoding": "br"}}, 415, "unsupported_encoding"},
@@ -252,8 +252,8 @@ func TestAcceptedVariants(t *testing.T) {
 		{"rfc3339 recorded_at", []byte(`{"uuid":"b","recorded_at":"2026-01-05T10:00:00.123Z","version":"18.0.0"}`), nil},
 		{"tiny number underflows to zero", validPing(`,"n":1e-400`), nil},
 		{"surrogate pair", validPing(`,"s":"\ud83d\ude00"`), nil},
-		{"gzip magic without header", gzipBytes(t, validPing(`,"n":4`)), nil},
-		{"x-gzip", gzipBytes(t, validPing(`,"n":5`)), map[string]string{"Content-Encoding": "x-gzip"}},
+		{"gzip magic without header", gateway.GzipBytes(t, validPing(`,"n":4`)), nil},
+		{"x-gzip", gateway.GzipBytes(t, validPing(`,"n":5`)), map[string]string{"Content-Encoding": "x-gzip"}},
 	}
 	for _, tc := range cases {
 		rec := h.do(t, req{path: "/usage_data", body: tc.body, header: tc.header})
@@ -341,7 +341,7 @@ func TestReports(t *testing.T) {
 		// Error report.
 		r := req{path: "/usage_ping_errors", body: errBody, header: map[string]string{}}
 		if gz {
-			r.body, r.header["Content-Encoding"] = gzipBytes(t, errBody), "gzip"
+			r.body, r.header["Content-Encoding"] = gateway.GzipBytes(t, errBody), "gzip"
 		}
 		rec := h.do(t, r)
 		if rec.Code != http.StatusCreated || strings.TrimSpace(rec.Body.String()) != "{}" {
@@ -365,7 +365,7 @@ func TestReports(t *testing.T) {
 		// Metadata.
 		r = req{path: "/usage_ping_metadata", body: metaBody, header: map[string]string{}}
 		if gz {
-			r.body, r.header["Content-Encoding"] = gzipBytes(t, metaBody), "gzip"
+			r.body, r.header["Content-Encoding"] = gateway.GzipBytes(t, metaBody), "gzip"
 		}
 		rec = h.do(t, r)
 		if rec.Code != http.StatusCreated {
@@ -413,7 +413,7 @@ func TestUploadForm(t *testing.T) {
 		accept  string
 	}{
 		{"plain file", docs, docs, ""},
-		{"gzip file", gzipBytes(t, generated), generated, ""},
+		{"gzip file", gateway.GzipBytes(t, generated), generated, ""},
 		{"json answer", generated, generated, "application/json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

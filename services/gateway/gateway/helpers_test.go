@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -142,7 +141,7 @@ func (h *harness) postPing(tb testing.TB, body []byte, gz bool) *httptest.Respon
 	tb.Helper()
 	r := req{path: "/usage_data", body: body, header: map[string]string{"Content-Type": "application/json", "Accept": "application/json"}}
 	if gz {
-		r.body = gzipBytes(tb, body)
+		r.body = gateway.GzipBytes(tb, body)
 		r.header["Content-Encoding"] = "gzip"
 	}
 	return h.do(tb, r)
@@ -189,19 +188,6 @@ func generator(tb testing.TB) *pinggen.Generator {
 		tb.Fatal(err)
 	}
 	return g
-}
-
-func gzipBytes(tb testing.TB, b []byte) []byte {
-	tb.Helper()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		tb.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes()
 }
 
 func readFile(tb testing.TB, path string) []byte {
