@@ -122,7 +122,7 @@ func TestCountersAndTotals(t *testing.T) {
 	at(tr, now)
 	must(t, tr.Increment(ctx, "cli_used", 1))
 	for tf, want := range map[string]int64{"7d": 2, "28d": 7, "all": 8} {
-		if got, err := tr.Total(ctx, []string{"cli_used"}, tf); err != nil || got != want {
+		if got, err := tr.TotalOf(ctx, []Selector{{Event: "cli_used"}}, tf); err != nil || got != want {
 			t.Errorf("total %s = %d (%v), want %d", tf, got, err, want)
 		}
 	}
