@@ -79,25 +79,20 @@ func reportDigest[T report](rs []T) string {
 // no-op within the tables' deduplication window; a report repeated inside
 // b is written once. Errors are classified as Write's are.
 func (s *Sink) WriteReports(ctx context.Context, b rows.ReportBatch) error {
-	errs, err := unloaded(ctx, s, tables.Errors, distinct(b.Errors))
-	if err != nil {
+	if err := writeNew(ctx, s, tables.Errors, b.Errors, s.insertErrors); err != nil {
 		return err
 	}
-	if len(errs) > 0 {
-		if err := s.insertErrors(ctx, errs, reportDigest(errs)); err != nil {
-			return err
-		}
-	}
-	ts, err := unloaded(ctx, s, tables.Timings, distinct(b.Timings))
-	if err != nil {
+	return writeNew(ctx, s, tables.Timings, b.Timings, s.insertTimings)
+}
+
+// writeNew inserts with insert the distinct reports of rs that table does
+// not hold yet, under their digest; nothing when there are none.
+func writeNew[T report](ctx context.Context, s *Sink, table string, rs []T, insert func(context.Context, []T, string) error) error {
+	rs, err := unloaded(ctx, s, table, distinct(rs))
+	if err != nil || len(rs) == 0 {
 		return err
 	}
-	if len(ts) > 0 {
-		if err := s.insertTimings(ctx, ts, reportDigest(ts)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return insert(ctx, rs, reportDigest(rs))
 }
 
 // unloaded drops the reports already in table (same report_id and
