@@ -68,21 +68,9 @@ func send(t *testing.T, base, method string, c credentials, params url.Values, s
 	} else {
 		body = strings.NewReader(sql)
 	}
-	req, err := http.NewRequest(method, base+"/?"+params.Encode(), body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := request(t, method, base, params, body)
 	c.apply(req)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return httpResult{status: res.StatusCode, header: res.Header, body: string(b)}
+	return roundTrip(t, req)
 }
 
 // refused checks a ClickHouse error answer: status, code and the error's
@@ -125,15 +113,8 @@ func TestAuthentication(t *testing.T) {
 	refused(t, send(t, base, http.MethodPost, credentials{}, nil, "SELECT 1"), http.StatusForbidden, "516", "AUTHENTICATION_FAILED")
 
 	// One way at a time, as ClickHouse insists.
-	req, _ := http.NewRequest(http.MethodPost, base+"/?"+q("user", writerName, "password", writerPassword).Encode(), strings.NewReader("SELECT 1"))
-	req.SetBasicAuth(writerName, writerPassword)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	refused(t, httpResult{status: res.StatusCode, header: res.Header, body: string(b)}, http.StatusForbidden, "516", "not allowed to use Authorization HTTP header and authentication via parameters simultaneously")
+	both := send(t, base, http.MethodPost, credentials{"basic", writerName, writerPassword}, q("user", writerName, "password", writerPassword), "SELECT 1")
+	refused(t, both, http.StatusForbidden, "516", "not allowed to use Authorization HTTP header and authentication via parameters simultaneously")
 
 	// Liveness needs no credentials, as in ClickHouse.
 	for _, path := range []string{"/ping", "/"} {

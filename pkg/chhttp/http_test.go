@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -30,17 +31,27 @@ type httpResult struct {
 // do sends one request to the shared endpoint.
 func do(t *testing.T, method string, params url.Values, body io.Reader, header http.Header) httpResult {
 	t.Helper()
-	u := endpoint(t) + "/?" + params.Encode()
-	req, err := http.NewRequest(method, u, body)
+	req := request(t, method, endpoint(t), params, body)
+	maps.Copy(req.Header, header)
+	return roundTrip(t, req)
+}
+
+// request is a request to the endpoint at base with params in its URL.
+func request(t *testing.T, method, base string, params url.Values, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequest(method, base+"/?"+params.Encode(), body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
+	return req
+}
+
+// roundTrip sends req and reads the whole answer.
+func roundTrip(t *testing.T, req *http.Request) httpResult {
+	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)

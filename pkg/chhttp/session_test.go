@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -208,7 +207,7 @@ func ownEndpoint(t *testing.T, opts chhttp.Options) func(params url.Values, sql 
 	t.Helper()
 	base := serveEngine(t, opts)
 	return func(params url.Values, sql string) httpResult {
-		return doAt(t, base, http.MethodPost, params, strings.NewReader(sql))
+		return send(t, base, http.MethodPost, credentials{}, params, sql)
 	}
 }
 
@@ -226,23 +225,6 @@ func serveEngine(t *testing.T, opts chhttp.Options) string {
 		_ = h.Close()
 	})
 	return srv.URL
-}
-
-// doAt sends one request to the endpoint at base.
-func doAt(t *testing.T, base, method string, params url.Values, body *strings.Reader) httpResult {
-	t.Helper()
-	req, err := http.NewRequest(method, base+"/?"+params.Encode(), body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var b strings.Builder
-	_, _ = io.Copy(&b, res.Body)
-	return httpResult{status: res.StatusCode, header: res.Header, body: b.String()}
 }
 
 func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
