@@ -1,6 +1,7 @@
 // Package ping holds the identity rules of a Service Ping shared by every
 // stage: the ping_id, the usage_data_id answered to the instance, and the
-// accepted recorded_at formats.
+// accepted recorded_at formats; and the error report an instance sends
+// when a submission fails.
 package ping
 
 import (

@@ -28,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/ping"
 )
 
 // Config of a Submitter.
@@ -246,33 +248,25 @@ func (s *Submitter) sendMetadata(ctx context.Context, p Ping) {
 	if metrics == nil {
 		metrics = []Timing{}
 	}
-	body, err := json.Marshal(map[string]any{"metadata": map[string]any{"uuid": p.UUID, "metrics": metrics}})
+	s.notify(ctx, "metadata", "/usage_ping_metadata", map[string]any{"metadata": map[string]any{"uuid": p.UUID, "metrics": metrics}})
+}
+
+// notify POSTs v as JSON to a path whose answer is ignored (metadata, error
+// report); a failure to encode or send it is logged as "encode what" or
+// "send what".
+func (s *Submitter) notify(ctx context.Context, what, path string, v any) {
+	body, err := json.Marshal(v)
 	if err != nil {
-		s.cfg.Log.Warn("encode metadata", "err", err)
+		s.cfg.Log.Warn("encode "+what, "err", err)
 		return
 	}
-	resp, err := s.post(ctx, "/usage_ping_metadata", body)
+	resp, err := s.post(ctx, path, body)
 	if err != nil {
-		s.cfg.Log.Warn("send metadata", "err", err)
+		s.cfg.Log.Warn("send "+what, "err", err)
 		return
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-}
-
-// ErrorReport is the body of POST /usage_ping_errors.
-type ErrorReport struct {
-	Error ErrorDetail `json:"error"`
-}
-
-// ErrorDetail is GitLab's error hash.
-type ErrorDetail struct {
-	Time     string  `json:"time"`
-	UUID     string  `json:"uuid"`
-	Hostname string  `json:"hostname"`
-	Version  string  `json:"version"`
-	Message  string  `json:"message"`
-	Elapsed  float64 `json:"elapsed"`
 }
 
 // ReportError sends an error report for a failure that happened outside
@@ -288,19 +282,12 @@ func (s *Submitter) ReportError(ctx context.Context, p Ping, cause error) {
 func (s *Submitter) reportError(ctx context.Context, p Ping, cause error, started time.Time) {
 	now := s.cfg.Now()
 	elapsed := math.Round(now.Sub(started).Seconds()*10) / 10
-	rep := ErrorReport{Error: ErrorDetail{
+	rep := ping.ErrorReport{
 		Time: now.UTC().Format("2006-01-02 15:04:05 UTC"), UUID: p.UUID, Hostname: p.Hostname, Version: p.Version,
 		Message: cause.Error() + " at serviceping collector submit", Elapsed: elapsed,
-	}}
-	body, _ := json.Marshal(rep)
+	}
 	// The report goes out even when ctx was cancelled mid-retry.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	resp, err := s.post(rctx, "/usage_ping_errors", body)
-	if err != nil {
-		s.cfg.Log.Warn("send error report", "err", err)
-		return
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	s.notify(rctx, "error report", "/usage_ping_errors", map[string]ping.ErrorReport{"error": rep})
 }

@@ -77,7 +77,7 @@ func example(t *testing.T, name string) string {
 	return string(b)
 }
 
-func ping() Ping {
+func testPing() Ping {
 	return Ping{
 		Payload: json.RawMessage(`{"uuid":"u-1","hostname":"h","version":"17.0.0","recorded_at":"2025-06-15T12:00:00.000Z"}`),
 		UUID:    "u-1", Hostname: "h", Version: "17.0.0",
@@ -129,7 +129,7 @@ func TestContract(t *testing.T) {
 			v := &versions{usage: tc.usage}
 			srv := httptest.NewServer(v)
 			defer srv.Close()
-			res, err := newSubmitter(t, srv.URL).Submit(context.Background(), ping())
+			res, err := newSubmitter(t, srv.URL).Submit(context.Background(), testPing())
 			if tc.wantErr == "" && err != nil {
 				t.Fatalf("unexpected error %v", err)
 			}
@@ -184,7 +184,7 @@ func TestConvIndexValues(t *testing.T) {
 	v := &versions{usage: func(int) (int, string) { return 201, example(t, "spec_versions_app_response_conv_index.json") }}
 	srv := httptest.NewServer(v)
 	defer srv.Close()
-	res, err := newSubmitter(t, srv.URL).Submit(context.Background(), ping())
+	res, err := newSubmitter(t, srv.URL).Submit(context.Background(), testPing())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestNetworkErrorReported(t *testing.T) {
 	mux.Handle("/", v)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	_, err := newSubmitter(t, srv.URL).Submit(context.Background(), ping())
+	_, err := newSubmitter(t, srv.URL).Submit(context.Background(), testPing())
 	if err == nil {
 		t.Fatal("want error")
 	}

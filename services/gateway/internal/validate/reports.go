@@ -5,17 +5,9 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
-)
 
-// ErrorReport is the inner object of POST /usage_ping_errors.
-type ErrorReport struct {
-	Time     string  `json:"time"`
-	UUID     string  `json:"uuid"`
-	Hostname string  `json:"hostname"`
-	Version  string  `json:"version"`
-	Message  string  `json:"message"`
-	Elapsed  float64 `json:"elapsed"`
-}
+	"github.com/serviceping/serviceping/pkg/ping"
+)
 
 // MetricTiming is one entry of POST /usage_ping_metadata.
 type MetricTiming struct {
@@ -34,21 +26,21 @@ type Metadata struct {
 }
 
 // DecodeErrorReport validates {"error": {...}} and returns the inner report.
-func DecodeErrorReport(body []byte, lim Limits) (ErrorReport, error) {
+func DecodeErrorReport(body []byte, lim Limits) (ping.ErrorReport, error) {
 	var wire struct {
-		Error *ErrorReport `json:"error"`
+		Error *ping.ErrorReport `json:"error"`
 	}
 	if err := decodeStrict(body, lim, "error", &wire); err != nil {
-		return ErrorReport{}, err
+		return ping.ErrorReport{}, err
 	}
 	if wire.Error == nil {
-		return ErrorReport{}, reject(CodeMissingField, `"error" must be an object`)
+		return ping.ErrorReport{}, reject(CodeMissingField, `"error" must be an object`)
 	}
 	if wire.Error.UUID == "" {
-		return ErrorReport{}, reject(CodeMissingField, `"error.uuid" is required`)
+		return ping.ErrorReport{}, reject(CodeMissingField, `"error.uuid" is required`)
 	}
 	if err := CheckUUID(wire.Error.UUID); err != nil {
-		return ErrorReport{}, err
+		return ping.ErrorReport{}, err
 	}
 	return *wire.Error, nil
 }
