@@ -211,14 +211,8 @@ func accountUsage(t *testing.T, db string) map[string]string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var id, acct string
-			if err := rows.Scan(&id, &acct); err != nil {
-				t.Fatal(err)
-			}
-			out[id] = acct
-		}
-		if err := rows.Err(); err != nil {
+		var id, acct string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &acct}, func() error { out[id] = acct; return nil }); err != nil {
 			t.Fatal(err)
 		}
 	})
