@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -24,6 +23,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	servicepingv1 "github.com/serviceping/serviceping/proto/serviceping/v1"
+	"github.com/serviceping/serviceping/services/loader/internal/jsonleaves"
 	"github.com/serviceping/serviceping/services/loader/internal/testpings"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/rows"
@@ -200,26 +200,12 @@ func newDir(t *testing.T) *lake.Dir {
 // package flatten: path → (kind, value, value_string, is_fallback).
 func expectedLeaves(t *testing.T, payload []byte) map[string]rows.Metric {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var root map[string]any
-	if err := dec.Decode(&root); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]rows.Metric{}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
+	err := jsonleaves.Walk(payload, func(path string, v any) {
 		m := rows.Metric{KeyPath: path}
 		switch x := v.(type) {
 		case map[string]any:
-			if len(x) == 0 {
-				m.ValueKind, m.ValueString = "object", "{}"
-				out[path] = m
-			}
-			for k, c := range x {
-				walk(strings.TrimPrefix(path+"."+k, "."), c)
-			}
-			return
+			m.ValueKind, m.ValueString = "object", "{}"
 		case []any:
 			b, _ := json.Marshal(x)
 			m.ValueKind, m.ValueString = "array", string(b)
@@ -241,8 +227,10 @@ func expectedLeaves(t *testing.T, payload []byte) map[string]rows.Metric {
 			m.ValueKind = "null"
 		}
 		out[path] = m
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	walk("", root)
 	return out
 }
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/serviceping/serviceping/pkg/pinggen"
+	"github.com/serviceping/serviceping/services/loader/internal/jsonleaves"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -157,26 +158,12 @@ func checkGolden(t *testing.T, path string, got []byte) {
 // reference flattens with encoding/json: the oracle for generated pings.
 func reference(t *testing.T, payload []byte) map[string]Leaf {
 	t.Helper()
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.UseNumber()
-	var root map[string]any
-	if err := dec.Decode(&root); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]Leaf{}
-	var walk func(prefix string, v any)
-	walk = func(path string, v any) {
+	err := jsonleaves.Walk(payload, func(path string, v any) {
 		switch x := v.(type) {
 		case map[string]any:
-			if len(x) == 0 && path != "" {
+			if path != "" {
 				out[path] = Leaf{Path: path, Kind: Object, Text: "{}"}
-			}
-			for k, c := range x {
-				p := k
-				if path != "" {
-					p = path + "." + k
-				}
-				walk(p, c)
 			}
 		case []any:
 			b, err := json.Marshal(x)
@@ -205,8 +192,10 @@ func reference(t *testing.T, payload []byte) map[string]Leaf {
 		case nil:
 			out[path] = Leaf{Path: path, Kind: Null}
 		}
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	walk("", root)
 	return out
 }
 
