@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/serviceping/serviceping/services/collector/internal/definitions/definitionstest"
 )
 
 // reference is GitLab's real material, beside the clone (../shared).
@@ -68,22 +70,11 @@ func TestTimeFrameExpansion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := v.Parse("x.yml", []byte(`
-key_path: counts.count_total_x
-description: d
-product_group: analytics_instrumentation
-product_categories: [service_ping]
-value_type: number
-status: active
-milestone: '16.6'
-introduced_by_url: https://example.com/1
-time_frame: [28d, 7d, all]
-data_source: internal_events
-data_category: optional
-tiers: [free]
-events:
-- name: x
-`))
+	ms, err := v.Parse("x.yml", []byte(definitionstest.Edit(definitionstest.Modern,
+		"key_path: counts.x", "key_path: counts.count_total_x",
+		"time_frame: all", "time_frame: [28d, 7d, all]",
+		"data_source: database", "data_source: internal_events",
+		"instrumentation_class: CountXMetric", "events:\n- name: x")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,32 +91,10 @@ events:
 func TestProblemsReportedOthersLoad(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	good := `key_path: counts.good
-description: d
-product_group: analytics_instrumentation
-product_categories: [service_ping]
-value_type: number
-status: active
-milestone: '16.6'
-introduced_by_url: https://example.com/1
-time_frame: all
-data_source: database
-data_category: optional
-tiers: [free]
-`
-	legacy := `key_path: counts.legacy
-description: d
-product_group: group::x
-value_type: number
-status: data_available
-time_frame: 28d
-data_source: redis
-distribution: [ce, ee]
-tier: [free, starter, gold]
-`
+	good := definitionstest.Edit(definitionstest.Modern, "key_path: counts.x", "key_path: counts.good")
 	files := map[string]string{
 		"a_good.yml":          good,
-		"b_legacy.yml":        legacy,
+		"b_legacy.yml":        definitionstest.Legacy,
 		"c_bad_yaml.yml":      "key_path: [unclosed",
 		"d_bad_enum.yml":      strings.Replace(good, "value_type: number", "value_type: integer", 1),
 		"e_missing.yml":       "key_path: counts.only\n",

@@ -9,46 +9,8 @@ import (
 	"testing"
 
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
+	"github.com/serviceping/serviceping/services/collector/internal/definitions/definitionstest"
 )
-
-// modern is a minimal definition that satisfies GitLab's current schema;
-// cases replace its lines.
-const modern = `key_path: counts.x
-description: d
-product_group: analytics_instrumentation
-product_categories: [service_ping]
-value_type: number
-status: active
-milestone: '16.6'
-introduced_by_url: https://example.com/1
-time_frame: all
-data_source: database
-data_category: optional
-tiers: [free, premium, ultimate]
-instrumentation_class: CountXMetric
-`
-
-// legacy is a 2021-vintage definition (tier, distribution, product_section).
-const legacy = `key_path: usage_activity_by_stage_monthly.create.action_monthly_active_users_project_repo
-description: d
-product_section: dev
-product_stage: create
-product_group: group::source code
-value_type: number
-status: data_available
-time_frame: 28d
-data_source: redis_hll
-data_category: Operational
-instrumentation_class: RedisHLLMetric
-distribution: [ce, ee]
-tier: [free, starter, gold]
-performance_indicator_type: [smau, gmau, paid_gmau, customer_health_score]
-milestone: "<13.9"
-`
-
-func edit(doc string, oldNew ...string) string {
-	return strings.NewReplacer(oldNew...).Replace(doc)
-}
 
 func TestBuild(t *testing.T) {
 	t.Parallel()
@@ -69,7 +31,7 @@ func TestBuild(t *testing.T) {
 		problems  []Problem
 	}{{
 		name: "time_frame array expands into suffixed key paths, sorted",
-		dirs: []dir{{"defs", map[string]string{"x.yml": edit(modern,
+		dirs: []dir{{"defs", map[string]string{"x.yml": definitionstest.Edit(definitionstest.Modern,
 			"time_frame: all", "time_frame: [28d, 7d, all]",
 			"data_source: database", "data_source: internal_events",
 			"instrumentation_class: CountXMetric", "events: [{name: x}]")}}},
@@ -80,16 +42,16 @@ func TestBuild(t *testing.T) {
 		},
 	}, {
 		name: "legacy file: tiers and status mapped, section and stage as written, category lowercase",
-		dirs: []dir{{"defs", map[string]string{"legacy.yml": legacy}}},
+		dirs: []dir{{"defs", map[string]string{"legacy.yml": definitionstest.Legacy}}},
 		want: []string{
 			"usage_activity_by_stage_monthly.create.action_monthly_active_users_project_repo,28d,redis_hll,operational,active,number,dev,create,group::source code,\"smau,gmau,paid_gmau,customer_health_score\",true,true,true,false,\"free,premium,ultimate\",<13.9,RedisHLLMetric,defs/legacy.yml",
 		},
 	}, {
 		name: "performance indicators: umau alone, empty list, absent",
 		dirs: []dir{{"defs", map[string]string{
-			"a.yml": edit(modern, "key_path: counts.x", "key_path: usage_activity_by_stage_monthly.manage.events", "tiers:", "performance_indicator_type: [umau]\ntiers:"),
-			"b.yml": edit(modern, "key_path: counts.x", "key_path: counts.empty", "tiers:", "performance_indicator_type: []\ntiers:"),
-			"c.yml": edit(modern, "key_path: counts.x", "key_path: counts.absent", "tiers: [free, premium, ultimate]", "tiers: [ultimate, premium]"),
+			"a.yml": definitionstest.Edit(definitionstest.Modern, "key_path: counts.x", "key_path: usage_activity_by_stage_monthly.manage.events", "tiers:", "performance_indicator_type: [umau]\ntiers:"),
+			"b.yml": definitionstest.Edit(definitionstest.Modern, "key_path: counts.x", "key_path: counts.empty", "tiers:", "performance_indicator_type: []\ntiers:"),
+			"c.yml": definitionstest.Edit(definitionstest.Modern, "key_path: counts.x", "key_path: counts.absent", "tiers: [free, premium, ultimate]", "tiers: [ultimate, premium]"),
 		}}},
 		want: []string{
 			"counts.absent,all,database,optional,active,number,,,analytics_instrumentation,,false,false,false,false,\"ultimate,premium\",16.6,CountXMetric,defs/c.yml",
@@ -98,7 +60,7 @@ func TestBuild(t *testing.T) {
 		},
 	}, {
 		name: "a removed metric keeps its row and status",
-		dirs: []dir{{"defs", map[string]string{"r.yml": edit(modern,
+		dirs: []dir{{"defs", map[string]string{"r.yml": definitionstest.Edit(definitionstest.Modern,
 			"status: active", "status: removed\nremoved_by_url: https://example.com/2\nmilestone_removed: '17.0'")}}},
 		want: []string{
 			"counts.x,all,database,optional,removed,number,,,analytics_instrumentation,,false,false,false,false,\"free,premium,ultimate\",16.6,CountXMetric,defs/r.yml",
@@ -123,10 +85,10 @@ tier: ['free', 'starter', 'premium', 'ultimate', 'bronze', 'silver', 'gold']
 	}, {
 		name: "the first directory wins a key_path defined twice",
 		dirs: []dir{
-			{"first", map[string]string{"x.yml": modern}},
+			{"first", map[string]string{"x.yml": definitionstest.Modern}},
 			{"second", map[string]string{
-				"x.yml": edit(modern, "status: active", "status: broken\nrepair_issue_url: https://example.com/3"),
-				"y.yml": edit(modern, "key_path: counts.x", "key_path: counts.y"),
+				"x.yml": definitionstest.Edit(definitionstest.Modern, "status: active", "status: broken\nrepair_issue_url: https://example.com/3"),
+				"y.yml": definitionstest.Edit(definitionstest.Modern, "key_path: counts.x", "key_path: counts.y"),
 			}},
 		},
 		want: []string{
@@ -137,8 +99,8 @@ tier: ['free', 'starter', 'premium', 'ultimate', 'bronze', 'silver', 'gold']
 	}, {
 		name: "within a directory the first file wins, removed or not",
 		dirs: []dir{{"defs", map[string]string{
-			"a/old.yml": edit(modern, "status: active", "status: removed\nremoved_by_url: https://example.com/2\nmilestone_removed: '17.0'"),
-			"b/new.yml": edit(modern, "milestone: '16.6'", "milestone: '17.1'"),
+			"a/old.yml": definitionstest.Edit(definitionstest.Modern, "status: active", "status: removed\nremoved_by_url: https://example.com/2\nmilestone_removed: '17.0'"),
+			"b/new.yml": definitionstest.Edit(definitionstest.Modern, "milestone: '16.6'", "milestone: '17.1'"),
 		}}},
 		want: []string{
 			"counts.x,all,database,optional,removed,number,,,analytics_instrumentation,,false,false,false,false,\"free,premium,ultimate\",16.6,CountXMetric,defs/a/old.yml",
@@ -147,8 +109,8 @@ tier: ['free', 'starter', 'premium', 'ultimate', 'bronze', 'silver', 'gold']
 	}, {
 		name: "two emitted definitions in one directory: the parser keeps the first and reports the other",
 		dirs: []dir{{"defs", map[string]string{
-			"a.yml": modern,
-			"b.yml": edit(modern, "milestone: '16.6'", "milestone: '17.1'"),
+			"a.yml": definitionstest.Modern,
+			"b.yml": definitionstest.Edit(definitionstest.Modern, "milestone: '16.6'", "milestone: '17.1'"),
 		}}},
 		want: []string{
 			"counts.x,all,database,optional,active,number,,,analytics_instrumentation,,false,false,false,false,\"free,premium,ultimate\",16.6,CountXMetric,defs/a.yml",
