@@ -21,7 +21,7 @@ help: ## list the targets
 
 build: ## build every binary into ./bin (VERSION stamps --version; default: git describe)
 	@mkdir -p $(BIN)
-	@for s in $(SERVICES); do (cd services/$$s && go build -ldflags '-X main.version=$(VERSION)' -o $(BIN)/$$s .) || exit 1; done
+	@for s in $(SERVICES); do (cd services/$$s && go build -ldflags '-X github.com/serviceping/serviceping/pkg/cli.version=$(VERSION)' -o $(BIN)/$$s .) || exit 1; done
 
 run: build ui-assets ## start the all-in-one pipeline on embedded defaults, fed the demo pings; the dashboard on 127.0.0.1:8081
 	@scripts/test-env.sh python >/dev/null # dbt's virtualenv: run builds the dashboard's marts after the demo

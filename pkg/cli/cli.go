@@ -32,14 +32,18 @@ const (
 	ExitUsage = 2
 )
 
+// version is the serviceping version every binary prints, stamped by the
+// build: -ldflags "-X github.com/serviceping/serviceping/pkg/cli.version=…".
+var version = "dev"
+
 // App describes a binary.
 type App struct {
 	// Name is the binary's name, the first word of its usage.
 	Name string
 	// Description is the help's first paragraph.
 	Description string
-	// Version is printed by --version after the name ("dev" unless the
-	// build set one).
+	// Version is printed by --version after the name; empty: the version
+	// the build stamped into pkg/cli ("dev" without one).
 	Version string
 	// Epilog is printed after the help's flags, e.g. EnvHelp's table.
 	Epilog string
@@ -139,6 +143,9 @@ func parse(app App, grammar any, args []string) (kctx *kong.Context, code int) {
 	logFormat := app.LogFormat
 	if logFormat == "" {
 		logFormat = "json"
+	}
+	if app.Version == "" {
+		app.Version = version
 	}
 	parser, err := kong.New(grammar,
 		kong.Name(app.Name),

@@ -34,14 +34,10 @@ import (
 	"github.com/serviceping/serviceping/services/collector/internal/dictionary"
 )
 
-// version is set by the build: -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	os.Exit(cli.Main(cli.App{
 		Name:        "collector",
 		Description: "The instance side of Service Ping: computes the payload from the instance's PostgreSQL and Redis and submits it to a gateway. Configuration: flags, then the environment, then --config FILE.",
-		Version:     version,
 	}, &commands{}))
 }
 

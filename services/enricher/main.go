@@ -13,14 +13,10 @@ import (
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 )
 
-// version is set by the build: -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	os.Exit(cli.Stage(cli.App{
 		Name:        "enricher",
 		Description: "Consumes raw pings from NATS JetStream, adds instance and license fields (directory and CRM lookups) and publishes enriched pings.",
-		Version:     version,
 	}, enricher.Config{}, run))
 }
 

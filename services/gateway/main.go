@@ -14,14 +14,10 @@ import (
 	"github.com/serviceping/serviceping/services/gateway/gateway"
 )
 
-// version is set by the build: -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	os.Exit(cli.Stage(cli.App{
 		Name:        "gateway",
 		Description: "The HTTP gateway of GitLab's Versions application: receives Service Pings (POST /usage_data) and publishes them to NATS JetStream.",
-		Version:     version,
 	}, gateway.Config{}, run))
 }
 

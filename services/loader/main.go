@@ -10,13 +10,9 @@ import (
 	"github.com/serviceping/serviceping/services/loader/loader"
 )
 
-// version is set by the build: -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	os.Exit(cli.Stage(cli.App{
 		Name:        "loader",
 		Description: "Consumes enriched pings from NATS JetStream and loads them into the Parquet lake (a directory or S3) and ClickHouse; acks only when every sink is durable.",
-		Version:     version,
 	}, loader.Config{}, run))
 }

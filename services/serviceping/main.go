@@ -31,9 +31,6 @@ import (
 	"github.com/serviceping/serviceping/services/serviceping/internal/warehouse"
 )
 
-// version is set by the build: -ldflags "-X main.version=…".
-var version = "dev"
-
 func main() {
 	warehouse.RunIfChild() // the embedded engine's process of `serviceping run`
 	vars, err := runVars()
@@ -44,7 +41,6 @@ func main() {
 	os.Exit(cli.Main(cli.App{
 		Name:        "serviceping",
 		Description: "GitLab's Service Ping pipeline: the all-in-one receiving side (run) and the operator and analyst commands.",
-		Version:     version,
 		LogFormat:   "text", // a person reads this CLI's logs
 		Vars:        vars,
 	}, &commands{}))

@@ -26,7 +26,8 @@ const Version = "clitest-1"
 const Timeout = 20 * time.Second
 
 // Build compiles the main package in the test's directory into a temporary
-// directory, with main.version set to Version, and returns the binary.
+// directory, with the version pkg/cli prints set to Version, and returns
+// the binary.
 func Build(tb testing.TB) string {
 	tb.Helper()
 	wd, err := os.Getwd()
@@ -36,7 +37,7 @@ func Build(tb testing.TB) string {
 	bin := filepath.Join(tb.TempDir(), filepath.Base(wd))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X main.version="+Version, "-o", bin, ".")
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X github.com/serviceping/serviceping/pkg/cli.version="+Version, "-o", bin, ".")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("go build: %v\n%s", err, out)
 	}
