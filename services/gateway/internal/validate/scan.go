@@ -102,24 +102,30 @@ func (s *scanner) at(i int) byte {
 	return 0
 }
 
-// enter counts the object or array opened at i.
-func (s *scanner) enter() bool {
+// open enters the object or array opened at i (counting its depth) and
+// skips to its first member; when close follows at once it is left again
+// and empty is set. !ok: too deep.
+func (s *scanner) open(i int, close byte) (next int, empty, ok bool) {
 	s.depth++
-	return s.depth <= s.lim.MaxDepth && s.depth <= maxScanDepth
+	if s.depth > s.lim.MaxDepth || s.depth > maxScanDepth {
+		return i, false, false
+	}
+	i = skipWS(s.b, i+1)
+	if i < len(s.b) && s.b[i] == close {
+		s.depth--
+		return i + 1, true, true
+	}
+	return i, false, true
 }
 
 // object reads the object at i (a '{'): for each member it calls member
 // (nil: value) at the value, then checks the names for duplicates.
 func (s *scanner) object(i int, member func(i int, name string) (int, bool)) (int, bool) {
-	if !s.enter() {
-		return i, false
+	i, empty, ok := s.open(i, '}')
+	if !ok || empty {
+		return i, ok
 	}
 	b := s.b
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == '}' {
-		s.depth--
-		return i + 1, true
-	}
 	start := len(s.names)
 	for {
 		if i >= len(b) || b[i] != '"' {
@@ -155,17 +161,12 @@ func (s *scanner) object(i int, member func(i int, name string) (int, bool)) (in
 
 // array reads the array at i (a '[').
 func (s *scanner) array(i int) (int, bool) {
-	if !s.enter() {
-		return i, false
-	}
-	b := s.b
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		s.depth--
-		return i + 1, true
+	i, empty, ok := s.open(i, ']')
+	if !ok || empty {
+		return i, ok
 	}
 	for {
-		var more, ok bool
+		var more bool
 		if i, ok = s.value(i); !ok {
 			return i, false
 		}
