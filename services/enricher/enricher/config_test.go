@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/enricher/enricher"
 )
 
@@ -49,14 +50,7 @@ func TestConfigLookupSettings(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatal("invalid config accepted")
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %s", err, w)
-				}
-			}
+			testinfra.ErrorSays(t, "Validate", err, c.want...)
 		})
 	}
 }
