@@ -93,6 +93,16 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// TestStampedVersion: an App without a Version prints the version stamped
+// into pkg/cli, "dev" in a build (such as this test's) that stamps none.
+func TestStampedVersion(t *testing.T) {
+	var out bytes.Buffer
+	code := cli.Run(context.Background(), cli.App{Name: "clitest", Stdout: &out, Stderr: &out}, &grammar{}, []string{"--version"})
+	if code != cli.ExitOK || out.String() != "clitest dev\n" {
+		t.Errorf("exit %d, printed %q; want 0 and %q", code, out.String(), "clitest dev\n")
+	}
+}
+
 func TestVariables(t *testing.T) {
 	cases := []struct {
 		name, prefix, count string
