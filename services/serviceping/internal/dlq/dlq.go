@@ -129,21 +129,20 @@ type Decoded struct {
 // — often the very reason it was dead-lettered.
 func Decode(l Letter) (Decoded, error) {
 	var msg proto.Message
-	var payload func() []byte
-	var clear func()
+	var payload *[]byte // msg's field holding what the instance sent
 	switch l.GetSubject() {
 	case streams.SubjectRaw:
 		m := &servicepingv1.RawPing{}
-		msg, payload, clear = m, m.GetPayload, func() { m.Payload = nil }
+		msg, payload = m, &m.Payload
 	case streams.SubjectEnriched:
 		m := &servicepingv1.EnrichedPing{}
-		msg, payload, clear = m, m.GetPayload, func() { m.Payload = nil }
+		msg, payload = m, &m.Payload
 	case streams.SubjectErrors:
 		m := &servicepingv1.ErrorReport{}
-		msg, payload, clear = m, m.GetRaw, func() { m.Raw = nil }
+		msg, payload = m, &m.Raw
 	case streams.SubjectMetadata:
 		m := &servicepingv1.MetricTimings{}
-		msg, payload, clear = m, m.GetRaw, func() { m.Raw = nil }
+		msg, payload = m, &m.Raw
 	case streams.SubjectCRMUsage:
 		if !json.Valid(l.GetData()) {
 			return Decoded{Kind: "CRM usage"}, errors.New("CRM usage is not valid JSON")
@@ -156,8 +155,7 @@ func Decode(l Letter) (Decoded, error) {
 	if err := proto.Unmarshal(l.GetData(), msg); err != nil {
 		return d, fmt.Errorf("decode %s: %w", d.Kind, err)
 	}
-	d.Payload = payload()
-	clear()
+	d.Payload, *payload = *payload, nil
 	env, err := protojson.Marshal(msg)
 	if err != nil {
 		return d, fmt.Errorf("encode %s as JSON: %w", d.Kind, err)
