@@ -137,6 +137,59 @@ func writeRows[T any](w io.Writer, opts []parquet.WriterOption, rs []T) error {
 // first, so that a ping row always has its metric rows (as Write keeps it).
 var compactTables = []string{tables.Metrics, tables.Pings}
 
+// dayInputs are what compacting a day starts from on either backend.
+type dayInputs struct {
+	// files are each table's files of the day (directory entries, S3
+	// keys).
+	files map[string][]string
+	// compacted: files are the day's compacted files alone, nothing to
+	// do (nothing was read).
+	compacted bool
+	// pings and metrics are the rows Dedupe keeps of them.
+	pings   []rows.Ping
+	metrics []rows.Metric
+}
+
+// gatherDay lists each table's files of the day with list and, unless they
+// are its compacted files alone, reads them all (read hands decode the
+// content of one) and deduplicates their rows, counting files and rows in
+// res.
+func gatherDay(res *CompactResult, list func(table string) ([]string, error),
+	read func(table, file string, decode func(io.ReaderAt, int64) error) error,
+) (dayInputs, error) {
+	in := dayInputs{files: map[string][]string{}}
+	for _, table := range compactTables {
+		files, err := list(table)
+		if err != nil {
+			return in, err
+		}
+		in.files[table] = files
+		res.Files += len(files)
+	}
+	if in.compacted = compacted(in.files); in.compacted {
+		return in, nil
+	}
+	var pings []rows.Ping
+	var metrics []rows.Metric
+	for _, table := range compactTables {
+		for _, f := range in.files[table] {
+			err := read(table, f, func(r io.ReaderAt, size int64) error {
+				if table == tables.Pings {
+					return decodeRows(r, size, &pings)
+				}
+				return decodeRows(r, size, &metrics)
+			})
+			if err != nil {
+				return in, err
+			}
+		}
+	}
+	res.PingRows, res.MetricRows = len(pings), len(metrics)
+	in.pings, in.metrics = Dedupe(pings, metrics)
+	res.Pings, res.Metrics = len(in.pings), len(in.metrics)
+	return in, nil
+}
+
 // Compact compacts day in the directory lake. Each table's day switches
 // atomically: the compacted file is written in a hidden staging directory
 // beside the partition, which is then exchanged with the partition in one
@@ -159,50 +212,25 @@ func (d *Dir) compact(ctx context.Context, day string, hook func(step string) er
 		}
 		return hook(name)
 	}
-	inputs := map[string][]string{}
-	var pings []rows.Ping
-	var metrics []rows.Metric
-	for _, table := range compactTables {
+	in, err := gatherDay(&res, func(table string) ([]string, error) {
 		live, staging := d.partition(table, day)
 		if err := recoverStaging(live, staging); err != nil {
-			return res, err
+			return nil, err
 		}
-		files, err := parquetFiles(live)
-		if err != nil {
-			return res, err
-		}
-		inputs[table] = files
-		res.Files += len(files)
-	}
-	if compacted(inputs) {
-		return res, nil
-	}
-	for _, table := range compactTables {
+		return parquetFiles(live)
+	}, func(table, f string, decode func(io.ReaderAt, int64) error) error {
 		live, _ := d.partition(table, day)
-		for _, f := range inputs[table] {
-			var err error
-			if table == tables.Pings {
-				err = readFileInto(filepath.Join(live, f), &pings)
-			} else {
-				err = readFileInto(filepath.Join(live, f), &metrics)
-			}
-			if err != nil {
-				return res, err
-			}
-		}
-	}
-	res.PingRows, res.MetricRows = len(pings), len(metrics)
-	keptP, keptM := Dedupe(pings, metrics)
-	res.Pings, res.Metrics = len(keptP), len(keptM)
-	if res.Files == 0 {
-		return res, nil
+		return readFile(filepath.Join(live, f), decode)
+	})
+	if err != nil || in.compacted {
+		return res, err
 	}
 	for _, table := range compactTables {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
 		live, staging := d.partition(table, day)
-		if len(inputs[table]) == 0 {
+		if len(in.files[table]) == 0 {
 			continue
 		}
 		d.forget(staging) // a directory of an earlier run may have been removed
@@ -210,7 +238,7 @@ func (d *Dir) compact(ctx context.Context, day string, hook func(step string) er
 			return res, err
 		}
 		name := filepath.Join(staging, CompactedBatch+".parquet")
-		if err := d.writeFile(name, func(w io.Writer) error { return encodeCompacted(w, table, keptP, keptM) }); err != nil {
+		if err := d.writeFile(name, func(w io.Writer) error { return encodeCompacted(w, table, in.pings, in.metrics) }); err != nil {
 			return res, fmt.Errorf("write %s: %w", name, err)
 		}
 		if err := step("staged " + table); err != nil {
@@ -226,7 +254,7 @@ func (d *Dir) compact(ctx context.Context, day string, hook func(step string) er
 			return res, err
 		}
 		// staging now holds the old files: keep those that were not read.
-		if err := keepNewcomers(staging, live, inputs[table]); err != nil {
+		if err := keepNewcomers(staging, live, in.files[table]); err != nil {
 			return res, err
 		}
 		if err := os.RemoveAll(staging); err != nil {
@@ -333,15 +361,6 @@ func parquetFiles(dir string) ([]string, error) {
 	return out, nil
 }
 
-func readFileInto[T any](path string, out *[]T) error {
-	rs, err := parquet.ReadFile[T](path)
-	if err != nil {
-		return fmt.Errorf("read parquet file %s: %w", path, err)
-	}
-	*out = append(*out, rs...)
-	return nil
-}
-
 // Days lists the days (dt partitions) of the lake's pings and ping_metrics
 // tables, sorted.
 func (d *Dir) Days(context.Context) ([]string, error) {
@@ -397,45 +416,27 @@ func (s *S3) compact(ctx context.Context, day string, hook func(step string) err
 	if err := ValidDay(day); err != nil {
 		return res, err
 	}
-	inputs := map[string][]string{}
-	var pings []rows.Ping
-	var metrics []rows.Metric
-	for _, table := range compactTables {
-		keys, err := s.keysUnder(ctx, table+"/dt="+day+"/")
+	in, err := gatherDay(&res, func(table string) ([]string, error) {
+		return s.keysUnder(ctx, table+"/dt="+day+"/")
+	}, func(_, k string, decode func(io.ReaderAt, int64) error) error {
+		data, err := s.get(ctx, k)
 		if err != nil {
-			return res, err
+			return err
 		}
-		inputs[table] = keys
-		res.Files += len(keys)
-	}
-	if compacted(inputs) {
-		return res, nil
+		if err := decode(bytes.NewReader(data), int64(len(data))); err != nil {
+			return fmt.Errorf("decode %s: %w", k, err)
+		}
+		return nil
+	})
+	if err != nil || in.compacted {
+		return res, err
 	}
 	for _, table := range compactTables {
-		for _, k := range inputs[table] {
-			data, err := s.get(ctx, k)
-			if err != nil {
-				return res, err
-			}
-			if table == tables.Pings {
-				err = decodeInto(data, &pings)
-			} else {
-				err = decodeInto(data, &metrics)
-			}
-			if err != nil {
-				return res, fmt.Errorf("decode %s: %w", k, err)
-			}
-		}
-	}
-	res.PingRows, res.MetricRows = len(pings), len(metrics)
-	keptP, keptM := Dedupe(pings, metrics)
-	res.Pings, res.Metrics = len(keptP), len(keptM)
-	for _, table := range compactTables {
-		if len(inputs[table]) == 0 {
+		if len(in.files[table]) == 0 {
 			continue
 		}
 		var buf bytes.Buffer
-		if err := encodeCompacted(&buf, table, keptP, keptM); err != nil {
+		if err := encodeCompacted(&buf, table, in.pings, in.metrics); err != nil {
 			return res, err
 		}
 		key := Key(table, day, CompactedBatch)
@@ -447,7 +448,7 @@ func (s *S3) compact(ctx context.Context, day string, hook func(step string) err
 				return res, err
 			}
 		}
-		for _, k := range inputs[table] {
+		for _, k := range in.files[table] {
 			if k == key {
 				continue
 			}

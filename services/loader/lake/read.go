@@ -3,6 +3,7 @@ package lake
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -55,13 +56,36 @@ func Files(root string) ([]string, error) {
 
 func readTable[T any](dir string, out *[]T) error {
 	return walkParquet(dir, func(path string) error {
-		rs, err := parquet.ReadFile[T](path)
-		if err != nil {
-			return fmt.Errorf("read parquet file %s: %w", path, err)
-		}
-		*out = append(*out, rs...)
-		return nil
+		return readFile(path, func(r io.ReaderAt, size int64) error { return decodeRows(r, size, out) })
 	})
+}
+
+// readFile hands decode the Parquet file at path.
+func readFile(path string, decode func(io.ReaderAt, int64) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("read parquet file %s: %w", path, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err == nil {
+		err = decode(f, info.Size())
+	}
+	if err != nil {
+		return fmt.Errorf("read parquet file %s: %w", path, err)
+	}
+	return nil
+}
+
+// decodeRows appends the rows of the Parquet file of size bytes in r to
+// out.
+func decodeRows[T any](r io.ReaderAt, size int64, out *[]T) error {
+	rs, err := parquet.Read[T](r, size)
+	if err != nil {
+		return err
+	}
+	*out = append(*out, rs...)
+	return nil
 }
 
 func walkParquet(dir string, fn func(path string) error) error {

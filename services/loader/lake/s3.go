@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/parquet-go/parquet-go"
 
 	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/services/loader/rows"
@@ -226,10 +225,5 @@ func (s *S3) keysUnder(ctx context.Context, under string) ([]string, error) {
 }
 
 func decodeInto[T any](data []byte, out *[]T) error {
-	rs, err := parquet.Read[T](bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		return err
-	}
-	*out = append(*out, rs...)
-	return nil
+	return decodeRows(bytes.NewReader(data), int64(len(data)), out)
 }
