@@ -150,24 +150,28 @@ type dayInputs struct {
 	metrics []rows.Metric
 }
 
-// gatherDay lists each table's files of the day with list and, unless they
-// are its compacted files alone, reads them all (read hands decode the
-// content of one) and deduplicates their rows, counting files and rows in
-// res.
-func gatherDay(res *CompactResult, list func(table string) ([]string, error),
+// gatherDay checks day, lists each table's files of it with list and,
+// unless they are its compacted files alone, reads them all (read hands
+// decode the content of one) and deduplicates their rows. The result
+// counts the files and rows.
+func gatherDay(day string, list func(table string) ([]string, error),
 	read func(table, file string, decode func(io.ReaderAt, int64) error) error,
-) (dayInputs, error) {
+) (CompactResult, dayInputs, error) {
+	res := CompactResult{Day: day}
 	in := dayInputs{files: map[string][]string{}}
+	if err := ValidDay(day); err != nil {
+		return res, in, err
+	}
 	for _, table := range compactTables {
 		files, err := list(table)
 		if err != nil {
-			return in, err
+			return res, in, err
 		}
 		in.files[table] = files
 		res.Files += len(files)
 	}
 	if in.compacted = compacted(in.files); in.compacted {
-		return in, nil
+		return res, in, nil
 	}
 	var pings []rows.Ping
 	var metrics []rows.Metric
@@ -180,14 +184,14 @@ func gatherDay(res *CompactResult, list func(table string) ([]string, error),
 				return decodeRows(r, size, &metrics)
 			})
 			if err != nil {
-				return in, err
+				return res, in, err
 			}
 		}
 	}
 	res.PingRows, res.MetricRows = len(pings), len(metrics)
 	in.pings, in.metrics = Dedupe(pings, metrics)
 	res.Pings, res.Metrics = len(in.pings), len(in.metrics)
-	return in, nil
+	return res, in, nil
 }
 
 // Compact compacts day in the directory lake. Each table's day switches
@@ -202,17 +206,7 @@ func (d *Dir) Compact(ctx context.Context, day string) (CompactResult, error) {
 
 // compact is Compact with a hook called before each step (tests crash it).
 func (d *Dir) compact(ctx context.Context, day string, hook func(step string) error) (CompactResult, error) {
-	res := CompactResult{Day: day}
-	if err := ValidDay(day); err != nil {
-		return res, err
-	}
-	step := func(name string) error {
-		if hook == nil {
-			return nil
-		}
-		return hook(name)
-	}
-	in, err := gatherDay(&res, func(table string) ([]string, error) {
+	res, in, err := gatherDay(day, func(table string) ([]string, error) {
 		live, staging := d.partition(table, day)
 		if err := recoverStaging(live, staging); err != nil {
 			return nil, err
@@ -224,6 +218,12 @@ func (d *Dir) compact(ctx context.Context, day string, hook func(step string) er
 	})
 	if err != nil || in.compacted {
 		return res, err
+	}
+	step := func(name string) error {
+		if hook == nil {
+			return nil
+		}
+		return hook(name)
 	}
 	for _, table := range compactTables {
 		if err := ctx.Err(); err != nil {
@@ -412,11 +412,7 @@ func (s *S3) Compact(ctx context.Context, day string) (CompactResult, error) {
 }
 
 func (s *S3) compact(ctx context.Context, day string, hook func(step string) error) (CompactResult, error) {
-	res := CompactResult{Day: day}
-	if err := ValidDay(day); err != nil {
-		return res, err
-	}
-	in, err := gatherDay(&res, func(table string) ([]string, error) {
+	res, in, err := gatherDay(day, func(table string) ([]string, error) {
 		return s.keysUnder(ctx, table+"/dt="+day+"/")
 	}, func(_, k string, decode func(io.ReaderAt, int64) error) error {
 		data, err := s.get(ctx, k)
