@@ -98,26 +98,14 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// storageType is the jetstream storage named by STREAM_STORAGE.
-func storageType(name string) (jetstream.StorageType, bool) {
-	switch name {
-	case "file":
-		return jetstream.FileStorage, true
-	case "memory":
-		return jetstream.MemoryStorage, true
-	}
-	return 0, false
+// storageTypes are the jetstream storages STREAM_STORAGE names.
+func storageTypes() map[string]jetstream.StorageType {
+	return map[string]jetstream.StorageType{"file": jetstream.FileStorage, "memory": jetstream.MemoryStorage}
 }
 
-// compression is the jetstream compression named by STREAM_COMPRESSION.
-func compression(name string) (jetstream.StoreCompression, bool) {
-	switch name {
-	case "none":
-		return jetstream.NoCompression, true
-	case "s2":
-		return jetstream.S2Compression, true
-	}
-	return 0, false
+// compressions are the jetstream compressions STREAM_COMPRESSION names.
+func compressions() map[string]jetstream.StoreCompression {
+	return map[string]jetstream.StoreCompression{"none": jetstream.NoCompression, "s2": jetstream.S2Compression}
 }
 
 // Validate reports every setting that would break the contract.
@@ -136,10 +124,10 @@ func (o Options) Validate() error {
 	if o.MaxBytes < -1 {
 		errs = append(errs, fmt.Errorf("STREAM_MAX_BYTES %d must be -1 (unlimited) or positive", o.MaxBytes))
 	}
-	if _, ok := storageType(o.Storage); !ok {
+	if _, ok := storageTypes()[o.Storage]; !ok {
 		errs = append(errs, fmt.Errorf("STREAM_STORAGE %q: want file or memory", o.Storage))
 	}
-	if _, ok := compression(o.Compression); !ok {
+	if _, ok := compressions()[o.Compression]; !ok {
 		errs = append(errs, fmt.Errorf("STREAM_COMPRESSION %q: want none or s2", o.Compression))
 	}
 	return errors.Join(errs...)
@@ -148,8 +136,8 @@ func (o Options) Validate() error {
 // Configs returns the stream configurations.
 func Configs(o Options) []jetstream.StreamConfig {
 	o = o.withDefaults()
-	storage, _ := storageType(o.Storage)      // Validate names a bad one
-	compress, _ := compression(o.Compression) // likewise
+	storage := storageTypes()[o.Storage]      // Validate names a bad one
+	compress := compressions()[o.Compression] // likewise
 	mk := func(name, desc string, subjects ...string) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,
