@@ -21,8 +21,23 @@ const (
 // stop at once on a state that can no longer turn good.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() error) {
 	tb.Helper()
+	eventually(tb, timeout, firstPoll, maxPoll, what, cond)
+}
+
+// EventuallyEvery is Eventually polling every interval without backing
+// off, for a test that must catch a moment as soon as it comes (a file
+// just written, a request in flight) rather than some time after.
+func EventuallyEvery(tb testing.TB, timeout, interval time.Duration, what string, cond func() error) {
+	tb.Helper()
+	eventually(tb, timeout, interval, interval, what, cond)
+}
+
+// eventually polls cond first at once, then after first, doubling the
+// interval up to most.
+func eventually(tb testing.TB, timeout, first, most time.Duration, what string, cond func() error) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
-	interval := firstPoll
+	interval := first
 	for {
 		err := cond()
 		if err == nil {
@@ -33,6 +48,6 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() e
 			return
 		}
 		time.Sleep(interval)
-		interval = min(2*interval, maxPoll)
+		interval = min(2*interval, most)
 	}
 }

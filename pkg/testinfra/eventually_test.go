@@ -70,3 +70,22 @@ func TestEventuallyCallsCondAtOnce(t *testing.T) {
 		t.Errorf("with no time left: %d calls, failure %q; want one call and its error", calls, failed)
 	}
 }
+
+// TestEventuallyEveryKeepsItsInterval: polling every millisecond for
+// 200ms calls cond far more often than Eventually's backing off would
+// (five times), and fails with what and the last error.
+func TestEventuallyEveryKeepsItsInterval(t *testing.T) {
+	t.Parallel()
+	r := &recorder{TB: t}
+	calls := 0
+	EventuallyEvery(r, 200*time.Millisecond, time.Millisecond, "a new file", func() error {
+		calls++
+		return fmt.Errorf("%d files", calls)
+	})
+	if calls < 20 {
+		t.Errorf("cond called %d times in 200ms at a 1ms interval: the interval backed off", calls)
+	}
+	if want := fmt.Sprintf("a new file: not within 200ms: %d files", calls); r.failed != want {
+		t.Errorf("failure %q, want %q (what and the last error)", r.failed, want)
+	}
+}

@@ -11,9 +11,20 @@ import (
 // include labels (every sample of name when labels is empty).
 func Metric(tb testing.TB, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	tb.Helper()
-	mfs, err := g.Gather()
+	sum, err := ReadMetric(g, name, labels)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return sum
+}
+
+// ReadMetric is Metric returning the error of g's Gather instead of
+// failing the test, for a condition polled while the process g scrapes may
+// be restarting.
+func ReadMetric(g prometheus.Gatherer, name string, labels map[string]string) (float64, error) {
+	mfs, err := g.Gather()
+	if err != nil {
+		return 0, err
 	}
 	var sum float64
 	for _, mf := range mfs {
@@ -34,7 +45,7 @@ func Metric(tb testing.TB, g prometheus.Gatherer, name string, labels map[string
 			sum += value(m)
 		}
 	}
-	return sum
+	return sum, nil
 }
 
 func value(m *dto.Metric) float64 {
