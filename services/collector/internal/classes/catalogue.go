@@ -53,7 +53,11 @@ func catalogueEntries(data []byte) (map[string]definitions.MappingEntry, error) 
 				walk(strings.TrimPrefix(prefix+"."+k, "."), c)
 			}
 		case string:
-			if o, ok := legacyQuery(x); ok {
+			if parts := legacyAdded(x); len(parts) > 1 {
+				if q, ok := legacySum(parts); ok {
+					out[prefix] = value(q)
+				}
+			} else if o, ok := legacyQuery(x); ok {
 				out[prefix] = db(o)
 			}
 		}
@@ -62,11 +66,56 @@ func catalogueEntries(data []byte) (map[string]definitions.MappingEntry, error) 
 	return out, nil
 }
 
+// legacyAdded splits a value into its queries: usage_data.rb's
+// add(count(a), count(b)) printed them one after the other with nothing
+// between (…IS NULLSELECT COUNT(…); a SELECT after a space or a
+// parenthesis is a subquery).
+func legacyAdded(sql string) []string {
+	var parts []string
+	start := 0
+	for _, ix := range legacySelect.FindAllStringIndex(sql, -1) {
+		if i := ix[0]; i > 0 && !strings.ContainsRune(" \t\n(", rune(sql[i-1])) {
+			parts = append(parts, sql[start:i])
+			start = i
+		}
+	}
+	return append(parts, sql[start:])
+}
+
+var legacySelect = regexp.MustCompile(`SELECT `)
+
+// legacyEagerLoad is the select list an includes() added after the count
+// (GitLab 13.9's Jira issue list count): "table"."column" AS t0_r0, ….
+var legacyEagerLoad = regexp.MustCompile(`(?:, "\w+"\."\w+" AS t\d+_r\d+)+`)
+
+// legacyBatch is batch_count's start/finish printed as the counted column.
+var legacyBatch = regexp.MustCompile(`"(\w+)"\."\{[^"]*\}"`)
+
+// legacySum is the value query of an added value: the sum of its counts,
+// each written over today's schema with the run's monthly range made the
+// time frame's window, as add() summed them.
+func legacySum(parts []string) (string, bool) {
+	var terms []string
+	for _, sql := range parts {
+		if _, ok := legacyQuery(sql); !ok {
+			return "", false
+		}
+		sql = legacyBatch.ReplaceAllString(sql, `"$1"."id"`)
+		sql = legacyWindow.ReplaceAllString(sql, `"$1"."$2" BETWEEN {window_start} AND {window_end}`)
+		terms = append(terms, "("+todaysSchema(sql)+")")
+	}
+	if len(terms) < 2 {
+		return "", false
+	}
+	return "SELECT " + strings.Join(terms, " + "), true
+}
+
 // legacyQuery parses one SQL value into DatabaseMetric options.
 func legacyQuery(sql string) (map[string]any, bool) {
 	if strings.Contains(sql, "#<") {
 		return nil, false
 	}
+	sql = legacyEagerLoad.ReplaceAllString(sql, "")
 	m := legacyCount.FindStringSubmatch(sql)
 	if m == nil {
 		return nil, false

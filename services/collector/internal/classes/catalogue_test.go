@@ -73,3 +73,37 @@ func TestLegacyQueriesResolve(t *testing.T) {
 		t.Fatalf("a named class resolved by key path: %+v", r)
 	}
 }
+
+// TestLegacyAddedQueries: a value usage_data.rb's add() printed as its
+// queries run together becomes the sum of them, each over today's schema
+// with the run's range made the time frame's window; an includes()'s
+// select list after the count is dropped.
+func TestLegacyAddedQueries(t *testing.T) {
+	t.Parallel()
+	entries, err := catalogueEntries([]byte(`{"counts": {
+  "template_repositories": "SELECT COUNT(\"projects\".\"id\") FROM \"projects\" WHERE \"projects\".\"namespace_id\" IS NULLSELECT COUNT(\"projects\".\"id\") FROM \"projects\" INNER JOIN namespaces ON projects.namespace_id = namespaces.custom_project_templates_group_id",
+  "monthly": "SELECT COUNT(\"snippets\".\"{:start=>1, :finish=>9}\") FROM \"snippets\" WHERE \"snippets\".\"created_at\" BETWEEN '2021-01-10 13:25:43.306149' AND '2021-02-07 13:25:43.306190'SELECT COUNT(DISTINCT \"services\".\"project_id\") FROM \"services\" WHERE \"services\".\"type\" = 'JiraService'",
+  "eager": "SELECT COUNT(\"services\".\"{:start=>nil, :finish=>nil}\"), \"services\".\"id\" AS t0_r0, \"jira_tracker_data\".\"id\" AS t1_r0 FROM \"services\" LEFT OUTER JOIN \"jira_tracker_data\" ON \"jira_tracker_data\".\"integration_id\" = \"services\".\"id\" WHERE \"services\".\"type\" = 'JiraService'",
+  "subquery": "SELECT COUNT(\"issues\".\"id\") FROM \"issues\" WHERE \"issues\".\"project_id\" IN (SELECT id FROM projects)"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, want := range map[string]string{
+		"counts.template_repositories": `SELECT (SELECT COUNT("projects"."id") FROM "projects" WHERE "projects"."namespace_id" IS NULL) + ` +
+			`(SELECT COUNT("projects"."id") FROM "projects" INNER JOIN namespaces ON projects.namespace_id = namespaces.custom_project_templates_group_id)`,
+		"counts.monthly": `SELECT (SELECT COUNT("snippets"."id") FROM "snippets" WHERE "snippets"."created_at" BETWEEN {window_start} AND {window_end}) + ` +
+			`(SELECT COUNT(DISTINCT "integrations"."project_id") FROM "integrations" WHERE "integrations"."type_new" = 'Integrations::Jira')`,
+	} {
+		if got := entries[k].Options["query"]; got != want {
+			t.Errorf("%s:\n got  %v\n want %s", k, got, want)
+		}
+	}
+	if o := entries["counts.eager"].Options; o["table"] != "integrations" || o["column"] != "id" ||
+		o["joins"] != `LEFT OUTER JOIN "jira_tracker_data" ON "jira_tracker_data"."integration_id" = "integrations"."id"` ||
+		o["where"] != `"integrations"."type_new" = 'Integrations::Jira'` {
+		t.Errorf("eager-loading count read as %v", o)
+	}
+	if o := entries["counts.subquery"].Options; o["query"] != nil || o["table"] != "issues" {
+		t.Errorf("a subquery split the value: %v", o)
+	}
+}
