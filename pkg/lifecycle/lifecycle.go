@@ -95,6 +95,28 @@ func fill(ctx context.Context, cfg any, lookup envconfig.Lookuper) error {
 	return nil
 }
 
+// NATS is how a stage reaches JetStream, from the same variables in every
+// stage: the servers, the connection's credentials and TLS, and the
+// settings of the streams it creates. The gateway's, the enricher's and the
+// loader's configurations embed it, and so does Run's Options.
+type NATS struct {
+	// NATSURL is the NATS server (NATS_URL), or the comma-separated
+	// servers of a cluster.
+	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
+	// NATSAuth are the connection's credentials and TLS (NATS_CREDS,
+	// NATS_TLS_*).
+	NATSAuth NATSAuth
+	// Streams are the settings of the streams the stage creates
+	// (STREAM_*).
+	Streams streams.Options
+}
+
+// Validate reports what is wrong with the credentials, the TLS files and
+// the stream settings, all at once.
+func (n NATS) Validate() error {
+	return errors.Join(n.NATSAuth.Validate(), n.Streams.Validate())
+}
+
 // NATSAuth is how a process proves itself to NATS and checks the server,
 // beside NATS_URL (one server, or the comma-separated servers of a
 // cluster): a credentials file and TLS. Every service that connects reads
@@ -220,12 +242,10 @@ func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
 
 // Options of Run.
 type Options struct {
-	Name    string
-	NATSURL string
-	// NATSAuth are the credentials and TLS of the connection.
-	NATSAuth      NATSAuth
+	Name string
+	// NATS is the connection and the streams Run ensures.
+	NATS
 	MetricsListen string
-	Streams       streams.Options
 	// StreamsInBackground ensures the streams beside the body instead of
 	// before it: the body starts at once and must cope with streams that do
 	// not exist yet (the gateway serves and answers 503 until they do).

@@ -32,7 +32,7 @@ func runMetrics(t *testing.T) string {
 	ln.Close() // Run listens on it
 	testinfra.Start(t, 15*time.Second, func(ctx context.Context) error {
 		return lifecycle.Run(ctx, lifecycle.Options{
-			Name: "pprof-test", NATSURL: natsURL, MetricsListen: addr, Streams: streams.Defaults(),
+			Name: "pprof-test", NATS: lifecycle.NATS{NATSURL: natsURL, Streams: streams.Defaults()}, MetricsListen: addr,
 			Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		}, func(ctx context.Context, _ lifecycle.Deps) error {
 			<-ctx.Done()
@@ -110,7 +110,7 @@ func TestProfilesOn(t *testing.T) {
 func TestProfilesBadValue(t *testing.T) {
 	t.Setenv("PPROF", "sometimes")
 	err := lifecycle.Run(context.Background(), lifecycle.Options{
-		Name: "pprof-test", NATSURL: "nats://127.0.0.1:1", MetricsListen: "127.0.0.1:0",
+		Name: "pprof-test", NATS: lifecycle.NATS{NATSURL: "nats://127.0.0.1:1"}, MetricsListen: "127.0.0.1:0",
 		Logger: slog.New(slog.DiscardHandler),
 	}, func(context.Context, lifecycle.Deps) error { return errors.New("the body ran") })
 	if err == nil || !strings.Contains(err.Error(), "PPROF") {

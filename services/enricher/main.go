@@ -28,7 +28,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 		return cli.Usage(err)
 	}
 	return lifecycle.Run(ctx, lifecycle.Options{
-		Name: "enricher", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, Streams: cfg.Streams, MetricsListen: cfg.MetricsListen, Logger: log,
+		Name: "enricher", NATS: cfg.NATS, MetricsListen: cfg.MetricsListen, Logger: log,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
 		e, err := enricher.New(cfg, enricher.Deps{JS: d.JS, Logger: log, Registerer: d.Registry, Tracer: d.Tracer})
 		if err != nil {

@@ -18,7 +18,7 @@ func run(ctx context.Context, log *slog.Logger) error {
 	}
 	log.Info("loader starting", "config", cfg)
 	return lifecycle.Run(ctx, lifecycle.Options{
-		Name: "loader", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, MetricsListen: cfg.MetricsListen, Streams: cfg.Streams, Logger: log,
+		Name: "loader", NATS: cfg.NATS, MetricsListen: cfg.MetricsListen, Logger: log,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
 		d.Ready.Starting("lake")
 		if cfg.ClickHouseURL != "" {

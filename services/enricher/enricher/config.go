@@ -12,7 +12,6 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
-	"github.com/serviceping/serviceping/pkg/streams"
 )
 
 // Config of the enricher; every field has an environment variable, and its
@@ -20,15 +19,9 @@ import (
 // cache, CRM workers) keep working at their zero value, which takes the
 // tag's default, so a Config built in code without them still validates.
 type Config struct {
-	// NATSURL is the NATS server, or the comma-separated servers of a
-	// cluster.
-	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
-	// NATSAuth are the connection's credentials and TLS (NATS_CREDS,
-	// NATS_TLS_*).
-	NATSAuth lifecycle.NATSAuth
-	// Streams are the settings of the streams the standalone enricher
-	// creates (STREAM_*).
-	Streams streams.Options
+	// NATS is the connection (NATS_URL, NATS_CREDS, NATS_TLS_*) and the
+	// settings of the streams the standalone binary creates (STREAM_*).
+	lifecycle.NATS
 	// MetricsListen serves /metrics and /healthz in the standalone binary;
 	// empty: none (the all-in-one serves its metrics on the gateway).
 	MetricsListen string `env:"METRICS_LISTEN"`
@@ -158,7 +151,7 @@ func (c Config) Validate() error {
 	if c.NakMaxDelay <= 0 {
 		errs = append(errs, errors.New("ENRICHER_NAK_MAX_DELAY must be positive"))
 	}
-	errs = append(errs, c.NATSAuth.Validate(), c.Streams.Validate())
+	errs = append(errs, c.NATS.Validate())
 	if c.directoryKind() == "invalid" {
 		errs = append(errs, fmt.Errorf("DIRECTORY_URL %q must be postgres://… or http(s)://…", redact.URL(c.DirectoryURL)))
 	}

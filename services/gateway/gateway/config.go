@@ -13,21 +13,15 @@ import (
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
-	"github.com/serviceping/serviceping/pkg/streams"
 )
 
 // Config of the gateway; every field has an environment variable.
 type Config struct {
 	// Listen is the HTTP address (host:port) Run serves on.
 	Listen string `env:"GATEWAY_LISTEN, default=127.0.0.1:8080"`
-	// NATSURL is the NATS server Run connects to, or the comma-separated
-	// servers of a cluster.
-	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
-	// NATSAuth are the connection's credentials and TLS (NATS_CREDS,
-	// NATS_TLS_*).
-	NATSAuth lifecycle.NATSAuth
-	// Streams are the settings of the streams Run creates (STREAM_*).
-	Streams streams.Options
+	// NATS is the connection (NATS_URL, NATS_CREDS, NATS_TLS_*) and the
+	// settings of the streams the standalone binary creates (STREAM_*).
+	lifecycle.NATS
 	// Profiling serves Go's profiles under /debug/pprof/ beside /metrics
 	// (PPROF=true; off by default): the all-in-one's too, whose metrics
 	// the gateway serves.
@@ -133,7 +127,7 @@ func (c Config) Validate() error {
 	if c.NATSURL == "" {
 		errs = append(errs, errors.New("NATS_URL is empty"))
 	}
-	errs = append(errs, c.NATSAuth.Validate(), c.Streams.Validate())
+	errs = append(errs, c.NATS.Validate())
 	if c.MaxBodyBytes <= 0 {
 		errs = append(errs, fmt.Errorf("GATEWAY_MAX_BODY_BYTES %d must be positive", c.MaxBodyBytes))
 	}

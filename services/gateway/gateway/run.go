@@ -19,7 +19,7 @@ import (
 // reg receives the metrics served on /metrics (nil: a fresh registry).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, reg *prometheus.Registry) error {
 	return lifecycle.Run(ctx, lifecycle.Options{
-		Name: "gateway", NATSURL: cfg.NATSURL, NATSAuth: cfg.NATSAuth, Streams: cfg.Streams, StreamsInBackground: true,
+		Name: "gateway", NATS: cfg.NATS, StreamsInBackground: true,
 		Logger: logger, Registry: reg,
 	}, func(ctx context.Context, d lifecycle.Deps) error {
 		deps := Deps{JS: d.JS, Conn: d.Conn, Logger: logger, Registerer: d.Registry, Gatherer: d.Registry, Tracer: d.Tracer}

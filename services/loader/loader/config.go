@@ -14,21 +14,14 @@ import (
 	"github.com/serviceping/serviceping/pkg/chconn"
 	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
-	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/services/loader/lake"
 )
 
 // Config is the loader's configuration, read from the environment.
 type Config struct {
-	// NATSURL is the JetStream server (NATS_URL), or the comma-separated
-	// servers of a cluster.
-	NATSURL string `env:"NATS_URL, default=nats://127.0.0.1:4222"`
-	// NATSAuth are the connection's credentials and TLS (NATS_CREDS,
-	// NATS_TLS_*).
-	NATSAuth lifecycle.NATSAuth
-	// Streams are the settings of the streams the standalone loader
-	// creates (STREAM_*).
-	Streams streams.Options
+	// NATS is the connection (NATS_URL, NATS_CREDS, NATS_TLS_*) and the
+	// settings of the streams the standalone binary creates (STREAM_*).
+	lifecycle.NATS
 	// LakeURL is the lake root (LAKE_URL): s3://bucket/prefix (any
 	// S3-compatible store; credentials and region from the standard AWS_*
 	// chain, region us-east-1 when unset) or a local directory.
@@ -161,7 +154,7 @@ func (c Config) Validate() error {
 	if c.NATSURL == "" {
 		errs = append(errs, errors.New("NATS_URL is empty"))
 	}
-	errs = append(errs, c.NATSAuth.Validate(), c.Streams.Validate())
+	errs = append(errs, c.NATS.Validate())
 	switch {
 	case c.LakeURL == "":
 		errs = append(errs, errors.New("LAKE_URL is empty"))

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
 	"github.com/serviceping/serviceping/pkg/testinfra"
@@ -93,7 +94,7 @@ func (e *env) streamConsumerInfo(t *testing.T, stream string) *jetstream.Consume
 
 func testConfig(root string) Config {
 	return Config{
-		NATSURL: "nats://unused", LakeURL: root,
+		NATS: lifecycle.NATS{NATSURL: "nats://unused"}, LakeURL: root,
 		BatchMaxPings: 10, BatchMaxBytes: 64 << 20, BatchMaxAge: 300 * time.Millisecond,
 		WriteTimeout: 10 * time.Second, AckWait: 30 * time.Second, MaxAckPending: 100,
 		WriteAttempts: 4, NakDelayMax: time.Second, ShutdownTimeout: 10 * time.Second,

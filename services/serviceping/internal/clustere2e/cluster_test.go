@@ -58,7 +58,7 @@ func startStage(t *testing.T, name, natsURL string, so streams.Options, log *slo
 	s := &stage{name: name, reg: prometheus.NewRegistry(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		s.err = lifecycle.Run(ctx, lifecycle.Options{Name: name, NATSURL: natsURL, Streams: so, Logger: log, Registry: s.reg},
+		s.err = lifecycle.Run(ctx, lifecycle.Options{Name: name, NATS: lifecycle.NATS{NATSURL: natsURL, Streams: so}, Logger: log, Registry: s.reg},
 			func(ctx context.Context, d lifecycle.Deps) error {
 				s.conn.Store(d.Conn)
 				return body(ctx, d)
