@@ -266,11 +266,13 @@ const gitlabUnseen2 = "../../../testdata/gitlab/unseen2"
 // 93 of 105 (88.6 %); with the model's predicates over settings
 // (BlockSeatOverageEnabledMetric → seat_control_block_overages?) and
 // AdvancedSearch classes that name no version field read as the
-// elasticsearch_ setting they mean: 95 of 105 (90.5 %). The floor keeps
-// what was reached.
+// elasticsearch_ setting they mean: 95 of 105 (90.5 %). After the fourth
+// set: with legacy category totals counting GitLab's events of the
+// category (known_events/common.yml: search): 96 of 105 (91.4 %). The
+// floor keeps what was reached.
 func TestUnseenCatalogueReplay2(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.90)
+	replayAtLeast(t, "second unseen set of GitLab definitions", gitlabUnseen2, 100, 0.91)
 }
 
 // gitlabUnseen3 is a third set, gathered after everything the first two
@@ -310,8 +312,11 @@ const gitlabUnseen4 = "../../../testdata/gitlab/unseen4"
 // (EpicsDeepestRelationshipLevelMetric,
 // CountProjectsWithJiraIssuelistActiveMetric,
 // ApprovalProjectRulesWithUserMetric), 1 legacy redis_hll category total
-// with no known events (ide_edit). The floor keeps that figure.
+// with no known events (ide_edit). Then, general mechanisms only: with
+// legacy category totals counting GitLab's events of the category
+// (known_events/common.yml): 51 of 60 (85.0 %). The floor keeps what was
+// reached.
 func TestUnseenCatalogueReplay4(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 0.83)
+	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 0.85)
 }

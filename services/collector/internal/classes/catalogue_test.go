@@ -107,3 +107,24 @@ func TestLegacyAddedQueries(t *testing.T) {
 		t.Errorf("a subquery split the value: %v", o)
 	}
 }
+
+// TestLegacyCategoryTotals: a legacy category total that lists no events
+// counts GitLab's events of the category (known_events/common.yml); one
+// that lists its own keeps them; an unknown category is left to the
+// instance's registry.
+func TestLegacyCategoryTotals(t *testing.T) {
+	t.Parallel()
+	b := Builtin()
+	r := b.Resolve(definitions.Metric{KeyPath: "redis_hll_counters.ide_edit.ide_edit_total_unique_counts_weekly", DataSource: "redis_hll", TimeFrame: "7d"})
+	if fmt.Sprint(r.Options["events"]) != "[g_edit_by_web_ide g_edit_by_sfe g_edit_by_sse g_edit_by_snippet_ide]" || r.Source != SourceRedisHLL {
+		t.Fatalf("ide_edit total resolved to %s %v", r.Source, r.Options)
+	}
+	own := b.Resolve(definitions.Metric{KeyPath: "redis_hll_counters.search.search_total_unique_counts_monthly", DataSource: "redis_hll", TimeFrame: "28d",
+		Options: map[string]any{"events": []any{"i_search_total"}}})
+	if fmt.Sprint(own.Options["events"]) != "[i_search_total]" {
+		t.Fatalf("the definition's own events were replaced: %v", own.Options)
+	}
+	if u := b.Resolve(definitions.Metric{KeyPath: "redis_hll_counters.nosuch.nosuch_total_unique_counts_weekly", DataSource: "redis_hll"}); u.Options["events"] != nil || u.Options["category"] != "nosuch" {
+		t.Fatalf("unknown category resolved to %v", u.Options)
+	}
+}

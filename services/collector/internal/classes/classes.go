@@ -149,9 +149,13 @@ func Builtin() *definitions.Mapping {
 			keyPaths[k] = e
 		}
 	}
+	categories, err := gitlabCategories(knownEvents)
+	if err != nil {
+		panic(err) // likewise
+	}
 	names := applicationSettingNames()
 	return &definitions.Mapping{Classes: classTable(), ClassPatterns: classPatterns(names), ClassResolver: names.class,
-		KeyPaths: keyPaths, Patterns: patternTable()}
+		KeyPaths: keyPaths, Patterns: patternTable(categories)}
 }
 
 // classPatterns are GitLab's class naming families. Count<Records>Metric

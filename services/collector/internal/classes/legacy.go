@@ -1,7 +1,13 @@
 package classes
 
 import (
+	_ "embed"
+	"fmt"
+	"maps"
 	"regexp"
+	"slices"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/serviceping/serviceping/services/collector/internal/definitions"
 )
@@ -94,8 +100,44 @@ func keyPathTable() map[string]definitions.MappingEntry {
 	}
 }
 
-// patternTable resolves legacy key path families.
-func patternTable() []definitions.PatternEntry {
+// knownEvents is GitLab's lib/gitlab/usage_data_counters/known_events/common.yml
+// (NOTICE.md in this folder says where the file comes from): the Redis HLL
+// events of GitLab's legacy categories, which a
+// <category>_total_unique_counts metric counts together.
+//
+//go:embed known_events_common.yml
+var knownEvents []byte
+
+// gitlabCategories reads the events of each category of knownEvents.
+func gitlabCategories(data []byte) (map[string][]any, error) {
+	var events []struct{ Name, Category string }
+	if err := yaml.Unmarshal(data, &events); err != nil {
+		return nil, fmt.Errorf("parse GitLab's known events: %w", err)
+	}
+	out := map[string][]any{}
+	for _, e := range events {
+		out[e.Category] = append(out[e.Category], e.Name)
+	}
+	return out, nil
+}
+
+// categoryEvents is the category total family's Expand: the category's
+// events as GitLab listed them, unless the definition names its own.
+func categoryEvents(categories map[string][]any) func(map[string]any) (map[string]any, error) {
+	return func(o map[string]any) (map[string]any, error) {
+		evs, ok := categories[str(o, "category")]
+		if _, named := o["events"]; named || !ok {
+			return o, nil
+		}
+		o = maps.Clone(o)
+		o["events"] = slices.Clone(evs)
+		return o, nil
+	}
+}
+
+// patternTable resolves legacy key path families; categories are the
+// events of GitLab's legacy event categories.
+func patternTable(categories map[string][]any) []definitions.PatternEntry {
 	return []definitions.PatternEntry{
 		// Top-level <feature>_enabled switches (usage_data.rb
 		// features_usage_data): the instance setting of that name, from the
@@ -138,9 +180,11 @@ func patternTable() []definitions.PatternEntry {
 		// redis_hll_counters.<category>.<category>_total_unique_counts_<period>:
 		// the union of the category's events (usage_data.rb
 		// redis_hll_counters, Gitlab::UsageDataCounters::HLLRedisCounter).
+		// The events are GitLab's for the category (known_events/common.yml)
+		// when the definition lists none; else the instance's registry's.
 		{Match: regexp.MustCompile(`^redis_hll_counters\.(\w+)\.\w+_total_unique_counts_(?:weekly|monthly)$`),
 			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
-				Options: map[string]any{"category": "{1}"}}},
+				Options: map[string]any{"category": "{1}"}, Expand: categoryEvents(categories)}},
 		// redis_hll_counters.<category>.<event>_<period>: the event itself.
 		{Match: regexp.MustCompile(`^redis_hll_counters\.\w+\.(\w+?)_(?:weekly|monthly)$`),
 			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
