@@ -314,9 +314,11 @@ const gitlabUnseen4 = "../../../testdata/gitlab/unseen4"
 // ApprovalProjectRulesWithUserMetric), 1 legacy redis_hll category total
 // with no known events (ide_edit). Then, general mechanisms only: with
 // legacy category totals counting GitLab's events of the category
-// (known_events/common.yml): 51 of 60 (85.0 %). The floor keeps what was
-// reached.
+// (known_events/common.yml): 51 of 60 (85.0 %); with tables GitLab 13.9's
+// queries count in the seed, filled by their columns' shape (epics,
+// identities, path_locks, alert_management_*, pages_domains,
+// pool_repositories): 54 of 60 (90.0 %). The floor keeps what was reached.
 func TestUnseenCatalogueReplay4(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 0.85)
+	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 0.90)
 }

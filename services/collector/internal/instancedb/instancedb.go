@@ -9,7 +9,9 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,6 +133,9 @@ type Counts struct {
 	Lists, ProtectedBranches, Requirements, TerraformStates, PrometheusApps, IngressApps int
 	HelmApps, JupyterApps, RunnerApps, ClusterProvidersAWS, LfsFileLocks, EpicIssues, Triggers,
 	LdapGroupLinks, StatusPages, TestReports, ComplianceSettings int
+	// Filled is the row count of every table the seed fills by its
+	// columns' shape alone (fill).
+	Filled int
 }
 
 // Counts derives the per-table sizes.
@@ -197,6 +202,7 @@ func (s Size) Counts() Counts {
 	c.StatusPages = max(c.Projects/10, 1)
 	c.TestReports = 2 * c.Requirements
 	c.ComplianceSettings = max(c.Projects/6, 1)
+	c.Filled = max(c.Projects/2, 5)
 	return c
 }
 
@@ -444,6 +450,20 @@ SELECT i, $1::timestamptz - interval '400 days', $1::timestamptz - interval '3 d
   '{"mcp_server_enabled": false}'::jsonb, true, 180, '{"seat_control": 2}'::jsonb
 FROM generate_series(1, $2) i`},
 	}
+	written := map[string]bool{}
+	for _, s := range stmts {
+		written[s.table] = true
+	}
+	written["geo_nodes"] = true // the demo instance is no Geo site (geo_enabled false)
+	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+		if !written[m[1]] {
+			stmts = append(stmts, struct {
+				table string
+				n     int
+				sql   string
+			}{m[1], c.Filled, fill(m[1], columnDefinitions(m[2]), c)})
+		}
+	}
 	tables := ""
 	for i, s := range stmts {
 		if i > 0 {
@@ -474,6 +494,58 @@ FROM generate_series(1, $2) i`},
 		return c, fmt.Errorf("analyze instance tables: %w", err)
 	}
 	return c, nil
+}
+
+// fill is the seed statement of a table without a written one: a value
+// for every column from its type and name alone, deterministic in the row
+// number i — ids in turn, references (<owner>_id) spread over the table
+// they name, booleans and small enums in turn, times over the 90 days
+// before the reference time, text the column's name and the row number.
+func fill(table string, cols []column, c Counts) string {
+	refs := map[string]int{"project": c.Projects, "user": c.Users, "author": c.Users, "creator": c.Users, "owner": c.Users,
+		"assignee": c.Users, "issue": c.Issues, "merge_request": c.MergeRequests, "namespace": c.Namespaces,
+		"group": c.Namespaces - c.Users, "cluster": c.Clusters, "pipeline": c.Pipelines, "build": c.Builds,
+		"label": c.Labels, "milestone": c.Milestones, "environment": c.Environments, "note": c.Notes}
+	prime := 7537
+	for _, r := range table {
+		prime = (prime*31 + int(r)) % 7000
+	}
+	prime += 500 // a table's own spread of times
+	names := make([]string, len(cols))
+	values := make([]string, len(cols))
+	for k, col := range cols {
+		names[k] = col.name
+		_, typ, _ := strings.Cut(col.definition, " ")
+		switch owner, isRef := strings.CutSuffix(col.name, "_id"); {
+		case col.name == "id":
+			values[k] = "i"
+		case strings.HasPrefix(typ, "boolean"):
+			values[k] = fmt.Sprintf("(i + %d) %% 3 <> 0", k)
+		case strings.HasPrefix(typ, "timestamp"), strings.HasPrefix(typ, "timestamptz"):
+			values[k] = ts(prime + k)
+		case strings.HasPrefix(typ, "date"):
+			values[k] = "(" + ts(prime+k) + ")::date"
+		case isRef && (strings.HasPrefix(typ, "bigint") || strings.HasPrefix(typ, "integer")):
+			n := c.Filled
+			for _, name := range slices.Sorted(maps.Keys(refs)) { // in order: the seed stays deterministic
+				if owner == name || strings.HasSuffix(owner, "_"+name) {
+					n = refs[name]
+				}
+			}
+			if owner == "group" || strings.HasSuffix(owner, "_group") {
+				values[k] = fmt.Sprintf("%d + 1 + (i * %d) %% %d", c.Users, 2*k+3, max(n, 1))
+			} else {
+				values[k] = fmt.Sprintf("1 + (i * %d) %% %d", 2*k+3, max(n, 1))
+			}
+		case strings.HasPrefix(typ, "smallint"), strings.HasPrefix(typ, "integer"):
+			values[k] = fmt.Sprintf("(i + %d) %% 4", k)
+		case strings.HasPrefix(typ, "bigint"):
+			values[k] = "10 * i"
+		default: // text, character varying
+			values[k] = fmt.Sprintf("'%s-' || i", col.name)
+		}
+	}
+	return "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ")\nSELECT " + strings.Join(values, ", ") + "\nFROM generate_series(1, $2) i"
 }
 
 // replaceFrom turns the trailing "FROM generate_series(1, $2) i AND ..." into

@@ -2,8 +2,10 @@ package instancedb
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/serviceping/serviceping/services/collector/internal/testdeps"
 )
@@ -61,5 +63,63 @@ FROM application_settings`).Scan(&signup, &numberRequired, &attachment, &minPass
 	if !signup || numberRequired || attachment != 100 || minPassword != 8 {
 		t.Errorf("existing row after Apply: signup_enabled %v, password_number_required %v, max_attachment_size %d, minimum_password_length %d; want true, false, 100, 8 (GitLab's defaults)",
 			signup, numberRequired, attachment, minPassword)
+	}
+}
+
+// TestSeedFillsEveryTable seeds an instance twice: every table of the
+// schema but geo_nodes has rows (those without a written statement Counts.Filled of
+// them), a filled table's references stay within the table they name
+// (path_locks.project_id among the projects, epics.group_id among the
+// groups), and the two seeds are the same row for row.
+func TestSeedFillsEveryTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, pool := testdeps.Postgres(t)
+	if err := Apply(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	ref := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	digest := func() map[string]string {
+		t.Helper()
+		c, err := Seed(ctx, pool, Size{Builds: 2000}, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, table := range Expected().Tables {
+			var n int
+			var sum string
+			if err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*), md5(COALESCE(string_agg(t::text, '|' ORDER BY t::text), '')) FROM %s t`, table.Name)).Scan(&n, &sum); err != nil {
+				t.Fatal(err)
+			}
+			if (n == 0) != (table.Name == "geo_nodes") {
+				t.Errorf("%s has %d rows (only geo_nodes is left empty: no Geo site)", table.Name, n)
+			}
+			out[table.Name] = sum
+		}
+		for _, q := range []struct {
+			sql  string
+			want int
+		}{
+			{`SELECT count(*) FROM path_locks`, c.Filled},
+			{fmt.Sprintf(`SELECT count(*) FROM path_locks WHERE project_id BETWEEN 1 AND %d AND user_id BETWEEN 1 AND %d`, c.Projects, c.Users), c.Filled},
+			{fmt.Sprintf(`SELECT count(*) FROM epics WHERE group_id BETWEEN %d AND %d AND author_id <= %d`, c.Users+1, c.Namespaces, c.Users), c.Filled},
+			{`SELECT count(DISTINCT confidential) FROM epics`, 2},
+		} {
+			var got int
+			if err := pool.QueryRow(ctx, q.sql).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if got != q.want {
+				t.Errorf("%s = %d, want %d", q.sql, got, q.want)
+			}
+		}
+		return out
+	}
+	first, second := digest(), digest()
+	for table, sum := range first {
+		if second[table] != sum {
+			t.Errorf("%s differs between two seeds", table)
+		}
 	}
 }

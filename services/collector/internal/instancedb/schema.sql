@@ -507,6 +507,77 @@ CREATE TABLE IF NOT EXISTS project_compliance_framework_settings (
 -- columns live inside its jsonb columns (zoekt_settings, service_ping_settings,
 -- clickhouse, …); the collector looks a setting that is not a column up in
 -- every jsonb column.
+-- Tables GitLab 13.9's usage data queries count (classes/usage_data_queries.json),
+-- filled by their columns' shape alone (instancedb.fill): any realistic spread of
+-- values does for a count or a condition on them.
+CREATE TABLE IF NOT EXISTS alert_management_alerts (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    iid integer NOT NULL,
+    severity smallint DEFAULT 0 NOT NULL,
+    status smallint DEFAULT 0 NOT NULL,
+    issue_id bigint,
+    project_id bigint NOT NULL,
+    title text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_management_http_integrations (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    project_id bigint NOT NULL,
+    active boolean DEFAULT false NOT NULL,
+    encrypted_token text NOT NULL,
+    encrypted_token_iv text NOT NULL,
+    endpoint_identifier text NOT NULL,
+    name text NOT NULL,
+    type_identifier smallint DEFAULT 0 NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epics (
+    id bigserial PRIMARY KEY,
+    group_id bigint NOT NULL,
+    author_id bigint NOT NULL,
+    iid integer NOT NULL,
+    created_at timestamp without time zone NOT NULL,
+    updated_at timestamp without time zone NOT NULL,
+    title character varying NOT NULL,
+    title_html character varying NOT NULL,
+    parent_id bigint,
+    state_id smallint DEFAULT 1 NOT NULL,
+    confidential boolean DEFAULT false NOT NULL
+);
+CREATE TABLE IF NOT EXISTS identities (
+    id bigserial PRIMARY KEY,
+    extern_uid character varying,
+    provider character varying,
+    user_id bigint,
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone
+);
+CREATE TABLE IF NOT EXISTS pages_domains (
+    id bigserial PRIMARY KEY,
+    project_id bigint,
+    domain character varying,
+    verified_at timestamp with time zone,
+    verification_code character varying NOT NULL,
+    auto_ssl_enabled boolean DEFAULT false NOT NULL
+);
+CREATE TABLE IF NOT EXISTS path_locks (
+    id bigserial PRIMARY KEY,
+    path character varying NOT NULL,
+    project_id bigint,
+    user_id bigint,
+    created_at timestamp without time zone NOT NULL,
+    updated_at timestamp without time zone NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pool_repositories (
+    id bigserial PRIMARY KEY,
+    shard_id bigint NOT NULL,
+    disk_path character varying,
+    state character varying,
+    source_project_id bigint
+);
 CREATE TABLE IF NOT EXISTS application_settings (
     id bigserial PRIMARY KEY,
     default_projects_limit integer,
