@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/localcluster"
 )
@@ -59,24 +60,13 @@ func TestBenchSmoke(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) > 0 {
 		t.Errorf("the bench left %d entries in its temporary directory, the first %s", len(left), left[0].Name())
 	}
-	if b, err := exec.Command("pgrep", "-f", tmp).Output(); err == nil {
-		t.Errorf("processes of the bench outlived it: %s", b)
-	}
+	clitest.NoneOutlived(t, "the bench", tmp)
 }
 
-// buildAll builds the binaries of the pipeline and nats-server into a
-// temporary directory (localcluster.Build) and returns it; the test needs
-// CHDB_LIB for what it runs.
+// buildAll builds the programs a local cluster runs into a temporary
+// directory and returns it; the test needs CHDB_LIB for what it runs.
 func buildAll(t *testing.T) string {
 	t.Helper()
 	testinfra.Env(t, "CHDB_LIB")
-	bin := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	began := time.Now()
-	if err := localcluster.Build(ctx, bin, "."); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built the binaries in %s", time.Since(began).Round(time.Second))
-	return bin
+	return clitest.BuildPrograms(t, ".", localcluster.Programs())
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 )
 
 // TestRunClusterSmoke runs `serviceping run-cluster --smoke` as make
@@ -38,7 +40,5 @@ func TestRunClusterSmoke(t *testing.T) {
 	if n := strings.Count(string(out), "went through"); n != 2 {
 		t.Errorf("%d pings went through, want 2 (one per gateway)", n)
 	}
-	if b, err := exec.Command("pgrep", "-f", data).Output(); err == nil {
-		t.Errorf("processes of the cluster outlived it: %s", b)
-	}
+	clitest.NoneOutlived(t, "the cluster", data)
 }

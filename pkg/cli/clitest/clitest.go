@@ -7,6 +7,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -37,11 +39,50 @@ func Build(tb testing.TB) string {
 	bin := filepath.Join(tb.TempDir(), filepath.Base(wd))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X github.com/serviceping/serviceping/pkg/cli.version="+Version, "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
+	if err := goBuild(ctx, "", bin, "."); err != nil {
+		tb.Fatal(err)
 	}
 	return bin
+}
+
+// BuildPrograms compiles programs (file name → package: a directory
+// relative to dir, or an import path) into one temporary directory, with
+// the version stamped as Build does, within ten minutes, and returns the
+// directory.
+func BuildPrograms(tb testing.TB, dir string, programs map[string]string) string {
+	tb.Helper()
+	bin := tb.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	began := time.Now()
+	for _, name := range slices.Sorted(maps.Keys(programs)) {
+		if err := goBuild(ctx, dir, filepath.Join(bin, name), programs[name]); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tb.Logf("built %d programs in %s", len(programs), time.Since(began).Round(time.Second))
+	return bin
+}
+
+// goBuild builds pkg into out from dir ("": the current directory) with
+// the version stamped.
+func goBuild(ctx context.Context, dir, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-ldflags", "-X github.com/serviceping/serviceping/pkg/cli.version="+Version, "-o", out, pkg)
+	cmd.Dir = dir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
+	}
+	return nil
+}
+
+// NoneOutlived fails the test when a process whose command line holds
+// marker (a directory only what was run knows) is still running: what
+// ("the bench") left it behind.
+func NoneOutlived(tb testing.TB, what, marker string) {
+	tb.Helper()
+	if b, err := exec.Command("pgrep", "-f", marker).Output(); err == nil {
+		tb.Errorf("processes of %s outlived it: %s", what, b)
+	}
 }
 
 // ClosedAddr is a loopback address nothing listens on.

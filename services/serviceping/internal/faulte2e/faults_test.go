@@ -1,7 +1,6 @@
 package faulte2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,12 +22,15 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/chtest"
+	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/tables"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
+	"github.com/serviceping/serviceping/services/serviceping/internal/dashboard"
 	"github.com/serviceping/serviceping/services/serviceping/internal/localcluster"
 )
 
@@ -50,11 +51,15 @@ type options struct {
 // fault is a process killed with SIGKILL at a chosen moment and restarted.
 type fault struct {
 	name, process string
-	// moment waits for the moment to kill it.
-	moment func(ctx context.Context, c *localcluster.Cluster) error
+	// moment waits for the moment to kill it, failing the test when it
+	// has not come within momentWait.
+	moment func(t *testing.T, c *localcluster.Cluster)
 	// down is how long it stays dead before the restart.
 	down time.Duration
 }
+
+// momentWait bounds the wait for a fault's moment.
+const momentWait = time.Minute
 
 // natsDown is how long the NATS server stays dead: long enough for the
 // fetch loops to show they back off instead of spinning.
@@ -85,13 +90,7 @@ func TestCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	bin := t.TempDir()
-	bctx, bcancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer bcancel()
-	if err := localcluster.Build(bctx, bin, filepath.Join("..", "..")); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("built the binaries in %s", time.Since(began).Round(time.Second))
+	bin := clitest.BuildPrograms(t, filepath.Join("..", ".."), localcluster.Programs())
 
 	ctx := context.Background()
 	data := t.TempDir()
@@ -148,11 +147,11 @@ func TestCrashRecovery(t *testing.T) {
 	// Each process is killed while it holds work: the loader a batch just
 	// written to the lake, or its open batch; the enricher pings being
 	// looked up; the gateway requests; NATS with the loader's open batch.
-	openBatch := gaugeAbove("loader-1", "serviceping_loader_open_batch_messages", "")
+	openBatch := gaugeAbove("loader-1", "serviceping_loader_open_batch_messages", nil)
 	faults := []fault{
 		{"loader, after a Parquet file", "loader-1", newParquetFile, 0},
 		{"loader, holding an open batch", "loader-1", openBatch, 0},
-		{"enricher", "enricher-1", gaugeAbove("enricher-1", "serviceping_consumer_ack_pending_messages", `consumer="enricher"`), 0},
+		{"enricher", "enricher-1", gaugeAbove("enricher-1", "serviceping_consumer_ack_pending_messages", map[string]string{"consumer": "enricher"}), 0},
 		{"gateway", "gateway-1", l.posting, 0},
 		{"nats", "nats-1", openBatch, natsDown},
 	}
@@ -294,15 +293,14 @@ func (l *load) post(n int) {
 }
 
 // posting waits until a ping is being posted.
-func (l *load) posting(ctx context.Context, _ *localcluster.Cluster) error {
-	for l.inflight.Load() == 0 {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no ping being posted: %w", ctx.Err())
-		case <-time.After(time.Millisecond): // polling interval
+func (l *load) posting(t *testing.T, _ *localcluster.Cluster) {
+	t.Helper()
+	testinfra.EventuallyEvery(t, momentWait, time.Millisecond, "a ping being posted", func() error {
+		if l.inflight.Load() == 0 {
+			return errors.New("none")
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // snapshot is every ping accepted so far.
@@ -369,12 +367,7 @@ func (w *watcher) inject(ctx context.Context, f fault, l *load) recovery {
 		w.t.Fatalf("no process %s", f.process)
 	}
 	if f.moment != nil {
-		mctx, cancel := context.WithTimeout(ctx, time.Minute)
-		err := f.moment(mctx, w.cl)
-		cancel()
-		if err != nil {
-			w.t.Fatalf("%s: waiting for the moment to kill it: %v", f.name, err)
-		}
+		f.moment(w.t, w.cl)
 	}
 	w.cl.Kill(p)
 	select {
@@ -391,31 +384,32 @@ func (w *watcher) inject(ctx context.Context, f fault, l *load) recovery {
 }
 
 // waitQueryable polls the warehouse until every ping of want is in it and
-// returns the time since from; it fails the test after limit.
+// returns the time since from; it fails the test after limit, or at once
+// when a process exited on its own.
 func (w *watcher) waitQueryable(want map[string]acceptance, from time.Time, limit time.Duration, what string) time.Duration {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	for {
+	testinfra.EventuallyEvery(w.t, limit, 250*time.Millisecond, what, func() error {
 		if err := w.cl.Exited(); err != nil {
 			w.t.Fatal(err)
 		}
 		got, err := queryable(ctx, w.conn)
+		if err != nil {
+			return err
+		}
 		missing := 0
 		for id := range want {
 			if !got[id] {
 				missing++
 			}
 		}
-		if err == nil && missing == 0 && len(want) > 0 {
-			return time.Since(from)
+		if missing > 0 || len(want) == 0 {
+			return fmt.Errorf("%d of %d pings still not queryable since %s", missing, len(want), from.Format(time.TimeOnly))
 		}
-		select {
-		case <-ctx.Done():
-			w.t.Fatalf("%s: %d of %d pings still not queryable %s after %s (last error: %v)", what, missing, len(want), limit, from.Format(time.TimeOnly), err)
-		case <-time.After(250 * time.Millisecond): // polling interval
-		}
-	}
+		return nil
+	})
+	return time.Since(from)
 }
 
 // queryable is the set of pings in the warehouse.
@@ -437,7 +431,8 @@ func queryable(ctx context.Context, conn driver.Conn) (map[string]bool, error) {
 }
 
 // newParquetFile waits for a pings file to appear in the lake.
-func newParquetFile(ctx context.Context, c *localcluster.Cluster) error {
+func newParquetFile(t *testing.T, c *localcluster.Cluster) {
+	t.Helper()
 	pingsFiles := func() (map[string]bool, error) {
 		keys, err := lake.Files(c.LakeURL)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -453,70 +448,37 @@ func newParquetFile(ctx context.Context, c *localcluster.Cluster) error {
 	}
 	before, err := pingsFiles()
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	for {
+	// "Right after": a tight poll.
+	testinfra.EventuallyEvery(t, momentWait, 5*time.Millisecond, "a new Parquet file in "+c.LakeURL, func() error {
 		now, err := pingsFiles()
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
 		for k := range now {
 			if !before[k] {
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("no new Parquet file in %s: %w", c.LakeURL, ctx.Err())
-		case <-time.After(5 * time.Millisecond): // "right after": a tight poll
-		}
-	}
+		return fmt.Errorf("%d pings files, none new", len(now))
+	})
 }
 
-// gaugeAbove waits until process's metric (the sample whose labels contain
-// label) is above 0.
-func gaugeAbove(process, metric, label string) func(context.Context, *localcluster.Cluster) error {
-	return func(ctx context.Context, c *localcluster.Cluster) error {
-		hc := &http.Client{Timeout: 5 * time.Second}
-		for {
-			v, err := scrape(ctx, hc, c.Find(process).Listen+"/metrics", metric, label)
-			if err == nil && v > 0 {
-				return nil
+// gaugeAbove waits until the sum of process's metric samples whose labels
+// include labels is above 0.
+func gaugeAbove(process, metric string, labels map[string]string) func(*testing.T, *localcluster.Cluster) {
+	return func(t *testing.T, c *localcluster.Cluster) {
+		t.Helper()
+		g := dashboard.Scrape{URLs: []string{c.Find(process).Listen + "/metrics"}}
+		testinfra.EventuallyEvery(t, momentWait, 20*time.Millisecond, fmt.Sprintf("%s%v of %s above 0", metric, labels, process), func() error {
+			v, err := testinfra.ReadMetric(g, metric, labels)
+			if err == nil && v <= 0 {
+				err = fmt.Errorf("%v", v)
 			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%s of %s never above 0 (last: %v, %v): %w", metric, process, v, err, ctx.Err())
-			case <-time.After(20 * time.Millisecond): // polling interval
-			}
-		}
+			return err
+		})
 	}
-}
-
-// scrape reads one sample of a Prometheus text exposition.
-func scrape(ctx context.Context, hc *http.Client, url, metric, label string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		name, rest, _ := strings.Cut(line, " ")
-		if base, _, _ := strings.Cut(name, "{"); base != metric || !strings.Contains(name, label) {
-			continue
-		}
-		return strconv.ParseFloat(strings.TrimSpace(rest), 64)
-	}
-	if err := sc.Err(); err != nil {
-		return 0, err
-	}
-	return 0, fmt.Errorf("%s has no %s{%s}", url, metric, label)
 }
 
 // checkWarehouse: the *_latest views show each accepted ping once and
@@ -525,16 +487,15 @@ func checkWarehouse(t *testing.T, conn driver.Conn, l *load, s *summary) {
 	t.Helper()
 	ctx := context.Background()
 	accepted := l.snapshot()
-	shown := map[string]uint64{}
-	scanCounts(t, conn, "SELECT ping_id, count() FROM serviceping.pings_latest GROUP BY ping_id", func(id string, n, _ uint64) {
-		shown[id] = n
+	shown := chtest.CountBy(t, conn, "SELECT ping_id, count() FROM serviceping.pings_latest GROUP BY ping_id")
+	for id, n := range shown {
 		if n > 1 {
 			s.duplicates += int(n - 1)
 		}
 		if _, ok := accepted[id]; !ok {
 			t.Errorf("ping %s is in pings_latest but was never accepted", id)
 		}
-	})
+	}
 	for id := range accepted {
 		if shown[id] == 0 {
 			s.lost++
@@ -548,38 +509,13 @@ func checkWarehouse(t *testing.T, conn driver.Conn, l *load, s *summary) {
 	if rowsShown != distinct || int(distinct) != len(accepted) {
 		t.Errorf("pings_latest shows %d rows of %d pings, want %d of %d (the pings accepted)", rowsShown, distinct, len(accepted), len(accepted))
 	}
-	metrics := map[string][2]uint64{}
-	scanCounts(t, conn, "SELECT ping_id, count(), uniqExact(key_path) FROM serviceping.ping_metrics_latest GROUP BY ping_id", func(id string, n, keys uint64) {
-		metrics[id] = [2]uint64{n, keys}
-	})
+	metricRows := chtest.CountBy(t, conn, "SELECT ping_id, count() FROM serviceping.ping_metrics_latest GROUP BY ping_id")
+	keyPaths := chtest.CountBy(t, conn, "SELECT ping_id, uniqExact(key_path) FROM serviceping.ping_metrics_latest GROUP BY ping_id")
 	for id, a := range accepted {
-		if m := metrics[id]; m[0] != uint64(a.leaves) || m[1] != uint64(a.leaves) {
+		if n, keys := metricRows[id], keyPaths[id]; n != uint64(a.leaves) || keys != uint64(a.leaves) {
 			s.incomplete++
-			t.Errorf("ping %s: %d metric rows (%d key paths) in ping_metrics_latest, want one per leaf, %d", id, m[0], m[1], a.leaves)
+			t.Errorf("ping %s: %d metric rows (%d key paths) in ping_metrics_latest, want one per leaf, %d", id, n, keys, a.leaves)
 		}
-	}
-}
-
-// scanCounts runs a query of (ping_id, count[, count]) rows.
-func scanCounts(t *testing.T, conn driver.Conn, sql string, each func(id string, n, m uint64)) {
-	t.Helper()
-	rows, err := conn.Query(context.Background(), sql)
-	if err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	defer rows.Close()
-	cols := len(rows.Columns())
-	for rows.Next() {
-		var id string
-		var n, m uint64
-		dest := []any{&id, &n, &m}[:cols]
-		if err := rows.Scan(dest...); err != nil {
-			t.Fatal(err)
-		}
-		each(id, n, m)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 }
 

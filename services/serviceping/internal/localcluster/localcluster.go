@@ -208,23 +208,17 @@ func Start(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	return c, nil
 }
 
-// Build builds the programs a cluster runs into bin, for tests (make
-// run-cluster uses make build and make nats-server): serviceping from
-// module, the directory of services/serviceping; the gateway, the enricher
-// and the loader from the service modules beside it; nats-server at the
-// version module requires, the one the code embeds.
-func Build(ctx context.Context, bin, module string) error {
-	for _, b := range []struct{ out, pkg string }{
-		{"serviceping", "."}, {"gateway", "../gateway"}, {"enricher", "../enricher"}, {"loader", "../loader"},
-		{"nats-server", "github.com/nats-io/nats-server/v2"},
-	} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, b.out), b.pkg)
-		cmd.Dir = module
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
-		}
+// Programs are the programs a cluster runs, for tests to build (make
+// run-cluster uses make build and make nats-server): each file name in
+// Config.Bin with its package, relative to services/serviceping —
+// serviceping itself, the gateway, the enricher and the loader from the
+// service modules beside it, nats-server at the version the module
+// requires, the one the code embeds.
+func Programs() map[string]string {
+	return map[string]string{
+		"serviceping": ".", "gateway": "../gateway", "enricher": "../enricher", "loader": "../loader",
+		"nats-server": "github.com/nats-io/nats-server/v2",
 	}
-	return nil
 }
 
 // others is routes without the i-th.

@@ -2,7 +2,6 @@ package secretse2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -61,22 +60,6 @@ func natsServer(t *testing.T) string {
 		t.Fatal("NATS server not ready")
 	}
 	return srv.Addr().String()
-}
-
-// build compiles the binaries into a temporary directory.
-func build(t *testing.T) string {
-	t.Helper()
-	bin := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	for name, pkg := range map[string]string{"serviceping": ".", "gateway": "../gateway", "enricher": "../enricher", "loader": "../loader", "collector": "../collector"} {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, name), pkg)
-		cmd.Dir = "../.." // services/serviceping
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
-		}
-	}
-	return bin
 }
 
 // process is a started program whose output is kept.
@@ -172,7 +155,9 @@ func checkClean(t *testing.T, what, text string) {
 // and its answers scanned.
 func TestNoSecretInOutput(t *testing.T) {
 	chdbLib := testinfra.Env(t, "CHDB_LIB")
-	bin := build(t)
+	bin := clitest.BuildPrograms(t, "../..", map[string]string{ // from services/serviceping
+		"serviceping": ".", "gateway": "../gateway", "enricher": "../enricher", "loader": "../loader", "collector": "../collector",
+	})
 	closed := clitest.ClosedAddr(t) // every other dependency is unreachable
 	repo, err := filepath.Abs("../../../..")
 	if err != nil {
