@@ -1,20 +1,14 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/testinfra"
@@ -120,36 +114,21 @@ func TestQueryArgumentOrder(t *testing.T) {
 
 // startWarehouse starts `bin warehouse` on a free port with a temporary
 // data directory and returns its URL once it listens; it is stopped with
-// SIGTERM when the test ends.
+// SIGTERM when the test ends, and must then exit cleanly.
 func startWarehouse(t *testing.T, bin string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	cmd := exec.CommandContext(ctx, bin, "warehouse", "--listen", "127.0.0.1:0", "--path", t.TempDir())
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := clitest.Start(t, bin, nil, "warehouse", "--listen", "127.0.0.1:0", "--path", t.TempDir())
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("warehouse: %v", err)
+		if out, err := p.Stop(t); err != nil {
+			t.Errorf("warehouse: %v\n%s", err, out)
 		}
-		cancel()
 	})
-	listening := regexp.MustCompile(`on (http://\S+)`)
-	sc := bufio.NewScanner(out)
-	for sc.Scan() { // the first line says where it listens
-		if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-			go func() { _, _ = io.Copy(io.Discard, out) }()
-			return m[1]
-		}
+	p.WaitFor(t, "embedded ClickHouse") // the line that says where it listens
+	m := regexp.MustCompile(`embedded ClickHouse .* on (http://\S+)`).FindStringSubmatch(p.Output())
+	if m == nil {
+		t.Fatalf("warehouse exited before it listened:\n%s", p.Output())
 	}
-	t.Fatalf("warehouse exited before it listened: %v", sc.Err())
-	return ""
+	return m[1]
 }
 
 // TestMigrateCommand: `serviceping migrate` applies the schema once, says

@@ -1,6 +1,8 @@
 // Package clitest runs a serviceping binary the way a person does, for the
 // tests of the binaries' command lines: built with `go build`, started with
-// every service address pointing at a closed port, bounded in time.
+// every service address pointing at a closed port, bounded in time. Start
+// runs one in the background instead, for a test that talks to it while
+// it runs.
 package clitest
 
 import (

@@ -3,13 +3,10 @@ package secretse2e
 import (
 	"bufio"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -19,7 +16,6 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/serviceping/serviceping/pkg/cli/clitest"
-	"github.com/serviceping/serviceping/pkg/lifecycle"
 	"github.com/serviceping/serviceping/pkg/redact"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 )
@@ -60,70 +56,6 @@ func natsServer(t *testing.T) string {
 		t.Fatal("NATS server not ready")
 	}
 	return srv.Addr().String()
-}
-
-// process is a started program whose output is kept.
-type process struct {
-	cmd  *exec.Cmd
-	out  testinfra.Buffer
-	done chan struct{}
-}
-
-func (p *process) output() string { return p.out.String() }
-
-func start(t *testing.T, bin string, env []string, args ...string) *process {
-	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), done: make(chan struct{})}
-	p.cmd.Dir = t.TempDir()
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait() // a refusal's exit status is expected; its output is what counts
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop(t) })
-	return p
-}
-
-// waitFor returns once the output holds every marker, or without markers
-// once the process has exited; it fails the test after a minute.
-func (p *process) waitFor(t *testing.T, markers ...string) {
-	t.Helper()
-	testinfra.Eventually(t, time.Minute, fmt.Sprintf("%s to print %q or exit", filepath.Base(p.cmd.Path), markers), func() error {
-		select {
-		case <-p.done:
-			return nil
-		default:
-		}
-		if len(markers) == 0 {
-			return errors.New("still running")
-		}
-		out := p.output()
-		for _, m := range markers {
-			if !strings.Contains(out, m) {
-				return fmt.Errorf("no %q yet in:\n%s", m, out)
-			}
-		}
-		return nil
-	})
-}
-
-// stop ends the process (SIGTERM, then SIGKILL after 20s) and returns its
-// whole output.
-func (p *process) stop(t *testing.T) string {
-	t.Helper()
-	select {
-	case <-p.done:
-		return p.output()
-	default:
-	}
-	if _, killed := lifecycle.Terminate(p.cmd.Process, p.done, 20*time.Second); killed {
-		t.Errorf("%s did not stop within 20s of SIGTERM", filepath.Base(p.cmd.Path))
-	}
-	return p.output()
 }
 
 // leaks names the secrets text shows: as given, URL-encoded, or in HTTP
@@ -211,9 +143,9 @@ func TestNoSecretInOutput(t *testing.T) {
 		}, nil},
 	}
 	for _, s := range services {
-		p := start(t, filepath.Join(bin, s.name), append(append([]string{}, common...), s.env...), s.args...)
-		p.waitFor(t, s.markers...)
-		out := p.stop(t)
+		p := clitest.Start(t, filepath.Join(bin, s.name), append(append([]string{}, common...), s.env...), s.args...)
+		p.WaitFor(t, s.markers...)
+		out, _ := p.Stop(t) // a refusal's exit status is expected; its output is what counts
 		if strings.TrimSpace(out) == "" {
 			t.Errorf("%s %v printed nothing: the scan would prove nothing", s.name, s.args)
 		}
@@ -221,11 +153,11 @@ func TestNoSecretInOutput(t *testing.T) {
 	}
 
 	t.Run("collector tracking", func(t *testing.T) {
-		p := start(t, filepath.Join(bin, "collector"), append(append([]string{}, common...), collector...), "run")
-		p.waitFor(t, "collector listening")
-		addr := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(p.output())
+		p := clitest.Start(t, filepath.Join(bin, "collector"), append(append([]string{}, common...), collector...), "run")
+		p.WaitFor(t, "collector listening")
+		addr := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`).FindStringSubmatch(p.Output())
 		if addr == nil {
-			t.Fatalf("no listen address in:\n%s", p.output())
+			t.Fatalf("no listen address in:\n%s", p.Output())
 		}
 		for _, token := range []string{secrets["a query's password"], secrets["COLLECTOR_API_TOKEN"]} {
 			req, err := http.NewRequest(http.MethodPost, "http://"+addr[1]+"/usage_data/increment_counter", strings.NewReader(`{"event":"pushes"}`))
@@ -241,18 +173,19 @@ func TestNoSecretInOutput(t *testing.T) {
 			resp.Body.Close()
 			checkClean(t, "the tracking endpoint's answer", fmt.Sprint(resp.Header)+string(b))
 		}
-		checkClean(t, "collector run's output", p.stop(t))
+		out, _ := p.Stop(t)
+		checkClean(t, "collector run's output", out)
 	})
 
 	t.Run("warehouse", func(t *testing.T) {
-		p := start(t, filepath.Join(bin, "serviceping"), append(append([]string{}, common...),
+		p := clitest.Start(t, filepath.Join(bin, "serviceping"), append(append([]string{}, common...),
 			"WAREHOUSE_USER=loader", "WAREHOUSE_PASSWORD="+secrets["WAREHOUSE_PASSWORD"],
 			"WAREHOUSE_READONLY_USER=analyst", "WAREHOUSE_READONLY_PASSWORD="+secrets["WAREHOUSE_READONLY_PASSWORD"],
 			"CHDB_LIB="+chdbLib), "warehouse", "--listen", "127.0.0.1:0", "--path", t.TempDir())
-		p.waitFor(t, "embedded ClickHouse")
-		base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(p.output())
+		p.WaitFor(t, "embedded ClickHouse")
+		base := regexp.MustCompile(`http://127\.0\.0\.1:\d+`).FindString(p.Output())
 		if base == "" {
-			t.Fatalf("no endpoint address in:\n%s", p.output())
+			t.Fatalf("no endpoint address in:\n%s", p.Output())
 		}
 		ask := func(user, password, sql string, inURL bool) (int, string) {
 			q := url.Values{"query": {sql}}
@@ -295,6 +228,7 @@ func TestNoSecretInOutput(t *testing.T) {
 			}
 			checkClean(t, fmt.Sprintf("the answer to %s %q", c.user, c.sql), answer)
 		}
-		checkClean(t, "serviceping warehouse's output", p.stop(t))
+		out, _ := p.Stop(t)
+		checkClean(t, "serviceping warehouse's output", out)
 	})
 }
