@@ -142,6 +142,23 @@ func Count(tb testing.TB, conn driver.Conn, sql string, args ...any) uint64 {
 	return n
 }
 
+// WaitCount polls a query returning one UInt64 (count()) until it returns
+// want, failing the test after timeout with the query and its last count
+// or error.
+func WaitCount(tb testing.TB, conn driver.Conn, timeout time.Duration, want uint64, sql string, args ...any) {
+	tb.Helper()
+	testinfra.Eventually(tb, timeout, fmt.Sprintf("%s = %d", sql, want), func() error {
+		var n uint64
+		if err := conn.QueryRow(context.Background(), sql, args...).Scan(&n); err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("%d", n)
+		}
+		return nil
+	})
+}
+
 // Statements reads the SQL file file of fsys as statements for database
 // db, to run in order: each statement ends with a semicolon at the end of
 // a line, comment lines (starting with --) are dropped, "serviceping."

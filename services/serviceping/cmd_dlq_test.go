@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/cli/clitest"
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
@@ -122,13 +123,7 @@ func TestDLQCommands(t *testing.T) {
 		t.Errorf("redrive: %q", out)
 	}
 	conn := pipelinetest.Conn(t, p)
-	testinfra.Eventually(t, time.Minute, "the redriven ping in the warehouse", func() error {
-		var n uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM serviceping.pings FINAL WHERE ping_id = ?", id).Scan(&n); err != nil || n != 1 {
-			return fmt.Errorf("%d rows, %v", n, err)
-		}
-		return nil
-	})
+	chtest.WaitCount(t, conn, time.Minute, 1, "SELECT count() FROM serviceping.pings FINAL WHERE ping_id = ?", id) // the redriven ping
 	if r := clitest.Run(t, bin, nil, "dlq", "redrive", seq(valid), "--nats", p.NATSURL); r.Code != 1 || !strings.Contains(r.Stderr, "found 0 of the 1") {
 		t.Errorf("redriving a letter twice: exit %d, stderr %q", r.Code, r.Stderr)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
@@ -321,8 +322,9 @@ func TestDevOpsScore(t *testing.T) {
 		// The round is in the warehouse (and so remembered by the enricher),
 		// then the loader refreshes the leaders from it, as its periodic job
 		// does; the gateway sees them through its watch of the bucket.
-		waitCount(t, ctx, conn, "SELECT count() FROM serviceping.pings_latest WHERE startsWith(uuid, 'fleet-') OR startsWith(uuid, 'edge-')", uint64(posted))
-		waitCount(t, ctx, conn, "SELECT count() FROM serviceping.devops_scores_latest", uint64(scored))
+		deadline, _ := ctx.Deadline()
+		chtest.WaitCount(t, conn, time.Until(deadline), uint64(posted), "SELECT count() FROM serviceping.pings_latest WHERE startsWith(uuid, 'fleet-') OR startsWith(uuid, 'edge-')")
+		chtest.WaitCount(t, conn, time.Until(deadline), uint64(scored), "SELECT count() FROM serviceping.devops_scores_latest")
 		l, err := p.RefreshDevOpsLeaders(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -455,23 +457,6 @@ func scoreRows(t *testing.T, ctx context.Context, conn driver.Conn, query string
 		t.Fatal(err)
 	}
 	return out
-}
-
-// waitCount polls until query returns want, at the latest until ctx's
-// deadline.
-func waitCount(t *testing.T, ctx context.Context, conn driver.Conn, query string, want uint64) {
-	t.Helper()
-	deadline, _ := ctx.Deadline()
-	testinfra.Eventually(t, time.Until(deadline), fmt.Sprintf("%s = %d", query, want), func() error {
-		var n uint64
-		if err := conn.QueryRow(ctx, query).Scan(&n); err != nil {
-			return err
-		}
-		if n != want {
-			return fmt.Errorf("%d", n)
-		}
-		return nil
-	})
 }
 
 // runDBT builds mart_devops_score and what it reads with the repository's

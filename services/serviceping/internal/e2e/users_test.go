@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -12,8 +11,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/serviceping/serviceping/pkg/chconn"
+	"github.com/serviceping/serviceping/pkg/chtest"
 	"github.com/serviceping/serviceping/pkg/pinggen"
-	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
 	"github.com/serviceping/serviceping/services/serviceping/internal/pipelinetest"
 )
@@ -45,16 +44,7 @@ func TestWarehouseUsers(t *testing.T) {
 	}
 	w := pipelinetest.Conn(t, p)
 	const landed = "SELECT count() FROM (SELECT ping_id FROM serviceping.ping_metrics FINAL GROUP BY ping_id)"
-	testinfra.Eventually(t, 2*time.Minute, "the pings loaded", func() error {
-		var n uint64
-		if err := w.QueryRow(ctx, landed).Scan(&n); err != nil {
-			return err
-		}
-		if n != 3 {
-			return fmt.Errorf("%d of 3 pings have metrics", n)
-		}
-		return nil
-	})
+	chtest.WaitCount(t, w, 2*time.Minute, 3, landed) // the pings loaded
 
 	resp, err := http.Post(p.Embedded.URL+"/?query=SELECT+1", "text/plain", nil)
 	if err != nil {
