@@ -74,6 +74,9 @@ func TestClassesExactValues(t *testing.T) {
 		"all_users":   definition("test.user_all_scanners", "7d", "database", "optional", "instrumentation_class: CountUsersCreatingCiBuildsMetric\noptions: {secure_type: all}\n"),
 		"dast_pipes":  definition("test.dast_pipeline", "[28d, all]", "database", "optional", "instrumentation_class: CountSecurePipelinesMetric\noptions: {scan_type: dast}\n"),
 		"sast_pipes":  definition("test.sast_pipeline", "[28d, all]", "database", "optional", "instrumentation_class: CountSecurePipelinesMetric\noptions: {scan_type: sast}\n"),
+		// Classes with an option that changes what they count.
+		"fuzz_scans":  definition("test.coverage_fuzzing_scans", "28d", "database", "optional", "instrumentation_class: CountSecurityScansMetric\noptions: {scan_type: coverage_fuzzing}\n"),
+		"dast_jobs":   definition("test.dast_jobs", "7d", "database", "optional", "instrumentation_class: CountCiBuildsMetric\noptions: {secure_type: dast}\n"),
 		"generic_db":  definition("test.closed_issue_authors", "7d", "database", "optional", "instrumentation_class: DatabaseMetric\noptions: {operation: distinct_count, table: issues, column: author_id, where: \"state_id = 2\", batch_size: 13}\n"),
 		"dormant":     definition("test.deactivate_dormant_users_period", "none", "database", "optional", "instrumentation_class: DormantUserPeriodSettingMetric\n"),
 		"usage_data":  definition("test.product_usage_data_enabled", "none", "system", "optional", "instrumentation_class: GitlabSettingsMetric\noptions: {setting_method: \"gitlab_product_usage_data_enabled?\"}\n"),
@@ -232,6 +235,8 @@ tier: [free]
 		"test.user_all_scanners": num(`SELECT count(DISTINCT user_id) FROM ci_builds WHERE type = 'Ci::Build' AND name IN ('container_scanning',
 			'dast', 'dependency_scanning', 'license_management', 'license_scanning', 'sast', 'secret_detection', 'coverage_fuzzing',
 			'apifuzzer_fuzz', 'apifuzzer_fuzz_dnd') AND ` + window("created_at", "7d")),
+		"test.coverage_fuzzing_scans":          num("SELECT count(build_id) FROM security_scans WHERE scan_type = 6 AND " + window("created_at", "28d")),
+		"test.dast_jobs":                       num("SELECT count(*) FROM ci_builds WHERE type = 'Ci::Build' AND name = 'dast' AND " + window("created_at", "7d")),
 		"test.closed_issue_authors":            num("SELECT count(DISTINCT author_id) FROM issues WHERE state_id = 2 AND " + window("created_at", "7d")),
 		"test.deactivate_dormant_users_period": num("SELECT deactivate_dormant_users_period FROM application_settings"),
 		"test.product_usage_data_enabled":      sql("SELECT (service_ping_settings->>'gitlab_product_usage_data_enabled')::boolean FROM application_settings"),
@@ -310,9 +315,18 @@ tier: [free]
 		"usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github",
 		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval",
 		"usage_activity_by_stage_monthly.configure.clusters_platforms_eks", "usage_activity_by_stage_monthly.create.users_using_lfs_locks",
-		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active"} {
+		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active", "test.coverage_fuzzing_scans", "test.dast_jobs"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
+		}
+	}
+	// The option counts a part of the table, not all of it.
+	for k, whole := range map[string]int64{
+		"test.coverage_fuzzing_scans": num("SELECT count(*) FROM security_scans WHERE " + window("created_at", "28d")),
+		"test.dast_jobs":              num("SELECT count(*) FROM ci_builds WHERE " + window("created_at", "7d")),
+	} {
+		if n, _ := got[k].(int64); n >= whole {
+			t.Errorf("%s = %d, not less than the %d rows of its window: the class's option is not applied", k, n, whole)
 		}
 	}
 

@@ -233,7 +233,7 @@ func classPatterns(names settingNames) []definitions.PatternEntry {
 		// project_id of ml_experiments).
 		Match: regexp.MustCompile(`^Count([A-Z][a-z]+)s?With([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
 		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
-			Options: map[string]any{"operation": "distinct_count"},
+			Options: map[string]any{"operation": "distinct_count"}, Applies: batchOnly,
 			Expand: func(o map[string]any) (map[string]any, error) {
 				o = maps.Clone(o)
 				o["column"] = strings.TrimSuffix(snake(str(o, "1")), "s") + "_id"
@@ -245,10 +245,14 @@ func classPatterns(names settingNames) []definitions.PatternEntry {
 	}, {
 		Match: regexp.MustCompile(`^Count([A-Z][A-Za-z0-9]*[a-z]s)Metric$`),
 		MappingEntry: definitions.MappingEntry{Class: "DatabaseMetric", Source: SourceDatabase,
-			Options: map[string]any{"operation": "count"},
-			Expand:  fromName("table")},
+			Options: map[string]any{"operation": "count"}, Applies: batchOnly,
+			Expand: fromName("table")},
 	}}
 }
+
+// batchOnly is what the database families apply of a definition's
+// options: its batch size changes how a count runs, not what it counts.
+var batchOnly = []string{"batch_size"}
 
 // SearchVersionFields are the fields of the search server's version object
 // (Elasticsearch's and OpenSearch's root endpoint).
@@ -301,6 +305,13 @@ func classTable() map[string]definitions.MappingEntry {
 			Options: map[string]any{"operation": "distinct_count", "table": "ci_builds", "column": "user_id",
 				"start": "SELECT MIN(id) FROM users", "finish": "SELECT MAX(id) FROM users"},
 			Expand: secureType},
+		"CountCiBuildsMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "count", "table": "ci_builds", "batch_size": 1_000_000},
+			Expand:  ciBuildsType},
+		"CountSecurityScansMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "count", "table": "security_scans", "column": "build_id", "batch_size": 1_000_000,
+				"start": "SELECT MIN(build_id) FROM security_scans", "finish": "SELECT MAX(build_id) FROM security_scans"},
+			Expand: securityScansType},
 		"CountSecurePipelinesMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
 			Options: map[string]any{"operation": "estimate_batch_distinct_count", "table": "security_scans",
 				"column": "pipeline_id", "batch_size": 1000},
@@ -404,6 +415,29 @@ func secureType(o map[string]any) (map[string]any, error) {
 		o["where"] = "type = 'Ci::Build' AND name = " + quote(t)
 	}
 	delete(o, "secure_type")
+	return o, nil
+}
+
+// ciBuildsType applies CountCiBuildsMetric's secure_type: one of the
+// scanners' job names (no "all", unlike CountUsersCreatingCiBuildsMetric).
+func ciBuildsType(o map[string]any) (map[string]any, error) {
+	if t := str(o, "secure_type"); t == "all" {
+		return nil, fmt.Errorf("secure_type %q is not allowed", t)
+	}
+	return secureType(o)
+}
+
+// securityScansType applies CountSecurityScansMetric's scan_type: one of
+// Security::Scan's scan types but cluster_image_scanning.
+func securityScansType(o map[string]any) (map[string]any, error) {
+	t := str(o, "scan_type")
+	n, ok := ScanTypes[t]
+	if !ok || t == "cluster_image_scanning" {
+		return nil, fmt.Errorf("scan_type %q must be one of sast, dependency_scanning, container_scanning, dast, secret_detection, coverage_fuzzing, api_fuzzing", t)
+	}
+	o = maps.Clone(o)
+	o["where"] = fmt.Sprintf("scan_type = %d", n)
+	delete(o, "scan_type")
 	return o, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -58,6 +59,14 @@ type MappingEntry struct {
 	// depends on an option (CountUsersCreatingCiBuildsMetric's secure_type).
 	// An error makes the metric fail with its fallback. Built-in only.
 	Expand func(opts map[string]any) (map[string]any, error) `yaml:"-"`
+	// Applies lists, for a family of classes (ClassPatterns,
+	// ClassResolver), the definition options the family applies. A
+	// family is written from a class's name, not from its code, so any
+	// other option a definition gives (CountSecurityScansMetric's
+	// scan_type) may change what GitLab's class counts: the metric then
+	// fails with its fallback, naming the option, rather than give a
+	// value that ignores it. Built-in only.
+	Applies []string `yaml:"-"`
 }
 
 // PatternEntry resolves the key paths matching Match; Expand receives the
@@ -99,16 +108,22 @@ type Resolved struct {
 // collector does not know.
 var ErrUnknownClass = errors.New("instrumentation class unknown to the collector")
 
-// class looks a class up along the chain, exact names before families.
-func (mp *Mapping) class(name string) (MappingEntry, map[string]any, bool) {
+// ErrUnappliedOption marks a definition whose class the collector knows
+// only by its name's family, with an option the family does not apply:
+// GitLab's class may count differently with it, so no value is given.
+var ErrUnappliedOption = errors.New("an option of the definition is not applied by the class family its name matches")
+
+// class looks a class up along the chain, exact names before families;
+// family tells which answered.
+func (mp *Mapping) class(name string) (e MappingEntry, groups map[string]any, family, ok bool) {
 	for m := mp; m != nil; m = m.Fallback {
 		if e, ok := m.Classes[name]; ok {
-			return e, nil, true
+			return e, nil, false, true
 		}
 	}
 	for m := mp; m != nil; m = m.Fallback {
 		if e, g, ok := match(m.ClassPatterns, name); ok {
-			return e, g, true
+			return e, g, true, true
 		}
 	}
 	for m := mp; m != nil; m = m.Fallback {
@@ -116,10 +131,21 @@ func (mp *Mapping) class(name string) (MappingEntry, map[string]any, bool) {
 			continue
 		}
 		if e, ok := m.ClassResolver(name); ok {
-			return e, nil, true
+			return e, nil, true, true
 		}
 	}
-	return MappingEntry{}, nil, false
+	return MappingEntry{}, nil, false, false
+}
+
+// unapplied is the first (by name) of the definition's options a family
+// entry does not apply, or "".
+func unapplied(e MappingEntry, opts map[string]any) string {
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		if !slices.Contains(e.Applies, k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // match finds the first pattern matching s and its submatches.
@@ -166,11 +192,15 @@ func (mp *Mapping) Resolve(m Metric) Resolved {
 	opts := map[string]any{}
 	var entries []MappingEntry
 	var groups map[string]any
+	var ignored string // a definition option the class's family does not apply
 	if mp != nil {
 		if m.InstrumentationClass != "" {
-			if e, g, ok := mp.class(m.InstrumentationClass); ok {
+			if e, g, family, ok := mp.class(m.InstrumentationClass); ok {
 				entries = append(entries, e)
 				groups = g
+				if family {
+					ignored = unapplied(e, m.Options)
+				}
 			} else {
 				r.UnknownClass = m.InstrumentationClass
 			}
@@ -181,6 +211,7 @@ func (mp *Mapping) Resolve(m Metric) Resolved {
 				groups = g
 			}
 			r.UnknownClass = ""
+			ignored = "" // a key path entry states the meaning itself
 		}
 	} else if m.InstrumentationClass != "" {
 		r.UnknownClass = m.InstrumentationClass
@@ -206,7 +237,7 @@ func (mp *Mapping) Resolve(m Metric) Resolved {
 		maps.Copy(opts, groups)
 	}
 	if r.Source == "" && r.Class != "" {
-		if e, _, ok := mp.class(r.Class); ok && e.Source != "" {
+		if e, _, _, ok := mp.class(r.Class); ok && e.Source != "" {
 			r.Source = e.Source
 		}
 	}
@@ -220,6 +251,9 @@ func (mp *Mapping) Resolve(m Metric) Resolved {
 		}
 	}
 	r.Options = opts
+	if ignored != "" && r.Err == nil {
+		r.Err = fmt.Errorf("%w: instrumentation class %s: option %s=%v", ErrUnappliedOption, m.InstrumentationClass, ignored, m.Options[ignored])
+	}
 	if r.UnknownClass != "" {
 		r.Err = fmt.Errorf("%w: %s", ErrUnknownClass, r.UnknownClass)
 	}
