@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -66,8 +67,7 @@ func TestStagesLogTheirConfiguration(t *testing.T) {
 		}
 	}()
 	want := map[string]string{"gateway listening": "", "enricher starting": "", "loader starting": ""}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testinfra.Eventually(t, 20*time.Second, "each stage logging its configuration", func() error {
 		for _, line := range strings.Split(logs.String(), "\n") {
 			var rec struct {
 				Msg    string
@@ -80,11 +80,13 @@ func TestStagesLogTheirConfiguration(t *testing.T) {
 				want[rec.Msg], _ = rec.Config["nats_url"].(string)
 			}
 		}
-		if want["gateway listening"] != "" && want["enricher starting"] != "" && want["loader starting"] != "" || time.Now().After(deadline) {
-			break
+		for msg, got := range want {
+			if got == "" {
+				return fmt.Errorf("no %q with nats_url logged yet", msg)
+			}
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	for msg, got := range want {
 		if got != p.NATSURL {
 			t.Errorf("%q logged nats_url %q, want the pipeline's %q", msg, got, p.NATSURL)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/serviceping/serviceping/pkg/ping"
 	"github.com/serviceping/serviceping/pkg/pinggen"
 	"github.com/serviceping/serviceping/pkg/streams"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 	"github.com/serviceping/serviceping/services/loader/lake"
 	"github.com/serviceping/serviceping/services/loader/rows"
 	"github.com/serviceping/serviceping/services/serviceping/internal/client"
@@ -154,8 +156,7 @@ func TestEndToEnd(t *testing.T) {
 	if rep.Pings != len(want) || rep.Skipped != 0 || rep.Undecodable != 0 {
 		t.Fatalf("replay: %+v, want %d pings, nothing skipped", rep, len(want))
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testinfra.Eventually(t, 60*time.Second, "every ping replayed into the warehouse", func() error {
 		after := versions(t, conn)
 		replayed := 0
 		for id, v := range before {
@@ -163,14 +164,14 @@ func TestEndToEnd(t *testing.T) {
 				replayed++
 			}
 		}
-		if replayed == len(before) && settled(ctx, t, js) {
-			break
+		if replayed < len(before) {
+			return fmt.Errorf("%d of %d pings replayed", replayed, len(before))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d pings replayed into the warehouse after 60s", replayed, len(before))
+		if !settled(ctx, t, js) {
+			return errors.New("every ping replayed, the consumers not settled yet")
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
-	}
+		return nil
+	})
 	if err := conn.QueryRow(ctx, "SELECT count() FROM serviceping.pings FINAL").Scan(&n); err != nil || n != uint64(len(want)) {
 		t.Errorf("after the replay: pings FINAL = %d (err %v), want %d", n, err, len(want))
 	}
@@ -197,32 +198,30 @@ func waitForLake(t *testing.T, p *pipeline.Pipeline, n int) ([]rows.Ping, []rows
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	testinfra.Eventually(t, 60*time.Second, fmt.Sprintf("%d pings in the lake, every message acknowledged", n), func() error {
 		pings, _, err := lake.ReadDir(p.LakeURL)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(pings) >= n && settled(ctx, t, js) {
-			// Read again after settling: nothing more may arrive.
-			pings, metrics, err := lake.ReadDir(p.LakeURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return pings, metrics
+			return nil
 		}
-		if time.Now().After(deadline) {
-			for _, name := range []string{streams.ConsumerEnricher, streams.ConsumerLoader} {
-				if c, err := js.Consumer(ctx, streams.Pings, name); err == nil {
-					if info, err := c.Info(ctx); err == nil {
-						t.Logf("consumer %s: pending %d, ack pending %d, redelivered %d, delivered %d", name, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Consumer)
-					}
+		state := fmt.Sprintf("lake holds %d pings", len(pings))
+		for _, name := range []string{streams.ConsumerEnricher, streams.ConsumerLoader} {
+			if c, err := js.Consumer(ctx, streams.Pings, name); err == nil {
+				if info, err := c.Info(ctx); err == nil {
+					state += fmt.Sprintf("; consumer %s: pending %d, ack pending %d, redelivered %d, delivered %d", name, info.NumPending, info.NumAckPending, info.NumRedelivered, info.Delivered.Consumer)
 				}
 			}
-			t.Fatalf("lake holds %d pings after 60s, want %d", len(pings), n)
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval
+		return errors.New(state)
+	})
+	// Read again after settling: nothing more may arrive.
+	pings, metrics, err := lake.ReadDir(p.LakeURL)
+	if err != nil {
+		t.Fatal(err)
 	}
+	return pings, metrics
 }
 
 // settled reports whether both consumers have nothing pending or unacked.
