@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/serviceping/serviceping/pkg/lifecycle"
+	"github.com/serviceping/serviceping/pkg/testinfra"
 )
 
 // hogEnv makes the test binary a process that holds hogMiB of touched
@@ -120,10 +121,12 @@ func TestRSSOfProcessTree(t *testing.T) {
 	one, endOne := startHog(t, false)
 	two, endTwo := startHog(t, true)
 	s := sampleRSS(map[string]int{"one": one, "two": two}, 20*time.Millisecond)
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Peak("two") < 2*hogMiB*mib && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond) // samples are taken meanwhile
-	}
+	testinfra.Eventually(t, 5*time.Second, "the two-process tree's memory sampled", func() error {
+		if p := s.Peak("two"); p < 2*hogMiB*mib {
+			return fmt.Errorf("peak %.1f MiB, want at least %d MiB", float64(p)/mib, 2*hogMiB)
+		}
+		return nil
+	})
 	s.stop()
 	if p := s.Peak("one"); p < hogMiB*mib || p > (2*hogMiB-16)*mib {
 		t.Errorf("peak RSS of one process holding %d MiB: %.1f MiB", hogMiB, float64(p)/mib)
