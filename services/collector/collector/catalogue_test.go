@@ -317,8 +317,13 @@ const gitlabUnseen4 = "../../../testdata/gitlab/unseen4"
 // (known_events/common.yml): 51 of 60 (85.0 %); with tables GitLab 13.9's
 // queries count in the seed, filled by their columns' shape (epics,
 // identities, path_locks, alert_management_*, pages_domains,
-// pool_repositories): 54 of 60 (90.0 %). The floor keeps what was reached.
+// pool_repositories): 54 of 60 (90.0 %); with the rest of what those
+// queries read (status_page_published_incidents,
+// namespaces.custom_project_templates_group_id, users.group_view, members,
+// jira_imports, …) and a column's listed values filled in turn
+// (identities.provider ldapmain, …): 57 of 60 (95.0 %). The floor keeps
+// what was reached.
 func TestUnseenCatalogueReplay4(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 0.90)
+	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 0.95)
 }

@@ -127,6 +127,11 @@ tier: [free]
 		"lfs_lockers":    definition("usage_activity_by_stage_monthly.create.users_using_lfs_locks", "28d", "database", "optional", ""),
 		"manual_reports": definition("counts.requirement_test_reports_manual", "all", "database", "optional", ""),
 		"group_github":   definition("counts.groups_inheriting_github_active", "all", "database", "optional", ""),
+		"status_issues":  definition("counts.status_page_issues", "all", "database", "optional", ""),
+		"templates":      definition("counts.template_repositories", "all", "database", "optional", ""),
+		"group_details":  definition("counts.user_preferences_group_overview_details", "all", "database", "optional", ""),
+		"ldap_users":     definition("counts.ldap_users", "all", "database", "optional", ""),
+		"group_members":  definition("usage_activity_by_stage.manage.groups", "all", "database", "optional", ""),
 		// Setting classes named in other words than their column.
 		"pw_numbers": definition("settings.numbers_password_complexity_required", "none", "database", "optional",
 			"instrumentation_class: NumbersPasswordComplexityRequiredMetric\n"),
@@ -287,6 +292,16 @@ tier: [free]
 		"counts.requirement_test_reports_manual": num("SELECT count(*) FROM requirements_management_test_reports WHERE build_id IS NULL"),
 		"counts.groups_inheriting_github_active": num(`SELECT count(*) FROM integrations
 			WHERE active AND group_id IS NOT NULL AND inherit_from_id IS NOT NULL AND type_new = 'Integrations::Github'`),
+		"counts.status_page_issues": num(`SELECT count(*) FROM issues i JOIN projects p ON p.id = i.project_id
+			JOIN status_page_settings s ON s.project_id = p.id JOIN status_page_published_incidents pi ON pi.issue_id = i.id
+			WHERE s.enabled AND NOT i.confidential`),
+		"counts.template_repositories": num(`SELECT (SELECT count(*) FROM projects WHERE namespace_id IS NULL) +
+			(SELECT count(*) FROM projects p JOIN namespaces n ON p.namespace_id = n.custom_project_templates_group_id)`),
+		"counts.user_preferences_group_overview_details": num(`SELECT count(*) FROM users WHERE state = 'active'
+			AND (user_type IS NULL OR user_type IN (6, 4)) AND (group_view = 1 OR group_view IS NULL)`),
+		"counts.ldap_users": num(`SELECT count(u.id) FROM users u JOIN identities i ON i.user_id = u.id WHERE i.provider LIKE 'ldap%'`),
+		"usage_activity_by_stage.manage.groups": num(`SELECT count(DISTINCT user_id) FROM members
+			WHERE type = 'GroupMember' AND source_type = 'Namespace'`),
 		"settings.numbers_password_complexity_required":            sql("SELECT password_number_required FROM application_settings"),
 		"settings.upper_case_letters_password_complexity_required": sql("SELECT password_uppercase_required FROM application_settings"),
 		"settings.maximum_ssh_key_lifetime":                        sql("SELECT max_ssh_key_lifetime IS NOT NULL FROM application_settings"),
@@ -315,7 +330,9 @@ tier: [free]
 		"usage_activity_by_stage.verify.projects_reporting_ci_cd_back_to_github",
 		"usage_activity_by_stage.create.projects_enforcing_code_owner_approval",
 		"usage_activity_by_stage_monthly.configure.clusters_platforms_eks", "usage_activity_by_stage_monthly.create.users_using_lfs_locks",
-		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active", "test.coverage_fuzzing_scans", "test.dast_jobs"} {
+		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active", "test.coverage_fuzzing_scans", "test.dast_jobs",
+		"counts.status_page_issues", "counts.template_repositories", "counts.user_preferences_group_overview_details", "counts.ldap_users",
+		"usage_activity_by_stage.manage.groups"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
 		}

@@ -12,6 +12,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -99,11 +100,16 @@ func Apply(ctx context.Context, pool *pgxpool.Pool) error {
 }
 
 // column is a column of a CREATE TABLE body: its name and its definition
-// (name, type, default, constraints), comments dropped.
-type column struct{ name, definition string }
+// (name, type, default, constraints), comments dropped, and the values
+// the column takes in GitLab when its comment lists them
+// ("-- one of: ldapmain, github"): the values GitLab's queries select on.
+type column struct {
+	name, definition string
+	oneOf            []string
+}
 
 // columnDefinitions reads the columns of a CREATE TABLE body, comments
-// left out.
+// left out but a "one of:" list.
 func columnDefinitions(body string) []column {
 	var cols []column
 	for _, line := range strings.Split(body, "\n") {
@@ -111,8 +117,14 @@ func columnDefinitions(body string) []column {
 		if c == nil || strings.EqualFold(c[1], "PRIMARY") {
 			continue
 		}
-		def, _, _ := strings.Cut(line, "--")
-		cols = append(cols, column{c[1], strings.TrimSuffix(strings.TrimSpace(def), ",")})
+		def, comment, _ := strings.Cut(line, "--")
+		col := column{name: c[1], definition: strings.TrimSuffix(strings.TrimSpace(def), ",")}
+		if _, list, ok := strings.Cut(comment, "one of:"); ok {
+			for _, v := range strings.Split(list, ",") {
+				col.oneOf = append(col.oneOf, strings.TrimSpace(v))
+			}
+		}
+		cols = append(cols, col)
 	}
 	return cols
 }
@@ -234,15 +246,20 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, size Size, ref time.Time) (Co
 		n     int
 		sql   string
 	}{
-		{"users", c.Users, `INSERT INTO users (id, username, email, state, user_type, admin, created_at, updated_at, last_activity_on)
+		// group_view: GitLab's group overview choice, unset (details) for
+		// a third, 1 details, 2 security dashboard.
+		{"users", c.Users, `INSERT INTO users (id, username, email, state, user_type, admin, created_at, updated_at, last_activity_on, group_view)
 SELECT i, 'user' || i, 'user' || i || '@example.com',
   CASE WHEN i % 10 = 0 THEN 'blocked' WHEN i % 23 = 0 THEN 'deactivated' ELSE 'active' END,
   CASE WHEN i = 2 THEN 1 WHEN i % 50 = 7 THEN 6 END, i = 1, ` + ts(7919) + `, ` + ts(104729) + `,
-  (` + ts(6007) + `)::date
+  (` + ts(6007) + `)::date, NULLIF(i % 3, 0)
 FROM generate_series(1, $2) i`},
-		{"namespaces", c.Namespaces, `INSERT INTO namespaces (id, name, path, type, owner_id, visibility_level, created_at)
+		// Every fourth group keeps its custom project templates in the
+		// group after it.
+		{"namespaces", c.Namespaces, `INSERT INTO namespaces (id, name, path, type, owner_id, visibility_level, created_at, custom_project_templates_group_id)
 SELECT i, 'ns' || i, 'ns' || i, CASE WHEN i <= $3 THEN 'User' ELSE 'Group' END,
-  CASE WHEN i <= $3 THEN i END, (i % 3) * 10, ` + ts(7907) + `
+  CASE WHEN i <= $3 THEN i END, (i % 3) * 10, ` + ts(7907) + `,
+  CASE WHEN i > $3 AND i < $2 AND (i - $3) % 4 = 1 THEN i + 1 END
 FROM generate_series(1, $2) i`},
 		{"projects", c.Projects, `INSERT INTO projects (id, name, namespace_id, creator_id, visibility_level, archived, service_desk_enabled, disable_overriding_approvers_per_merge_request, import_type,
   mirror, mirror_trigger_builds, created_at, last_activity_at)
@@ -482,10 +499,7 @@ FROM generate_series(1, $2) i`},
 			c.Clusters, c.MergeRequests, c.Pipelines, c.Agents, c.ApprovalRules); err != nil {
 			return c, fmt.Errorf("seed %s: %w", s.table, err)
 		}
-		key := "id"
-		if s.table == "status_page_settings" { // keyed by project_id, as in GitLab
-			key = "project_id"
-		}
+		key := primaryKey(s.table)
 		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), GREATEST((SELECT max(%[2]s) FROM %[1]s), 1))", s.table, key)); err != nil {
 			return c, fmt.Errorf("reset %s id sequence: %w", s.table, err)
 		}
@@ -496,11 +510,30 @@ FROM generate_series(1, $2) i`},
 	return c, nil
 }
 
+// primaryKey is a table's key column: id, or the column the schema
+// declares PRIMARY KEY (status_page_settings and
+// container_expiration_policies are keyed by project_id, as in GitLab).
+func primaryKey(table string) string {
+	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+		if m[1] != table {
+			continue
+		}
+		for _, c := range columnDefinitions(m[2]) {
+			if strings.Contains(c.definition, "PRIMARY KEY") {
+				return c.name
+			}
+		}
+	}
+	return "id"
+}
+
 // fill is the seed statement of a table without a written one: a value
 // for every column from its type and name alone, deterministic in the row
-// number i — ids in turn, references (<owner>_id) spread over the table
-// they name, booleans and small enums in turn, times over the 90 days
-// before the reference time, text the column's name and the row number.
+// number i — ids and a primary key in turn, a column's listed values in
+// turn (columns listing as many values stay paired: members' type and
+// source_type), references (<owner>_id) spread over the table they name,
+// booleans and small enums in turn, times over the 90 days before the
+// reference time, text the column's name and the row number.
 func fill(table string, cols []column, c Counts) string {
 	refs := map[string]int{"project": c.Projects, "user": c.Users, "author": c.Users, "creator": c.Users, "owner": c.Users,
 		"assignee": c.Users, "issue": c.Issues, "merge_request": c.MergeRequests, "namespace": c.Namespaces,
@@ -517,12 +550,16 @@ func fill(table string, cols []column, c Counts) string {
 		names[k] = col.name
 		_, typ, _ := strings.Cut(col.definition, " ")
 		switch owner, isRef := strings.CutSuffix(col.name, "_id"); {
-		case col.name == "id":
+		case col.name == "id", strings.Contains(col.definition, "PRIMARY KEY"):
 			values[k] = "i"
+		case len(col.oneOf) > 0:
+			values[k] = fmt.Sprintf("(ARRAY[%s])[1 + i %% %d]", literals(col.oneOf), len(col.oneOf))
 		case strings.HasPrefix(typ, "boolean"):
 			values[k] = fmt.Sprintf("(i + %d) %% 3 <> 0", k)
 		case strings.HasPrefix(typ, "timestamp"), strings.HasPrefix(typ, "timestamptz"):
 			values[k] = ts(prime + k)
+		case strings.HasPrefix(typ, "inet"):
+			values[k] = "('10.' || i / 65536 % 256 || '.' || i / 256 % 256 || '.' || i % 256)::inet"
 		case strings.HasPrefix(typ, "date"):
 			values[k] = "(" + ts(prime+k) + ")::date"
 		case isRef && (strings.HasPrefix(typ, "bigint") || strings.HasPrefix(typ, "integer")):
@@ -546,6 +583,19 @@ func fill(table string, cols []column, c Counts) string {
 		}
 	}
 	return "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ")\nSELECT " + strings.Join(values, ", ") + "\nFROM generate_series(1, $2) i"
+}
+
+// literals is a SQL list of values: numbers as they are, the rest quoted.
+func literals(vs []string) string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			out[i] = v
+		} else {
+			out[i] = "'" + strings.ReplaceAll(v, "'", "''") + "'"
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // replaceFrom turns the trailing "FROM generate_series(1, $2) i AND ..." into

@@ -70,7 +70,8 @@ FROM application_settings`).Scan(&signup, &numberRequired, &attachment, &minPass
 // schema but geo_nodes has rows (those without a written statement Counts.Filled of
 // them), a filled table's references stay within the table they name
 // (path_locks.project_id among the projects, epics.group_id among the
-// groups), and the two seeds are the same row for row.
+// groups), a column listing its values takes them in turn, and the two
+// seeds are the same row for row.
 func TestSeedFillsEveryTable(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -105,6 +106,16 @@ func TestSeedFillsEveryTable(t *testing.T) {
 			{fmt.Sprintf(`SELECT count(*) FROM path_locks WHERE project_id BETWEEN 1 AND %d AND user_id BETWEEN 1 AND %d`, c.Projects, c.Users), c.Filled},
 			{fmt.Sprintf(`SELECT count(*) FROM epics WHERE group_id BETWEEN %d AND %d AND author_id <= %d`, c.Users+1, c.Namespaces, c.Users), c.Filled},
 			{`SELECT count(DISTINCT confidential) FROM epics`, 2},
+			// A column's listed values in turn: a quarter of the
+			// identities are LDAP ones; members' type and source_type
+			// (as many values each) stay paired.
+			{`SELECT count(*) FROM identities WHERE provider LIKE 'ldap%'`, c.Filled / 4},
+			{`SELECT count(DISTINCT provider) FROM identities`, 4},
+			{`SELECT count(*) FROM members WHERE (type = 'GroupMember') <> (source_type = 'Namespace')`, 0},
+			{`SELECT count(DISTINCT type) FROM members`, 2},
+			{`SELECT count(*) FROM jira_imports WHERE status = 4`, c.Filled / 5},
+			// A key other than id: one row a key.
+			{`SELECT count(DISTINCT project_id) FROM container_expiration_policies`, c.Filled},
 		} {
 			var got int
 			if err := pool.QueryRow(ctx, q.sql).Scan(&got); err != nil {

@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS users (
     admin boolean NOT NULL DEFAULT false,
     created_at timestamptz NOT NULL,
     updated_at timestamptz NOT NULL,
-    last_activity_on date
+    last_activity_on date,
+    group_view integer
 );
 CREATE TABLE IF NOT EXISTS namespaces (
     id bigserial PRIMARY KEY,
@@ -21,7 +22,8 @@ CREATE TABLE IF NOT EXISTS namespaces (
     type text NOT NULL,                             -- User | Group
     owner_id bigint,
     visibility_level integer NOT NULL DEFAULT 0,
-    created_at timestamptz NOT NULL
+    created_at timestamptz NOT NULL,
+    custom_project_templates_group_id bigint
 );
 CREATE TABLE IF NOT EXISTS projects (
     id bigserial PRIMARY KEY,
@@ -550,7 +552,7 @@ CREATE TABLE IF NOT EXISTS epics (
 CREATE TABLE IF NOT EXISTS identities (
     id bigserial PRIMARY KEY,
     extern_uid character varying,
-    provider character varying,
+    provider character varying,                     -- one of: ldapmain, github, google_oauth2, saml
     user_id bigint,
     created_at timestamp without time zone,
     updated_at timestamp without time zone
@@ -577,6 +579,132 @@ CREATE TABLE IF NOT EXISTS pool_repositories (
     disk_path character varying,
     state character varying,
     source_project_id bigint
+);
+CREATE TABLE IF NOT EXISTS authentication_events (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    user_id bigint,
+    result smallint NOT NULL,                       -- 0 failed, 1 success; one of: 0, 1
+    ip_address inet,
+    provider text NOT NULL,                         -- one of: standard, two-factor, two-factor-via-u2f-device, two-factor-via-webauthn-device, ldapmain
+    user_name text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS container_expiration_policies (
+    project_id bigint PRIMARY KEY,                  -- GitLab's key: one policy a project
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    next_run_at timestamp with time zone,
+    name_regex character varying(255) DEFAULT '.*'::character varying,
+    cadence character varying(12) DEFAULT '1d'::character varying NOT NULL, -- one of: 1d, 7d, 14d, 1month, 3month
+    older_than character varying(12) DEFAULT '90d'::character varying,      -- one of: 7d, 14d, 30d, 90d
+    keep_n integer DEFAULT 10,
+    enabled boolean DEFAULT false NOT NULL,
+    name_regex_keep text
+);
+CREATE TABLE IF NOT EXISTS jira_imports (
+    id bigserial PRIMARY KEY,
+    project_id bigint NOT NULL,
+    user_id bigint,
+    label_id bigint,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    jira_project_xid bigint NOT NULL,
+    total_issue_count integer DEFAULT 0 NOT NULL,
+    imported_issues_count integer DEFAULT 0 NOT NULL,
+    failed_to_import_count integer DEFAULT 0 NOT NULL,
+    status smallint DEFAULT 0 NOT NULL,             -- initial, scheduled, started, failed, finished; one of: 0, 1, 2, 3, 4
+    jid character varying(255),
+    jira_project_key character varying(255) NOT NULL,
+    jira_project_name character varying(255) NOT NULL,
+    scheduled_at timestamp with time zone,
+    error_message text
+);
+CREATE TABLE IF NOT EXISTS jira_tracker_data (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    encrypted_url character varying,
+    encrypted_url_iv character varying,
+    encrypted_api_url character varying,
+    encrypted_api_url_iv character varying,
+    encrypted_username character varying,
+    encrypted_username_iv character varying,
+    encrypted_password character varying,
+    encrypted_password_iv character varying,
+    jira_issue_transition_id character varying,
+    project_key text,
+    issues_enabled boolean DEFAULT false NOT NULL,
+    deployment_type smallint DEFAULT 0 NOT NULL,
+    vulnerabilities_issuetype text,
+    vulnerabilities_enabled boolean DEFAULT false NOT NULL,
+    jira_issue_transition_automatic boolean DEFAULT false NOT NULL,
+    integration_id bigint,
+    jira_issue_prefix text,
+    jira_issue_regex text,
+    jira_auth_type smallint DEFAULT 0 NOT NULL,
+    customize_jira_issue_enabled boolean DEFAULT false,
+    instance_integration_id bigint
+);
+CREATE TABLE IF NOT EXISTS members (
+    id bigserial PRIMARY KEY,
+    access_level integer NOT NULL,                  -- one of: 10, 20, 30, 40, 50
+    source_id bigint NOT NULL,
+    source_type character varying NOT NULL,         -- one of: Namespace, Project
+    user_id bigint,
+    notification_level integer NOT NULL,
+    type character varying,                         -- one of: GroupMember, ProjectMember
+    created_at timestamp without time zone,
+    updated_at timestamp without time zone,
+    created_by_id bigint,
+    invite_email character varying,
+    invite_token character varying,
+    invite_accepted_at timestamp without time zone,
+    requested_at timestamp without time zone,
+    expires_at date,
+    ldap boolean DEFAULT false NOT NULL,
+    override boolean DEFAULT false NOT NULL,
+    state smallint DEFAULT 0,
+    invite_email_success boolean DEFAULT true NOT NULL,
+    member_namespace_id bigint,
+    member_role_id bigint,
+    expiry_notified_at timestamp with time zone,
+    request_accepted_at timestamp with time zone
+);
+CREATE TABLE IF NOT EXISTS remote_mirrors (
+    id bigserial PRIMARY KEY,
+    project_id bigint,
+    url character varying,
+    enabled boolean DEFAULT false,
+    update_status character varying,                -- one of: none, scheduled, started, finished, failed
+    last_update_at timestamp without time zone,
+    last_successful_update_at timestamp without time zone,
+    last_error character varying,
+    encrypted_credentials text,
+    encrypted_credentials_iv character varying,
+    encrypted_credentials_salt character varying,
+    created_at timestamp without time zone NOT NULL,
+    updated_at timestamp without time zone NOT NULL,
+    last_update_started_at timestamp without time zone,
+    only_protected_branches boolean DEFAULT false NOT NULL,
+    remote_name character varying,
+    error_notification_sent boolean,
+    keep_divergent_refs boolean,
+    mirror_branch_regex text
+);
+CREATE TABLE IF NOT EXISTS status_page_published_incidents (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    issue_id bigint NOT NULL,
+    namespace_id bigint
+);
+CREATE TABLE IF NOT EXISTS users_ops_dashboard_projects (
+    id bigserial PRIMARY KEY,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    user_id bigint NOT NULL,
+    project_id bigint NOT NULL
 );
 CREATE TABLE IF NOT EXISTS application_settings (
     id bigserial PRIMARY KEY,
