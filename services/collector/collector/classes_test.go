@@ -75,8 +75,15 @@ func TestClassesExactValues(t *testing.T) {
 		"dast_pipes":  definition("test.dast_pipeline", "[28d, all]", "database", "optional", "instrumentation_class: CountSecurePipelinesMetric\noptions: {scan_type: dast}\n"),
 		"sast_pipes":  definition("test.sast_pipeline", "[28d, all]", "database", "optional", "instrumentation_class: CountSecurePipelinesMetric\noptions: {scan_type: sast}\n"),
 		// Classes with an option that changes what they count.
-		"fuzz_scans":  definition("test.coverage_fuzzing_scans", "28d", "database", "optional", "instrumentation_class: CountSecurityScansMetric\noptions: {scan_type: coverage_fuzzing}\n"),
-		"dast_jobs":   definition("test.dast_jobs", "7d", "database", "optional", "instrumentation_class: CountCiBuildsMetric\noptions: {secure_type: dast}\n"),
+		"fuzz_scans": definition("test.coverage_fuzzing_scans", "28d", "database", "optional", "instrumentation_class: CountSecurityScansMetric\noptions: {scan_type: coverage_fuzzing}\n"),
+		"dast_jobs":  definition("test.dast_jobs", "7d", "database", "optional", "instrumentation_class: CountCiBuildsMetric\noptions: {secure_type: dast}\n"),
+		// GitLab's classes of the fourth unseen set.
+		"epic_depth": definition("test.epics_deepest_relationship_level", "all", "database", "optional", "instrumentation_class: EpicsDeepestRelationshipLevelMetric\n"),
+		"jira_list":  definition("test.projects_jira_issuelist_active", "all", "database", "optional", "instrumentation_class: CountProjectsWithJiraIssuelistActiveMetric\n"),
+		"more_apprv": definition("test.approval_project_rules_with_more_approvers_than_required", "all", "database", "optional",
+			"instrumentation_class: ApprovalProjectRulesWithUserMetric\noptions: {count_type: more_approvers_than_required}\n"),
+		"exact_apprv": definition("test.approval_project_rules_with_exact_required_approvers", "28d", "database", "optional",
+			"instrumentation_class: ApprovalProjectRulesWithUserMetric\noptions: {count_type: exact_required_approvers}\n"),
 		"generic_db":  definition("test.closed_issue_authors", "7d", "database", "optional", "instrumentation_class: DatabaseMetric\noptions: {operation: distinct_count, table: issues, column: author_id, where: \"state_id = 2\", batch_size: 13}\n"),
 		"dormant":     definition("test.deactivate_dormant_users_period", "none", "database", "optional", "instrumentation_class: DormantUserPeriodSettingMetric\n"),
 		"usage_data":  definition("test.product_usage_data_enabled", "none", "system", "optional", "instrumentation_class: GitlabSettingsMetric\noptions: {setting_method: \"gitlab_product_usage_data_enabled?\"}\n"),
@@ -187,6 +194,11 @@ tier: [free]
 	}
 	// A legacy Redis counter without options: USAGE_<key path's last part>.
 	must(t, col.rdb.Set(ctx, col.tracker.Prefix+"USAGE_MERGE_REQUEST_CREATE", 5, 0).Err())
+	// Some project rules require as many approvers as they have.
+	if _, err := col.pool.Exec(ctx, `UPDATE approval_project_rules r SET approvals_required = n.n
+		FROM (SELECT approval_project_rule_id id, count(*) n FROM approval_project_rules_users GROUP BY 1) n WHERE n.id = r.id AND r.id % 3 = 0`); err != nil {
+		t.Fatal(err)
+	}
 	res, _ := build(t, col, ctx)
 	got := map[string]any{}
 	flatten("", res.Payload, got)
@@ -240,8 +252,19 @@ tier: [free]
 		"test.user_all_scanners": num(`SELECT count(DISTINCT user_id) FROM ci_builds WHERE type = 'Ci::Build' AND name IN ('container_scanning',
 			'dast', 'dependency_scanning', 'license_management', 'license_scanning', 'sast', 'secret_detection', 'coverage_fuzzing',
 			'apifuzzer_fuzz', 'apifuzzer_fuzz_dnd') AND ` + window("created_at", "7d")),
-		"test.coverage_fuzzing_scans":          num("SELECT count(build_id) FROM security_scans WHERE scan_type = 6 AND " + window("created_at", "28d")),
-		"test.dast_jobs":                       num("SELECT count(*) FROM ci_builds WHERE type = 'Ci::Build' AND name = 'dast' AND " + window("created_at", "7d")),
+		"test.coverage_fuzzing_scans": num("SELECT count(build_id) FROM security_scans WHERE scan_type = 6 AND " + window("created_at", "28d")),
+		"test.dast_jobs":              num("SELECT count(*) FROM ci_builds WHERE type = 'Ci::Build' AND name = 'dast' AND " + window("created_at", "7d")),
+		"test.epics_deepest_relationship_level": num(`WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM epics WHERE parent_id IS NULL
+			UNION ALL SELECT e.id, d.depth + 1 FROM epics e JOIN d ON e.parent_id = d.id) SELECT max(depth)::bigint FROM d`),
+		"test.projects_jira_issuelist_active": num(`SELECT count(DISTINCT i.id) FROM integrations i JOIN jira_tracker_data j ON j.integration_id = i.id
+			WHERE i.type_new = 'Integrations::Jira' AND i.active AND j.issues_enabled`),
+		// Rules with approvers only (a rule without any is not counted).
+		"test.approval_project_rules_with_more_approvers_than_required": num(`SELECT count(*) FROM (SELECT r.id FROM approval_project_rules r
+			JOIN approval_project_rules_users u ON u.approval_project_rule_id = r.id WHERE r.rule_type = 0
+			GROUP BY r.id HAVING count(*) > min(r.approvals_required)) s`),
+		"test.approval_project_rules_with_exact_required_approvers": num(`SELECT count(*) FROM (SELECT r.id FROM approval_project_rules r
+			JOIN approval_project_rules_users u ON u.approval_project_rule_id = r.id WHERE r.rule_type = 0 AND ` + window("r.created_at", "28d") + `
+			GROUP BY r.id HAVING count(*) = min(r.approvals_required)) s`),
 		"test.closed_issue_authors":            num("SELECT count(DISTINCT author_id) FROM issues WHERE state_id = 2 AND " + window("created_at", "7d")),
 		"test.deactivate_dormant_users_period": num("SELECT deactivate_dormant_users_period FROM application_settings"),
 		"test.product_usage_data_enabled":      sql("SELECT (service_ping_settings->>'gitlab_product_usage_data_enabled')::boolean FROM application_settings"),
@@ -332,7 +355,8 @@ tier: [free]
 		"usage_activity_by_stage_monthly.configure.clusters_platforms_eks", "usage_activity_by_stage_monthly.create.users_using_lfs_locks",
 		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active", "test.coverage_fuzzing_scans", "test.dast_jobs",
 		"counts.status_page_issues", "counts.template_repositories", "counts.user_preferences_group_overview_details", "counts.ldap_users",
-		"usage_activity_by_stage.manage.groups"} {
+		"usage_activity_by_stage.manage.groups", "test.epics_deepest_relationship_level", "test.projects_jira_issuelist_active",
+		"test.approval_project_rules_with_more_approvers_than_required", "test.approval_project_rules_with_exact_required_approvers"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)
 		}

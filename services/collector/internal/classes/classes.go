@@ -316,6 +316,23 @@ func classTable() map[string]definitions.MappingEntry {
 			Options: map[string]any{"operation": "estimate_batch_distinct_count", "table": "security_scans",
 				"column": "pipeline_id", "batch_size": 1000},
 			Expand: scanType},
+		"CountProjectsWithJiraIssuelistActiveMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
+			Options: map[string]any{"operation": "distinct_count", "table": "integrations", "column": "id",
+				"joins":  "LEFT OUTER JOIN jira_tracker_data ON jira_tracker_data.integration_id = integrations.id",
+				"where":  "integrations.type_new = 'Integrations::Jira' AND integrations.active AND jira_tracker_data.issues_enabled",
+				"start":  "SELECT MIN(integration_id) FROM jira_tracker_data WHERE issues_enabled",
+				"finish": "SELECT MAX(integration_id) FROM jira_tracker_data WHERE issues_enabled"}},
+		"ApprovalProjectRulesWithUserMetric": {Source: SourceDatabase, Expand: approversCount,
+			Options: map[string]any{"query": `SELECT count(*) FROM (SELECT approval_project_rules.id FROM approval_project_rules
+  INNER JOIN approval_project_rules_users ON approval_project_rules_users.approval_project_rule_id = approval_project_rules.id
+  WHERE approval_project_rules.rule_type = 0 AND approval_project_rules.created_at BETWEEN {window_start} AND {window_end}
+  GROUP BY approval_project_rules.id HAVING COUNT(approval_project_rules_users) {compare} approval_project_rules.approvals_required) subquery`}},
+		// Epic.deepest_relationship_level: the depth of the deepest tree of
+		// epics from a root (1 for roots alone, 0 without epics).
+		"EpicsDeepestRelationshipLevelMetric": value(`WITH RECURSIVE tree(id, depth) AS (
+  SELECT id, 1 FROM epics WHERE parent_id IS NULL
+  UNION SELECT epics.id, tree.depth + 1 FROM epics JOIN tree ON epics.parent_id = tree.id)
+SELECT COALESCE(MAX(depth), 0)::bigint FROM tree`),
 		"BatchedBackgroundMigrationsMetric": value(`SELECT COALESCE(json_agg(json_build_object('job_class_name', job_class_name,
   'elapsed_time', EXTRACT(EPOCH FROM finished_at)::bigint - EXTRACT(EPOCH FROM started_at)::bigint) ORDER BY id), '[]'::json)
 FROM batched_background_migrations WHERE status = 3 AND finished_at BETWEEN {window_start} AND {window_end}`),
@@ -415,6 +432,21 @@ func secureType(o map[string]any) (map[string]any, error) {
 		o["where"] = "type = 'Ci::Build' AND name = " + quote(t)
 	}
 	delete(o, "secure_type")
+	return o, nil
+}
+
+// approversCount applies ApprovalProjectRulesWithUserMetric's count_type:
+// regular project rules with more, fewer or exactly as many approvers as
+// they require.
+func approversCount(o map[string]any) (map[string]any, error) {
+	compare, ok := map[string]string{"more_approvers_than_required": ">", "less_approvers_than_required": "<",
+		"exact_required_approvers": "="}[str(o, "count_type")]
+	if !ok {
+		return nil, fmt.Errorf("count_type %q must be more_approvers_than_required, less_approvers_than_required or exact_required_approvers", str(o, "count_type"))
+	}
+	o = maps.Clone(o)
+	o["query"] = strings.Replace(str(o, "query"), "{compare}", compare, 1)
+	delete(o, "count_type")
 	return o, nil
 }
 

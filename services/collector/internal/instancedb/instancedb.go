@@ -529,7 +529,8 @@ func primaryKey(table string) string {
 
 // fill is the seed statement of a table without a written one: a value
 // for every column from its type and name alone, deterministic in the row
-// number i — ids and a primary key in turn, a column's listed values in
+// number i — ids and a primary key in turn, parent_id (the same table)
+// making trees three deep, a column's listed values in
 // turn (columns listing as many values stay paired: members' type and
 // source_type), references (<owner>_id) spread over the table they name,
 // booleans and small enums in turn, times over the 90 days before the
@@ -538,7 +539,8 @@ func fill(table string, cols []column, c Counts) string {
 	refs := map[string]int{"project": c.Projects, "user": c.Users, "author": c.Users, "creator": c.Users, "owner": c.Users,
 		"assignee": c.Users, "issue": c.Issues, "merge_request": c.MergeRequests, "namespace": c.Namespaces,
 		"group": c.Namespaces - c.Users, "cluster": c.Clusters, "pipeline": c.Pipelines, "build": c.Builds,
-		"label": c.Labels, "milestone": c.Milestones, "environment": c.Environments, "note": c.Notes}
+		"label": c.Labels, "milestone": c.Milestones, "environment": c.Environments, "note": c.Notes,
+		"integration": c.Integrations, "approval_project_rule": c.ProjectApprovalRules}
 	prime := 7537
 	for _, r := range table {
 		prime = (prime*31 + int(r)) % 7000
@@ -552,6 +554,8 @@ func fill(table string, cols []column, c Counts) string {
 		switch owner, isRef := strings.CutSuffix(col.name, "_id"); {
 		case col.name == "id", strings.Contains(col.definition, "PRIMARY KEY"):
 			values[k] = "i"
+		case col.name == "parent_id": // a row of the same table: trees three deep
+			values[k] = "CASE WHEN i % 3 <> 1 THEN i - 1 END"
 		case len(col.oneOf) > 0:
 			values[k] = fmt.Sprintf("(ARRAY[%s])[1 + i %% %d]", literals(col.oneOf), len(col.oneOf))
 		case strings.HasPrefix(typ, "boolean"):

@@ -580,6 +580,12 @@ CREATE TABLE IF NOT EXISTS pool_repositories (
     state character varying,
     source_project_id bigint
 );
+CREATE TABLE IF NOT EXISTS approval_project_rules_users (
+    id bigserial PRIMARY KEY,
+    approval_project_rule_id bigint NOT NULL,
+    user_id bigint NOT NULL,
+    project_id bigint
+);
 CREATE TABLE IF NOT EXISTS authentication_events (
     id bigserial PRIMARY KEY,
     created_at timestamp with time zone NOT NULL,
