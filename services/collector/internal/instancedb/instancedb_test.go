@@ -114,6 +114,9 @@ func TestSeedFillsEveryTable(t *testing.T) {
 			{`SELECT count(*) FROM members WHERE (type = 'GroupMember') <> (source_type = 'Namespace')`, 0},
 			{`SELECT count(DISTINCT type) FROM members`, 2},
 			{`SELECT count(*) FROM jira_imports WHERE status = 4`, c.Filled / 5},
+			// parent_id: trees of three, a root every third row.
+			{`SELECT count(*) FROM epics WHERE parent_id IS NULL`, (c.Filled + 2) / 3},
+			{`SELECT count(*) FROM epics e JOIN epics p ON p.id = e.parent_id JOIN epics r ON r.id = p.parent_id WHERE r.parent_id IS NULL`, c.Filled / 3},
 			// A key other than id: one row a key.
 			{`SELECT count(DISTINCT project_id) FROM container_expiration_policies`, c.Filled},
 		} {
