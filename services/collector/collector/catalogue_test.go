@@ -291,10 +291,13 @@ const gitlabUnseen3 = "../../../testdata/gitlab/unseen3"
 // class not built in (CountUserPreferencesGroupOverviewSecurityDashboardMetric),
 // 2 legacy key paths neither the queries answer nor a family resolves
 // (custom_compliance_frameworks, ldap_servers), 1 legacy aggregated
-// redis_hll total with no events. The floor keeps that figure.
+// redis_hll total with no events. After the fourth set: with
+// CountUserPreferencesGroupOverviewSecurityDashboardMetric built in (the
+// seed's users.group_view came from the fourth set's queries): 83 of 86
+// (96.5 %). The floor keeps what was reached.
 func TestUnseenCatalogueReplay3(t *testing.T) {
 	t.Parallel()
-	replayAtLeast(t, "third unseen set of GitLab definitions", gitlabUnseen3, 80, 0.94)
+	replayAtLeast(t, "third unseen set of GitLab definitions", gitlabUnseen3, 80, 0.96)
 }
 
 // gitlabUnseen4 is a fourth set, gathered after everything the first three

@@ -79,6 +79,7 @@ func TestClassesExactValues(t *testing.T) {
 		"dast_jobs":  definition("test.dast_jobs", "7d", "database", "optional", "instrumentation_class: CountCiBuildsMetric\noptions: {secure_type: dast}\n"),
 		// GitLab's classes of the fourth unseen set.
 		"epic_depth": definition("test.epics_deepest_relationship_level", "all", "database", "optional", "instrumentation_class: EpicsDeepestRelationshipLevelMetric\n"),
+		"sec_dash":   definition("test.user_preferences_group_overview_security_dashboard", "28d", "database", "optional", "instrumentation_class: CountUserPreferencesGroupOverviewSecurityDashboardMetric\n"),
 		"jira_list":  definition("test.projects_jira_issuelist_active", "all", "database", "optional", "instrumentation_class: CountProjectsWithJiraIssuelistActiveMetric\n"),
 		"more_apprv": definition("test.approval_project_rules_with_more_approvers_than_required", "all", "database", "optional",
 			"instrumentation_class: ApprovalProjectRulesWithUserMetric\noptions: {count_type: more_approvers_than_required}\n"),
@@ -256,6 +257,8 @@ tier: [free]
 		"test.dast_jobs":              num("SELECT count(*) FROM ci_builds WHERE type = 'Ci::Build' AND name = 'dast' AND " + window("created_at", "7d")),
 		"test.epics_deepest_relationship_level": num(`WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM epics WHERE parent_id IS NULL
 			UNION ALL SELECT e.id, d.depth + 1 FROM epics e JOIN d ON e.parent_id = d.id) SELECT max(depth)::bigint FROM d`),
+		"test.user_preferences_group_overview_security_dashboard": num(`SELECT count(*) FROM users WHERE state = 'active'
+			AND (user_type IS NULL OR user_type IN (6, 4)) AND group_view = 2 AND ` + window("created_at", "28d")),
 		"test.projects_jira_issuelist_active": num(`SELECT count(DISTINCT i.id) FROM integrations i JOIN jira_tracker_data j ON j.integration_id = i.id
 			WHERE i.type_new = 'Integrations::Jira' AND i.active AND j.issues_enabled`),
 		// Rules with approvers only (a rule without any is not counted).
@@ -356,6 +359,7 @@ tier: [free]
 		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active", "test.coverage_fuzzing_scans", "test.dast_jobs",
 		"counts.status_page_issues", "counts.template_repositories", "counts.user_preferences_group_overview_details", "counts.ldap_users",
 		"usage_activity_by_stage.manage.groups", "test.epics_deepest_relationship_level", "test.projects_jira_issuelist_active",
+		"test.user_preferences_group_overview_security_dashboard",
 		"test.approval_project_rules_with_more_approvers_than_required", "test.approval_project_rules_with_exact_required_approvers"} {
 		if n, _ := got[k].(int64); n == 0 {
 			t.Errorf("%s is 0: the seed gives the test nothing to count", k)

@@ -250,6 +250,10 @@ func classPatterns(names settingNames) []definitions.PatternEntry {
 	}}
 }
 
+// activeHumans is GitLab's User.active: active users that are people
+// (user_type unset) or the service and project bot types it counts (6, 4).
+const activeHumans = "state = 'active' AND (user_type IS NULL OR user_type IN (4, 6))"
+
 // batchOnly is what the database families apply of a definition's
 // options: its batch size changes how a count runs, not what it counts.
 var batchOnly = []string{"batch_size"}
@@ -296,9 +300,10 @@ func classTable() map[string]definitions.MappingEntry {
 		"PrometheusQueryMetric": {Source: SourcePrometheus},
 
 		// Database counts.
-		"CountIssuesMetric": count("issues", ""),
-		"ActiveUserCountMetric": count("users",
-			"state = 'active' AND (user_type IS NULL OR user_type IN (4, 6))"),
+		"CountIssuesMetric":     count("issues", ""),
+		"ActiveUserCountMetric": count("users", activeHumans),
+		// User.active.group_view_security_dashboard (group_view 2).
+		"CountUserPreferencesGroupOverviewSecurityDashboardMetric": count("users", activeHumans+" AND group_view = 2"),
 		"CountDeploymentsMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
 			Options: map[string]any{"operation": "count", "table": "deployments"}, Expand: deployments},
 		"CountUsersCreatingCiBuildsMetric": {Class: "DatabaseMetric", Source: SourceDatabase,
