@@ -11,7 +11,7 @@ import (
 )
 
 type benchCmd struct {
-	Bin         []string      `default:"bin" placeholder:"DIR" help:"Directory of the gateway and serviceping binaries to measure (make build's bin); several (repeated or comma-separated) are measured in turn in each round, to compare builds under the same load."`
+	Bin         []string      `default:"bin" placeholder:"DIR" help:"Directory of the gateway, enricher, loader and serviceping binaries to measure (make build's bin); several (repeated or comma-separated) are measured in turn in each round, to compare builds under the same load."`
 	NATSServer  string        `name:"nats-server" env:"NATS_SERVER" placeholder:"FILE" help:"The nats-server executable (make nats-server builds it and prints its path)."`
 	Pings       int           `default:"3000" help:"Pings in each measurement."`
 	Rounds      int           `default:"2" help:"Rounds of every measurement, each on fresh servers."`

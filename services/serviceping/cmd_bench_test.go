@@ -46,6 +46,10 @@ func TestBenchSmoke(t *testing.T) {
 		// Every program measured: 30 of 30 queryable with ~2,600 metric
 		// rows each (pkg/pinggen), and memory for each.
 		regexp.MustCompile(`(?m)^\| 1 \| [\d.]+ [\d.]+ [\d.]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| [\d,]+ \| 30 in [\d.]+ m?s: [\d,]+ \| [6-9]\d,\d{3} \| [\d.]+ m?s \| \d+ MB / \d+ MB / [\d.]+ [MG]B \|$`),
+		// The distributed topology: each stage its own process, all 30
+		// queryable, memory for each process.
+		regexp.MustCompile("(?m)^\\| distributed, each stage its own process \\(one nats-server, `serviceping warehouse`\\), end to end \\| [\\d,]+ \\([\\d,]+ metric rows/s\\); accepted [\\d,]+ \\| ping→queryable p50 [\\d.]+ m?s, p95 [\\d.]+ m?s \\| .+ \\| gateway \\d+ MB, enricher \\d+ MB, loader \\d+ MB, nats-server \\d+ MB, warehouse [\\d.]+ [MG]B \\|$"),
+		regexp.MustCompile(`(?m)^\| 1 \| 30 in [\d.]+ m?s: [\d,]+ \| [\d.]+ m?s \| \d+ MB / \d+ MB / \d+ MB / \d+ MB / [\d.]+ [MG]B \|$`),
 	} {
 		if !row.MatchString(out) {
 			t.Errorf("the report has no line matching %s", row)

@@ -56,6 +56,37 @@ func allInOne(ctx context.Context, cfg Config, r *Round) (err error) {
 	}
 
 	rss := sampleRSS(map[string]int{"all": run.pid()}, cfg.RSSInterval)
+	r.AllInOne, r.E2E, err = endToEnd(ctx, cfg, wh, gateway)
+	rss.stop()
+	r.AllInOneRSS, r.AllInOneEndRSS = rss.Peak("all"), rss.Last("all")
+	if err != nil {
+		return run.failed(err)
+	}
+	return run.exited()
+}
+
+// E2E is an end-to-end measurement: from the first request until every
+// accepted ping was in `pings FINAL`.
+type E2E struct {
+	Took time.Duration
+	// Queryable counts the pings in `pings FINAL` at the end; MetricRows
+	// the rows of `ping_metrics FINAL`.
+	Queryable, MetricRows int64
+	// LagP50 and LagP95 are ping→queryable: from the gateway receiving a
+	// ping (its received_at) to the first poll that found it.
+	LagP50, LagP95 time.Duration
+}
+
+// Rate is the end-to-end pings per second.
+func (e E2E) Rate() float64 { return perSecond(e.Queryable, e.Took) }
+
+// RowRate is the metric rows per second end to end.
+func (e E2E) RowRate() float64 { return perSecond(e.MetricRows, e.Took) }
+
+// endToEnd posts the pings to gateway while it polls wh, from before the
+// first request until every accepted ping is in `pings FINAL` (within
+// cfg.Timeout of the first request).
+func endToEnd(ctx context.Context, cfg Config, wh warehouse, gateway string) (Load, E2E, error) {
 	pctx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
 	w := newWatcher(wh, cfg.Poll)
@@ -63,35 +94,29 @@ func allInOne(ctx context.Context, cfg Config, r *Round) (err error) {
 	go func() { polled <- w.run(pctx) }()
 
 	var first time.Time
-	r.AllInOne, err = post(ctx, cfg, gateway, func(t time.Time) { first = t })
+	l, err := post(ctx, cfg, gateway, func(t time.Time) { first = t })
 	if err != nil {
 		stopPolling()
 		<-polled
-		rss.stop()
-		return run.failed(err)
+		return l, E2E{}, err
 	}
-	w.expect(r.AllInOne.Accepted)
+	w.expect(l.Accepted)
 	select {
 	case err = <-polled:
 	case <-time.After(time.Until(first.Add(cfg.Timeout))):
 		stopPolling()
-		err = fmt.Errorf("%d of %d accepted pings queryable %s after the first request (the polling: %w)", w.seen(), r.AllInOne.Accepted, cfg.Timeout, <-polled)
+		err = fmt.Errorf("%d of %d accepted pings queryable %s after the first request (the polling: %w)", w.seen(), l.Accepted, cfg.Timeout, <-polled)
 	}
-	rss.stop()
-	r.AllInOneRSS, r.AllInOneEndRSS = rss.Peak("all"), rss.Last("all")
 	if err != nil {
-		return run.failed(err)
+		return l, E2E{}, err
 	}
-	r.E2E = w.doneAt.Sub(first)
-	r.Queryable = w.final
-	r.LagP50, r.LagP95 = w.lag(0.50), w.lag(0.95)
-	if r.MetricRows, err = wh.count(ctx, "SELECT count() FROM serviceping.ping_metrics FINAL"); err != nil {
-		return err
-	}
-	return run.exited()
+	e := E2E{Took: w.doneAt.Sub(first), Queryable: w.final, LagP50: w.lag(0.50), LagP95: w.lag(0.95)}
+	e.MetricRows, err = wh.count(ctx, "SELECT count() FROM serviceping.ping_metrics FINAL")
+	return l, e, err
 }
 
-// warehouse is the all-in-one's embedded ClickHouse HTTP endpoint.
+// warehouse is a ClickHouse HTTP endpoint: the all-in-one's embedded one,
+// or `serviceping warehouse`.
 type warehouse struct {
 	url    string
 	client *http.Client

@@ -28,7 +28,7 @@ import (
 // Config of a bench run.
 type Config struct {
 	// Bins are the directories of the builds measured, each holding the
-	// gateway and serviceping binaries: each round measures them in turn,
+	// gateway, enricher, loader and serviceping binaries: each round measures them in turn,
 	// so that a machine whose load changes weighs on every build alike.
 	Bins []string
 	// NATSServer is the nats-server executable.
@@ -69,7 +69,9 @@ func (c Config) Validate() error {
 	}
 	files := []string{c.NATSServer}
 	for _, b := range c.Bins {
-		files = append(files, filepath.Join(b, "gateway"), filepath.Join(b, "serviceping"))
+		for _, name := range []string{"gateway", "enricher", "loader", "serviceping"} {
+			files = append(files, filepath.Join(b, name))
+		}
 	}
 	for _, f := range files {
 		if st, err := os.Stat(f); err != nil {
@@ -117,27 +119,23 @@ type Round struct {
 	// AllInOne is what the all-in-one accepted; E2E runs from its first
 	// request until every accepted ping was in `pings FINAL`.
 	AllInOne Load
-	E2E      time.Duration
-	// Queryable counts the pings in `pings FINAL` at the end; MetricRows
-	// the rows of `ping_metrics FINAL`.
-	Queryable, MetricRows int64
-	// LagP50 and LagP95 are ping→queryable: from the gateway receiving a
-	// ping (its received_at) to the first poll that found it.
-	LagP50, LagP95 time.Duration
+	E2E      E2E
 	// AllInOneRSS is the peak resident memory of the all-in-one's process
 	// tree (the engine runs in a child process); AllInOneEndRSS the same
 	// once every ping was queryable.
 	AllInOneRSS, AllInOneEndRSS int64
+	// Distributed is what the gateway of the distributed topology accepted
+	// (each stage its own process on one nats-server, writing the
+	// `serviceping warehouse` endpoint); DistributedE2E its end to end;
+	// DistributedRSS the peak resident memory of each of its processes
+	// (stageProcesses).
+	Distributed    Load
+	DistributedE2E E2E
+	DistributedRSS map[string]int64
 	// Load is the machine's load average (1, 5, 15 minutes) when the round
 	// began.
 	Load string
 }
-
-// E2ERate is the end-to-end pings per second.
-func (r Round) E2ERate() float64 { return perSecond(r.Queryable, r.E2E) }
-
-// E2ERowRate is the metric rows per second end to end.
-func (r Round) E2ERowRate() float64 { return perSecond(r.MetricRows, r.E2E) }
 
 // Build is the figures of one build.
 type Build struct {
@@ -212,6 +210,7 @@ func round(ctx context.Context, cfg Config, bodies [][]byte, n int) (Round, erro
 		{"raw JetStream publish", func(ctx context.Context) error { return rawJetStream(ctx, cfg, bodies, &r) }},
 		{"standalone gateway", func(ctx context.Context) error { return standaloneGateway(ctx, cfg, &r) }},
 		{"all-in-one", func(ctx context.Context) error { return allInOne(ctx, cfg, &r) }},
+		{"distributed", func(ctx context.Context) error { return distributed(ctx, cfg, &r) }},
 	}
 	for _, s := range steps {
 		log.Info("measuring", "what", s.name, "pings", cfg.Pings, "load_average", loadAverage())
@@ -223,7 +222,8 @@ func round(ctx context.Context, cfg Config, bodies [][]byte, n int) (Round, erro
 		}
 	}
 	log.Info("round done", "http_pings_s", int(r.HTTP.Rate()), "raw_pings_s", int(r.Raw.Rate()), "gateway_pings_s", int(r.Gateway.Rate()),
-		"all_in_one_accepted_pings_s", int(r.AllInOne.Rate()), "end_to_end_pings_s", int(r.E2ERate()))
+		"all_in_one_accepted_pings_s", int(r.AllInOne.Rate()), "end_to_end_pings_s", int(r.E2E.Rate()),
+		"distributed_end_to_end_pings_s", int(r.DistributedE2E.Rate()))
 	return r, nil
 }
 

@@ -203,15 +203,21 @@ func TestMarkdown(t *testing.T) {
 	rounds := []Round{{
 		HTTP: load(10000, time.Millisecond, 3*time.Millisecond), Raw: load(5000, 1500*time.Microsecond, 6*time.Millisecond), RawNATSRSS: 300e6,
 		Gateway: load(2000, 4*time.Millisecond, 20*time.Millisecond), GatewayRSS: 25e6, GatewayNATSRSS: 310e6,
-		AllInOne: load(500, 10*time.Millisecond, 70*time.Millisecond),
-		E2E:      20 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 4 * time.Second, LagP95: 9 * time.Second,
+		AllInOne:    load(500, 10*time.Millisecond, 70*time.Millisecond),
+		E2E:         E2E{Took: 20 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 4 * time.Second, LagP95: 9 * time.Second},
 		AllInOneRSS: 2.2e9, AllInOneEndRSS: 1.9e9, Load: "0.10 0.20 0.30",
+		Distributed:    load(1000, 6*time.Millisecond, 30*time.Millisecond),
+		DistributedE2E: E2E{Took: 30 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 5 * time.Second, LagP95: 12 * time.Second},
+		DistributedRSS: map[string]int64{"gateway-1": 30e6, "enricher-1": 60e6, "loader-1": 300e6, "nats-1": 250e6, "warehouse": 900e6},
 	}, {
 		HTTP: load(8000, time.Millisecond, 4*time.Millisecond), Raw: load(4000, 1500*time.Microsecond, 7*time.Millisecond), RawNATSRSS: 320e6,
 		Gateway: load(1800, 5*time.Millisecond, 22*time.Millisecond), GatewayRSS: 26e6, GatewayNATSRSS: 330e6,
-		AllInOne: load(600, 11*time.Millisecond, 80*time.Millisecond),
-		E2E:      15 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 3 * time.Second, LagP95: 7500 * time.Millisecond,
+		AllInOne:    load(600, 11*time.Millisecond, 80*time.Millisecond),
+		E2E:         E2E{Took: 15 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 3 * time.Second, LagP95: 7500 * time.Millisecond},
 		AllInOneRSS: 2.4e9, AllInOneEndRSS: 1.8e9, Load: "2.50 1.00 0.50",
+		Distributed:    load(1200, 5*time.Millisecond, 25*time.Millisecond),
+		DistributedE2E: E2E{Took: 20 * time.Second, Queryable: 3000, MetricRows: 7_800_000, LagP50: 4 * time.Second, LagP95: 10 * time.Second},
+		DistributedRSS: map[string]int64{"gateway-1": 32e6, "enricher-1": 70e6, "loader-1": 350e6, "nats-1": 260e6, "warehouse": 1.1e9},
 	}}
 	rep.Builds = []Build{
 		{Bin: "bin", Versions: []string{"gateway v1", "serviceping v1"}, Rounds: rounds},
@@ -239,7 +245,9 @@ func TestMarkdown(t *testing.T) {
 		"| all-in-one, end to end (first request until all 3,000 in `pings FINAL`) | 150–200 (390,000–520,000 metric rows/s) | ping→queryable p50 3.0–4.0 s, p95 7.5–9.0 s | 0.03–0.05 of raw JetStream | all processes 2.20–2.40 GB (1.80–1.90 GB at the end) |\n",
 		"| 1 | 0.10 0.20 0.30 | 10,000 | 5,000 | 2,000 | 500 | 3,000 in 20.0 s: 150 | 7,800,000 | 9.0 s | 25 MB / 310 MB / 2.20 GB |\n",
 		"| 2 | 2.50 1.00 0.50 | 8,000 | 4,000 | 1,800 | 600 | 3,000 in 15.0 s: 200 | 7,800,000 | 7.5 s | 26 MB / 330 MB / 2.40 GB |\n",
-		"polled every 500ms", "sampled every 200ms",
+		"| distributed, each stage its own process (one nats-server, `serviceping warehouse`), end to end | 100–150 (260,000–390,000 metric rows/s); accepted 1,000–1,200 | ping→queryable p50 4.0–5.0 s, p95 10.0–12.0 s | 0.02–0.04 of raw JetStream | gateway 30–32 MB, enricher 60–70 MB, loader 300–350 MB, nats-server 250–260 MB, warehouse 900 MB–1.10 GB |\n",
+		"| round | distributed end to end | p95 ping→queryable | peak RSS gateway / enricher / loader / nats-server / warehouse |\n|---|---|---|---|\n| 1 | 3,000 in 30.0 s: 100 | 12.0 s | 30 MB / 60 MB / 300 MB / 250 MB / 900 MB |\n| 2 | 3,000 in 20.0 s: 150 | 10.0 s | 32 MB / 70 MB / 350 MB / 260 MB / 1.10 GB |\n",
+		"polled every 500ms", "sampled every 200ms", "each process of the distributed topology on its own",
 		// the second build's table, of its one round
 		"| all-in-one `serviceping run`, accepted | 600 | p50 11 ms, p99 80 ms | 0.15 of raw JetStream | — |\n",
 		"| 1 | 2.50 1.00 0.50 | 8,000 | 4,000 | 1,800 | 600 | 3,000 in 15.0 s: 200 | 7,800,000 | 7.5 s | 26 MB / 330 MB / 2.40 GB |\n",

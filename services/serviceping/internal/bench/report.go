@@ -112,7 +112,7 @@ func (rep Report) Markdown(w io.Writer) error {
 	fmt.Fprintf(b, "\nFigures in pings/s (accepted pings over the time from the first request to the last answer), each the range over the rounds; "+
 		"ratios against the limit measured in the same round. Ping→queryable: the warehouse polled every %s for each ping's id and received_at; "+
 		"a ping's figure is the start of the first poll that returned it minus its received_at (an upper bound, to within the poll interval). "+
-		"Peak RSS: /proc sampled every %s, the all-in-one summed over its process tree (the engine's child process included).\n",
+		"Peak RSS: /proc sampled every %s, the all-in-one summed over its process tree (the engine's child process included), each process of the distributed topology on its own.\n",
 		c.Poll, c.RSSInterval)
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -120,13 +120,7 @@ func (rep Report) Markdown(w io.Writer) error {
 
 // writeTables writes the table of a build's rounds and its row per round.
 func writeTables(b *strings.Builder, c Config, rs []Round) {
-	load := func(get func(Round) Load) []Load {
-		out := make([]Load, len(rs))
-		for i, r := range rs {
-			out[i] = get(r)
-		}
-		return out
-	}
+	load := func(get func(Round) Load) []Load { return column(rs, get) }
 	http, raw := load(func(r Round) Load { return r.HTTP }), load(func(r Round) Load { return r.Raw })
 	gw, aio := load(func(r Round) Load { return r.Gateway }), load(func(r Round) Load { return r.AllInOne })
 	rates := func(ls []Load) []float64 { return each(ls, Load.Rate) }
@@ -146,7 +140,15 @@ func writeTables(b *strings.Builder, c Config, rs []Round) {
 	mem := func(get func(Round) int64) string {
 		return spread(each(rs, func(r Round) float64 { return float64(get(r)) }), size)
 	}
-	e2e := each(rs, Round.E2ERate)
+	aioE2E, distE2E := column(rs, func(r Round) E2E { return r.E2E }), column(rs, func(r Round) E2E { return r.DistributedE2E })
+	e2e, dist := each(aioE2E, E2E.Rate), each(distE2E, E2E.Rate)
+	lags := func(es []E2E) string {
+		return "ping→queryable p50 " + spread(each(es, func(e E2E) float64 { return float64(e.LagP50) }), dur) +
+			", p95 " + spread(each(es, func(e E2E) float64 { return float64(e.LagP95) }), dur)
+	}
+	distRSS := func(name string) string {
+		return mem(func(r Round) int64 { return r.DistributedRSS[name] })
+	}
 
 	b.WriteString("| path | pings/s | latency | ratio | peak RSS |\n|---|---|---|---|---|\n")
 	fmt.Fprintf(b, "| trivial Go HTTP server, same load generator | %s | %s | the HTTP ceiling | — |\n",
@@ -158,18 +160,38 @@ func writeTables(b *strings.Builder, c Config, rs []Round) {
 		mem(func(r Round) int64 { return r.GatewayRSS }), mem(func(r Round) int64 { return r.GatewayNATSRSS }))
 	fmt.Fprintf(b, "| all-in-one `serviceping run`, accepted | %s | %s | %s | — |\n",
 		spread(rates(aio), thousands), latency(aio), ratio(rates(aio), rates(raw), "raw JetStream"))
-	fmt.Fprintf(b, "| all-in-one, end to end (first request until all %s in `pings FINAL`) | %s (%s metric rows/s) | ping→queryable p50 %s, p95 %s | %s | all processes %s (%s at the end) |\n\n",
-		thousands(float64(c.Pings)), spread(e2e, thousands), spread(each(rs, Round.E2ERowRate), thousands),
-		spread(each(rs, func(r Round) float64 { return float64(r.LagP50) }), dur), spread(each(rs, func(r Round) float64 { return float64(r.LagP95) }), dur),
+	fmt.Fprintf(b, "| all-in-one, end to end (first request until all %s in `pings FINAL`) | %s (%s metric rows/s) | %s | %s | all processes %s (%s at the end) |\n",
+		thousands(float64(c.Pings)), spread(e2e, thousands), spread(each(aioE2E, E2E.RowRate), thousands), lags(aioE2E),
 		ratio(e2e, rates(raw), "raw JetStream"), mem(func(r Round) int64 { return r.AllInOneRSS }), mem(func(r Round) int64 { return r.AllInOneEndRSS }))
+	fmt.Fprintf(b, "| distributed, each stage its own process (one nats-server, `serviceping warehouse`), end to end | %s (%s metric rows/s); accepted %s | %s | %s | gateway %s, enricher %s, loader %s, nats-server %s, warehouse %s |\n\n",
+		spread(dist, thousands), spread(each(distE2E, E2E.RowRate), thousands), spread(rates(load(func(r Round) Load { return r.Distributed })), thousands), lags(distE2E),
+		ratio(dist, rates(raw), "raw JetStream"), distRSS("gateway-1"), distRSS("enricher-1"), distRSS("loader-1"), distRSS("nats-1"), distRSS("warehouse"))
 
 	b.WriteString("| round | load average | HTTP | raw JetStream | gateway | all-in-one accepted | end to end | metric rows | p95 ping→queryable | peak RSS gateway / its nats-server / all-in-one |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for i, r := range rs {
 		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %s | %s in %s: %s | %s | %s | %s / %s / %s |\n", i+1, r.Load,
 			thousands(r.HTTP.Rate()), thousands(r.Raw.Rate()), thousands(r.Gateway.Rate()), thousands(r.AllInOne.Rate()),
-			thousands(float64(r.Queryable)), dur(float64(r.E2E)), thousands(r.E2ERate()), thousands(float64(r.MetricRows)), dur(float64(r.LagP95)),
+			thousands(float64(r.E2E.Queryable)), dur(float64(r.E2E.Took)), thousands(r.E2E.Rate()), thousands(float64(r.E2E.MetricRows)), dur(float64(r.E2E.LagP95)),
 			size(float64(r.GatewayRSS)), size(float64(r.GatewayNATSRSS)), size(float64(r.AllInOneRSS)))
 	}
+
+	b.WriteString("\n| round | distributed end to end | p95 ping→queryable | peak RSS gateway / enricher / loader / nats-server / warehouse |\n|---|---|---|---|\n")
+	for i, r := range rs {
+		e := r.DistributedE2E
+		fmt.Fprintf(b, "| %d | %s in %s: %s | %s | %s / %s / %s / %s / %s |\n", i+1,
+			thousands(float64(e.Queryable)), dur(float64(e.Took)), thousands(e.Rate()), dur(float64(e.LagP95)),
+			size(float64(r.DistributedRSS["gateway-1"])), size(float64(r.DistributedRSS["enricher-1"])), size(float64(r.DistributedRSS["loader-1"])),
+			size(float64(r.DistributedRSS["nats-1"])), size(float64(r.DistributedRSS["warehouse"])))
+	}
+}
+
+// column is one figure of every round.
+func column[T any](rs []Round, get func(Round) T) []T {
+	out := make([]T, len(rs))
+	for i, r := range rs {
+		out[i] = get(r)
+	}
+	return out
 }
 
 // each is f of every element of s.

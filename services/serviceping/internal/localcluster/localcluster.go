@@ -330,6 +330,9 @@ func (c *Cluster) Restart(ctx context.Context, p *Process) (*Process, error) {
 	return np, c.waitHTTP(ctx, np)
 }
 
+// PID is the process id of p's program.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Find is the process called name, nil if none.
 func (c *Cluster) Find(name string) *Process {
 	i := slices.IndexFunc(c.Processes, func(p *Process) bool { return p.Name == name })
