@@ -82,7 +82,7 @@ bench: ## the Go benchmarks quoted in the README
 # binaries with the same bench (DIR,DIR,…: each round measures them in turn),
 # BENCH_ARGS adds flags (--pings, --rounds, --out).
 BENCH_BIN ?= $(BIN)
-bench-pipeline: build nats-server ## HTTP and JetStream ceilings, the gateway and the all-in-one on 3,000 full-size pings: one markdown table (minutes; BENCH_BIN, BENCH_ARGS)
+bench-pipeline: build nats-server ## HTTP and JetStream ceilings, the gateway, the all-in-one and the distributed stages on 3,000 full-size pings: one markdown table (minutes; BENCH_BIN, BENCH_ARGS)
 	@CHDB_LIB=$${CHDB_LIB:-$$(scripts/fetch-chdb.sh)} $(BIN)/serviceping bench --bin $(BENCH_BIN) --nats-server $(NATS_SERVER) $(BENCH_ARGS)
 
 ui-assets: ## fetch the dashboard's chart library (pinned echarts from npm) into the cache once; prints its directory
