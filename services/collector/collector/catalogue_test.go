@@ -334,3 +334,22 @@ func TestUnseenCatalogueReplay4(t *testing.T) {
 	t.Parallel()
 	replayAtLeast(t, "fourth unseen set of GitLab definitions", gitlabUnseen4, 55, 1)
 }
+
+// gitlabUnseen5 is a fifth set, gathered after everything the first four
+// sets' failures led to was built: a fixed stride (every 3rd file that no
+// other set holds by name, starting with the first) through the index's
+// listing of GitLab's CE and EE counts_all, counts_28d and counts_7d
+// folders (testdata/gitlab/NOTICE.md).
+const gitlabUnseen5 = "../../../testdata/gitlab/unseen5"
+
+// TestUnseenCatalogueReplay5 replays it. Measured first with nothing
+// changed after gathering it: 73 of 76 emitted definitions (96.1 %). The
+// others: 2 legacy definitions whose GitLab 13.9 query reads a table the
+// seed lacks (clusters_applications_cilium,
+// project_incident_management_settings) and 1 legacy redis_hll total with
+// no events (usage_activity_by_stage_monthly.create.action_monthly_active_users_ide_edit).
+// The floor keeps the first-sight figure.
+func TestUnseenCatalogueReplay5(t *testing.T) {
+	t.Parallel()
+	replayAtLeast(t, "fifth unseen set of GitLab definitions", gitlabUnseen5, 70, 0.96)
+}
