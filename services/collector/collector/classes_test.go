@@ -140,6 +140,8 @@ tier: [free]
 		"group_details":  definition("counts.user_preferences_group_overview_details", "all", "database", "optional", ""),
 		"ldap_users":     definition("counts.ldap_users", "all", "database", "optional", ""),
 		"group_members":  definition("usage_activity_by_stage.manage.groups", "all", "database", "optional", ""),
+		"cilium":         definition("counts.clusters_applications_cilium", "all", "database", "optional", ""),
+		"incident_sla":   definition("usage_activity_by_stage.monitor.projects_incident_sla_enabled", "all", "database", "optional", ""),
 		// Setting classes named in other words than their column.
 		"pw_numbers": definition("settings.numbers_password_complexity_required", "none", "database", "optional",
 			"instrumentation_class: NumbersPasswordComplexityRequiredMetric\n"),
@@ -328,6 +330,9 @@ tier: [free]
 		"counts.ldap_users": num(`SELECT count(u.id) FROM users u JOIN identities i ON i.user_id = u.id WHERE i.provider LIKE 'ldap%'`),
 		"usage_activity_by_stage.manage.groups": num(`SELECT count(DISTINCT user_id) FROM members
 			WHERE type = 'GroupMember' AND source_type = 'Namespace'`),
+		"counts.clusters_applications_cilium": num("SELECT count(*) FROM clusters_applications_cilium WHERE status IN (3, 5)"),
+		"usage_activity_by_stage.monitor.projects_incident_sla_enabled": num(`SELECT count(*) FROM projects p
+			JOIN project_incident_management_settings s ON s.project_id = p.id WHERE s.sla_timer`),
 		"settings.numbers_password_complexity_required":            sql("SELECT password_number_required FROM application_settings"),
 		"settings.upper_case_letters_password_complexity_required": sql("SELECT password_uppercase_required FROM application_settings"),
 		"settings.maximum_ssh_key_lifetime":                        sql("SELECT max_ssh_key_lifetime IS NOT NULL FROM application_settings"),
@@ -358,7 +363,8 @@ tier: [free]
 		"usage_activity_by_stage_monthly.configure.clusters_platforms_eks", "usage_activity_by_stage_monthly.create.users_using_lfs_locks",
 		"counts.requirement_test_reports_manual", "counts.groups_inheriting_github_active", "test.coverage_fuzzing_scans", "test.dast_jobs",
 		"counts.status_page_issues", "counts.template_repositories", "counts.user_preferences_group_overview_details", "counts.ldap_users",
-		"usage_activity_by_stage.manage.groups", "test.epics_deepest_relationship_level", "test.projects_jira_issuelist_active",
+		"usage_activity_by_stage.manage.groups", "counts.clusters_applications_cilium",
+		"usage_activity_by_stage.monitor.projects_incident_sla_enabled", "test.epics_deepest_relationship_level", "test.projects_jira_issuelist_active",
 		"test.user_preferences_group_overview_security_dashboard",
 		"test.approval_project_rules_with_more_approvers_than_required", "test.approval_project_rules_with_exact_required_approvers"} {
 		if n, _ := got[k].(int64); n == 0 {

@@ -301,6 +301,15 @@ CREATE TABLE IF NOT EXISTS clusters_applications_runners (
     status_reason text,
     privileged boolean DEFAULT true NOT NULL
 );
+-- clusters_applications_cilium was dropped in 16.0; as the drop migration's down recreates it.
+CREATE TABLE IF NOT EXISTS clusters_applications_cilium (
+    id bigserial PRIMARY KEY,
+    cluster_id bigint NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    status integer NOT NULL,                        -- 1 scheduled, 2 installing, 3 installed, 5 updated; one of: 1, 2, 3, 5
+    status_reason text
+);
 CREATE TABLE IF NOT EXISTS cluster_agents (
     id bigserial PRIMARY KEY,
     project_id bigint NOT NULL,
@@ -704,6 +713,16 @@ CREATE TABLE IF NOT EXISTS status_page_published_incidents (
     updated_at timestamp with time zone NOT NULL,
     issue_id bigint NOT NULL,
     namespace_id bigint
+);
+CREATE TABLE IF NOT EXISTS project_incident_management_settings (
+    project_id bigserial PRIMARY KEY,               -- GitLab's key, with its own sequence
+    create_issue boolean DEFAULT false NOT NULL,
+    send_email boolean DEFAULT false NOT NULL,
+    issue_template_key text,
+    pagerduty_active boolean DEFAULT false NOT NULL,
+    auto_close_incident boolean DEFAULT true NOT NULL,
+    sla_timer boolean DEFAULT false,
+    sla_timer_minutes integer
 );
 CREATE TABLE IF NOT EXISTS users_ops_dashboard_projects (
     id bigserial PRIMARY KEY,
