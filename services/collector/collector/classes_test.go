@@ -466,6 +466,9 @@ distribution:
 tier:
 skip_validation: true
 `,
+		// usage_data.rb's editor monthly active users (2021 vintage, no events).
+		"ide_edit": legacyEditor("ide_edit"),
+		"sfe_edit": legacyEditor("sfe_edit"),
 	}
 	writeDefs(t, dir, defs, `
 - name: a_and_b
@@ -512,11 +515,27 @@ skip_validation: true
 		must(t, tr.Track(ctx, eventtrack.Occurrence{Event: "ev_int", UserID: "7", ProjectID: o.project,
 			Properties: map[string]any{"label": o.label, "property": o.property, "value": o.value}}))
 	}
+	edits := []struct {
+		when  time.Time
+		event string
+		users []string
+	}{
+		{week, "g_edit_by_web_ide", []string{"1", "2"}},
+		{week, "g_edit_by_sfe", []string{"2", "3"}},
+		{threeWeeks, "g_edit_by_snippet_ide", []string{"4"}},
+		{ref.AddDate(0, 0, -40), "g_edit_by_sse", []string{"5"}}, // before the 28 days
+	}
+	for _, e := range edits {
+		at(e.when)
+		must(t, tr.TrackUnique(ctx, e.event, "user", e.users...))
+	}
 	tr.Now = col.now
 	res, _ := build(t, col, ctx)
 	got := map[string]any{}
 	flatten("", res.Payload, got)
 	want := map[string]any{
+		"usage_activity_by_stage_monthly.create.action_monthly_active_users_ide_edit": int64(4), // users 1-4, any editor
+		"usage_activity_by_stage_monthly.create.action_monthly_active_users_sfe_edit": int64(2), // users 2, 3
 		"test.hll_top_weekly":                       int64(8), // users 1-8
 		"test.hll_top_monthly":                      int64(9), // and user 20
 		"test.total_failures":                       int64(3), // label failure, all time
@@ -538,6 +557,28 @@ skip_validation: true
 	if v, ok := got["counts_monthly.aggregated_metrics.a_or_b_switched_off"]; ok {
 		t.Errorf("aggregate behind a feature flag that is off computed: %v", v)
 	}
+}
+
+// legacyEditor is a 2021 definition of usage_data.rb's
+// action_monthly_active_users_<editor> (no class, no events).
+func legacyEditor(editor string) string {
+	return `---
+data_category: Optional
+key_path: usage_activity_by_stage_monthly.create.action_monthly_active_users_` + editor + `
+description: legacy vintage
+product_section: dev
+product_stage: create
+product_group: group::editor
+product_category: web_ide
+value_type: number
+status: data_available
+time_frame: 28d
+data_source: redis_hll
+distribution:
+- ce
+tier:
+- free
+`
 }
 
 // TestOptionalDataOff is GitLab's disable for paid tiers: with optional

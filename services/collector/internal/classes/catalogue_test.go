@@ -128,3 +128,28 @@ func TestLegacyCategoryTotals(t *testing.T) {
 		t.Fatalf("unknown category resolved to %v", u.Options)
 	}
 }
+
+// TestLegacyEditorCounters: usage_data.rb's editor monthly active users
+// read GitLab's EditorUniqueCounter events — one editor's event each, and
+// the ide_edit category's for ide_edit.
+func TestLegacyEditorCounters(t *testing.T) {
+	t.Parallel()
+	b := Builtin()
+	for editor, want := range map[string]string{
+		"ide_edit":            "[g_edit_by_web_ide g_edit_by_sfe g_edit_by_sse g_edit_by_snippet_ide]",
+		"web_ide_edit":        "[g_edit_by_web_ide]",
+		"sfe_edit":            "[g_edit_by_sfe]",
+		"sse_edit":            "[g_edit_by_sse]",
+		"snippet_editor_edit": "[g_edit_by_snippet_ide]",
+	} {
+		r := b.Resolve(definitions.Metric{KeyPath: "usage_activity_by_stage_monthly.create.action_monthly_active_users_" + editor,
+			DataSource: "redis_hll", TimeFrame: "28d"})
+		if got := fmt.Sprint(r.Options["events"]); got != want || r.Source != SourceRedisHLL {
+			t.Errorf("%s resolved to %s %s, want %s", editor, r.Source, got, want)
+		}
+	}
+	if r := b.Resolve(definitions.Metric{KeyPath: "usage_activity_by_stage_monthly.create.action_monthly_active_users_nosuch_edit",
+		DataSource: "redis_hll", TimeFrame: "28d"}); r.Options["events"] != nil {
+		t.Errorf("an editor GitLab does not count resolved to %v", r.Options)
+	}
+}

@@ -177,6 +177,20 @@ func patternTable(categories map[string][]any) []definitions.PatternEntry {
 		{Match: regexp.MustCompile(`^analytics_unique_visits\.(\w+)$`),
 			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
 				Options: map[string]any{"events": []any{"{1}"}, "time_frame": "7d"}}},
+		// usage_activity_by_stage_monthly.create.action_monthly_active_users_<editor>_edit:
+		// usage_data.rb's ide_monthly_active_users, GitLab's
+		// EditorUniqueCounter — each editor its event (the snippet editor's
+		// is g_edit_by_snippet_ide), and ide_edit every event of the
+		// ide_edit category (count_edit_using_editor).
+		{Match: regexp.MustCompile(`^usage_activity_by_stage_monthly\.create\.action_monthly_active_users_ide_edit$`),
+			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
+				Options: map[string]any{"category": "ide_edit"}, Expand: categoryEvents(categories)}},
+		{Match: regexp.MustCompile(`^usage_activity_by_stage_monthly\.create\.action_monthly_active_users_snippet_editor_edit$`),
+			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
+				Options: map[string]any{"events": []any{"g_edit_by_snippet_ide"}}}},
+		{Match: regexp.MustCompile(`^usage_activity_by_stage_monthly\.create\.action_monthly_active_users_(web_ide|sfe|sse)_edit$`),
+			MappingEntry: definitions.MappingEntry{Class: "RedisHLLMetric", Source: SourceRedisHLL,
+				Options: map[string]any{"events": []any{"g_edit_by_{1}"}}}},
 		// redis_hll_counters.<category>.<category>_total_unique_counts_<period>:
 		// the union of the category's events (usage_data.rb
 		// redis_hll_counters, Gitlab::UsageDataCounters::HLLRedisCounter).
