@@ -461,9 +461,31 @@ func (b *browser) login(ctx context.Context, t *testing.T, base string) {
 		if at, err = b.leaveLogin(ctx, 30*time.Second); err == nil {
 			return
 		}
-		t.Logf("log in, attempt %d: %v", try, err)
+		t.Logf("log in, attempt %d: %v; %s", try, err, b.loginPage(ctx, try))
 	}
 	t.Fatalf("could not log in to Superset as %s: still on %s", supersetAdmin, at)
+}
+
+// loginPage says what the login page showed after a failed attempt: the
+// text of its alerts (a refused password, a rate limit) and where its
+// screenshot was saved.
+func (b *browser) loginPage(ctx context.Context, try int) string {
+	alerts, err := within(ctx, b, 5*time.Second, chromedp.Evaluate[string](
+		`Array.from(document.querySelectorAll('[role=alert], .ant-alert, .alert, .ant-form-item-explain')).map(e => e.innerText.trim()).filter(Boolean).join(" | ")`))
+	if err != nil {
+		alerts = "alerts not read: " + err.Error()
+	} else if alerts == "" {
+		alerts = "no alert shown"
+	}
+	png, err := within(ctx, b, 10*time.Second, chromedp.CaptureScreenshot())
+	if err != nil {
+		return alerts + "; no screenshot: " + err.Error()
+	}
+	shot := filepath.Join(b.dir, fmt.Sprintf("login-attempt-%d.png", try))
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		return alerts + "; no screenshot: " + err.Error()
+	}
+	return alerts + "; screenshot " + shot
 }
 
 // leaveLogin polls the tab's location until it is not the login page, for
