@@ -5,6 +5,7 @@
 package instancedb
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -82,15 +83,15 @@ func Apply(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := pool.Exec(ctx, strings.Join(tables, "")); err != nil {
 		return fmt.Errorf("apply instance schema: %w", err)
 	}
-	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+	for _, t := range schemaTables() {
 		var adds []string
-		for _, c := range columnDefinitions(m[2]) {
+		for _, c := range t.columns {
 			if !strings.Contains(c.definition, "PRIMARY KEY") { // the table was created with it
 				adds = append(adds, "ADD COLUMN IF NOT EXISTS "+c.definition)
 			}
 		}
-		if _, err := pool.Exec(ctx, "ALTER TABLE "+m[1]+" "+strings.Join(adds, ", ")); err != nil {
-			return fmt.Errorf("add missing columns of %s: %w", m[1], err)
+		if _, err := pool.Exec(ctx, "ALTER TABLE "+t.name+" "+strings.Join(adds, ", ")); err != nil {
+			return fmt.Errorf("add missing columns of %s: %w", t.name, err)
 		}
 	}
 	if _, err := pool.Exec(ctx, strings.Join(indexes, "")); err != nil {
@@ -472,14 +473,19 @@ FROM generate_series(1, $2) i`},
 		written[s.table] = true
 	}
 	written["geo_nodes"] = true // the demo instance is no Geo site (geo_enabled false)
-	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
-		if !written[m[1]] {
+	schema := schemaTables()
+	for _, t := range schema {
+		if !written[t.name] {
 			stmts = append(stmts, struct {
 				table string
 				n     int
 				sql   string
-			}{m[1], c.Filled, fill(m[1], columnDefinitions(m[2]), c)})
+			}{t.name, c.Filled, fill(t.name, t.columns, c)})
 		}
+	}
+	keys := map[string]string{}
+	for _, t := range schema {
+		keys[t.name] = primaryKey(t.columns)
 	}
 	tables := ""
 	for i, s := range stmts {
@@ -499,7 +505,7 @@ FROM generate_series(1, $2) i`},
 			c.Clusters, c.MergeRequests, c.Pipelines, c.Agents, c.ApprovalRules); err != nil {
 			return c, fmt.Errorf("seed %s: %w", s.table, err)
 		}
-		key := primaryKey(s.table)
+		key := cmp.Or(keys[s.table], "id")
 		if _, err := pool.Exec(ctx, fmt.Sprintf("SELECT setval(pg_get_serial_sequence('%[1]s', '%[2]s'), GREATEST((SELECT max(%[2]s) FROM %[1]s), 1))", s.table, key)); err != nil {
 			return c, fmt.Errorf("reset %s id sequence: %w", s.table, err)
 		}
@@ -510,18 +516,13 @@ FROM generate_series(1, $2) i`},
 	return c, nil
 }
 
-// primaryKey is a table's key column: id, or the column the schema
-// declares PRIMARY KEY (status_page_settings and
-// container_expiration_policies are keyed by project_id, as in GitLab).
-func primaryKey(table string) string {
-	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
-		if m[1] != table {
-			continue
-		}
-		for _, c := range columnDefinitions(m[2]) {
-			if strings.Contains(c.definition, "PRIMARY KEY") {
-				return c.name
-			}
+// primaryKey is a table's key column: the column the schema declares
+// PRIMARY KEY (id, or project_id for status_page_settings and
+// container_expiration_policies, as in GitLab).
+func primaryKey(cols []column) string {
+	for _, c := range cols {
+		if strings.Contains(c.definition, "PRIMARY KEY") {
+			return c.name
 		}
 	}
 	return "id"
@@ -560,7 +561,7 @@ func fill(table string, cols []column, c Counts) string {
 			values[k] = fmt.Sprintf("(ARRAY[%s])[1 + i %% %d]", literals(col.oneOf), len(col.oneOf))
 		case strings.HasPrefix(typ, "boolean"):
 			values[k] = fmt.Sprintf("(i + %d) %% 3 <> 0", k)
-		case strings.HasPrefix(typ, "timestamp"), strings.HasPrefix(typ, "timestamptz"):
+		case strings.HasPrefix(typ, "timestamp"): // with or without time zone
 			values[k] = ts(prime + k)
 		case strings.HasPrefix(typ, "inet"):
 			values[k] = "('10.' || i / 65536 % 256 || '.' || i / 256 % 256 || '.' || i % 256)::inet"
@@ -641,12 +642,12 @@ var (
 // ColumnDefinitions are the columns of a table of the schema, each with
 // its type, default and constraints (the definition without the name).
 func ColumnDefinitions(table string) map[string]string {
-	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
-		if m[1] != table {
+	for _, t := range schemaTables() {
+		if t.name != table {
 			continue
 		}
 		defs := map[string]string{}
-		for _, c := range columnDefinitions(m[2]) {
+		for _, c := range t.columns {
 			_, rest, _ := strings.Cut(c.definition, " ")
 			defs[c.name] = rest
 		}
@@ -655,14 +656,29 @@ func ColumnDefinitions(table string) map[string]string {
 	return nil
 }
 
+// schemaTable is a CREATE TABLE of the schema: its name and columns.
+type schemaTable struct {
+	name    string
+	columns []column
+}
+
+// schemaTables parses the embedded schema's tables, in their order.
+func schemaTables() []schemaTable {
+	var out []schemaTable
+	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
+		out = append(out, schemaTable{m[1], columnDefinitions(m[2])})
+	}
+	return out
+}
+
 // Expected parses the embedded schema into its tables, columns and named
 // indexes: what the schema and index inconsistency metrics compare the
 // live database with.
 func Expected() Structure {
 	var s Structure
-	for _, m := range createTableRE.FindAllStringSubmatch(schemaSQL, -1) {
-		t := Table{Name: m[1]}
-		for _, c := range columnDefinitions(m[2]) {
+	for _, st := range schemaTables() {
+		t := Table{Name: st.name}
+		for _, c := range st.columns {
 			t.Columns = append(t.Columns, c.name)
 		}
 		s.Tables = append(s.Tables, t)
