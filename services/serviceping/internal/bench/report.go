@@ -120,7 +120,7 @@ func (rep Report) Markdown(w io.Writer) error {
 
 // writeTables writes the table of a build's rounds and its row per round.
 func writeTables(b *strings.Builder, c Config, rs []Round) {
-	load := func(get func(Round) Load) []Load { return column(rs, get) }
+	load := func(get func(Round) Load) []Load { return each(rs, get) }
 	http, raw := load(func(r Round) Load { return r.HTTP }), load(func(r Round) Load { return r.Raw })
 	gw, aio := load(func(r Round) Load { return r.Gateway }), load(func(r Round) Load { return r.AllInOne })
 	rates := func(ls []Load) []float64 { return each(ls, Load.Rate) }
@@ -140,7 +140,7 @@ func writeTables(b *strings.Builder, c Config, rs []Round) {
 	mem := func(get func(Round) int64) string {
 		return spread(each(rs, func(r Round) float64 { return float64(get(r)) }), size)
 	}
-	aioE2E, distE2E := column(rs, func(r Round) E2E { return r.E2E }), column(rs, func(r Round) E2E { return r.DistributedE2E })
+	aioE2E, distE2E := each(rs, func(r Round) E2E { return r.E2E }), each(rs, func(r Round) E2E { return r.DistributedE2E })
 	e2e, dist := each(aioE2E, E2E.Rate), each(distE2E, E2E.Rate)
 	lags := func(es []E2E) string {
 		return "ping→queryable p50 " + spread(each(es, func(e E2E) float64 { return float64(e.LagP50) }), dur) +
@@ -185,18 +185,10 @@ func writeTables(b *strings.Builder, c Config, rs []Round) {
 	}
 }
 
-// column is one figure of every round.
-func column[T any](rs []Round, get func(Round) T) []T {
-	out := make([]T, len(rs))
-	for i, r := range rs {
-		out[i] = get(r)
-	}
-	return out
-}
-
-// each is f of every element of s.
-func each[T any](s []T, f func(T) float64) []float64 {
-	out := make([]float64, len(s))
+// each is f of every element of s (one figure of every round, a number
+// of every figure).
+func each[T, U any](s []T, f func(T) U) []U {
+	out := make([]U, len(s))
 	for i, v := range s {
 		out[i] = f(v)
 	}
